@@ -1,0 +1,16 @@
+//! `oslo-notify`: publish OpenStack notifications as oslo.messaging does.
+
+use clap::Parser;
+use oslo_notify::cli::NotifyArgs;
+use oslo_notify::{exit, send};
+use std::io::{self, BufWriter};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = NotifyArgs::parse();
+    let result = args.into_config(io::stdin().lock()).and_then(|config| {
+        let mut out = BufWriter::new(io::stdout().lock());
+        send::run(&config, io::stdin().lock(), &mut out)
+    });
+    exit::finish("oslo-notify", result)
+}

@@ -1,0 +1,688 @@
+//! The oslo.messaging notification message: build it and parse it, exactly as on the wire.
+//!
+//! A notification is a JSON object whose keys oslo writes in this order: `message_id`,
+//! `publisher_id`, `event_type`, `priority`, `payload`, `timestamp`, `_unique_id`, then one
+//! `_context_<key>` per entry of the request context (`oslo_messaging/notify/notifier.py`,
+//! `_drivers/amqp.py`). With format 2.0 (driver `messagingv2`) that object is sent as a JSON
+//! string inside `{"oslo.version": "2.0", "oslo.message": "..."}`; with format 1.0 (driver
+//! `messaging`) it is the body itself (`_drivers/common.py`).
+//!
+//! Nothing here does I/O, and [`decode`] never panics, whatever bytes it is given.
+
+use crate::pyjson;
+use chrono::{DateTime, Utc};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
+use std::fmt;
+use std::str::FromStr;
+
+/// The envelope version oslo.messaging writes, and the newest it accepts.
+pub const ENVELOPE_VERSION: &str = "2.0";
+const VERSION_KEY: &str = "oslo.version";
+const MESSAGE_KEY: &str = "oslo.message";
+const CONTEXT_PREFIX: &str = "_context_";
+
+/// The priority (oslo's name for the level) of a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Priority {
+    /// `AUDIT`
+    Audit,
+    /// `DEBUG`
+    Debug,
+    /// `INFO`
+    Info,
+    /// `WARN` (`warning` is accepted as input)
+    Warn,
+    /// `ERROR`
+    Error,
+    /// `CRITICAL`
+    Critical,
+    /// `SAMPLE`, used by Ceilometer-style metering
+    Sample,
+}
+
+impl Priority {
+    /// Every priority, in oslo's order.
+    pub const ALL: [Priority; 7] = [
+        Priority::Audit,
+        Priority::Debug,
+        Priority::Info,
+        Priority::Warn,
+        Priority::Error,
+        Priority::Critical,
+        Priority::Sample,
+    ];
+
+    /// The lower-case name: the routing-key suffix (`notifications.info`) and what an oslo
+    /// endpoint method is called.
+    pub fn name(self) -> &'static str {
+        match self {
+            Priority::Audit => "audit",
+            Priority::Debug => "debug",
+            Priority::Info => "info",
+            Priority::Warn => "warn",
+            Priority::Error => "error",
+            Priority::Critical => "critical",
+            Priority::Sample => "sample",
+        }
+    }
+
+    /// The upper-case name written in the message's `priority` key.
+    pub fn wire_name(self) -> &'static str {
+        match self {
+            Priority::Audit => "AUDIT",
+            Priority::Debug => "DEBUG",
+            Priority::Info => "INFO",
+            Priority::Warn => "WARN",
+            Priority::Error => "ERROR",
+            Priority::Critical => "CRITICAL",
+            Priority::Sample => "SAMPLE",
+        }
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A priority name that is none of oslo's seven.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownPriority(pub String);
+
+impl fmt::Display for UnknownPriority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown priority {:?} (expected one of audit, debug, info, warn, error, critical, sample)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownPriority {}
+
+impl FromStr for Priority {
+    type Err = UnknownPriority;
+
+    /// Parses a priority, ignoring case; `warning` means `warn` (as in oslo's `Notifier.warning`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("warning") {
+            return Ok(Priority::Warn);
+        }
+        Priority::ALL
+            .into_iter()
+            .find(|p| s.eq_ignore_ascii_case(p.name()))
+            .ok_or_else(|| UnknownPriority(s.to_owned()))
+    }
+}
+
+/// How a notification is put in the message body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Format 1.0, oslo's `messaging` driver: the notification object is the body.
+    V1,
+    /// Format 2.0, oslo's `messagingv2` driver: the notification is wrapped in an envelope.
+    #[default]
+    V2,
+}
+
+impl Format {
+    /// The oslo.messaging notification driver that writes this format.
+    pub fn driver_name(self) -> &'static str {
+        match self {
+            Format::V1 => "messaging",
+            Format::V2 => "messagingv2",
+        }
+    }
+}
+
+/// One notification: what an oslo endpoint receives as `ctxt`, `publisher_id`, `event_type`,
+/// `payload` and `metadata`, plus its priority.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    /// A UUID4 with dashes, the same for every topic the notification is sent to.
+    pub message_id: String,
+    /// Who sent it, such as `compute.host1`. Python services may send `null`.
+    pub publisher_id: Option<String>,
+    /// What happened, such as `compute.instance.create.end`.
+    pub event_type: String,
+    /// The priority.
+    pub priority: Priority,
+    /// Any JSON value.
+    pub payload: Value,
+    /// Naive UTC time in Python's `str(datetime)` form, see [`python_timestamp`].
+    pub timestamp: String,
+    /// The request context, sent as one `_context_<key>` member per entry.
+    pub context: Map<String, Value>,
+}
+
+impl Notification {
+    /// A new notification with a fresh message_id and the current time, no publisher and an
+    /// empty context.
+    pub fn new(priority: Priority, event_type: impl Into<String>, payload: Value) -> Self {
+        Notification {
+            message_id: uuid::Uuid::new_v4().to_string(),
+            publisher_id: None,
+            event_type: event_type.into(),
+            priority,
+            payload,
+            timestamp: python_timestamp(Utc::now()),
+            context: Map::new(),
+        }
+    }
+
+    /// Sets the publisher_id.
+    pub fn with_publisher_id(mut self, publisher_id: impl Into<String>) -> Self {
+        self.publisher_id = Some(publisher_id.into());
+        self
+    }
+
+    /// Sets the request context.
+    pub fn with_context(mut self, context: Map<String, Value>) -> Self {
+        self.context = context;
+        self
+    }
+
+    /// The message body for one publish, byte for byte what oslo.messaging would send.
+    ///
+    /// `unique_id` is oslo's per-publish `_unique_id` (see [`new_unique_id`]); oslo gives each
+    /// topic's copy its own.
+    ///
+    /// ```
+    /// use oslo_notify::envelope::{decode, Format, Notification, Priority};
+    /// use serde_json::json;
+    ///
+    /// let sent = Notification::new(Priority::Info, "just.testing", json!({"heavy": "payload"}))
+    ///     .with_publisher_id("testing");
+    /// let body = sent.encode(Format::V2, "35d06edced1e437e8b6efb02ecfd982f").unwrap();
+    /// assert!(body.starts_with(br#"{"oslo.version": "2.0", "oslo.message": "{\"message_id\": "#));
+    /// assert_eq!(decode(&body).unwrap().notification, sent);
+    /// ```
+    pub fn encode(&self, format: Format, unique_id: &str) -> serde_json::Result<Vec<u8>> {
+        let wire = WireMessage {
+            notification: self,
+            unique_id,
+        };
+        match format {
+            Format::V1 => pyjson::to_vec(&wire),
+            Format::V2 => {
+                let inner = pyjson::to_vec(&wire)?;
+                let mut body = Vec::with_capacity(inner.len() + inner.len() / 8 + 48);
+                body.extend_from_slice(b"{\"oslo.version\": \"2.0\", \"oslo.message\": \"");
+                // The inner text is pure ASCII with every control character already escaped,
+                // so as a JSON string it only needs its quotes and backslashes escaped.
+                for &byte in &inner {
+                    if byte == b'"' || byte == b'\\' {
+                        body.push(b'\\');
+                    }
+                    body.push(byte);
+                }
+                body.extend_from_slice(b"\"}");
+                Ok(body)
+            }
+        }
+    }
+}
+
+/// The notification object as oslo orders its keys.
+struct WireMessage<'a> {
+    notification: &'a Notification,
+    unique_id: &'a str,
+}
+
+impl Serialize for WireMessage<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let n = self.notification;
+        let mut map = serializer.serialize_map(Some(7 + n.context.len()))?;
+        map.serialize_entry("message_id", &n.message_id)?;
+        map.serialize_entry("publisher_id", &n.publisher_id)?;
+        map.serialize_entry("event_type", &n.event_type)?;
+        map.serialize_entry("priority", n.priority.wire_name())?;
+        map.serialize_entry("payload", &n.payload)?;
+        map.serialize_entry("timestamp", &n.timestamp)?;
+        map.serialize_entry("_unique_id", self.unique_id)?;
+        for (key, value) in &n.context {
+            map.serialize_entry(&format_args!("{CONTEXT_PREFIX}{key}"), value)?;
+        }
+        map.end()
+    }
+}
+
+/// A fresh `_unique_id`: a UUID4 as 32 hex digits, as oslo's `_add_unique_id` makes it.
+pub fn new_unique_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// `time` as Python's `str(datetime)` writes a naive datetime: `2026-11-25 08:41:45.339791`,
+/// or `2026-11-25 08:41:45` when the microseconds are 0.
+pub fn python_timestamp(time: DateTime<Utc>) -> String {
+    let seconds = time.format("%Y-%m-%d %H:%M:%S");
+    // A leap second shows as 1_000_000 or more; Python has no such value.
+    match time.timestamp_subsec_micros().min(999_999) {
+        0 => seconds.to_string(),
+        micros => format!("{seconds}.{micros:06}"),
+    }
+}
+
+/// A notification read from a message body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// The notification.
+    pub notification: Notification,
+    /// oslo's `_unique_id`, when the sender set one.
+    pub unique_id: Option<String>,
+    /// Whether it came in an envelope (2.0) or bare (1.0).
+    pub format: Format,
+}
+
+/// Why a message body is not a notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvelopeError {
+    /// The body is not UTF-8 text.
+    NotUtf8 {
+        /// Where the first invalid byte is.
+        offset: usize,
+    },
+    /// The body is not JSON (the parser's message, with line and column).
+    NotJson(String),
+    /// The body is JSON, but not an object.
+    NotAnObject(&'static str),
+    /// `oslo.version` is not a string.
+    VersionNotAString,
+    /// `oslo.version` names an envelope this implementation cannot read.
+    UnsupportedVersion(String),
+    /// `oslo.message` is not a string.
+    MessageNotAString(&'static str),
+    /// `oslo.message` is not JSON (the parser's message).
+    InnerNotJson(String),
+    /// `oslo.message` holds JSON that is not an object.
+    InnerNotAnObject(&'static str),
+    /// A required key is absent.
+    MissingKey(&'static str),
+    /// A key holds a value of the wrong JSON type.
+    WrongType {
+        /// The key.
+        key: &'static str,
+        /// What it must hold.
+        expected: &'static str,
+        /// What it holds.
+        found: &'static str,
+    },
+    /// The `priority` is none of oslo's seven.
+    UnknownPriority(String),
+}
+
+impl fmt::Display for EnvelopeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EnvelopeError::NotUtf8 { offset } => {
+                write!(f, "body is not UTF-8 (invalid byte at offset {offset})")
+            }
+            EnvelopeError::NotJson(e) => write!(f, "body is not JSON: {e}"),
+            EnvelopeError::NotAnObject(found) => {
+                write!(f, "body is a JSON {found}, not an object")
+            }
+            EnvelopeError::VersionNotAString => write!(f, "{VERSION_KEY} is not a string"),
+            EnvelopeError::UnsupportedVersion(v) => write!(
+                f,
+                "unsupported envelope version {VERSION_KEY}={v:?} (this reads {ENVELOPE_VERSION})"
+            ),
+            EnvelopeError::MessageNotAString(found) => {
+                write!(f, "{MESSAGE_KEY} is a JSON {found}, not a string")
+            }
+            EnvelopeError::InnerNotJson(e) => write!(f, "{MESSAGE_KEY} is not JSON: {e}"),
+            EnvelopeError::InnerNotAnObject(found) => {
+                write!(f, "{MESSAGE_KEY} holds a JSON {found}, not an object")
+            }
+            EnvelopeError::MissingKey(key) => write!(f, "notification has no {key:?} key"),
+            EnvelopeError::WrongType {
+                key,
+                expected,
+                found,
+            } => write!(
+                f,
+                "notification key {key:?} is a JSON {found}, not {expected}"
+            ),
+            EnvelopeError::UnknownPriority(p) => write!(f, "{}", UnknownPriority(p.clone())),
+        }
+    }
+}
+
+impl std::error::Error for EnvelopeError {}
+
+/// The JSON type name of `value`, for messages.
+pub fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Reads a notification from a message body in either format, as oslo's `deserialize_msg`
+/// and notification dispatcher do.
+pub fn decode(body: &[u8]) -> Result<Decoded, EnvelopeError> {
+    let outer: Value =
+        serde_json::from_slice(body).map_err(|e| match std::str::from_utf8(body) {
+            Err(utf8) => EnvelopeError::NotUtf8 {
+                offset: utf8.valid_up_to(),
+            },
+            Ok(_) => EnvelopeError::NotJson(e.to_string()),
+        })?;
+    let mut message = match outer {
+        Value::Object(map) => map,
+        other => return Err(EnvelopeError::NotAnObject(json_type(&other))),
+    };
+    let format = if message.contains_key(VERSION_KEY) && message.contains_key(MESSAGE_KEY) {
+        let version = match message.get(VERSION_KEY) {
+            Some(Value::String(v)) => v,
+            _ => return Err(EnvelopeError::VersionNotAString),
+        };
+        if !version_is_compatible(ENVELOPE_VERSION, version) {
+            return Err(EnvelopeError::UnsupportedVersion(version.clone()));
+        }
+        let inner = match message.remove(MESSAGE_KEY) {
+            Some(Value::String(text)) => text,
+            Some(other) => return Err(EnvelopeError::MessageNotAString(json_type(&other))),
+            None => return Err(EnvelopeError::MissingKey(MESSAGE_KEY)),
+        };
+        message = match serde_json::from_str(&inner) {
+            Ok(Value::Object(map)) => map,
+            Ok(other) => return Err(EnvelopeError::InnerNotAnObject(json_type(&other))),
+            Err(e) => return Err(EnvelopeError::InnerNotJson(e.to_string())),
+        };
+        Format::V2
+    } else {
+        Format::V1
+    };
+    unpack(message, format)
+}
+
+/// oslo's `version_is_compatible`: same major, minor and revision no newer than ours.
+/// A version that is not `MAJOR.MINOR[.REV]` in digits is incompatible (oslo raises).
+fn version_is_compatible(ours: &str, theirs: &str) -> bool {
+    fn parts(version: &str) -> Option<(u64, u64, u64)> {
+        let mut it = version.split('.');
+        let major = it.next()?.trim().parse().ok()?;
+        let minor = it.next()?.trim().parse().ok()?;
+        let rev = match it.next() {
+            Some(rev) => rev.trim().parse().ok()?,
+            None => 0,
+        };
+        Some((major, minor, rev))
+    }
+    match (parts(ours), parts(theirs)) {
+        (Some((major, minor, rev)), Some((their_major, their_minor, their_rev))) => {
+            major == their_major
+                && (their_minor < minor || (their_minor == minor && their_rev <= rev))
+        }
+        _ => false,
+    }
+}
+
+fn take_string(map: &mut Map<String, Value>, key: &'static str) -> Result<String, EnvelopeError> {
+    match map.remove(key) {
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(EnvelopeError::WrongType {
+            key,
+            expected: "a string",
+            found: json_type(&other),
+        }),
+        None => Err(EnvelopeError::MissingKey(key)),
+    }
+}
+
+fn take_optional_string(
+    map: &mut Map<String, Value>,
+    key: &'static str,
+) -> Result<Option<String>, EnvelopeError> {
+    match map.remove(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(EnvelopeError::WrongType {
+            key,
+            expected: "a string or null",
+            found: json_type(&other),
+        }),
+    }
+}
+
+fn unpack(mut message: Map<String, Value>, format: Format) -> Result<Decoded, EnvelopeError> {
+    let priority_name = take_string(&mut message, "priority")?;
+    let priority = priority_name
+        .parse()
+        .map_err(|_| EnvelopeError::UnknownPriority(priority_name))?;
+    let payload = message
+        .remove("payload")
+        .ok_or(EnvelopeError::MissingKey("payload"))?;
+    let notification = Notification {
+        message_id: take_string(&mut message, "message_id")?,
+        publisher_id: take_optional_string(&mut message, "publisher_id")?,
+        event_type: take_string(&mut message, "event_type")?,
+        priority,
+        payload,
+        timestamp: take_string(&mut message, "timestamp")?,
+        context: Map::new(),
+    };
+    let unique_id = take_optional_string(&mut message, "_unique_id")?;
+    let context = message
+        .into_iter()
+        .filter_map(|(key, value)| {
+            key.strip_prefix(CONTEXT_PREFIX)
+                .map(|name| (name.to_owned(), value))
+        })
+        .collect();
+    Ok(Decoded {
+        notification: Notification {
+            context,
+            ..notification
+        },
+        unique_id,
+        format,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn sample() -> Notification {
+        Notification {
+            message_id: "12dd0aee-b23f-4b4d-a66c-f7c276dd8d71".into(),
+            publisher_id: Some("testing".into()),
+            event_type: "just.testing".into(),
+            priority: Priority::Info,
+            payload: json!({"heavy": "payload"}),
+            timestamp: "2026-11-25 08:41:45.295368".into(),
+            context: Map::new(),
+        }
+    }
+
+    #[test]
+    fn priorities_parse_ignoring_case_and_warning_is_warn() {
+        assert_eq!("INFO".parse(), Ok(Priority::Info));
+        assert_eq!("Sample".parse(), Ok(Priority::Sample));
+        assert_eq!("warning".parse(), Ok(Priority::Warn));
+        assert_eq!("WARN".parse(), Ok(Priority::Warn));
+        let err = "notice".parse::<Priority>().unwrap_err();
+        assert!(err.to_string().contains("\"notice\""), "{err}");
+        for p in Priority::ALL {
+            assert_eq!(p.name().parse(), Ok(p));
+            assert_eq!(p.wire_name().parse(), Ok(p));
+            assert_eq!(p.wire_name(), p.name().to_uppercase());
+        }
+    }
+
+    #[test]
+    fn v2_encoding_is_byte_for_byte_what_oslo_sends() {
+        // Body captured from oslo.messaging 18.3.1 (fixture v2_info_seed).
+        let expected = r#"{"oslo.version": "2.0", "oslo.message": "{\"message_id\": \"12dd0aee-b23f-4b4d-a66c-f7c276dd8d71\", \"publisher_id\": \"testing\", \"event_type\": \"just.testing\", \"priority\": \"INFO\", \"payload\": {\"heavy\": \"payload\"}, \"timestamp\": \"2026-11-25 08:41:45.295368\", \"_unique_id\": \"35d06edced1e437e8b6efb02ecfd982f\"}"}"#;
+        let body = sample()
+            .encode(Format::V2, "35d06edced1e437e8b6efb02ecfd982f")
+            .unwrap();
+        assert_eq!(String::from_utf8(body).unwrap(), expected);
+    }
+
+    #[test]
+    fn v1_encoding_is_the_bare_message_with_context_last() {
+        let mut context = Map::new();
+        context.insert("user".into(), json!("u1"));
+        context.insert("roles".into(), json!(["member"]));
+        let body = sample()
+            .with_context(context)
+            .encode(Format::V1, "04699f61dfef49338e9e5bc755506072")
+            .unwrap();
+        let expected = r#"{"message_id": "12dd0aee-b23f-4b4d-a66c-f7c276dd8d71", "publisher_id": "testing", "event_type": "just.testing", "priority": "INFO", "payload": {"heavy": "payload"}, "timestamp": "2026-11-25 08:41:45.295368", "_unique_id": "04699f61dfef49338e9e5bc755506072", "_context_user": "u1", "_context_roles": ["member"]}"#;
+        assert_eq!(String::from_utf8(body).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_missing_publisher_is_sent_as_null_like_python_none() {
+        let mut n = sample();
+        n.publisher_id = None;
+        let body = n.encode(Format::V1, "u").unwrap();
+        assert!(String::from_utf8(body)
+            .unwrap()
+            .contains(r#""publisher_id": null"#));
+    }
+
+    #[test]
+    fn round_trips_keep_every_field_in_both_formats() {
+        let mut context = Map::new();
+        context.insert("request_id".into(), json!("req-1"));
+        context.insert("is_admin".into(), json!(false));
+        let payload = json!({
+            "name": "vm-\u{e9}-\u{65e5}\u{672c}-\u{1f680}",
+            "quote": "he said \"hi\"\n",
+            "big": serde_json::from_str::<Value>("123456789012345678901234567890").unwrap(),
+            "blob": "x".repeat(2_000_000),
+        });
+        for format in [Format::V1, Format::V2] {
+            for priority in Priority::ALL {
+                let sent = Notification::new(priority, "round.trip", payload.clone())
+                    .with_publisher_id("compute.h\u{f6}st")
+                    .with_context(context.clone());
+                let body = sent.encode(format, "abc").unwrap();
+                assert!(body.is_ascii());
+                let got = decode(&body).unwrap();
+                assert_eq!(got.notification, sent);
+                assert_eq!(got.unique_id.as_deref(), Some("abc"));
+                assert_eq!(got.format, format);
+            }
+        }
+    }
+
+    #[test]
+    fn new_ids_have_oslo_shapes() {
+        let n = Notification::new(Priority::Info, "e", Value::Null);
+        assert_eq!(n.message_id.len(), 36);
+        assert_eq!(
+            uuid::Uuid::parse_str(&n.message_id)
+                .unwrap()
+                .get_version_num(),
+            4
+        );
+        let unique = new_unique_id();
+        assert_eq!(unique.len(), 32);
+        assert!(unique
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    }
+
+    #[test]
+    fn timestamps_are_python_str_of_a_naive_datetime() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 25, 8, 41, 45).unwrap();
+        assert_eq!(python_timestamp(t), "2026-11-25 08:41:45");
+        let t = t + chrono::Duration::microseconds(339_791) + chrono::Duration::nanoseconds(999);
+        assert_eq!(python_timestamp(t), "2026-11-25 08:41:45.339791");
+        let t =
+            Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap() + chrono::Duration::microseconds(7);
+        assert_eq!(python_timestamp(t), "2026-01-02 03:04:05.000007");
+    }
+
+    #[test]
+    fn version_compatibility_follows_oslo() {
+        assert!(version_is_compatible("2.0", "2.0"));
+        assert!(version_is_compatible("2.0", "2.0.0"));
+        for bad in ["2.1", "3.0", "1.0", "2.0.1", "2", "two", "", "2.x"] {
+            assert!(!version_is_compatible("2.0", bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_bodies_are_errors_with_reasons() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"", "not JSON"),
+            (b"not json", "not JSON"),
+            (b"\xff\xfe{}", "not UTF-8"),
+            (b"[1, 2]", "JSON array, not an object"),
+            (b"\"text\"", "JSON string, not an object"),
+            (
+                br#"{"oslo.version": "3.0", "oslo.message": "{}"}"#,
+                "unsupported envelope version",
+            ),
+            (
+                br#"{"oslo.version": 2.0, "oslo.message": "{}"}"#,
+                "oslo.version is not a string",
+            ),
+            (
+                br#"{"oslo.version": "2.0", "oslo.message": {}}"#,
+                "oslo.message is a JSON object",
+            ),
+            (
+                br#"{"oslo.version": "2.0", "oslo.message": "{"}"#,
+                "oslo.message is not JSON",
+            ),
+            (
+                br#"{"oslo.version": "2.0", "oslo.message": "[]"}"#,
+                "holds a JSON array",
+            ),
+            (br#"{"priority": "INFO"}"#, "no \"payload\" key"),
+            (
+                br#"{"priority": "LOUD", "payload": 1}"#,
+                "unknown priority \"LOUD\"",
+            ),
+            (
+                br#"{"priority": 3}"#,
+                "\"priority\" is a JSON number, not a string",
+            ),
+        ];
+        for (body, reason) in cases {
+            let err = decode(body).unwrap_err().to_string();
+            assert!(
+                err.contains(reason),
+                "{:?}: {err}",
+                String::from_utf8_lossy(body)
+            );
+            assert!(!err.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn deep_nesting_and_huge_numbers_do_not_panic() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(matches!(
+            decode(deep.as_bytes()),
+            Err(EnvelopeError::NotJson(_))
+        ));
+        let deep_inner = format!(
+            r#"{{"oslo.version": "2.0", "oslo.message": "{}"}}"#,
+            "[".repeat(10_000)
+        );
+        assert!(decode(deep_inner.as_bytes()).is_err());
+        let huge = format!(
+            r#"{{"message_id": "m", "publisher_id": null, "event_type": "e", "priority": "info", "payload": {}, "timestamp": "t"}}"#,
+            "9".repeat(5000)
+        );
+        let got = decode(huge.as_bytes()).unwrap();
+        assert_eq!(got.notification.payload.to_string(), "9".repeat(5000));
+        assert_eq!(got.notification.publisher_id, None);
+    }
+}

@@ -1,0 +1,126 @@
+//! Reading what a user gives on the command line: JSON payloads and contexts.
+//!
+//! Pure functions: the caller reads files and stdin, this module judges the text.
+
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Input that cannot be used: bad JSON, a context that is not an object. Exit code 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError(pub String);
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Parses a notification payload: any JSON value. `what` names it in the error, such as
+/// `payload` or `payload on line 3`.
+///
+/// ```
+/// use oslo_notify::input::parse_payload;
+///
+/// assert!(parse_payload(r#"{"heavy":"payload"}"#, "payload").is_ok());
+/// let err = parse_payload(r#"<"heavy":"payload">"#, "payload").unwrap_err();
+/// assert!(err.to_string().contains("angle brackets"));
+/// ```
+pub fn parse_payload(text: &str, what: &str) -> Result<Value, InputError> {
+    serde_json::from_str(text).map_err(|e| {
+        let mut message = format!("{what} is not valid JSON: {e}");
+        if let Some(fixed) = angle_brackets_to_braces(text) {
+            message.push_str(&format!(
+                " (it looks like JSON with its braces written as angle brackets: did you mean '{fixed}'?)"
+            ));
+        }
+        InputError(message)
+    })
+}
+
+/// `<"a": 1>` -> `{"a": 1}` when that makes valid JSON, as when a shell or a document turned
+/// the braces of `{"heavy":"payload"}` into angle brackets.
+fn angle_brackets_to_braces(text: &str) -> Option<String> {
+    let trimmed = text.trim();
+    if !trimmed.starts_with('<') || !trimmed.ends_with('>') || trimmed.len() > 64 * 1024 {
+        return None;
+    }
+    let fixed: String = trimmed
+        .chars()
+        .map(|c| match c {
+            '<' => '{',
+            '>' => '}',
+            other => other,
+        })
+        .collect();
+    serde_json::from_str::<Value>(&fixed).ok().map(|_| fixed)
+}
+
+/// Parses a request context: a JSON object, each member sent as `_context_<key>`.
+pub fn parse_context(text: &str) -> Result<Map<String, Value>, InputError> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(InputError(format!(
+            "context must be a JSON object, not a JSON {}",
+            crate::envelope::json_type(&other)
+        ))),
+        Err(e) => Err(InputError(format!("context is not valid JSON: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn any_json_value_is_a_payload() {
+        for (text, value) in [
+            (r#"{"heavy":"payload"}"#, json!({"heavy": "payload"})),
+            (r#""just a string""#, json!("just a string")),
+            ("[1, 2]", json!([1, 2])),
+            ("null", Value::Null),
+            (" 42 ", json!(42)),
+        ] {
+            assert_eq!(parse_payload(text, "payload").unwrap(), value);
+        }
+    }
+
+    #[test]
+    fn invalid_json_names_the_position() {
+        let err = parse_payload("{\"a\": 1,\n \"b\": }", "payload on line 7").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "payload on line 7 is not valid JSON: expected value at line 2 column 7"
+        );
+        assert!(!err.to_string().contains("angle"));
+    }
+
+    #[test]
+    fn swapped_braces_get_a_hint() {
+        let err = parse_payload(r#"<"heavy":"payload">"#, "payload").unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with(r#"did you mean '{"heavy":"payload"}'?)"#),
+            "{err}"
+        );
+        // Angle brackets that would not make JSON either get no hint.
+        let err = parse_payload("<html>", "payload").unwrap_err();
+        assert!(!err.to_string().contains("angle"), "{err}");
+    }
+
+    #[test]
+    fn contexts_must_be_objects() {
+        let ctx = parse_context(r#"{"user": "u", "roles": ["admin"]}"#).unwrap();
+        assert_eq!(ctx.keys().collect::<Vec<_>>(), ["user", "roles"]);
+        assert!(parse_context("[1]")
+            .unwrap_err()
+            .to_string()
+            .contains("not a JSON array"));
+        assert!(parse_context("{")
+            .unwrap_err()
+            .to_string()
+            .contains("not valid JSON"));
+    }
+}

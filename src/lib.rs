@@ -1,0 +1,37 @@
+//! Publish and receive OpenStack notifications on RabbitMQ, byte for byte as
+//! oslo.messaging does.
+//!
+//! The crate holds the library behind the `oslo-notify` and `oslo-listen` tools:
+//!
+//! - [`envelope`]: build and parse notification messages (envelope 2.0 and bare 1.0);
+//! - [`pyjson`]: JSON written exactly as Python's `json.dumps` writes it;
+//! - [`transport_url`]: oslo transport URLs, with passwords kept out of every message;
+//! - [`input`]: JSON payloads and contexts given on the command line;
+//! - [`broker`]: the RabbitMQ connection, declarations and confirmed publishing;
+//! - [`notifier`]: [`notifier::Notifier`], the counterpart of `oslo_messaging.Notifier`;
+//! - [`send`]: the `oslo-notify` command;
+//! - [`cli`] and [`exit`]: arguments, exit codes and error reporting of the tools.
+//!
+//! Data flows one way: arguments -> [`envelope::Notification`] -> [`broker`].
+//!
+//! ```
+//! use oslo_notify::envelope::{decode, Format, Notification, Priority};
+//! use serde_json::json;
+//!
+//! let notification = Notification::new(Priority::Info, "just.testing", json!({"heavy": "payload"}))
+//!     .with_publisher_id("testing");
+//! let body = notification.encode(Format::V2, &oslo_notify::envelope::new_unique_id())?;
+//! let received = decode(&body)?;
+//! assert_eq!(received.notification.payload["heavy"], "payload");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod broker;
+pub mod cli;
+pub mod envelope;
+pub mod exit;
+pub mod input;
+pub mod notifier;
+pub mod pyjson;
+pub mod send;
+pub mod transport_url;

@@ -1,0 +1,215 @@
+//! The `oslo-notify` command: from its configuration to confirmed notifications.
+
+use crate::broker::{self, ConnectOptions, Durability, Publisher};
+use crate::envelope::{Format, Notification, Priority};
+use crate::input::{parse_payload, InputError};
+use crate::notifier::Notifier;
+use crate::transport_url::TransportUrl;
+use anyhow::{Context, Result};
+use serde_json::{Map, Value};
+use std::collections::VecDeque;
+use std::io::{BufRead, Read, Write};
+
+/// Everything `oslo-notify` needs, with no command-line types in it.
+#[derive(Debug, Clone)]
+pub struct SendConfig {
+    /// Where to connect.
+    pub url: TransportUrl,
+    /// How to connect and how long to wait for the broker.
+    pub connect: ConnectOptions,
+    /// How to declare what does not exist yet.
+    pub durability: Durability,
+    /// The exchange (oslo's control_exchange).
+    pub exchange: String,
+    /// The topics; each notification is sent to every one.
+    pub topics: Vec<String>,
+    /// Envelope 2.0 or bare 1.0.
+    pub format: Format,
+    /// The publisher_id of every notification.
+    pub publisher_id: String,
+    /// The request context of every notification.
+    pub context: Map<String, Value>,
+    /// The priority of every notification.
+    pub priority: Priority,
+    /// The event_type of every notification.
+    pub event_type: String,
+    /// The payloads.
+    pub payloads: Payloads,
+}
+
+/// Where the payloads come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payloads {
+    /// One notification with this payload.
+    One(Value),
+    /// One notification per non-blank line of the input, each line a JSON payload.
+    Lines,
+}
+
+/// Reads the PAYLOAD argument: JSON text, `@FILE` for a file's content, or `-` (or nothing)
+/// for all of `stdin`.
+pub fn read_payload(argument: Option<&str>, stdin: impl Read) -> Result<Value> {
+    let (text, what) = match argument {
+        None | Some("-") => (
+            read_text(stdin).context("reading the payload from stdin")?,
+            "payload from stdin".to_owned(),
+        ),
+        Some(arg) => match arg.strip_prefix('@') {
+            Some(path) => (
+                std::fs::read(path)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|bytes| utf8(bytes, &format!("file {path}")))
+                    .with_context(|| format!("reading the payload from {path}"))?,
+                format!("payload in {path}"),
+            ),
+            None => (arg.to_owned(), "payload".to_owned()),
+        },
+    };
+    Ok(parse_payload(&text, &what)?)
+}
+
+fn read_text(mut input: impl Read) -> Result<String> {
+    let mut bytes = Vec::new();
+    input.read_to_end(&mut bytes)?;
+    utf8(bytes, "stdin")
+}
+
+fn utf8(bytes: Vec<u8>, what: &str) -> Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        InputError(format!(
+            "{what} is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+        .into()
+    })
+}
+
+/// Connects, sends the payloads and writes the message_id of each notification to `out` once
+/// the broker has confirmed it.
+pub fn run(config: &SendConfig, stdin: impl BufRead, out: &mut impl Write) -> Result<()> {
+    let connection = broker::connect(&config.url, &config.connect)?;
+    let publisher = Publisher::new(connection, config.durability, config.connect.timeout)?;
+    let mut notifier = Notifier::new(publisher, config.publisher_id.clone())
+        .exchange(config.exchange.clone())
+        .topics(config.topics.iter().cloned())
+        .format(config.format);
+    notifier.prepare(config.priority)?;
+    let mut pending = Pending::default();
+    let result = match &config.payloads {
+        Payloads::One(payload) => pending.send(&mut notifier, config, payload.clone()),
+        Payloads::Lines => send_lines(&mut notifier, config, stdin, &mut pending, out),
+    };
+    // Whatever stopped the input, report what the broker took before saying why.
+    let flushed = notifier.flush();
+    pending.write_confirmed(u64::MAX, out)?;
+    result?;
+    flushed?;
+    notifier.close()
+}
+
+fn send_lines(
+    notifier: &mut Notifier,
+    config: &SendConfig,
+    mut stdin: impl BufRead,
+    pending: &mut Pending,
+    out: &mut impl Write,
+) -> Result<()> {
+    let mut line = Vec::new();
+    for number in 1.. {
+        line.clear();
+        if stdin
+            .read_until(b'\n', &mut line)
+            .context("reading stdin")?
+            == 0
+        {
+            return Ok(());
+        }
+        let what = format!("payload on line {number}");
+        let text = std::str::from_utf8(&line).map_err(|e| {
+            InputError(format!(
+                "{what} is not UTF-8 text (invalid byte at offset {})",
+                e.valid_up_to()
+            ))
+        })?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let payload = parse_payload(text, &what)?;
+        pending.send(notifier, config, payload)?;
+        let through = notifier.confirmed_through()?;
+        pending.write_confirmed(through, out)?;
+    }
+    Ok(())
+}
+
+/// Notifications sent but not yet reported.
+#[derive(Default)]
+struct Pending {
+    queue: VecDeque<(u64, String)>,
+}
+
+impl Pending {
+    fn send(&mut self, notifier: &mut Notifier, config: &SendConfig, payload: Value) -> Result<()> {
+        let notification = Notification::new(config.priority, config.event_type.clone(), payload)
+            .with_publisher_id(config.publisher_id.clone())
+            .with_context(config.context.clone());
+        let sent = notifier.send(&notification)?;
+        self.queue
+            .push_back((sent.last_tag, notification.message_id));
+        Ok(())
+    }
+
+    /// Writes the message_id of every notification whose publishes are confirmed through
+    /// delivery tag `through`.
+    fn write_confirmed(&mut self, through: u64, out: &mut impl Write) -> Result<()> {
+        let mut wrote = false;
+        while let Some((tag, _)) = self.queue.front() {
+            if *tag > through {
+                break;
+            }
+            if let Some((_, id)) = self.queue.pop_front() {
+                writeln!(out, "{id}").context("writing message ids to stdout")?;
+                wrote = true;
+            }
+        }
+        if wrote {
+            out.flush().context("writing message ids to stdout")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_arguments() {
+        assert_eq!(
+            read_payload(Some(r#"{"a":1}"#), &b""[..]).unwrap(),
+            serde_json::json!({"a": 1})
+        );
+        assert_eq!(
+            read_payload(Some("-"), &b"[1]"[..]).unwrap(),
+            serde_json::json!([1])
+        );
+        assert_eq!(
+            read_payload(None, &b" \"s\"\n"[..]).unwrap(),
+            serde_json::json!("s")
+        );
+        let dir = std::env::temp_dir().join(format!("oslo-notify-test-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&dir, br#"{"from": "file"}"#).unwrap();
+        let arg = format!("@{}", dir.display());
+        assert_eq!(
+            read_payload(Some(&arg), &b""[..]).unwrap(),
+            serde_json::json!({"from": "file"})
+        );
+        std::fs::remove_file(&dir).unwrap();
+        let missing = read_payload(Some("@/nonexistent/payload.json"), &b""[..]).unwrap_err();
+        assert!(
+            format!("{missing:#}").contains("reading the payload from /nonexistent/payload.json")
+        );
+        let bad = read_payload(None, &b"\xff"[..]).unwrap_err();
+        assert!(bad.is::<InputError>(), "{bad:#}");
+    }
+}
