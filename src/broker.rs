@@ -10,7 +10,7 @@ use amiquip::{
     ExchangeDeclareOptions, ExchangeType, FieldTable, Publish, QueueDeclareOptions,
 };
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
@@ -228,8 +228,10 @@ pub struct Publisher {
     window: usize,
     next_tag: u64,
     unconfirmed: BTreeSet<u64>,
-    exchanges: HashSet<String>,
-    routes: HashSet<(String, String)>,
+    nacked: usize,
+    first_nacked: Option<u64>,
+    /// Exchange -> routing keys already declared and bound on it.
+    routes: HashMap<String, HashSet<String>>,
 }
 
 /// The AMQP properties oslo.messaging (through kombu) sets on a notification.
@@ -277,8 +279,9 @@ impl Publisher {
             window: Self::DEFAULT_WINDOW,
             next_tag: 1,
             unconfirmed: BTreeSet::new(),
-            exchanges: HashSet::new(),
-            routes: HashSet::new(),
+            nacked: 0,
+            first_nacked: None,
+            routes: HashMap::new(),
         })
     }
 
@@ -302,17 +305,17 @@ impl Publisher {
     }
 
     /// Runs a declaration on the control channel. `Ok(false)` when the broker answered with
-    /// `tolerated` (which closes the channel, so the next call opens a new one).
+    /// the `tolerated` code (which closes the channel, so the next call opens a new one).
     fn declare_step(
         &mut self,
         doing: impl fmt::Display,
-        tolerated: u16,
+        tolerated: Option<u16>,
         step: impl FnOnce(&Channel) -> amiquip::Result<()>,
     ) -> Result<bool, BrokerError> {
         let result = step(self.control()?);
         match result {
             Ok(()) => Ok(true),
-            Err(e) if is_channel_error(&e, tolerated) => {
+            Err(e) if tolerated.is_some_and(|code| is_channel_error(&e, code)) => {
                 self.control = None;
                 Ok(false)
             }
@@ -331,35 +334,34 @@ impl Publisher {
     /// declared again with settings that could clash (406 PRECONDITION_FAILED) with those of
     /// the deployment. What is missing is created with this publisher's [`Durability`].
     pub fn declare(&mut self, exchange: &str, routing_key: &str) -> Result<(), BrokerError> {
-        if self
-            .routes
-            .contains(&(exchange.to_owned(), routing_key.to_owned()))
-        {
+        let known_keys = self.routes.get(exchange);
+        if known_keys.is_some_and(|keys| keys.contains(routing_key)) {
             return Ok(());
         }
         let durable = self.durability != Durability::Transient;
-        if !self.exchanges.contains(exchange) {
-            let exists =
-                self.declare_step(format_args!("checking exchange {exchange:?}"), 404, |c| {
-                    c.exchange_declare_passive(exchange).map(drop)
-                })?;
+        if known_keys.is_none() {
+            let doing = format!("checking exchange {exchange:?}");
+            let exists = self.declare_step(doing, Some(404), |c| {
+                c.exchange_declare_passive(exchange).map(drop)
+            })?;
             if !exists {
                 let options = ExchangeDeclareOptions {
                     durable,
                     ..ExchangeDeclareOptions::default()
                 };
                 // 406: someone created it a moment ago with other settings; use theirs.
-                self.declare_step(format_args!("declaring exchange {exchange:?}"), 406, |c| {
+                let doing = format!("declaring exchange {exchange:?}");
+                self.declare_step(doing, Some(406), |c| {
                     c.exchange_declare(ExchangeType::Topic, exchange, options)
                         .map(drop)
                 })?;
             }
-            self.exchanges.insert(exchange.to_owned());
+            self.routes.insert(exchange.to_owned(), HashSet::new());
         }
-        let exists =
-            self.declare_step(format_args!("checking queue {routing_key:?}"), 404, |c| {
-                c.queue_declare_passive(routing_key).map(drop)
-            })?;
+        let doing = format!("checking queue {routing_key:?}");
+        let exists = self.declare_step(doing, Some(404), |c| {
+            c.queue_declare_passive(routing_key).map(drop)
+        })?;
         if !exists {
             let mut arguments = FieldTable::default();
             if self.durability == Durability::Quorum {
@@ -373,17 +375,19 @@ impl Publisher {
                 arguments,
                 ..QueueDeclareOptions::default()
             };
-            self.declare_step(format_args!("declaring queue {routing_key:?}"), 406, |c| {
+            let doing = format!("declaring queue {routing_key:?}");
+            self.declare_step(doing, Some(406), |c| {
                 c.queue_declare(routing_key, options).map(drop)
             })?;
         }
-        self.declare_step(
-            format_args!("binding queue {routing_key:?} to exchange {exchange:?}"),
-            0,
-            |c| c.queue_bind(routing_key, exchange, routing_key, FieldTable::default()),
-        )?;
+        let doing = format!("binding queue {routing_key:?} to exchange {exchange:?}");
+        self.declare_step(doing, None, |c| {
+            c.queue_bind(routing_key, exchange, routing_key, FieldTable::default())
+        })?;
         self.routes
-            .insert((exchange.to_owned(), routing_key.to_owned()));
+            .entry(exchange.to_owned())
+            .or_default()
+            .insert(routing_key.to_owned());
         Ok(())
     }
 
@@ -399,7 +403,8 @@ impl Publisher {
         while self.unconfirmed.len() >= self.window {
             self.wait_for_confirm()?;
         }
-        self.drain_confirms()?;
+        self.drain_confirms();
+        self.check_nacks()?;
         self.channel
             .basic_publish(
                 exchange,
@@ -417,34 +422,34 @@ impl Publisher {
         Ok(tag)
     }
 
-    /// Every delivery tag up to and including this one has been confirmed.
+    /// Every delivery tag up to and including this one has been confirmed (acked).
     pub fn confirmed_through(&self) -> u64 {
-        match self.unconfirmed.first() {
-            Some(&oldest) => oldest - 1,
-            None => self.next_tag - 1,
-        }
+        let oldest_open = self.unconfirmed.first().copied().unwrap_or(self.next_tag);
+        oldest_open.min(self.first_nacked.unwrap_or(u64::MAX)) - 1
     }
 
-    /// Waits until every message published so far is confirmed.
+    /// Waits until every message published so far is confirmed; fails if any was nacked.
     pub fn wait_for_all_confirms(&mut self) -> Result<(), BrokerError> {
         while !self.unconfirmed.is_empty() {
             self.wait_for_confirm()?;
         }
-        Ok(())
+        self.check_nacks()
     }
 
     /// Takes the confirms that have arrived, without waiting.
-    pub fn drain_confirms(&mut self) -> Result<(), BrokerError> {
+    pub fn drain_confirms(&mut self) {
         while let Ok(confirm) = self.confirms.try_recv() {
-            self.apply(confirm)?;
+            self.apply(confirm);
         }
-        Ok(())
     }
 
     fn wait_for_confirm(&mut self) -> Result<(), BrokerError> {
         let started = Instant::now();
         match self.confirms.recv_timeout(self.timeout) {
-            Ok(confirm) => self.apply(confirm),
+            Ok(confirm) => {
+                self.apply(confirm);
+                Ok(())
+            }
             Err(RecvTimeoutError::Timeout) => Err(BrokerError::new(
                 BrokerErrorKind::Timeout,
                 format!(
@@ -465,29 +470,39 @@ impl Publisher {
         }
     }
 
-    fn apply(&mut self, confirm: Confirm) -> Result<(), BrokerError> {
+    fn apply(&mut self, confirm: Confirm) {
         let (payload, acked) = match confirm {
             Confirm::Ack(payload) => (payload, true),
             Confirm::Nack(payload) => (payload, false),
         };
-        let before = self.unconfirmed.len();
-        if payload.multiple {
-            self.unconfirmed = self.unconfirmed.split_off(&(payload.delivery_tag + 1));
+        let settled = if payload.multiple {
+            let open = self.unconfirmed.split_off(&(payload.delivery_tag + 1));
+            std::mem::replace(&mut self.unconfirmed, open)
+        } else if self.unconfirmed.remove(&payload.delivery_tag) {
+            BTreeSet::from([payload.delivery_tag])
         } else {
-            self.unconfirmed.remove(&payload.delivery_tag);
+            BTreeSet::new()
+        };
+        if !acked {
+            if let Some(&first) = settled.first() {
+                self.nacked += settled.len();
+                self.first_nacked = Some(self.first_nacked.map_or(first, |f| f.min(first)));
+            }
         }
-        if acked {
-            Ok(())
-        } else {
-            Err(BrokerError::new(
-                BrokerErrorKind::Refused,
-                format!(
-                    "the broker at {} refused (nacked) {} notification(s)",
-                    self.address(),
-                    before - self.unconfirmed.len()
-                ),
-            ))
+    }
+
+    fn check_nacks(&self) -> Result<(), BrokerError> {
+        if self.nacked == 0 {
+            return Ok(());
         }
+        Err(BrokerError::new(
+            BrokerErrorKind::Refused,
+            format!(
+                "the broker at {} refused (nacked) {} notification(s): is a queue full (x-max-length with reject-publish)?",
+                self.address(),
+                self.nacked
+            ),
+        ))
     }
 
     /// Waits for every confirm, then closes the channels and the connection.

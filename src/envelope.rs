@@ -425,8 +425,8 @@ fn version_is_compatible(ours: &str, theirs: &str) -> bool {
     }
 }
 
-fn take_string(map: &mut Map<String, Value>, key: &'static str) -> Result<String, EnvelopeError> {
-    match map.remove(key) {
+fn string(key: &'static str, value: Option<Value>) -> Result<String, EnvelopeError> {
+    match value {
         Some(Value::String(s)) => Ok(s),
         Some(other) => Err(EnvelopeError::WrongType {
             key,
@@ -437,11 +437,11 @@ fn take_string(map: &mut Map<String, Value>, key: &'static str) -> Result<String
     }
 }
 
-fn take_optional_string(
-    map: &mut Map<String, Value>,
+fn optional_string(
     key: &'static str,
+    value: Option<Value>,
 ) -> Result<Option<String>, EnvelopeError> {
-    match map.remove(key) {
+    match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(other) => Err(EnvelopeError::WrongType {
@@ -452,37 +452,45 @@ fn take_optional_string(
     }
 }
 
-fn unpack(mut message: Map<String, Value>, format: Format) -> Result<Decoded, EnvelopeError> {
-    let priority_name = take_string(&mut message, "priority")?;
+/// Takes the notification apart in one pass, so that the context keeps its order.
+fn unpack(message: Map<String, Value>, format: Format) -> Result<Decoded, EnvelopeError> {
+    let (mut message_id, mut publisher_id, mut event_type, mut priority) = (None, None, None, None);
+    let (mut payload, mut timestamp, mut unique_id) = (None, None, None);
+    let mut context = Map::new();
+    for (key, value) in message {
+        let slot = match key.as_str() {
+            "message_id" => &mut message_id,
+            "publisher_id" => &mut publisher_id,
+            "event_type" => &mut event_type,
+            "priority" => &mut priority,
+            "payload" => &mut payload,
+            "timestamp" => &mut timestamp,
+            "_unique_id" => &mut unique_id,
+            other => {
+                if let Some(name) = other.strip_prefix(CONTEXT_PREFIX) {
+                    context.insert(name.to_owned(), value);
+                }
+                continue;
+            }
+        };
+        *slot = Some(value);
+    }
+    let priority_name = string("priority", priority)?;
     let priority = priority_name
         .parse()
         .map_err(|_| EnvelopeError::UnknownPriority(priority_name))?;
-    let payload = message
-        .remove("payload")
-        .ok_or(EnvelopeError::MissingKey("payload"))?;
     let notification = Notification {
-        message_id: take_string(&mut message, "message_id")?,
-        publisher_id: take_optional_string(&mut message, "publisher_id")?,
-        event_type: take_string(&mut message, "event_type")?,
+        payload: payload.ok_or(EnvelopeError::MissingKey("payload"))?,
+        message_id: string("message_id", message_id)?,
+        publisher_id: optional_string("publisher_id", publisher_id)?,
+        event_type: string("event_type", event_type)?,
         priority,
-        payload,
-        timestamp: take_string(&mut message, "timestamp")?,
-        context: Map::new(),
+        timestamp: string("timestamp", timestamp)?,
+        context,
     };
-    let unique_id = take_optional_string(&mut message, "_unique_id")?;
-    let context = message
-        .into_iter()
-        .filter_map(|(key, value)| {
-            key.strip_prefix(CONTEXT_PREFIX)
-                .map(|name| (name.to_owned(), value))
-        })
-        .collect();
     Ok(Decoded {
-        notification: Notification {
-            context,
-            ..notification
-        },
-        unique_id,
+        notification,
+        unique_id: optional_string("_unique_id", unique_id)?,
         format,
     })
 }

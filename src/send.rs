@@ -55,13 +55,14 @@ pub fn read_payload(argument: Option<&str>, stdin: impl Read) -> Result<Value> {
             "payload from stdin".to_owned(),
         ),
         Some(arg) => match arg.strip_prefix('@') {
-            Some(path) => (
-                std::fs::read(path)
-                    .map_err(anyhow::Error::from)
-                    .and_then(|bytes| utf8(bytes, &format!("file {path}")))
-                    .with_context(|| format!("reading the payload from {path}"))?,
-                format!("payload in {path}"),
-            ),
+            Some(path) => {
+                let bytes = std::fs::read(path)
+                    .map_err(|e| InputError(format!("cannot read the payload file {path}: {e}")))?;
+                (
+                    utf8(bytes, &format!("payload file {path}"))?,
+                    format!("payload in {path}"),
+                )
+            }
             None => (arg.to_owned(), "payload".to_owned()),
         },
     };
@@ -101,7 +102,7 @@ pub fn run(config: &SendConfig, stdin: impl BufRead, out: &mut impl Write) -> Re
     };
     // Whatever stopped the input, report what the broker took before saying why.
     let flushed = notifier.flush();
-    pending.write_confirmed(u64::MAX, out)?;
+    pending.write_confirmed(notifier.confirmed_through(), out)?;
     result?;
     flushed?;
     notifier.close()
@@ -136,8 +137,7 @@ fn send_lines(
         }
         let payload = parse_payload(text, &what)?;
         pending.send(notifier, config, payload)?;
-        let through = notifier.confirmed_through()?;
-        pending.write_confirmed(through, out)?;
+        pending.write_confirmed(notifier.confirmed_through(), out)?;
     }
     Ok(())
 }
@@ -206,8 +206,9 @@ mod tests {
         );
         std::fs::remove_file(&dir).unwrap();
         let missing = read_payload(Some("@/nonexistent/payload.json"), &b""[..]).unwrap_err();
+        assert!(missing.is::<InputError>());
         assert!(
-            format!("{missing:#}").contains("reading the payload from /nonexistent/payload.json")
+            format!("{missing}").contains("cannot read the payload file /nonexistent/payload.json")
         );
         let bad = read_payload(None, &b"\xff"[..]).unwrap_err();
         assert!(bad.is::<InputError>(), "{bad:#}");

@@ -1,0 +1,267 @@
+//! Helpers for tests against the real RabbitMQ broker: unique names, an independent AMQP
+//! client to check what landed, clean-up, and running the built binaries.
+//!
+//! The broker is `OSLO_TEST_TRANSPORT_URL`'s (amqp URL syntax, default the local broker that
+//! `scripts/ensure-rabbitmq.sh` brings up).
+
+#![allow(dead_code)]
+
+use amiquip::{
+    AmqpProperties, Channel, Connection, ExchangeDeclareOptions, ExchangeType, FieldTable,
+    QueueDeclareOptions, QueueDeleteOptions,
+};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+/// The broker tests use, as an amqp:// URL for the independent client.
+pub fn amqp_url() -> String {
+    std::env::var("OSLO_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// The same broker as an oslo transport URL, for our binaries.
+pub fn transport_url() -> String {
+    std::env::var("OSLO_TEST_TRANSPORT_URL")
+        .unwrap_or_else(|_| "rabbit://guest:guest@127.0.0.1:5672/".into())
+}
+
+/// A name no other test uses: `prefix-<uuid>`.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A message read back from a queue.
+#[derive(Debug)]
+pub struct Got {
+    pub exchange: String,
+    pub routing_key: String,
+    pub properties: AmqpProperties,
+    pub body: Vec<u8>,
+}
+
+impl Got {
+    /// The body as text.
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).expect("body is UTF-8")
+    }
+
+    /// The notification in the body, decoded by our envelope module.
+    pub fn decoded(&self) -> oslo_notify::envelope::Decoded {
+        oslo_notify::envelope::decode(&self.body).expect("body decodes")
+    }
+
+    /// The inner notification object, read with plain serde_json (not our decoder).
+    pub fn inner_json(&self) -> serde_json::Value {
+        let outer: serde_json::Value = serde_json::from_slice(&self.body).unwrap();
+        match outer.get("oslo.message") {
+            Some(serde_json::Value::String(inner)) => serde_json::from_str(inner).unwrap(),
+            _ => outer,
+        }
+    }
+}
+
+/// A scratch area on the broker: exchanges and queues created through it, or named to it,
+/// are deleted when it is dropped, also when the test fails.
+pub struct Broker {
+    connection: Option<Connection>,
+    channel: Channel,
+    queues: Vec<String>,
+    exchanges: Vec<String>,
+}
+
+impl Broker {
+    pub fn new() -> Broker {
+        let mut connection = Connection::insecure_open(&amqp_url()).expect("test broker reachable");
+        let channel = connection.open_channel(None).unwrap();
+        Broker {
+            connection: Some(connection),
+            channel,
+            queues: Vec::new(),
+            exchanges: Vec::new(),
+        }
+    }
+
+    /// A fresh exchange name, deleted at the end.
+    pub fn exchange_name(&mut self) -> String {
+        let name = unique("test-ex");
+        self.exchanges.push(name.clone());
+        name
+    }
+
+    /// A fresh topic; its `<topic>.<priority>` queues are deleted at the end.
+    pub fn topic_name(&mut self) -> String {
+        let topic = unique("test-topic");
+        for p in oslo_notify::envelope::Priority::ALL {
+            self.queues.push(format!("{topic}.{}", p.name()));
+        }
+        topic
+    }
+
+    /// Deletes this queue at the end too.
+    pub fn forget_queue(&mut self, name: &str) {
+        self.queues.push(name.to_owned());
+    }
+
+    /// A new channel on the test connection.
+    pub fn channel(&mut self) -> Channel {
+        self.connection
+            .as_mut()
+            .unwrap()
+            .open_channel(None)
+            .unwrap()
+    }
+
+    /// Declares an exchange as a deployment would have.
+    pub fn declare_exchange(&self, name: &str, durable: bool) {
+        self.channel
+            .exchange_declare(
+                ExchangeType::Topic,
+                name,
+                ExchangeDeclareOptions {
+                    durable,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+    }
+
+    /// Declares a queue bound to `exchange` with its own name as key.
+    pub fn declare_bound_queue(
+        &self,
+        exchange: &str,
+        name: &str,
+        durable: bool,
+        arguments: FieldTable,
+    ) {
+        self.channel
+            .queue_declare(
+                name,
+                QueueDeclareOptions {
+                    durable,
+                    arguments,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        self.channel
+            .queue_bind(name, exchange, name, FieldTable::default())
+            .unwrap();
+    }
+
+    /// Whether redeclaring `queue` with these settings is accepted, i.e. it was declared so.
+    pub fn queue_is(&mut self, queue: &str, durable: bool, arguments: FieldTable) -> bool {
+        let channel = self.channel();
+        let ok = channel
+            .queue_declare(
+                queue,
+                QueueDeclareOptions {
+                    durable,
+                    arguments,
+                    ..Default::default()
+                },
+            )
+            .is_ok();
+        drop(channel);
+        ok
+    }
+
+    /// Whether redeclaring `exchange` as a topic exchange with `durable` is accepted.
+    pub fn exchange_is(&mut self, exchange: &str, durable: bool) -> bool {
+        let channel = self.channel();
+        channel
+            .exchange_declare(
+                ExchangeType::Topic,
+                exchange,
+                ExchangeDeclareOptions {
+                    durable,
+                    ..Default::default()
+                },
+            )
+            .is_ok()
+    }
+
+    /// Whether `queue` exists.
+    pub fn queue_exists(&mut self, queue: &str) -> bool {
+        let channel = self.channel();
+        channel.queue_declare_passive(queue).is_ok()
+    }
+
+    /// Every message now in `queue`, taken off it.
+    pub fn drain(&self, queue: &str) -> Vec<Got> {
+        let mut got = Vec::new();
+        while let Some(get) = self.channel.basic_get(queue, true).expect("basic_get") {
+            let d = get.delivery;
+            got.push(Got {
+                exchange: d.exchange,
+                routing_key: d.routing_key,
+                properties: d.properties,
+                body: d.body,
+            });
+        }
+        got
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        for queue in &self.queues {
+            let _ = self
+                .channel
+                .queue_delete(queue.as_str(), QueueDeleteOptions::default());
+        }
+        for exchange in &self.exchanges {
+            let _ = self.channel.exchange_delete(exchange.as_str(), false);
+        }
+        if let Some(connection) = self.connection.take() {
+            let _ = connection.close();
+        }
+    }
+}
+
+/// The result of running one of our binaries.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The non-empty lines of stdout.
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().filter(|l| !l.is_empty()).collect()
+    }
+}
+
+fn finish(output: Output) -> Run {
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Runs `oslo-notify` against the test broker with `args` and `stdin`.
+pub fn notify(args: &[&str], stdin: &[u8]) -> Run {
+    notify_with_url(&transport_url(), args, stdin)
+}
+
+/// Runs `oslo-notify` with a given transport URL.
+pub fn notify_with_url(url: &str, args: &[&str], stdin: &[u8]) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oslo-notify"))
+        .args(args)
+        .env("OSLO_TRANSPORT_URL", url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("oslo-notify runs");
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    finish(output)
+}

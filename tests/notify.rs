@@ -1,0 +1,539 @@
+//! `oslo-notify` against the real broker: what lands on it, read back with a plain AMQP
+//! `basic_get`, and how every kind of failure is reported.
+
+mod common;
+
+use amiquip::{AmqpValue, FieldTable};
+use common::{notify, notify_with_url, Broker, Got};
+use oslo_notify::envelope::{Format, Priority};
+use serde_json::{json, Value};
+
+/// `--exchange EX --topic T --publisher-id testing` plus `rest`.
+fn args<'a>(exchange: &'a str, topic: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec![
+        "--exchange",
+        exchange,
+        "--topic",
+        topic,
+        "--publisher-id",
+        "testing",
+    ];
+    all.extend_from_slice(rest);
+    all
+}
+
+fn is_python_timestamp(text: &str) -> bool {
+    // 2026-11-25 08:41:45.339791, or without the fraction when it is 0
+    let shape = |t: &str| {
+        t.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            10 => b == b' ',
+            13 | 16 => b == b':',
+            19 => b == b'.',
+            _ => b.is_ascii_digit(),
+        })
+    };
+    (text.len() == 26 || text.len() == 19) && shape(text)
+}
+
+fn assert_oslo_message(got: &Got, exchange: &str, routing_key: &str) {
+    assert_eq!(got.exchange, exchange);
+    assert_eq!(got.routing_key, routing_key);
+    let p = &got.properties;
+    assert_eq!(p.content_type().as_deref(), Some("application/json"));
+    assert_eq!(p.content_encoding().as_deref(), Some("utf-8"));
+    assert_eq!(*p.delivery_mode(), Some(2));
+    assert_eq!(*p.priority(), Some(0));
+    assert_eq!(p.headers().as_ref().map(|h| h.len()), Some(0));
+    assert!(got.body.is_ascii(), "oslo escapes everything outside ASCII");
+}
+
+#[test]
+fn the_seed_notification_lands_as_oslo_sends_it() {
+    let mut broker = Broker::new();
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let run = notify(
+        &args(
+            &exchange,
+            &topic,
+            &["info", "just.testing", r#"{"heavy":"payload"}"#],
+        ),
+        b"",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let ids = run.lines();
+    assert_eq!(ids.len(), 1, "{run:?}");
+
+    let got = broker.drain(&format!("{topic}.info"));
+    assert_eq!(got.len(), 1);
+    let message = &got[0];
+    assert_oslo_message(message, &exchange, &format!("{topic}.info"));
+    assert!(message
+        .text()
+        .starts_with(r#"{"oslo.version": "2.0", "oslo.message": "{\"message_id\": "#));
+    let inner = message.inner_json();
+    let keys: Vec<&str> = inner
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "message_id",
+            "publisher_id",
+            "event_type",
+            "priority",
+            "payload",
+            "timestamp",
+            "_unique_id"
+        ]
+    );
+    assert_eq!(inner["message_id"], ids[0]);
+    assert_eq!(uuid::Uuid::parse_str(ids[0]).unwrap().get_version_num(), 4);
+    assert_eq!(inner["publisher_id"], "testing");
+    assert_eq!(inner["event_type"], "just.testing");
+    assert_eq!(inner["priority"], "INFO");
+    assert_eq!(inner["payload"], json!({"heavy": "payload"}));
+    assert!(
+        is_python_timestamp(inner["timestamp"].as_str().unwrap()),
+        "{inner}"
+    );
+    let unique = inner["_unique_id"].as_str().unwrap();
+    assert!(unique.len() == 32 && unique.bytes().all(|b| b.is_ascii_hexdigit()));
+}
+
+#[test]
+fn driver_messaging_sends_the_bare_1_0_message() {
+    let mut broker = Broker::new();
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let run = notify(
+        &args(
+            &exchange,
+            &topic,
+            &["--driver", "messaging", "error", "x.failed", r#"{"n": 1}"#],
+        ),
+        b"",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let got = broker.drain(&format!("{topic}.error"));
+    assert_eq!(got.len(), 1);
+    assert_oslo_message(&got[0], &exchange, &format!("{topic}.error"));
+    assert!(
+        got[0].text().starts_with(r#"{"message_id": ""#),
+        "{}",
+        got[0].text()
+    );
+    let decoded = got[0].decoded();
+    assert_eq!(decoded.format, Format::V1);
+    assert_eq!(decoded.notification.priority, Priority::Error);
+    assert_eq!(decoded.notification.message_id, run.lines()[0]);
+}
+
+#[test]
+fn every_priority_goes_to_its_own_routing_key() {
+    let mut broker = Broker::new();
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let names = [
+        "audit", "DEBUG", "info", "warn", "warning", "Error", "critical", "sample",
+    ];
+    for name in names {
+        let run = notify(
+            &args(&exchange, &topic, &[name, "probe", r#"{"p": 1}"#]),
+            b"",
+        );
+        assert_eq!(run.code, 0, "{name}: {run:?}");
+    }
+    for priority in Priority::ALL {
+        let queue = format!("{topic}.{}", priority.name());
+        let got = broker.drain(&queue);
+        let expected = if priority == Priority::Warn { 2 } else { 1 };
+        assert_eq!(got.len(), expected, "{queue}");
+        for message in &got {
+            assert_oslo_message(message, &exchange, &queue);
+            assert_eq!(message.inner_json()["priority"], priority.wire_name());
+        }
+    }
+}
+
+#[test]
+fn several_topics_get_one_message_id_and_their_own_unique_ids() {
+    let mut broker = Broker::new();
+    let exchange = broker.exchange_name();
+    let (a, b) = (broker.topic_name(), broker.topic_name());
+    let run = notify(
+        &[
+            "--exchange",
+            &exchange,
+            "--topic",
+            &a,
+            "--topic",
+            &b,
+            "sample",
+            "meter",
+            "[1, 2]",
+        ],
+        b"",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.lines().len(), 1, "one notification, one id");
+    let from_a = broker.drain(&format!("{a}.sample"));
+    let from_b = broker.drain(&format!("{b}.sample"));
+    assert_eq!((from_a.len(), from_b.len()), (1, 1));
+    let (a, b) = (from_a[0].inner_json(), from_b[0].inner_json());
+    assert_eq!(a["message_id"], run.lines()[0]);
+    assert_eq!(a["message_id"], b["message_id"]);
+    assert_ne!(a["_unique_id"], b["_unique_id"]);
+    assert_eq!(a["payload"], json!([1, 2]));
+}
+
+#[test]
+fn context_is_packed_as_context_keys_after_the_rest() {
+    let mut broker = Broker::new();
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let context = r#"{"user": "u1", "roles": ["admin", "member"], "auth_token": null}"#;
+    let run = notify(
+        &args(
+            &exchange,
+            &topic,
+            &["--context", context, "info", "e", "{}"],
+        ),
+        b"",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let got = broker.drain(&format!("{topic}.info"));
+    let inner = got[0].inner_json();
+    let keys: Vec<&str> = inner
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        &keys[6..],
+        [
+            "_unique_id",
+            "_context_user",
+            "_context_roles",
+            "_context_auth_token"
+        ]
+    );
+    assert_eq!(inner["_context_roles"], json!(["admin", "member"]));
+    let decoded = got[0].decoded();
+    assert_eq!(decoded.notification.context["user"], "u1");
+}
+
+#[test]
+fn payloads_from_stdin_and_files_keep_unicode_and_size() {
+    let mut broker = Broker::new();
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let big =
+        json!({"name": "vm-\u{e9}-\u{65e5}\u{672c}-\u{1f680}", "blob": "x".repeat(3_000_000)});
+    let run = notify(
+        &args(&exchange, &topic, &["info", "big.one", "-"]),
+        big.to_string().as_bytes(),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+
+    let file = std::env::temp_dir().join(common::unique("payload"));
+    std::fs::write(&file, r#""a string payload""#).unwrap();
+    let at_file = format!("@{}", file.display());
+    let run = notify(
+        &args(&exchange, &topic, &["info", "from.file", &at_file]),
+        b"",
+    );
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(run.code, 0, "{run:?}");
+
+    let got = broker.drain(&format!("{topic}.info"));
+    assert_eq!(got.len(), 2);
+    assert!(got[0]
+        .text()
+        .contains(r#"vm-\\u00e9-\\u65e5\\u672c-\\ud83d\\ude80"#));
+    assert_eq!(got[0].decoded().notification.payload, big);
+    assert_eq!(
+        got[1].decoded().notification.payload,
+        json!("a string payload")
+    );
+}
+
+#[test]
+fn lines_sends_one_notification_per_line_and_prints_every_id() {
+    let mut broker = Broker::new();
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let mut input = String::new();
+    for i in 0..2500 {
+        input.push_str(&format!(
+            "{{\"seq\": {i}, \"pad\": \"{}\"}}\n",
+            "p".repeat(200)
+        ));
+        if i % 1000 == 0 {
+            input.push_str("   \n");
+        }
+    }
+    let run = notify(
+        &args(&exchange, &topic, &["--lines", "debug", "load.test"]),
+        input.as_bytes(),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let ids = run.lines();
+    assert_eq!(ids.len(), 2500);
+    let got = broker.drain(&format!("{topic}.debug"));
+    assert_eq!(got.len(), 2500);
+    for (i, (message, id)) in got.iter().zip(&ids).enumerate() {
+        let n = message.decoded().notification;
+        assert_eq!(n.payload["seq"], i, "order kept");
+        assert_eq!(n.message_id, *id);
+    }
+}
+
+#[test]
+fn a_bad_line_stops_with_exit_2_after_confirming_the_lines_before_it() {
+    let mut broker = Broker::new();
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let input = "{\"n\": 1}\n{\"n\": 2}\n\n{\"n\": 3,}\n{\"n\": 4}\n";
+    let run = notify(
+        &args(&exchange, &topic, &["--lines", "info", "e"]),
+        input.as_bytes(),
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("payload on line 4 is not valid JSON"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert_eq!(run.lines().len(), 2, "the two sent are reported");
+    let got = broker.drain(&format!("{topic}.info"));
+    let sent: Vec<Value> = got
+        .iter()
+        .map(|m| m.decoded().notification.payload)
+        .collect();
+    assert_eq!(sent, [json!({"n": 1}), json!({"n": 2})]);
+}
+
+#[test]
+fn an_existing_durable_deployment_is_used_as_it_is() {
+    let mut broker = Broker::new();
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let queue = format!("{topic}.info");
+    // As oslo with amqp_durable_queues = True declares them.
+    broker.declare_exchange(&exchange, true);
+    broker.declare_bound_queue(&exchange, &queue, true, FieldTable::default());
+    let run = notify(&args(&exchange, &topic, &["info", "e", "{}"]), b"");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(broker.drain(&queue).len(), 1);
+    assert!(
+        broker.exchange_is(&exchange, true),
+        "exchange still durable"
+    );
+    assert!(
+        broker.queue_is(&queue, true, FieldTable::default()),
+        "queue still durable"
+    );
+}
+
+fn quorum() -> FieldTable {
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-queue-type".into(),
+        AmqpValue::LongString("quorum".into()),
+    );
+    arguments
+}
+
+#[test]
+fn an_existing_quorum_deployment_is_used_as_it_is() {
+    let mut broker = Broker::new();
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let queue = format!("{topic}.warn");
+    // As oslo with rabbit_quorum_queue = True declares them.
+    broker.declare_exchange(&exchange, true);
+    broker.declare_bound_queue(&exchange, &queue, true, quorum());
+    let run = notify(&args(&exchange, &topic, &["warning", "e", "{}"]), b"");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(broker.drain(&queue).len(), 1);
+    assert!(
+        broker.queue_is(&queue, true, quorum()),
+        "queue still a quorum queue"
+    );
+}
+
+#[test]
+fn durable_and_quorum_flags_create_what_is_missing_that_way() {
+    let mut broker = Broker::new();
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let run = notify(
+        &args(&exchange, &topic, &["--durable", "info", "e", "{}"]),
+        b"",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(broker.exchange_is(&exchange, true));
+    assert!(!broker.exchange_is(&exchange, false));
+    assert!(broker.queue_is(&format!("{topic}.info"), true, FieldTable::default()));
+
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let run = notify(
+        &args(&exchange, &topic, &["--quorum", "error", "e", "{}"]),
+        b"",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(broker.exchange_is(&exchange, true));
+    assert!(broker.queue_is(&format!("{topic}.error"), true, quorum()));
+    assert_eq!(broker.drain(&format!("{topic}.error")).len(), 1);
+
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let run = notify(&args(&exchange, &topic, &["info", "e", "{}"]), b"");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        broker.exchange_is(&exchange, false),
+        "transient by default, as oslo"
+    );
+    assert!(broker.queue_is(&format!("{topic}.info"), false, FieldTable::default()));
+}
+
+#[test]
+fn a_message_the_broker_refuses_exits_4() {
+    let mut broker = Broker::new();
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let queue = format!("{topic}.info");
+    let mut full = FieldTable::default();
+    full.insert("x-max-length".into(), AmqpValue::LongLongInt(0));
+    full.insert(
+        "x-overflow".into(),
+        AmqpValue::LongString("reject-publish".into()),
+    );
+    broker.declare_exchange(&exchange, false);
+    broker.declare_bound_queue(&exchange, &queue, false, full);
+    let run = notify(&args(&exchange, &topic, &["info", "e", "{}"]), b"");
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(run.stderr.contains("refused (nacked)"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "nothing is reported sent");
+}
+
+#[test]
+fn bad_input_exits_2_before_connecting() {
+    // An unreachable broker: exit 2, not 3, shows the input was judged first.
+    let url = "rabbit://guest:guest@127.0.0.1:1/";
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["info", "e", r#"{"heavy": }"#],
+            "payload is not valid JSON: expected value at line 1 column 11",
+        ),
+        (
+            &["info", "e", r#"<"heavy":"payload">"#],
+            r#"did you mean '{"heavy":"payload"}'?"#,
+        ),
+        (&["loud", "e", "{}"], "unknown priority \"loud\""),
+        (
+            &["--context", "[1]", "info", "e", "{}"],
+            "context must be a JSON object",
+        ),
+        (
+            &["info", "e", "@/nonexistent/file.json"],
+            "cannot read the payload file /nonexistent/file.json",
+        ),
+        (
+            &[
+                "info",
+                "e",
+                "{}",
+                "--transport-url",
+                "rabbit://u:hunter2@h:port/",
+            ],
+            "invalid port \"port\"",
+        ),
+        (
+            &["info", "e", "{}", "--transport-url", "kafka://u:hunter2@h/"],
+            "unsupported scheme",
+        ),
+    ];
+    for (arguments, message) in cases {
+        let run = notify_with_url(url, arguments, b"");
+        assert_eq!(run.code, 2, "{arguments:?}: {run:?}");
+        assert!(
+            run.stderr.contains(message),
+            "{arguments:?}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("hunter2"));
+        assert!(run.stdout.is_empty());
+    }
+    let run = notify_with_url(url, &["info", "e", "-"], b"{not json");
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("payload from stdin is not valid JSON"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn connection_failures_exit_3_without_showing_the_password() {
+    let broker = Broker::new();
+    drop(broker);
+    let base = common::transport_url();
+    let host = base
+        .rsplit_once('@')
+        .map(|(_, h)| h.trim_end_matches('/'))
+        .unwrap()
+        .to_owned();
+    let cases = [
+        (
+            format!("rabbit://guest:hunter2@{host}/"),
+            "wrong user name or password",
+        ),
+        (
+            format!(
+                "rabbit://guest:guest@{host}/{}",
+                common::unique("no-such-vhost")
+            ),
+            "no access to virtual host",
+        ),
+        (
+            "rabbit://guest:hunter2@127.0.0.1:1/".to_owned(),
+            "Connection refused",
+        ),
+        (
+            "rabbit://guest:hunter2@no-such-host.invalid/".to_owned(),
+            "cannot resolve host name",
+        ),
+        (
+            format!(
+                "rabbit://guest:hunter2@127.0.0.1:1,guest:guest@{host}/{}",
+                common::unique("vh")
+            ),
+            "127.0.0.1:1: Connection refused",
+        ),
+    ];
+    for (url, reason) in cases {
+        let run = notify_with_url(&url, &["--timeout", "10", "info", "e", "{}"], b"");
+        assert_eq!(run.code, 3, "{url}: {run:?}");
+        assert!(
+            run.stderr
+                .starts_with("oslo-notify: error: cannot connect to rabbit://guest:***@"),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(reason), "{url}: {}", run.stderr);
+        assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    }
+}
+
+#[test]
+fn the_second_host_is_used_when_the_first_does_not_answer() {
+    let mut broker = Broker::new();
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let base = common::transport_url();
+    let good = base.trim_start_matches("rabbit://");
+    let url = format!("rabbit://guest:guest@127.0.0.1:1,{good}");
+    let run = notify_with_url(
+        &url,
+        &args(&exchange, &topic, &["info", "failover", "{}"]),
+        b"",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(broker.drain(&format!("{topic}.info")).len(), 1);
+}
