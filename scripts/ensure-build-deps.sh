@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what building the crate needs beyond Rust: OpenSSL headers and pkg-config (TLS).
+set -euo pipefail
+
+if command -v pkg-config >/dev/null 2>&1 && pkg-config --exists openssl; then
+    exit 0
+fi
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+echo "ensure-build-deps: installing pkg-config and libssl-dev" >&2
+as_root apt-get update -qq
+as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pkg-config libssl-dev >/dev/null
