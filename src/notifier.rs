@@ -38,6 +38,23 @@ pub struct Notifier {
     format: Format,
 }
 
+/// One method per priority, as on `oslo_messaging.Notifier`.
+macro_rules! priority_methods {
+    ($($(#[$doc:meta])* $method:ident => $priority:ident,)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $method(
+                &mut self,
+                context: &Map<String, Value>,
+                event_type: &str,
+                payload: Value,
+            ) -> Result<String> {
+                self.notify(context, Priority::$priority, event_type, payload)
+            }
+        )*
+    };
+}
+
 /// What [`Notifier::send`] did with one notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sent {
@@ -134,74 +151,21 @@ impl Notifier {
         Ok(notification.message_id)
     }
 
-    /// Sends an `AUDIT` notification; returns its message_id.
-    pub fn audit(
-        &mut self,
-        context: &Map<String, Value>,
-        event_type: &str,
-        payload: Value,
-    ) -> Result<String> {
-        self.notify(context, Priority::Audit, event_type, payload)
-    }
-
-    /// Sends a `DEBUG` notification; returns its message_id.
-    pub fn debug(
-        &mut self,
-        context: &Map<String, Value>,
-        event_type: &str,
-        payload: Value,
-    ) -> Result<String> {
-        self.notify(context, Priority::Debug, event_type, payload)
-    }
-
-    /// Sends an `INFO` notification; returns its message_id.
-    pub fn info(
-        &mut self,
-        context: &Map<String, Value>,
-        event_type: &str,
-        payload: Value,
-    ) -> Result<String> {
-        self.notify(context, Priority::Info, event_type, payload)
-    }
-
-    /// Sends a `WARN` notification (oslo's `warn` and `warning`); returns its message_id.
-    pub fn warn(
-        &mut self,
-        context: &Map<String, Value>,
-        event_type: &str,
-        payload: Value,
-    ) -> Result<String> {
-        self.notify(context, Priority::Warn, event_type, payload)
-    }
-
-    /// Sends an `ERROR` notification; returns its message_id.
-    pub fn error(
-        &mut self,
-        context: &Map<String, Value>,
-        event_type: &str,
-        payload: Value,
-    ) -> Result<String> {
-        self.notify(context, Priority::Error, event_type, payload)
-    }
-
-    /// Sends a `CRITICAL` notification; returns its message_id.
-    pub fn critical(
-        &mut self,
-        context: &Map<String, Value>,
-        event_type: &str,
-        payload: Value,
-    ) -> Result<String> {
-        self.notify(context, Priority::Critical, event_type, payload)
-    }
-
-    /// Sends a `SAMPLE` notification; returns its message_id.
-    pub fn sample(
-        &mut self,
-        context: &Map<String, Value>,
-        event_type: &str,
-        payload: Value,
-    ) -> Result<String> {
-        self.notify(context, Priority::Sample, event_type, payload)
+    priority_methods! {
+        /// Sends an `AUDIT` notification; returns its message_id.
+        audit => Audit,
+        /// Sends a `DEBUG` notification; returns its message_id.
+        debug => Debug,
+        /// Sends an `INFO` notification; returns its message_id.
+        info => Info,
+        /// Sends a `WARN` notification (oslo's `warn` and `warning`); returns its message_id.
+        warn => Warn,
+        /// Sends an `ERROR` notification; returns its message_id.
+        error => Error,
+        /// Sends a `CRITICAL` notification; returns its message_id.
+        critical => Critical,
+        /// Sends a `SAMPLE` notification; returns its message_id.
+        sample => Sample,
     }
 
     /// Every publish up to this delivery tag has been confirmed by the broker.

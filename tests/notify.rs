@@ -8,6 +8,13 @@ use common::{notify, notify_with_url, Broker, Got};
 use oslo_notify::envelope::{Format, Priority};
 use serde_json::{json, Value};
 
+/// A scratch broker area with a fresh exchange and topic.
+fn scratch() -> (Broker, String, String) {
+    let mut broker = Broker::new();
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    (broker, exchange, topic)
+}
+
 /// `--exchange EX --topic T --publisher-id testing` plus `rest`.
 fn args<'a>(exchange: &'a str, topic: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
     let mut all = vec![
@@ -50,8 +57,7 @@ fn assert_oslo_message(got: &Got, exchange: &str, routing_key: &str) {
 
 #[test]
 fn the_seed_notification_lands_as_oslo_sends_it() {
-    let mut broker = Broker::new();
-    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let (broker, exchange, topic) = scratch();
     let run = notify(
         &args(
             &exchange,
@@ -106,8 +112,7 @@ fn the_seed_notification_lands_as_oslo_sends_it() {
 
 #[test]
 fn driver_messaging_sends_the_bare_1_0_message() {
-    let mut broker = Broker::new();
-    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let (broker, exchange, topic) = scratch();
     let run = notify(
         &args(
             &exchange,
@@ -133,8 +138,7 @@ fn driver_messaging_sends_the_bare_1_0_message() {
 
 #[test]
 fn every_priority_goes_to_its_own_routing_key() {
-    let mut broker = Broker::new();
-    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let (broker, exchange, topic) = scratch();
     let names = [
         "audit", "DEBUG", "info", "warn", "warning", "Error", "critical", "sample",
     ];
@@ -190,8 +194,7 @@ fn several_topics_get_one_message_id_and_their_own_unique_ids() {
 
 #[test]
 fn context_is_packed_as_context_keys_after_the_rest() {
-    let mut broker = Broker::new();
-    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let (broker, exchange, topic) = scratch();
     let context = r#"{"user": "u1", "roles": ["admin", "member"], "auth_token": null}"#;
     let run = notify(
         &args(
@@ -226,8 +229,7 @@ fn context_is_packed_as_context_keys_after_the_rest() {
 
 #[test]
 fn payloads_from_stdin_and_files_keep_unicode_and_size() {
-    let mut broker = Broker::new();
-    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let (broker, exchange, topic) = scratch();
     let big =
         json!({"name": "vm-\u{e9}-\u{65e5}\u{672c}-\u{1f680}", "blob": "x".repeat(3_000_000)});
     let run = notify(
@@ -260,8 +262,7 @@ fn payloads_from_stdin_and_files_keep_unicode_and_size() {
 
 #[test]
 fn lines_sends_one_notification_per_line_and_prints_every_id() {
-    let mut broker = Broker::new();
-    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let (broker, exchange, topic) = scratch();
     let mut input = String::new();
     for i in 0..2500 {
         input.push_str(&format!(
@@ -290,8 +291,7 @@ fn lines_sends_one_notification_per_line_and_prints_every_id() {
 
 #[test]
 fn a_bad_line_stops_with_exit_2_after_confirming_the_lines_before_it() {
-    let mut broker = Broker::new();
-    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let (broker, exchange, topic) = scratch();
     let input = "{\"n\": 1}\n{\"n\": 2}\n\n{\"n\": 3,}\n{\"n\": 4}\n";
     let run = notify(
         &args(&exchange, &topic, &["--lines", "info", "e"]),
@@ -315,8 +315,7 @@ fn a_bad_line_stops_with_exit_2_after_confirming_the_lines_before_it() {
 
 #[test]
 fn an_existing_durable_deployment_is_used_as_it_is() {
-    let mut broker = Broker::new();
-    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let (mut broker, exchange, topic) = scratch();
     let queue = format!("{topic}.info");
     // As oslo with amqp_durable_queues = True declares them.
     broker.declare_exchange(&exchange, true);
@@ -345,8 +344,7 @@ fn quorum() -> FieldTable {
 
 #[test]
 fn an_existing_quorum_deployment_is_used_as_it_is() {
-    let mut broker = Broker::new();
-    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let (mut broker, exchange, topic) = scratch();
     let queue = format!("{topic}.warn");
     // As oslo with rabbit_quorum_queue = True declares them.
     broker.declare_exchange(&exchange, true);
@@ -362,8 +360,7 @@ fn an_existing_quorum_deployment_is_used_as_it_is() {
 
 #[test]
 fn durable_and_quorum_flags_create_what_is_missing_that_way() {
-    let mut broker = Broker::new();
-    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let (mut broker, exchange, topic) = scratch();
     let run = notify(
         &args(&exchange, &topic, &["--durable", "info", "e", "{}"]),
         b"",
@@ -395,8 +392,7 @@ fn durable_and_quorum_flags_create_what_is_missing_that_way() {
 
 #[test]
 fn a_message_the_broker_refuses_exits_4() {
-    let mut broker = Broker::new();
-    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let (broker, exchange, topic) = scratch();
     let queue = format!("{topic}.info");
     let mut full = FieldTable::default();
     full.insert("x-max-length".into(), AmqpValue::LongLongInt(0));
@@ -524,8 +520,7 @@ fn connection_failures_exit_3_without_showing_the_password() {
 
 #[test]
 fn the_second_host_is_used_when_the_first_does_not_answer() {
-    let mut broker = Broker::new();
-    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let (broker, exchange, topic) = scratch();
     let base = common::transport_url();
     let good = base.trim_start_matches("rabbit://");
     let url = format!("rabbit://guest:guest@127.0.0.1:1,{good}");
