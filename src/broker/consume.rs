@@ -1,0 +1,205 @@
+//! Consuming with manual acknowledgements: set queues up, then hand each delivery to the
+//! caller, who acknowledges or requeues it once it has done its work.
+
+use super::declare::{Declarer, QueueSpec};
+use super::{BrokerError, BrokerErrorKind, Connection, Durability};
+use amiquip::{Channel, ConsumerMessage, ConsumerOptions};
+use crossbeam_channel::Select;
+use std::time::Duration;
+
+/// One message taken from a queue, not yet acknowledged.
+pub struct Delivery {
+    /// What [`Acks`] needs to settle it.
+    pub token: DeliveryToken,
+    /// The exchange it was published to.
+    pub exchange: String,
+    /// Its routing key.
+    pub routing_key: String,
+    /// The body, as received.
+    pub body: Vec<u8>,
+    /// Whether the broker delivered it before (to us or to another consumer).
+    pub redelivered: bool,
+}
+
+/// The handle of an unsettled delivery.
+pub struct DeliveryToken(amiquip::Delivery);
+
+impl DeliveryToken {
+    /// The delivery tag: deliveries on one listener are numbered 1, 2, 3, ...
+    pub fn tag(&self) -> u64 {
+        self.0.delivery_tag()
+    }
+}
+
+/// Settles deliveries while [`Listener::consume`] runs.
+pub struct Acks<'a> {
+    channel: &'a Channel,
+}
+
+impl Acks<'_> {
+    /// Acknowledges this delivery, or with `multiple` every unsettled one up to it.
+    pub fn ack(&self, token: DeliveryToken, multiple: bool) -> Result<(), BrokerError> {
+        let result = if multiple {
+            token.0.ack_multiple(self.channel)
+        } else {
+            token.0.ack(self.channel)
+        };
+        result.map_err(|e| BrokerError::amqp("acknowledging a message", e))
+    }
+
+    /// Returns this delivery to its queue.
+    pub fn requeue(&self, token: DeliveryToken) -> Result<(), BrokerError> {
+        token
+            .0
+            .nack(self.channel, true)
+            .map_err(|e| BrokerError::amqp("returning a message to its queue", e))
+    }
+}
+
+/// What happens while consuming.
+pub enum Event {
+    /// Every consumer is registered: from now on, messages reach us.
+    Ready,
+    /// A message arrived.
+    Delivery(Delivery),
+    /// Nothing arrived for one tick.
+    Idle,
+}
+
+/// Whether to keep consuming.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Go on.
+    Continue,
+    /// Stop consuming; unsettled deliveries go back to their queues when the listener closes.
+    Stop,
+}
+
+/// A connection set up for listening.
+pub struct Listener {
+    connection: Connection,
+    declarer: Declarer,
+    channel: Channel,
+}
+
+impl Listener {
+    /// Opens the channels on `connection`. Shared queues that must be created are created
+    /// with `durability`.
+    pub fn new(mut connection: Connection, durability: Durability) -> Result<Self, BrokerError> {
+        let channel = connection
+            .inner
+            .open_channel(None)
+            .map_err(|e| BrokerError::amqp("opening a channel", e))?;
+        Ok(Listener {
+            connection,
+            declarer: Declarer::new(durability),
+            channel,
+        })
+    }
+
+    /// The broker this listener is connected to.
+    pub fn address(&self) -> &str {
+        self.connection.address()
+    }
+
+    /// Whether `exchange` exists, without creating it.
+    pub fn exchange_exists(&mut self, exchange: &str) -> Result<bool, BrokerError> {
+        self.declarer
+            .exchange_exists(&mut self.connection.inner, exchange)
+    }
+
+    /// Makes sure the topic exchange `exchange` exists (created as oslo would when missing).
+    pub fn declare_exchange(&mut self, exchange: &str) -> Result<(), BrokerError> {
+        self.declarer.exchange(&mut self.connection.inner, exchange)
+    }
+
+    /// Makes sure `queue` exists.
+    pub fn declare_queue(&mut self, queue: &QueueSpec) -> Result<(), BrokerError> {
+        self.declarer.queue(&mut self.connection.inner, queue)
+    }
+
+    /// Binds `queue` to `exchange` with `routing_key`.
+    pub fn bind(&mut self, queue: &str, exchange: &str, routing_key: &str) -> Result<(), BrokerError> {
+        self.declarer
+            .bind(&mut self.connection.inner, queue, exchange, routing_key)
+    }
+
+    /// Consumes from `queues`, at most `prefetch` unsettled deliveries per queue, calling
+    /// `handle` for each [`Event`] until it returns [`Flow::Stop`] or fails. `handle` gets
+    /// [`Event::Idle`] when nothing arrived for `tick`.
+    pub fn consume(
+        &mut self,
+        queues: &[String],
+        prefetch: u16,
+        tick: Duration,
+        mut handle: impl FnMut(Event, &Acks) -> anyhow::Result<Flow>,
+    ) -> anyhow::Result<()> {
+        self.channel
+            .qos(0, prefetch, false)
+            .map_err(|e| BrokerError::amqp("setting the prefetch count", e))?;
+        let mut consumers = Vec::with_capacity(queues.len());
+        for queue in queues {
+            let consumer = self
+                .channel
+                .basic_consume(queue.as_str(), ConsumerOptions::default())
+                .map_err(|e| BrokerError::amqp(format_args!("consuming from queue {queue:?}"), e))?;
+            consumers.push(consumer);
+        }
+        let acks = Acks {
+            channel: &self.channel,
+        };
+        if handle(Event::Ready, &acks)? == Flow::Stop {
+            return Ok(());
+        }
+        let mut select = Select::new();
+        for consumer in &consumers {
+            select.recv(consumer.receiver());
+        }
+        loop {
+            let event = match select.select_timeout(tick) {
+                Err(_) => Event::Idle,
+                Ok(operation) => {
+                    let index = operation.index();
+                    let message = operation.recv(consumers[index].receiver());
+                    match message {
+                        Ok(ConsumerMessage::Delivery(mut delivery)) => Event::Delivery(Delivery {
+                            exchange: std::mem::take(&mut delivery.exchange),
+                            routing_key: std::mem::take(&mut delivery.routing_key),
+                            body: std::mem::take(&mut delivery.body),
+                            redelivered: delivery.redelivered,
+                            token: DeliveryToken(delivery),
+                        }),
+                        Ok(ConsumerMessage::ServerCancelled) => {
+                            return Err(BrokerError::new(
+                                BrokerErrorKind::Other,
+                                format!("the broker stopped our consumer of queue {:?} (was it deleted?)", queues[index]),
+                            )
+                            .into())
+                        }
+                        Ok(ConsumerMessage::ServerClosedChannel(e))
+                        | Ok(ConsumerMessage::ServerClosedConnection(e)) => {
+                            return Err(BrokerError::amqp(format_args!("consuming from {}", self.connection.address), e).into())
+                        }
+                        Ok(_) | Err(_) => {
+                            return Err(BrokerError::new(
+                                BrokerErrorKind::Other,
+                                format!("lost the connection to {}", self.connection.address),
+                            )
+                            .into())
+                        }
+                    }
+                }
+            };
+            if handle(event, &acks)? == Flow::Stop {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Closes the connection. Deliveries not acknowledged go back to their queues.
+    pub fn close(self) -> Result<(), BrokerError> {
+        drop(self.declarer);
+        drop(self.channel);
+        self.connection.close()
+    }
+}

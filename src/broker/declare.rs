@@ -1,0 +1,209 @@
+//! Declaring exchanges, queues and bindings as oslo.messaging does, without clashing with
+//! what a deployment already has.
+//!
+//! What exists is found with a passive declare and used as it is, so nothing is declared
+//! again with settings that differ from the deployment's (that would fail with
+//! 406 PRECONDITION_FAILED). Only what is missing is created, with the [`Durability`] asked
+//! for. A passive declare of something missing is answered with 404, which closes the
+//! channel, so declarations run on a control channel of their own that is reopened then.
+
+use super::{BrokerError, BrokerErrorKind, Durability};
+use amiquip::{
+    AmqpValue, Channel, ExchangeDeclareOptions, ExchangeType, FieldTable, QueueDeclareOptions,
+};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+/// A queue to consume from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueSpec {
+    /// A queue shared with others (oslo's `<topic>.<priority>` queues, or a pool's): used as
+    /// it is when it exists, created with the [`Durability`] asked for when it does not.
+    Shared(String),
+    /// A queue of our own: exclusive to this connection, deleted when it closes.
+    Private(String),
+}
+
+impl QueueSpec {
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        match self {
+            QueueSpec::Shared(name) | QueueSpec::Private(name) => name,
+        }
+    }
+}
+
+fn is_channel_error(error: &amiquip::Error, wanted: u16) -> bool {
+    matches!(error, amiquip::Error::ServerClosedChannel { code, .. } if *code == wanted)
+}
+
+/// Runs declarations on a control channel of its own, and remembers what it has done.
+pub(crate) struct Declarer {
+    durability: Durability,
+    control: Option<Channel>,
+    /// Exchange -> routing keys whose queue is declared and bound on it.
+    routes: HashMap<String, HashSet<String>>,
+}
+
+impl Declarer {
+    pub(crate) fn new(durability: Durability) -> Self {
+        Declarer {
+            durability,
+            control: None,
+            routes: HashMap::new(),
+        }
+    }
+
+    /// Runs `step` on the control channel. `Ok(false)` when the broker answered with the
+    /// `tolerated` code (which closed the channel; the next step opens a new one).
+    fn step(
+        &mut self,
+        connection: &mut amiquip::Connection,
+        doing: impl fmt::Display,
+        tolerated: Option<u16>,
+        step: impl FnOnce(&Channel) -> amiquip::Result<()>,
+    ) -> Result<bool, BrokerError> {
+        if self.control.is_none() {
+            let channel = connection
+                .open_channel(None)
+                .map_err(|e| BrokerError::amqp("opening a channel", e))?;
+            self.control = Some(channel);
+        }
+        let Some(channel) = &self.control else {
+            return Err(BrokerError::new(BrokerErrorKind::Other, "no control channel"));
+        };
+        match step(channel) {
+            Ok(()) => Ok(true),
+            Err(e) if tolerated.is_some_and(|code| is_channel_error(&e, code)) => {
+                self.control = None;
+                Ok(false)
+            }
+            Err(e) => {
+                self.control = None;
+                Err(BrokerError::amqp(doing, e))
+            }
+        }
+    }
+
+    /// Whether `exchange` exists, without creating it.
+    pub(crate) fn exchange_exists(
+        &mut self,
+        connection: &mut amiquip::Connection,
+        exchange: &str,
+    ) -> Result<bool, BrokerError> {
+        if self.routes.contains_key(exchange) {
+            return Ok(true);
+        }
+        let doing = format!("checking exchange {exchange:?}");
+        self.step(connection, doing, Some(404), |c| {
+            c.exchange_declare_passive(exchange).map(drop)
+        })
+    }
+
+    /// Makes sure the topic exchange `exchange` exists.
+    pub(crate) fn exchange(
+        &mut self,
+        connection: &mut amiquip::Connection,
+        exchange: &str,
+    ) -> Result<(), BrokerError> {
+        if !self.exchange_exists(connection, exchange)? {
+            let options = ExchangeDeclareOptions {
+                durable: self.durability != Durability::Transient,
+                ..ExchangeDeclareOptions::default()
+            };
+            // 406: someone created it a moment ago with other settings; use theirs.
+            let doing = format!("declaring exchange {exchange:?}");
+            self.step(connection, doing, Some(406), |c| {
+                c.exchange_declare(ExchangeType::Topic, exchange, options)
+                    .map(drop)
+            })?;
+        }
+        self.routes.entry(exchange.to_owned()).or_default();
+        Ok(())
+    }
+
+    /// Makes sure the queue exists.
+    pub(crate) fn queue(
+        &mut self,
+        connection: &mut amiquip::Connection,
+        queue: &QueueSpec,
+    ) -> Result<(), BrokerError> {
+        let name = queue.name();
+        let options = match queue {
+            QueueSpec::Private(_) => QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..QueueDeclareOptions::default()
+            },
+            QueueSpec::Shared(_) => {
+                let doing = format!("checking queue {name:?}");
+                if self.step(connection, doing, Some(404), |c| {
+                    c.queue_declare_passive(name).map(drop)
+                })? {
+                    return Ok(());
+                }
+                let mut arguments = FieldTable::default();
+                if self.durability == Durability::Quorum {
+                    arguments.insert(
+                        "x-queue-type".to_owned(),
+                        AmqpValue::LongString("quorum".to_owned()),
+                    );
+                }
+                QueueDeclareOptions {
+                    durable: self.durability != Durability::Transient,
+                    arguments,
+                    ..QueueDeclareOptions::default()
+                }
+            }
+        };
+        let doing = format!("declaring queue {name:?}");
+        // 406 for a shared queue: it was created a moment ago with other settings.
+        let tolerated = matches!(queue, QueueSpec::Shared(_)).then_some(406);
+        self.step(connection, doing, tolerated, |c| {
+            c.queue_declare(name, options).map(drop)
+        })?;
+        Ok(())
+    }
+
+    /// Binds `queue` to `exchange` with `routing_key`.
+    pub(crate) fn bind(
+        &mut self,
+        connection: &mut amiquip::Connection,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+    ) -> Result<(), BrokerError> {
+        let doing = format!("binding queue {queue:?} to exchange {exchange:?} with key {routing_key:?}");
+        self.step(connection, doing, None, |c| {
+            c.queue_bind(queue, exchange, routing_key, FieldTable::default())
+        })?;
+        Ok(())
+    }
+
+    /// Makes sure `exchange` exists and a queue named `routing_key` is bound to it with that
+    /// key, as oslo's `_publish_and_creates_default_queue` does before it publishes, so that
+    /// a notification sent before any listener exists waits in that queue. Done once per
+    /// route and connection.
+    pub(crate) fn route(
+        &mut self,
+        connection: &mut amiquip::Connection,
+        exchange: &str,
+        routing_key: &str,
+    ) -> Result<(), BrokerError> {
+        if self
+            .routes
+            .get(exchange)
+            .is_some_and(|keys| keys.contains(routing_key))
+        {
+            return Ok(());
+        }
+        self.exchange(connection, exchange)?;
+        self.queue(connection, &QueueSpec::Shared(routing_key.to_owned()))?;
+        self.bind(connection, routing_key, exchange, routing_key)?;
+        self.routes
+            .entry(exchange.to_owned())
+            .or_default()
+            .insert(routing_key.to_owned());
+        Ok(())
+    }
+}
