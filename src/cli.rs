@@ -4,9 +4,12 @@
 use crate::broker::{ConnectOptions, Durability};
 use crate::envelope::{Format, Priority};
 use crate::exit::EXIT_CODES_HELP;
-use crate::input::parse_context;
+use crate::filter::Filter;
+use crate::input::{parse_context, InputError};
+use crate::listen::{ListenConfig, Mode};
 use crate::notifier::{DEFAULT_EXCHANGE, DEFAULT_TOPIC};
-use crate::send::{read_payload, Payloads, SendConfig};
+use crate::output::{OutputFormat, Printer};
+use crate::send::{read_payload, Input, SendConfig};
 use crate::transport_url::{TransportUrl, DEFAULT_URL};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, ValueEnum};
@@ -28,10 +31,6 @@ pub struct ConnectionArgs {
         hide_default_value = true
     )]
     pub transport_url: String,
-
-    /// Seconds to wait for the broker: to connect to a host, and for each publisher confirm
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = parse_seconds)]
-    pub timeout: f64,
 
     /// AMQP heartbeat interval in seconds (0 turns heartbeats off)
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
@@ -59,10 +58,10 @@ impl ConnectionArgs {
         Ok(TransportUrl::parse(&self.transport_url)?)
     }
 
-    /// Connection options.
-    pub fn connect_options(&self) -> ConnectOptions {
+    /// Connection options, waiting at most `timeout` for each host.
+    pub fn connect_options(&self, timeout: Duration) -> ConnectOptions {
         ConnectOptions {
-            timeout: Duration::from_secs_f64(self.timeout),
+            timeout,
             heartbeat: self.heartbeat,
         }
     }
@@ -101,6 +100,7 @@ Examples:
   oslo-notify error compute.instance.create.error @payload.json --publisher-id compute.host1
   echo '{\"instance_id\": \"8415760e\"}' | oslo-notify warn compute.instance.delete.start -
   oslo-notify --lines info load.test < payloads.jsonl
+  oslo-listen --json --count 10 > events.jsonl; oslo-notify --replay < events.jsonl
   oslo-notify --exchange nova --topic notifications --topic versioned_notifications \\
       --context '{\"request_id\": \"req-1\", \"user\": \"admin\"}' info compute.instance.exists '{}'
   OSLO_TRANSPORT_URL=rabbit://nova:secret@ctl1,nova:secret@ctl2/nova oslo-notify info x.y '{}'
@@ -121,20 +121,29 @@ has confirmed it.";
 )]
 pub struct NotifyArgs {
     /// audit, debug, info, warn (or warning), error, critical or sample; any case
-    #[arg(value_name = "PRIORITY")]
-    pub priority: Priority,
+    #[arg(value_name = "PRIORITY", required_unless_present = "replay")]
+    pub priority: Option<Priority>,
 
     /// The event type, such as compute.instance.create.end
-    #[arg(value_name = "EVENT_TYPE")]
-    pub event_type: String,
+    #[arg(value_name = "EVENT_TYPE", required_unless_present = "replay")]
+    pub event_type: Option<String>,
 
     /// JSON payload; @FILE reads a file; - or nothing reads stdin
-    #[arg(value_name = "PAYLOAD", conflicts_with = "lines")]
+    #[arg(value_name = "PAYLOAD", conflicts_with_all = ["lines", "replay"])]
     pub payload: Option<String>,
 
     /// Read one JSON payload per line from stdin and send each (confirms are pipelined)
     #[arg(long)]
     pub lines: bool,
+
+    /// Read `oslo-listen --format json` lines from stdin and publish each again, with a new
+    /// message_id (priority, event_type, publisher_id, payload and context from the line)
+    #[arg(long, conflicts_with_all = ["lines", "priority", "event_type", "publisher_id", "context"])]
+    pub replay: bool,
+
+    /// With --replay: publish to each line's exchange and routing key
+    #[arg(long)]
+    pub keep_routing: bool,
 
     /// Exchange to publish to (oslo's control_exchange)
     #[arg(long, value_name = "NAME", default_value = DEFAULT_EXCHANGE)]
@@ -156,6 +165,10 @@ pub struct NotifyArgs {
     #[arg(long, value_name = "JSON")]
     pub context: Option<String>,
 
+    /// Seconds to wait for the broker: to connect to a host, and for each publisher confirm
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = parse_seconds)]
+    pub timeout: f64,
+
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }
@@ -164,15 +177,27 @@ impl NotifyArgs {
     /// Turns the arguments into a [`SendConfig`]. A single payload from stdin or a file is
     /// read here, so that bad input is refused before any connection is made.
     pub fn into_config(self, stdin: impl Read) -> Result<SendConfig> {
+        if self.keep_routing && !self.replay {
+            return Err(InputError("--keep-routing goes with --replay".into()).into());
+        }
         let url = self.connection.url()?;
         let context = match &self.context {
             Some(text) => parse_context(text)?,
             None => Map::new(),
         };
-        let payloads = if self.lines {
-            Payloads::Lines
-        } else {
-            Payloads::One(read_payload(self.payload.as_deref(), stdin)?)
+        let input = match (self.priority, self.event_type) {
+            (Some(priority), Some(event_type)) if self.lines => Input::Lines {
+                priority,
+                event_type,
+            },
+            (Some(priority), Some(event_type)) => Input::One {
+                priority,
+                event_type,
+                payload: read_payload(self.payload.as_deref(), stdin)?,
+            },
+            _ => Input::Replay {
+                keep_routing: self.keep_routing,
+            },
         };
         let publisher_id = match self.publisher_id {
             Some(id) => id,
@@ -182,7 +207,9 @@ impl NotifyArgs {
                 .context("this host's name is not UTF-8: give --publisher-id")?,
         };
         Ok(SendConfig {
-            connect: self.connection.connect_options(),
+            connect: self
+                .connection
+                .connect_options(Duration::from_secs_f64(self.timeout)),
             durability: self.connection.durability(),
             url,
             exchange: self.exchange,
@@ -190,9 +217,171 @@ impl NotifyArgs {
             format: self.driver.into(),
             publisher_id,
             context,
-            priority: self.priority,
-            event_type: self.event_type,
-            payloads,
+            input,
+        })
+    }
+}
+
+/// `--format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// A header line (timestamp, PRIORITY, event_type, publisher_id) and the indented payload
+    Pretty,
+    /// One JSON object per line: priority, event_type, publisher_id, payload, metadata,
+    /// context, exchange, routing_key
+    Json,
+    /// The payload alone, one JSON value per line
+    Payload,
+    /// The message body exactly as received, one per line
+    Raw,
+}
+
+impl From<FormatArg> for OutputFormat {
+    fn from(format: FormatArg) -> OutputFormat {
+        match format {
+            FormatArg::Pretty => OutputFormat::Pretty,
+            FormatArg::Json => OutputFormat::Json,
+            FormatArg::Payload => OutputFormat::Payload,
+            FormatArg::Raw => OutputFormat::Raw,
+        }
+    }
+}
+
+const LISTEN_EXAMPLES: &str = "\
+Examples:
+  oslo-listen --topic notifications
+  oslo-listen --json --event-type 'compute.instance.*' | jq .payload.instance_id
+  oslo-listen --exchange nova --priority error,critical --format payload
+  oslo-listen --shared --count 1 --timeout 60    # take one from the shared queues
+  oslo-listen --pool audit-log --json >> audit.jsonl
+
+Waiting for an event in CI:
+  oslo-listen --json --event-type compute.instance.create.end --count 1 --timeout 300 \\
+      > event.json 2> listen.log &
+  until grep -q 'listening on' listen.log; do sleep 0.1; done
+  openstack server create ...
+  wait $! && jq .payload event.json";
+
+/// Print OpenStack notifications as they arrive.
+///
+/// By default it reads through a private queue of its own (tap), bound like the shared
+/// queues, so it takes nothing from other consumers and leaves nothing behind.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "oslo-listen",
+    version,
+    after_help = LISTEN_EXAMPLES,
+    after_long_help = format!("{LISTEN_EXAMPLES}\n\n{EXIT_CODES_HELP}")
+)]
+pub struct ListenArgs {
+    /// Topic to listen to; repeat for several
+    #[arg(long = "topic", value_name = "TOPIC", default_value = DEFAULT_TOPIC)]
+    pub topics: Vec<String>,
+
+    /// Priorities to listen to, comma-separated [default: all seven]
+    #[arg(long = "priority", value_name = "LIST", value_delimiter = ',')]
+    pub priorities: Vec<Priority>,
+
+    /// Exchange to listen on; repeat for several [default: openstack and the OpenStack
+    /// service exchanges that exist]
+    #[arg(long = "exchange", value_name = "NAME")]
+    pub exchanges: Vec<String>,
+
+    /// Consume the shared TOPIC.PRIORITY queues, as an oslo listener does (competes with
+    /// other consumers; sees what was sent before it started)
+    #[arg(long, conflicts_with = "pool")]
+    pub shared: bool,
+
+    /// Consume the queue of this oslo listener pool (every pool gets a copy)
+    #[arg(long, value_name = "NAME")]
+    pub pool: Option<String>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = FormatArg::Pretty)]
+    pub format: FormatArg,
+
+    /// Same as --format json
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+
+    /// Show the values of context keys that carry secrets (auth_token, *password*, ...)
+    #[arg(long)]
+    pub show_secrets: bool,
+
+    /// Only event types matching this shell glob; repeat for several
+    #[arg(long = "event-type", value_name = "PATTERN")]
+    pub event_types: Vec<String>,
+
+    /// Only publisher ids matching this shell glob; repeat for several
+    #[arg(long = "publisher-id", value_name = "PATTERN")]
+    pub publisher_ids: Vec<String>,
+
+    /// Only the notification with this message_id; repeat for several
+    #[arg(long = "message-id", value_name = "ID")]
+    pub message_ids: Vec<String>,
+
+    /// Exit 0 after this many matching notifications
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Stop after this many seconds: exit 4 if --count was not reached, 0 without --count
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub timeout: Option<f64>,
+
+    /// How many unacknowledged messages to take at once per queue
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..))]
+    pub prefetch: u16,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// How long to wait for one host when no --timeout bounds it.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl ListenArgs {
+    /// Turns the arguments into a [`ListenConfig`]. `terminal` says whether stdout is a
+    /// terminal, and `no_color` whether NO_COLOR asks for no colour.
+    pub fn into_config(self, terminal: bool, no_color: bool) -> Result<ListenConfig> {
+        let url = self.connection.url()?;
+        let filter = Filter::new(&self.event_types, &self.publisher_ids, &self.message_ids)?;
+        let mode = match (self.shared, self.pool) {
+            (_, Some(name)) => Mode::Pool(name),
+            (true, None) => Mode::Shared,
+            (false, None) => Mode::Tap,
+        };
+        let priorities = if self.priorities.is_empty() {
+            Priority::ALL.to_vec()
+        } else {
+            let mut unique = self.priorities.clone();
+            unique.sort();
+            unique.dedup();
+            unique
+        };
+        let format = if self.json {
+            FormatArg::Json
+        } else {
+            self.format
+        };
+        let timeout = self.timeout.map(Duration::from_secs_f64);
+        Ok(ListenConfig {
+            connect: self.connection.connect_options(DEFAULT_CONNECT_TIMEOUT),
+            durability: self.connection.durability(),
+            url,
+            mode,
+            exchanges: self.exchanges,
+            topics: self.topics,
+            priorities,
+            printer: Printer {
+                format: format.into(),
+                color: terminal && !no_color,
+                escape_controls: terminal,
+                show_secrets: self.show_secrets,
+            },
+            filter,
+            count: self.count,
+            timeout,
+            prefetch: self.prefetch,
         })
     }
 }
@@ -205,6 +394,96 @@ mod tests {
     #[test]
     fn argument_definitions_are_consistent() {
         NotifyArgs::command().debug_assert();
+        ListenArgs::command().debug_assert();
+    }
+
+    fn listen(args: &[&str]) -> Result<ListenConfig> {
+        let args =
+            ListenArgs::try_parse_from(std::iter::once("oslo-listen").chain(args.iter().copied()))?;
+        args.into_config(false, false)
+    }
+
+    #[test]
+    fn listen_defaults_tap_every_priority_of_notifications() {
+        let config = listen(&[]).unwrap();
+        assert_eq!(config.mode, Mode::Tap);
+        assert_eq!(config.topics, ["notifications"]);
+        assert_eq!(config.priorities, Priority::ALL);
+        assert!(config.exchanges.is_empty());
+        assert_eq!(config.printer.format, OutputFormat::Pretty);
+        assert!(config.filter.is_empty());
+        assert_eq!((config.count, config.timeout), (None, None));
+    }
+
+    #[test]
+    fn listen_options() {
+        let config = listen(&[
+            "--pool",
+            "p1",
+            "--exchange",
+            "nova",
+            "--exchange",
+            "neutron",
+            "--priority",
+            "error,WARNING,error",
+            "--json",
+            "--count",
+            "3",
+            "--timeout",
+            "1.5",
+            "--event-type",
+            "compute.*",
+        ])
+        .unwrap();
+        assert_eq!(config.mode, Mode::Pool("p1".into()));
+        assert_eq!(config.exchanges, ["nova", "neutron"]);
+        assert_eq!(config.priorities, [Priority::Warn, Priority::Error]);
+        assert_eq!(config.printer.format, OutputFormat::Json);
+        assert_eq!(config.count, Some(3));
+        assert_eq!(config.timeout, Some(Duration::from_millis(1500)));
+        assert!(!config.filter.is_empty());
+        assert_eq!(listen(&["--shared"]).unwrap().mode, Mode::Shared);
+        assert!(listen(&["--shared", "--pool", "x"]).is_err());
+        assert!(listen(&["--count", "0"]).is_err());
+        assert!(listen(&["--json", "--format", "raw"]).is_err());
+        let bad_glob = listen(&["--event-type", "a[b"]).unwrap_err();
+        assert_eq!(
+            crate::exit::failure_of(&bad_glob),
+            crate::exit::Failure::Usage
+        );
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        let args = || ListenArgs::try_parse_from(["oslo-listen"]).unwrap();
+        assert!(args().into_config(true, false).unwrap().printer.color);
+        assert!(!args().into_config(true, true).unwrap().printer.color);
+        assert!(!args().into_config(false, false).unwrap().printer.color);
+        assert!(
+            args()
+                .into_config(true, true)
+                .unwrap()
+                .printer
+                .escape_controls
+        );
+    }
+
+    #[test]
+    fn replay_takes_no_priority_or_event_type() {
+        let config = parse(&["--replay", "--keep-routing"])
+            .unwrap()
+            .into_config(&b""[..])
+            .unwrap();
+        assert_eq!(config.input, Input::Replay { keep_routing: true });
+        let lone = parse(&["--keep-routing", "info", "e", "{}"])
+            .unwrap()
+            .into_config(&b""[..]);
+        assert!(lone
+            .unwrap_err()
+            .to_string()
+            .contains("--keep-routing goes with --replay"));
+        assert!(parse(&["--replay", "info", "e"]).is_err());
+        assert!(parse(&["info"]).is_err());
     }
 
     fn parse(args: &[&str]) -> Result<NotifyArgs, clap::Error> {
@@ -215,11 +494,13 @@ mod tests {
     fn the_seed_command_line() {
         let args = parse(&["info", "just.testing", r#"{"heavy":"payload"}"#]).unwrap();
         let config = args.into_config(&b""[..]).unwrap();
-        assert_eq!(config.priority, Priority::Info);
-        assert_eq!(config.event_type, "just.testing");
         assert_eq!(
-            config.payloads,
-            Payloads::One(serde_json::json!({"heavy": "payload"}))
+            config.input,
+            Input::One {
+                priority: Priority::Info,
+                event_type: "just.testing".into(),
+                payload: serde_json::json!({"heavy": "payload"})
+            }
         );
         assert_eq!(config.exchange, "openstack");
         assert_eq!(config.topics, ["notifications"]);
@@ -259,11 +540,18 @@ mod tests {
         assert_eq!(config.exchange, "nova");
         assert_eq!(config.publisher_id, "compute.h1");
         assert_eq!(config.context["user"], "u");
-        assert_eq!(config.priority, Priority::Warn);
+
         assert_eq!(config.durability, Durability::Quorum);
         assert_eq!(config.connect.timeout, Duration::from_millis(2500));
         assert_eq!(config.url.hosts[0].port, 1234);
-        assert_eq!(config.payloads, Payloads::One(serde_json::json!([1])));
+        assert_eq!(
+            config.input,
+            Input::One {
+                priority: Priority::Warn,
+                event_type: "e.t".into(),
+                payload: serde_json::json!([1])
+            }
+        );
     }
 
     #[test]

@@ -6,11 +6,13 @@
 //! | 1 | any other runtime failure |
 //! | 2 | usage or invalid input (bad arguments, JSON, priority, transport URL) |
 //! | 3 | cannot connect or authenticate (refused, DNS, TLS, credentials, virtual host) |
-//! | 4 | not confirmed in time, refused by the broker, or a count not reached in time |
+//! | 4 | not confirmed in time, refused (nacked) by the broker, or `--count` not reached before `--timeout` |
 
 use crate::broker::{BrokerError, BrokerErrorKind};
 use crate::envelope::UnknownPriority;
+use crate::filter::BadPattern;
 use crate::input::InputError;
+use crate::listen::CountNotReached;
 use crate::transport_url::UrlError;
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -47,13 +49,21 @@ Exit codes:
   1  other runtime failure
   2  usage or invalid input (arguments, JSON, priority, transport URL)
   3  cannot connect or authenticate (refused, DNS, TLS, credentials, vhost)
-  4  not confirmed in time, or refused (nacked) by the broker";
+  4  not confirmed in time, refused (nacked) by the broker, or --count not reached
+     before --timeout";
 
 /// Which failure `error` is: the first error in its chain that says.
 pub fn failure_of(error: &anyhow::Error) -> Failure {
     for cause in error.chain() {
-        if cause.is::<UrlError>() || cause.is::<InputError>() || cause.is::<UnknownPriority>() {
+        if cause.is::<UrlError>()
+            || cause.is::<InputError>()
+            || cause.is::<UnknownPriority>()
+            || cause.is::<BadPattern>()
+        {
             return Failure::Usage;
+        }
+        if cause.is::<CountNotReached>() {
+            return Failure::Timeout;
         }
         if let Some(broker) = cause.downcast_ref::<BrokerError>() {
             return match broker.kind() {

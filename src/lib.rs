@@ -9,10 +9,13 @@
 //! - [`input`]: JSON payloads and contexts given on the command line;
 //! - [`broker`]: the RabbitMQ connection, declarations and confirmed publishing;
 //! - [`notifier`]: [`notifier::Notifier`], the counterpart of `oslo_messaging.Notifier`;
-//! - [`send`]: the `oslo-notify` command;
+//! - [`filter`], [`output`]: which received notifications to keep, and how to write them;
+//! - [`replay`]: reading `oslo-listen --format json` lines back;
+//! - [`send`] and [`listen`]: the `oslo-notify` and `oslo-listen` commands;
 //! - [`cli`] and [`exit`]: arguments, exit codes and error reporting of the tools.
 //!
-//! Data flows one way: arguments -> [`envelope::Notification`] -> [`broker`].
+//! Data flows one way: arguments -> [`envelope::Notification`] -> [`broker`], and
+//! [`broker`] -> [`envelope::decode`] -> [`output`].
 //!
 //! ```
 //! use oslo_notify::envelope::{decode, Format, Notification, Priority};
@@ -30,8 +33,12 @@ pub mod broker;
 pub mod cli;
 pub mod envelope;
 pub mod exit;
+pub mod filter;
 pub mod input;
+pub mod listen;
 pub mod notifier;
+pub mod output;
 pub mod pyjson;
+pub mod replay;
 pub mod send;
 pub mod transport_url;

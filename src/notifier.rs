@@ -1,6 +1,6 @@
 //! [`Notifier`]: sends notifications the way `oslo_messaging.Notifier` does.
 
-use crate::broker::{self, BrokerError, ConnectOptions, Durability, Publisher};
+use crate::broker::{self, ConnectOptions, Durability, Publisher};
 use crate::envelope::{new_unique_id, Format, Notification, Priority};
 use crate::transport_url::TransportUrl;
 use anyhow::{Context, Result};
@@ -118,21 +118,37 @@ impl Notifier {
         Ok(())
     }
 
-    /// Sends a notification that is already built (its publisher_id is kept as it is).
+    /// Sends a notification that is already built (its publisher_id is kept as it is) to
+    /// every topic.
     pub fn send(&mut self, notification: &Notification) -> Result<Sent> {
-        let mut last_tag = 0;
+        let mut sent = Sent { last_tag: 0 };
         for topic in &self.topics {
             let routing_key = format!("{topic}.{}", notification.priority.name());
-            let body = notification
-                .encode(self.format, &new_unique_id())
-                .context("encoding the notification")?;
-            self.publisher
-                .declare(&self.exchange, &routing_key)
-                .and_then(|()| self.publisher.publish(&self.exchange, &routing_key, &body))
-                .map(|tag| last_tag = tag)
-                .map_err(|e| sending_error(e, &self.exchange, &routing_key))?;
+            sent = publish(
+                &mut self.publisher,
+                self.format,
+                notification,
+                &self.exchange,
+                &routing_key,
+            )?;
         }
-        Ok(Sent { last_tag })
+        Ok(sent)
+    }
+
+    /// Sends a notification to one exchange and routing key, whatever this notifier's own.
+    pub fn send_to(
+        &mut self,
+        notification: &Notification,
+        exchange: &str,
+        routing_key: &str,
+    ) -> Result<Sent> {
+        publish(
+            &mut self.publisher,
+            self.format,
+            notification,
+            exchange,
+            routing_key,
+        )
     }
 
     /// Builds a notification from this notifier's publisher_id and sends it. Returns its
@@ -185,8 +201,24 @@ impl Notifier {
     }
 }
 
-fn sending_error(error: BrokerError, exchange: &str, routing_key: &str) -> anyhow::Error {
-    anyhow::Error::new(error).context(format!(
-        "sending to exchange {exchange:?} with routing key {routing_key:?}"
-    ))
+/// Encodes `notification` with a fresh `_unique_id`, declares its route and publishes it.
+fn publish(
+    publisher: &mut Publisher,
+    format: Format,
+    notification: &Notification,
+    exchange: &str,
+    routing_key: &str,
+) -> Result<Sent> {
+    let body = notification
+        .encode(format, &new_unique_id())
+        .context("encoding the notification")?;
+    publisher
+        .declare(exchange, routing_key)
+        .and_then(|()| publisher.publish(exchange, routing_key, &body))
+        .map(|last_tag| Sent { last_tag })
+        .map_err(|e| {
+            anyhow::Error::new(e).context(format!(
+                "sending to exchange {exchange:?} with routing key {routing_key:?}"
+            ))
+        })
 }

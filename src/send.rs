@@ -4,6 +4,7 @@ use crate::broker::{self, ConnectOptions, Durability, Publisher};
 use crate::envelope::{Format, Notification, Priority};
 use crate::input::{parse_payload, InputError};
 use crate::notifier::Notifier;
+use crate::replay::parse_line;
 use crate::transport_url::TransportUrl;
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
@@ -29,21 +30,35 @@ pub struct SendConfig {
     pub publisher_id: String,
     /// The request context of every notification.
     pub context: Map<String, Value>,
-    /// The priority of every notification.
-    pub priority: Priority,
-    /// The event_type of every notification.
-    pub event_type: String,
-    /// The payloads.
-    pub payloads: Payloads,
+    /// What to send.
+    pub input: Input,
 }
 
-/// Where the payloads come from.
+/// What to send.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Payloads {
-    /// One notification with this payload.
-    One(Value),
-    /// One notification per non-blank line of the input, each line a JSON payload.
-    Lines,
+pub enum Input {
+    /// One notification.
+    One {
+        /// Its priority.
+        priority: Priority,
+        /// Its event_type.
+        event_type: String,
+        /// Its payload.
+        payload: Value,
+    },
+    /// One notification per non-blank line of stdin, each line a JSON payload.
+    Lines {
+        /// The priority of each.
+        priority: Priority,
+        /// The event_type of each.
+        event_type: String,
+    },
+    /// One notification per non-blank line of stdin, each line an `oslo-listen --format
+    /// json` object: priority, event_type, publisher_id, payload and context come from it.
+    Replay {
+        /// Publish to the line's exchange and routing key rather than the configured ones.
+        keep_routing: bool,
+    },
 }
 
 /// Reads the PAYLOAD argument: JSON text, `@FILE` for a file's content, or `-` (or nothing)
@@ -85,8 +100,14 @@ fn utf8(bytes: Vec<u8>, what: &str) -> Result<String> {
     })
 }
 
-/// Connects, sends the payloads and writes the message_id of each notification to `out` once
-/// the broker has confirmed it.
+/// A notification to send, and where to when not to the configured exchange and topics.
+struct Outgoing {
+    notification: Notification,
+    route: Option<(String, String)>,
+}
+
+/// Connects, sends the notifications and writes the message_id of each to `out` once the
+/// broker has confirmed it.
 pub fn run(config: &SendConfig, stdin: impl BufRead, out: &mut impl Write) -> Result<()> {
     let connection = broker::connect(&config.url, &config.connect)?;
     let publisher = Publisher::new(connection, config.durability, config.connect.timeout)?;
@@ -94,11 +115,56 @@ pub fn run(config: &SendConfig, stdin: impl BufRead, out: &mut impl Write) -> Re
         .exchange(config.exchange.clone())
         .topics(config.topics.iter().cloned())
         .format(config.format);
-    notifier.prepare(config.priority)?;
     let mut pending = Pending::default();
-    let result = match &config.payloads {
-        Payloads::One(payload) => pending.send(&mut notifier, config, payload.clone()),
-        Payloads::Lines => send_lines(&mut notifier, config, stdin, &mut pending, out),
+    let result = match &config.input {
+        Input::One {
+            priority,
+            event_type,
+            payload,
+        } => {
+            let notification = config.notification(*priority, event_type, payload.clone());
+            notifier.prepare(*priority)?;
+            pending.send(
+                &mut notifier,
+                Outgoing {
+                    notification,
+                    route: None,
+                },
+            )
+        }
+        Input::Lines {
+            priority,
+            event_type,
+        } => {
+            notifier.prepare(*priority)?;
+            send_lines(&mut notifier, stdin, &mut pending, out, |text, what| {
+                let payload = parse_payload(text, &format!("payload on {what}"))?;
+                let notification = config.notification(*priority, event_type, payload);
+                Ok(Outgoing {
+                    notification,
+                    route: None,
+                })
+            })
+        }
+        Input::Replay { keep_routing } => {
+            send_lines(&mut notifier, stdin, &mut pending, out, |text, what| {
+                let replayed = parse_line(text, what)?;
+                let route = match (keep_routing, replayed.exchange, replayed.routing_key) {
+                    (false, _, _) => None,
+                    (true, Some(exchange), Some(key)) => Some((exchange, key)),
+                    (true, _, _) => {
+                        return Err(InputError(format!(
+                            "{what} has no exchange and routing_key to keep"
+                        ))
+                        .into())
+                    }
+                };
+                Ok(Outgoing {
+                    notification: replayed.notification,
+                    route,
+                })
+            })
+        }
     };
     // Whatever stopped the input, report what the broker took before saying why.
     let flushed = notifier.flush();
@@ -108,12 +174,21 @@ pub fn run(config: &SendConfig, stdin: impl BufRead, out: &mut impl Write) -> Re
     notifier.close()
 }
 
+impl SendConfig {
+    fn notification(&self, priority: Priority, event_type: &str, payload: Value) -> Notification {
+        Notification::new(priority, event_type, payload)
+            .with_publisher_id(self.publisher_id.clone())
+            .with_context(self.context.clone())
+    }
+}
+
+/// Sends one notification per non-blank line of `stdin`, as `parse` makes it from the text.
 fn send_lines(
     notifier: &mut Notifier,
-    config: &SendConfig,
     mut stdin: impl BufRead,
     pending: &mut Pending,
     out: &mut impl Write,
+    mut parse: impl FnMut(&str, &str) -> Result<Outgoing>,
 ) -> Result<()> {
     let mut line = Vec::new();
     for number in 1.. {
@@ -125,7 +200,7 @@ fn send_lines(
         {
             return Ok(());
         }
-        let what = format!("payload on line {number}");
+        let what = format!("line {number}");
         let text = std::str::from_utf8(&line).map_err(|e| {
             InputError(format!(
                 "{what} is not UTF-8 text (invalid byte at offset {})",
@@ -135,8 +210,7 @@ fn send_lines(
         if text.trim().is_empty() {
             continue;
         }
-        let payload = parse_payload(text, &what)?;
-        pending.send(notifier, config, payload)?;
+        pending.send(notifier, parse(text, &what)?)?;
         pending.write_confirmed(notifier.confirmed_through(), out)?;
     }
     Ok(())
@@ -149,13 +223,13 @@ struct Pending {
 }
 
 impl Pending {
-    fn send(&mut self, notifier: &mut Notifier, config: &SendConfig, payload: Value) -> Result<()> {
-        let notification = Notification::new(config.priority, config.event_type.clone(), payload)
-            .with_publisher_id(config.publisher_id.clone())
-            .with_context(config.context.clone());
-        let sent = notifier.send(&notification)?;
+    fn send(&mut self, notifier: &mut Notifier, outgoing: Outgoing) -> Result<()> {
+        let sent = match &outgoing.route {
+            None => notifier.send(&outgoing.notification)?,
+            Some((exchange, key)) => notifier.send_to(&outgoing.notification, exchange, key)?,
+        };
         self.queue
-            .push_back((sent.last_tag, notification.message_id));
+            .push_back((sent.last_tag, outgoing.notification.message_id));
         Ok(())
     }
 

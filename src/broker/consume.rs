@@ -57,6 +57,10 @@ impl Acks<'_> {
 }
 
 /// What happens while consuming.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "an event is moved once, straight to the handler; boxing would allocate per message"
+)]
 pub enum Event {
     /// Every consumer is registered: from now on, messages reach us.
     Ready,
@@ -119,7 +123,12 @@ impl Listener {
     }
 
     /// Binds `queue` to `exchange` with `routing_key`.
-    pub fn bind(&mut self, queue: &str, exchange: &str, routing_key: &str) -> Result<(), BrokerError> {
+    pub fn bind(
+        &mut self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+    ) -> Result<(), BrokerError> {
         self.declarer
             .bind(&mut self.connection.inner, queue, exchange, routing_key)
     }
@@ -142,7 +151,9 @@ impl Listener {
             let consumer = self
                 .channel
                 .basic_consume(queue.as_str(), ConsumerOptions::default())
-                .map_err(|e| BrokerError::amqp(format_args!("consuming from queue {queue:?}"), e))?;
+                .map_err(|e| {
+                    BrokerError::amqp(format_args!("consuming from queue {queue:?}"), e)
+                })?;
             consumers.push(consumer);
         }
         let acks = Acks {
@@ -169,16 +180,21 @@ impl Listener {
                             redelivered: delivery.redelivered,
                             token: DeliveryToken(delivery),
                         }),
-                        Ok(ConsumerMessage::ServerCancelled) => {
-                            return Err(BrokerError::new(
-                                BrokerErrorKind::Other,
-                                format!("the broker stopped our consumer of queue {:?} (was it deleted?)", queues[index]),
-                            )
-                            .into())
-                        }
+                        Ok(ConsumerMessage::ServerCancelled) => return Err(BrokerError::new(
+                            BrokerErrorKind::Other,
+                            format!(
+                                "the broker stopped our consumer of queue {:?} (was it deleted?)",
+                                queues[index]
+                            ),
+                        )
+                        .into()),
                         Ok(ConsumerMessage::ServerClosedChannel(e))
                         | Ok(ConsumerMessage::ServerClosedConnection(e)) => {
-                            return Err(BrokerError::amqp(format_args!("consuming from {}", self.connection.address), e).into())
+                            return Err(BrokerError::amqp(
+                                format_args!("consuming from {}", self.connection.address),
+                                e,
+                            )
+                            .into())
                         }
                         Ok(_) | Err(_) => {
                             return Err(BrokerError::new(

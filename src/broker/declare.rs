@@ -70,7 +70,10 @@ impl Declarer {
             self.control = Some(channel);
         }
         let Some(channel) = &self.control else {
-            return Err(BrokerError::new(BrokerErrorKind::Other, "no control channel"));
+            return Err(BrokerError::new(
+                BrokerErrorKind::Other,
+                "no control channel",
+            ));
         };
         match step(channel) {
             Ok(()) => Ok(true),
@@ -173,7 +176,8 @@ impl Declarer {
         exchange: &str,
         routing_key: &str,
     ) -> Result<(), BrokerError> {
-        let doing = format!("binding queue {queue:?} to exchange {exchange:?} with key {routing_key:?}");
+        let doing =
+            format!("binding queue {queue:?} to exchange {exchange:?} with key {routing_key:?}");
         self.step(connection, doing, None, |c| {
             c.queue_bind(queue, exchange, routing_key, FieldTable::default())
         })?;

@@ -217,4 +217,3 @@ fn describe_connect_error(error: amiquip::Error, host: &Host, vhost: &str) -> St
         other => other.to_string(),
     }
 }
-

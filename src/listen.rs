@@ -1,0 +1,402 @@
+//! The `oslo-listen` command: set queues up, consume, filter, print, acknowledge.
+
+use crate::broker::{
+    self, Acks, ConnectOptions, DeliveryToken, Durability, Event, Flow, Listener, QueueSpec,
+};
+use crate::envelope::{decode, Priority};
+use crate::filter::Filter;
+use crate::output::{describe_poison, Printer, Received};
+use crate::transport_url::TransportUrl;
+use anyhow::{Context, Result};
+use std::fmt;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// oslo's default exchange, and the exchanges of OpenStack services that publish
+/// notifications, looked for when no `--exchange` is given.
+pub const WELL_KNOWN_EXCHANGES: &[&str] = &[
+    "openstack",
+    "nova",
+    "neutron",
+    "cinder",
+    "glance",
+    "keystone",
+    "heat",
+    "ironic",
+    "octavia",
+    "designate",
+    "manila",
+    "magnum",
+    "trove",
+    "barbican",
+    "aodh",
+    "ceilometer",
+    "swift",
+    "sahara",
+    "zun",
+    "placement",
+    "masakari",
+    "watcher",
+    "senlin",
+    "cyborg",
+    "blazar",
+    "zaqar",
+    "mistral",
+    "murano",
+    "tacker",
+    "vitrage",
+    "cloudkitty",
+];
+
+/// Where notifications are read from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// A private queue of our own bound like the shared ones: sees what is published from now
+    /// on, takes nothing from anyone, and disappears on exit.
+    #[default]
+    Tap,
+    /// The shared `<topic>.<priority>` queues, as an oslo listener without a pool reads them.
+    Shared,
+    /// oslo's listener pool: one queue of this name bound for every topic and priority.
+    Pool(String),
+}
+
+/// Everything `oslo-listen` needs, with no command-line types in it.
+#[derive(Debug, Clone)]
+pub struct ListenConfig {
+    /// Where to connect.
+    pub url: TransportUrl,
+    /// Heartbeat; the connect timeout is bounded by [`ListenConfig::timeout`] too.
+    pub connect: ConnectOptions,
+    /// How to create shared queues that do not exist.
+    pub durability: Durability,
+    /// Where to read from.
+    pub mode: Mode,
+    /// The exchanges; empty means `openstack` and the well-known ones that exist.
+    pub exchanges: Vec<String>,
+    /// The topics.
+    pub topics: Vec<String>,
+    /// The priorities.
+    pub priorities: Vec<Priority>,
+    /// How to write what arrives.
+    pub printer: Printer,
+    /// Which notifications count.
+    pub filter: Filter,
+    /// Stop after this many matching notifications.
+    pub count: Option<u64>,
+    /// Stop after this long; a failure when `count` was not reached.
+    pub timeout: Option<Duration>,
+    /// Unacknowledged deliveries allowed per queue.
+    pub prefetch: u16,
+}
+
+/// `--count` was not reached before `--timeout`. Exit code 4.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountNotReached {
+    /// How many matching notifications arrived.
+    pub seen: u64,
+    /// How many were wanted.
+    pub wanted: u64,
+    /// The timeout.
+    pub timeout: Duration,
+}
+
+impl fmt::Display for CountNotReached {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "timed out after {:?}: {} of {} notifications arrived",
+            self.timeout, self.seen, self.wanted
+        )
+    }
+}
+
+impl std::error::Error for CountNotReached {}
+
+/// How a delivery is to be settled.
+#[derive(Debug, PartialEq, Eq)]
+enum Settle<T> {
+    /// Acknowledge it (and with `true`, every unsettled delivery before it).
+    Ack(T, bool),
+    /// Return it to its queue.
+    Requeue(T),
+}
+
+/// Deliveries handled but not yet settled. Acknowledgements are batched: one ack with
+/// `multiple` covers a run of deliveries, unless a held one (to be requeued) sits among them.
+#[derive(Debug)]
+struct Settlement<T> {
+    done: Vec<T>,
+    held: Vec<T>,
+}
+
+impl<T> Settlement<T> {
+    fn new() -> Self {
+        Settlement {
+            done: Vec::new(),
+            held: Vec::new(),
+        }
+    }
+
+    /// Handled (printed, dropped or reported): to acknowledge.
+    fn done(&mut self, token: T) {
+        self.done.push(token);
+    }
+
+    /// Not for us: to give back to the queue later.
+    fn hold(&mut self, token: T) {
+        self.held.push(token);
+    }
+
+    /// Acknowledgements for everything done.
+    fn flush(&mut self) -> Vec<Settle<T>> {
+        if self.held.is_empty() {
+            // Deliveries are handled in order, so the last one done covers all before it.
+            let last = self.done.pop();
+            self.done.clear();
+            last.map(|last| Settle::Ack(last, true))
+                .into_iter()
+                .collect()
+        } else {
+            self.done.drain(..).map(|t| Settle::Ack(t, false)).collect()
+        }
+    }
+
+    /// Acknowledgements for everything done, then every held delivery back to its queue.
+    fn release(&mut self) -> Vec<Settle<T>> {
+        let mut settles = self.flush();
+        settles.extend(self.held.drain(..).map(Settle::Requeue));
+        settles
+    }
+}
+
+fn apply(acks: &Acks, settles: Vec<Settle<DeliveryToken>>) -> Result<()> {
+    for settle in settles {
+        match settle {
+            Settle::Ack(token, multiple) => acks.ack(token, multiple)?,
+            Settle::Requeue(token) => acks.requeue(token)?,
+        }
+    }
+    Ok(())
+}
+
+/// How many done deliveries are acknowledged at once.
+const ACK_BATCH: usize = 64;
+/// How often the stop flag and the deadline are looked at when nothing arrives.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Connects, binds, and prints notifications to `out` until `count` is reached, `timeout`
+/// passes, `stop` is set (by a signal), or an error. Progress and diagnostics go to `err`.
+pub fn run(
+    config: &ListenConfig,
+    out: &mut impl Write,
+    err: &mut impl Write,
+    stop: &AtomicBool,
+) -> Result<()> {
+    let started = Instant::now();
+    let deadline = config.timeout.map(|t| started + t);
+    let mut connect = config.connect.clone();
+    if let Some(timeout) = config.timeout {
+        connect.timeout = connect.timeout.min(timeout);
+    }
+    let connection = broker::connect(&config.url, &connect)?;
+    let mut listener = Listener::new(connection, config.durability)?;
+    let queues = set_up(config, &mut listener, err)?;
+
+    let mut printed = 0u64;
+    let mut settlement = Settlement::new();
+    let hold_limit = usize::from(config.prefetch / 2).max(1);
+    let keep_unmatched = config.mode != Mode::Tap;
+    let address = listener.address().to_owned();
+    listener.consume(&queues, config.prefetch, TICK, |event, acks| {
+        match event {
+            Event::Ready => {
+                writeln!(
+                    err,
+                    "oslo-listen: listening on {address} ({})",
+                    queues.join(", ")
+                )?;
+                err.flush()?;
+                return Ok(Flow::Continue);
+            }
+            Event::Idle => apply(acks, settlement.flush())?,
+            Event::Delivery(delivery) => match decode(&delivery.body) {
+                Err(reason) => {
+                    let line = describe_poison(
+                        &delivery.exchange,
+                        &delivery.routing_key,
+                        &reason.to_string(),
+                        &delivery.body,
+                    );
+                    writeln!(err, "oslo-listen: {line}")?;
+                    settlement.done(delivery.token);
+                }
+                Ok(decoded) if config.filter.matches(&decoded.notification) => {
+                    let received = Received {
+                        notification: &decoded.notification,
+                        exchange: &delivery.exchange,
+                        routing_key: &delivery.routing_key,
+                        body: &delivery.body,
+                    };
+                    config
+                        .printer
+                        .write(out, &received)
+                        .context("writing to stdout")?;
+                    out.flush().context("writing to stdout")?;
+                    settlement.done(delivery.token);
+                    printed += 1;
+                    if config.count.is_some_and(|count| printed >= count) {
+                        apply(acks, settlement.flush())?;
+                        return Ok(Flow::Stop);
+                    }
+                }
+                Ok(_) if keep_unmatched => {
+                    settlement.hold(delivery.token);
+                    if settlement.held.len() >= hold_limit {
+                        apply(acks, settlement.release())?;
+                        // They come straight back when nobody else consumes the queue.
+                        std::thread::sleep(TICK);
+                    }
+                }
+                Ok(_) => settlement.done(delivery.token),
+            },
+        }
+        if settlement.done.len() >= ACK_BATCH {
+            apply(acks, settlement.flush())?;
+        }
+        if stop.load(Ordering::Relaxed) {
+            apply(acks, settlement.flush())?;
+            return Ok(Flow::Stop);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            apply(acks, settlement.flush())?;
+            return match (config.count, config.timeout) {
+                (Some(wanted), Some(timeout)) => Err(CountNotReached {
+                    seen: printed,
+                    wanted,
+                    timeout,
+                }
+                .into()),
+                _ => Ok(Flow::Stop),
+            };
+        }
+        Ok(Flow::Continue)
+    })?;
+    // Held and unread deliveries go back to their queues as the connection closes.
+    listener.close()?;
+    Ok(())
+}
+
+/// Declares and binds what `config` reads from; returns the queues to consume.
+fn set_up(
+    config: &ListenConfig,
+    listener: &mut Listener,
+    err: &mut impl Write,
+) -> Result<Vec<String>> {
+    let exchanges = if config.exchanges.is_empty() {
+        listener.declare_exchange(WELL_KNOWN_EXCHANGES[0])?;
+        let mut found = vec![WELL_KNOWN_EXCHANGES[0].to_owned()];
+        for name in &WELL_KNOWN_EXCHANGES[1..] {
+            if listener.exchange_exists(name)? {
+                found.push((*name).to_owned());
+            }
+        }
+        found
+    } else {
+        for name in &config.exchanges {
+            listener.declare_exchange(name)?;
+        }
+        config.exchanges.clone()
+    };
+    let keys: Vec<String> = config
+        .topics
+        .iter()
+        .flat_map(|topic| {
+            config
+                .priorities
+                .iter()
+                .map(move |p| format!("{topic}.{}", p.name()))
+        })
+        .collect();
+    let (queues, description) = match &config.mode {
+        Mode::Tap => {
+            let name = format!("oslo-listen.{}", uuid::Uuid::new_v4().simple());
+            listener.declare_queue(&QueueSpec::Private(name.clone()))?;
+            for exchange in &exchanges {
+                for key in &keys {
+                    listener.bind(&name, exchange, key)?;
+                }
+            }
+            (vec![name], "a private queue")
+        }
+        Mode::Shared => {
+            for key in &keys {
+                listener.declare_queue(&QueueSpec::Shared(key.clone()))?;
+                for exchange in &exchanges {
+                    listener.bind(key, exchange, key)?;
+                }
+            }
+            (keys.clone(), "the shared queues")
+        }
+        Mode::Pool(name) => {
+            listener.declare_queue(&QueueSpec::Shared(name.clone()))?;
+            for exchange in &exchanges {
+                for key in &keys {
+                    listener.bind(name, exchange, key)?;
+                }
+            }
+            (vec![name.clone()], "the pool queue")
+        }
+    };
+    writeln!(
+        err,
+        "oslo-listen: bound {description} to exchange{} {} with routing keys {}",
+        if exchanges.len() == 1 { "" } else { "s" },
+        exchanges.join(", "),
+        keys.join(", ")
+    )?;
+    Ok(queues)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_of_done_deliveries_is_one_multiple_ack() {
+        let mut s = Settlement::new();
+        assert_eq!(s.flush(), []);
+        for tag in 1..=5 {
+            s.done(tag);
+        }
+        assert_eq!(s.flush(), [Settle::Ack(5, true)]);
+        assert_eq!(s.flush(), []);
+    }
+
+    #[test]
+    fn held_deliveries_are_never_covered_by_a_multiple_ack() {
+        let mut s = Settlement::new();
+        s.done(1);
+        s.hold(2);
+        s.done(3);
+        assert_eq!(s.flush(), [Settle::Ack(1, false), Settle::Ack(3, false)]);
+        s.done(4);
+        assert_eq!(s.release(), [Settle::Ack(4, false), Settle::Requeue(2)]);
+        s.done(5);
+        assert_eq!(s.flush(), [Settle::Ack(5, true)], "nothing held any more");
+    }
+
+    #[test]
+    fn the_count_timeout_message_says_how_far_it_got() {
+        let e = CountNotReached {
+            seen: 2,
+            wanted: 5,
+            timeout: Duration::from_secs(3),
+        };
+        assert_eq!(
+            e.to_string(),
+            "timed out after 3s: 2 of 5 notifications arrived"
+        );
+    }
+}
