@@ -3,7 +3,7 @@
 
 use super::declare::{Declarer, QueueSpec};
 use super::{BrokerError, BrokerErrorKind, Connection, Durability};
-use amiquip::{Channel, ConsumerMessage, ConsumerOptions};
+use amiquip::{Channel, Consumer, ConsumerMessage, ConsumerOptions};
 use crossbeam_channel::Select;
 use std::time::Duration;
 
@@ -159,63 +159,110 @@ impl Listener {
         let acks = Acks {
             channel: &self.channel,
         };
-        if handle(Event::Ready, &acks)? == Flow::Stop {
-            return Ok(());
-        }
-        let mut select = Select::new();
+        let result = pump(
+            &consumers,
+            queues,
+            tick,
+            &acks,
+            self.connection.address(),
+            &mut handle,
+        );
         for consumer in &consumers {
-            select.recv(consumer.receiver());
+            stop_consumer(consumer);
         }
-        loop {
-            let event = match select.select_timeout(tick) {
-                Err(_) => Event::Idle,
-                Ok(operation) => {
-                    let index = operation.index();
-                    let message = operation.recv(consumers[index].receiver());
-                    match message {
-                        Ok(ConsumerMessage::Delivery(mut delivery)) => Event::Delivery(Delivery {
-                            exchange: std::mem::take(&mut delivery.exchange),
-                            routing_key: std::mem::take(&mut delivery.routing_key),
-                            body: std::mem::take(&mut delivery.body),
-                            redelivered: delivery.redelivered,
-                            token: DeliveryToken(delivery),
-                        }),
-                        Ok(ConsumerMessage::ServerCancelled) => return Err(BrokerError::new(
+        result
+    }
+
+    /// Closes the connection. Deliveries not acknowledged go back to their queues.
+    pub fn close(self) -> Result<(), BrokerError> {
+        let Listener {
+            connection,
+            declarer,
+            channel,
+        } = self;
+        drop(channel);
+        // The declarer's channels are dropped only once the connection is closed.
+        let closed = connection.close();
+        drop(declarer);
+        closed
+    }
+}
+
+/// Receives from every consumer and hands each event to `handle` until it says stop.
+fn pump(
+    consumers: &[Consumer],
+    queues: &[String],
+    tick: Duration,
+    acks: &Acks,
+    address: &str,
+    handle: &mut impl FnMut(Event, &Acks) -> anyhow::Result<Flow>,
+) -> anyhow::Result<()> {
+    if handle(Event::Ready, acks)? == Flow::Stop {
+        return Ok(());
+    }
+    let mut select = Select::new();
+    for consumer in consumers {
+        select.recv(consumer.receiver());
+    }
+    loop {
+        let event = match select.select_timeout(tick) {
+            Err(_) => Event::Idle,
+            Ok(operation) => {
+                let index = operation.index();
+                match operation.recv(consumers[index].receiver()) {
+                    Ok(ConsumerMessage::Delivery(mut delivery)) => Event::Delivery(Delivery {
+                        exchange: std::mem::take(&mut delivery.exchange),
+                        routing_key: std::mem::take(&mut delivery.routing_key),
+                        body: std::mem::take(&mut delivery.body),
+                        redelivered: delivery.redelivered,
+                        token: DeliveryToken(delivery),
+                    }),
+                    Ok(ConsumerMessage::ServerCancelled) => {
+                        return Err(BrokerError::new(
                             BrokerErrorKind::Other,
                             format!(
                                 "the broker stopped our consumer of queue {:?} (was it deleted?)",
                                 queues[index]
                             ),
                         )
-                        .into()),
-                        Ok(ConsumerMessage::ServerClosedChannel(e))
-                        | Ok(ConsumerMessage::ServerClosedConnection(e)) => {
-                            return Err(BrokerError::amqp(
-                                format_args!("consuming from {}", self.connection.address),
-                                e,
-                            )
-                            .into())
-                        }
-                        Ok(_) | Err(_) => {
-                            return Err(BrokerError::new(
-                                BrokerErrorKind::Other,
-                                format!("lost the connection to {}", self.connection.address),
-                            )
-                            .into())
-                        }
+                        .into())
+                    }
+                    Ok(ConsumerMessage::ServerClosedChannel(e))
+                    | Ok(ConsumerMessage::ServerClosedConnection(e)) => {
+                        return Err(
+                            BrokerError::amqp(format_args!("consuming from {address}"), e).into(),
+                        )
+                    }
+                    Ok(_) | Err(_) => {
+                        return Err(BrokerError::new(
+                            BrokerErrorKind::Other,
+                            format!("lost the connection to {address}"),
+                        )
+                        .into())
                     }
                 }
-            };
-            if handle(event, &acks)? == Flow::Stop {
-                return Ok(());
             }
+        };
+        if handle(event, acks)? == Flow::Stop {
+            return Ok(());
         }
     }
+}
 
-    /// Closes the connection. Deliveries not acknowledged go back to their queues.
-    pub fn close(self) -> Result<(), BrokerError> {
-        drop(self.declarer);
-        drop(self.channel);
-        self.connection.close()
+/// Cancels a consumer and waits until amiquip has told it so. Dropping a consumer right
+/// after its cancel returns races amiquip's I/O thread, which then finds the consumer gone
+/// and fails the whole connection. Deliveries that arrive meanwhile stay unacknowledged and
+/// go back to their queue.
+fn stop_consumer(consumer: &Consumer) {
+    if consumer.cancel().is_err() {
+        return;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match consumer.receiver().recv_timeout(left) {
+            Ok(ConsumerMessage::Delivery(_)) => continue,
+            _ => return,
+        }
     }
 }

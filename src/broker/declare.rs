@@ -41,6 +41,10 @@ fn is_channel_error(error: &amiquip::Error, wanted: u16) -> bool {
 pub(crate) struct Declarer {
     durability: Durability,
     control: Option<Channel>,
+    /// Channels the broker closed (after a 404 or 406). Their handles live as long as the
+    /// connection: amiquip's I/O thread fails the whole connection if it finds a closed
+    /// channel's handle dropped before the connection is closed.
+    retired: Vec<Channel>,
     /// Exchange -> routing keys whose queue is declared and bound on it.
     routes: HashMap<String, HashSet<String>>,
 }
@@ -50,6 +54,7 @@ impl Declarer {
         Declarer {
             durability,
             control: None,
+            retired: Vec::new(),
             routes: HashMap::new(),
         }
     }
@@ -78,11 +83,11 @@ impl Declarer {
         match step(channel) {
             Ok(()) => Ok(true),
             Err(e) if tolerated.is_some_and(|code| is_channel_error(&e, code)) => {
-                self.control = None;
+                self.retired.extend(self.control.take());
                 Ok(false)
             }
             Err(e) => {
-                self.control = None;
+                self.retired.extend(self.control.take());
                 Err(BrokerError::amqp(doing, e))
             }
         }

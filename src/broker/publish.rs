@@ -197,10 +197,10 @@ impl Publisher {
     /// Waits for every confirm, then closes the channels and the connection.
     pub fn finish(mut self) -> Result<(), BrokerError> {
         self.wait_for_all_confirms()?;
-        drop(self.declarer);
         self.channel
             .close()
             .map_err(|e| BrokerError::amqp("closing the channel", e))?;
+        // The declarer's channels are dropped only once the connection is closed.
         self.connection.close()
     }
 }

@@ -52,11 +52,16 @@ impl Got {
 
     /// The inner notification object, read with plain serde_json (not our decoder).
     pub fn inner_json(&self) -> serde_json::Value {
-        let outer: serde_json::Value = serde_json::from_slice(&self.body).unwrap();
-        match outer.get("oslo.message") {
-            Some(serde_json::Value::String(inner)) => serde_json::from_str(inner).unwrap(),
-            _ => outer,
-        }
+        inner_json(&self.body)
+    }
+}
+
+/// The notification object in a body of either format, read with plain serde_json.
+pub fn inner_json(body: &[u8]) -> serde_json::Value {
+    let outer: serde_json::Value = serde_json::from_slice(body).unwrap();
+    match outer.get("oslo.message") {
+        Some(serde_json::Value::String(inner)) => serde_json::from_str(inner).unwrap(),
+        _ => outer,
     }
 }
 
@@ -180,10 +185,14 @@ impl Broker {
             .is_ok()
     }
 
-    /// Whether `queue` exists.
+    /// Whether `queue` exists (an exclusive queue of another connection counts).
     pub fn queue_exists(&mut self, queue: &str) -> bool {
         let channel = self.channel();
-        channel.queue_declare_passive(queue).is_ok()
+        match channel.queue_declare_passive(queue) {
+            Ok(_) => true,
+            Err(amiquip::Error::ServerClosedChannel { code: 405, .. }) => true,
+            Err(_) => false,
+        }
     }
 
     /// Every message now in `queue`, taken off it.
@@ -264,4 +273,167 @@ pub fn notify_with_url(url: &str, args: &[&str], stdin: &[u8]) -> Run {
     let output = child.wait_with_output().unwrap();
     writer.join().unwrap();
     finish(output)
+}
+
+/// A running `oslo-listen`, started with [`listen`]: it is consuming once this exists.
+pub struct Listening {
+    child: std::process::Child,
+    stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
+    stderr_lines: std::sync::mpsc::Receiver<String>,
+    stderr: Vec<String>,
+}
+
+/// Starts `oslo-listen` on the test broker and waits until it says it is listening.
+pub fn listen(args: &[&str]) -> Listening {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oslo-listen"))
+        .args(args)
+        .env("OSLO_TRANSPORT_URL", transport_url())
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("oslo-listen runs");
+    let mut out = child.stdout.take().unwrap();
+    let stdout = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out, &mut bytes);
+        bytes
+    });
+    let (tx, stderr_lines) = std::sync::mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut listening = Listening {
+        child,
+        stdout: Some(stdout),
+        stderr_lines,
+        stderr: Vec::new(),
+    };
+    listening.wait_for_stderr("listening on");
+    listening
+}
+
+impl Listening {
+    /// Waits (up to 30 s) for a stderr line containing `text`, and returns it.
+    pub fn wait_for_stderr(&mut self, text: &str) -> String {
+        if let Some(line) = self.stderr.iter().find(|l| l.contains(text)) {
+            return line.clone();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.stderr_lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.stderr.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "oslo-listen never wrote {text:?}; stderr so far: {:?}",
+                    self.stderr
+                ),
+            }
+        }
+    }
+
+    /// The name of the private tap queue, from the "listening on" line.
+    pub fn tap_queue(&mut self) -> String {
+        let line = self.wait_for_stderr("listening on");
+        let start = line.find("(oslo-listen.").expect("a tap queue") + 1;
+        line[start..line.len() - 1].to_owned()
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits (up to 60 s, then kills it) for the listener to exit.
+    pub fn finish(mut self) -> Run {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                break self.child.wait().unwrap();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let stdout = self
+            .stdout
+            .take()
+            .map(|t| t.join().unwrap())
+            .unwrap_or_default();
+        // The stderr reader ends with the process.
+        while let Ok(line) = self
+            .stderr_lines
+            .recv_timeout(std::time::Duration::from_secs(5))
+        {
+            self.stderr.push(line);
+        }
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: std::mem::take(&mut self.stderr).join("\n"),
+        }
+    }
+}
+
+impl Drop for Listening {
+    /// A listener a failed test leaves running is stopped.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Broker {
+    /// Publishes a body as it is, with oslo's properties, to `exchange` with `routing_key`,
+    /// and waits for the broker's confirm (so it is in its queues before anything sent later).
+    pub fn publish_raw(&mut self, exchange: &str, routing_key: &str, body: &[u8]) {
+        let channel = self.channel();
+        let confirms = channel.listen_for_publisher_confirms().unwrap();
+        channel.enable_publisher_confirms().unwrap();
+        let properties = AmqpProperties::default()
+            .with_content_type("application/json".into())
+            .with_content_encoding("utf-8".into())
+            .with_delivery_mode(2);
+        channel
+            .basic_publish(
+                exchange,
+                amiquip::Publish::with_properties(body, routing_key, properties),
+            )
+            .unwrap();
+        let confirm = confirms
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("a confirm");
+        assert!(matches!(confirm, amiquip::Confirm::Ack(_)), "{confirm:?}");
+    }
+
+    /// How many messages wait in `queue`.
+    pub fn depth(&mut self, queue: &str) -> u32 {
+        let channel = self.channel();
+        let depth = channel
+            .queue_declare_passive(queue)
+            .unwrap()
+            .declared_message_count()
+            .unwrap();
+        depth
+    }
 }

@@ -1,0 +1,738 @@
+//! `oslo-listen` against the real broker: the seed scenario, every mode, format and filter,
+//! acknowledgement and requeueing, exit codes, poison messages, and replay.
+
+mod common;
+
+use common::{listen, notify, Broker};
+use serde_json::{json, Value};
+
+/// A scratch broker area with a fresh exchange and topic.
+fn scratch() -> (Broker, String, String) {
+    let mut broker = Broker::new();
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    (broker, exchange, topic)
+}
+
+/// Sends one notification with oslo-notify; returns its message_id.
+fn send(exchange: &str, topic: &str, rest: &[&str]) -> String {
+    let mut args = vec![
+        "--exchange",
+        exchange,
+        "--topic",
+        topic,
+        "--publisher-id",
+        "compute.h1",
+    ];
+    args.extend_from_slice(rest);
+    let run = notify(&args, b"");
+    assert_eq!(run.code, 0, "{run:?}");
+    run.stdout.trim().to_owned()
+}
+
+fn json_lines(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+#[test]
+fn the_seed_scenario() {
+    let mut broker = Broker::new();
+    let existed = broker.queue_exists("notifications.info");
+    let listener = listen(&[
+        "--topic",
+        "notifications",
+        "--event-type",
+        "just.testing",
+        "--count",
+        "1",
+        "--timeout",
+        "60",
+    ]);
+    let run = notify(&["info", "just.testing", r#"{"heavy":"payload"}"#], b"");
+    assert_eq!(run.code, 0, "{run:?}");
+    let got = listener.finish();
+    assert_eq!(got.code, 0, "{got:?}");
+    let (header, payload) = got.stdout.split_once('\n').unwrap();
+    assert!(
+        header.contains(" INFO ") && header.contains(" just.testing "),
+        "{header}"
+    );
+    assert!(
+        header.contains("[openstack notifications.info]"),
+        "{header}"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(payload).unwrap(),
+        json!({"heavy": "payload"})
+    );
+    assert!(
+        got.stderr.contains("bound a private queue to exchange"),
+        "{}",
+        got.stderr
+    );
+    // oslo-notify left the notification in the shared queue, as oslo does: take it away.
+    if !existed {
+        broker.forget_queue("notifications.info");
+    } else {
+        let mine: Vec<_> = broker.drain("notifications.info");
+        assert!(!mine.is_empty());
+    }
+}
+
+#[test]
+fn json_lines_carry_what_an_endpoint_receives() {
+    let (_broker, exchange, topic) = scratch();
+    let listener = listen(&[
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--json",
+        "--count",
+        "1",
+    ]);
+    let context = r#"{"user": "u1", "auth_token": "gAAAA-secret", "roles": ["admin"]}"#;
+    let id = send(
+        &exchange,
+        &topic,
+        &[
+            "--context",
+            context,
+            "error",
+            "compute.instance.create.error",
+            r#"{"code": 500, "name": "vm-🚀"}"#,
+        ],
+    );
+    let got = listener.finish();
+    assert_eq!(got.code, 0, "{got:?}");
+    let lines = json_lines(&got.stdout);
+    assert_eq!(lines.len(), 1);
+    let line = &lines[0];
+    assert_eq!(line["priority"], "error");
+    assert_eq!(line["event_type"], "compute.instance.create.error");
+    assert_eq!(line["publisher_id"], "compute.h1");
+    assert_eq!(line["payload"], json!({"code": 500, "name": "vm-🚀"}));
+    assert_eq!(line["metadata"]["message_id"], id.as_str());
+    assert!(line["metadata"]["timestamp"]
+        .as_str()
+        .unwrap()
+        .starts_with("20"));
+    assert_eq!(
+        line["context"],
+        json!({"user": "u1", "auth_token": "***", "roles": ["admin"]})
+    );
+    assert_eq!(line["exchange"], exchange.as_str());
+    assert_eq!(line["routing_key"], format!("{topic}.error"));
+    assert!(!got.stdout.contains("gAAAA-secret"));
+}
+
+#[test]
+fn show_secrets_payload_and_raw_formats() {
+    let (_broker, exchange, topic) = scratch();
+    let context = r#"{"auth_token": "gAAAA-secret"}"#;
+    for (format, check) in [
+        ("--show-secrets", "json"),
+        ("--format=payload", "payload"),
+        ("--format=raw", "raw"),
+    ] {
+        let mut args = vec![
+            "--exchange",
+            exchange.as_str(),
+            "--topic",
+            topic.as_str(),
+            "--count",
+            "1",
+            format,
+        ];
+        if check == "json" {
+            args.push("--json");
+        }
+        let listener = listen(&args);
+        send(
+            &exchange,
+            &topic,
+            &["--context", context, "info", "e", r#"{"k": [1, 2]}"#],
+        );
+        let got = listener.finish();
+        assert_eq!(got.code, 0, "{got:?}");
+        match check {
+            "json" => assert_eq!(
+                json_lines(&got.stdout)[0]["context"]["auth_token"],
+                "gAAAA-secret"
+            ),
+            "payload" => assert_eq!(got.stdout, "{\"k\":[1,2]}\n"),
+            _ => {
+                let body = got.stdout.strip_suffix('\n').unwrap();
+                assert!(
+                    body.starts_with(
+                        r#"{"oslo.version": "2.0", "oslo.message": "{\"message_id\": "#
+                    ),
+                    "{body}"
+                );
+                assert!(
+                    body.contains("_context_auth_token"),
+                    "raw is the body exactly"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn tap_takes_nothing_from_the_shared_queues_and_leaves_nothing_behind() {
+    let (mut broker, exchange, topic) = scratch();
+    let shared = format!("{topic}.info");
+    send(&exchange, &topic, &["info", "before", "{}"]);
+    let mut listener = listen(&[
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--json",
+        "--count",
+        "2",
+    ]);
+    let tap = listener.tap_queue();
+    assert!(broker.queue_exists(&tap));
+    send(&exchange, &topic, &["info", "after.1", "{}"]);
+    send(&exchange, &topic, &["info", "after.2", "{}"]);
+    let got = listener.finish();
+    assert_eq!(got.code, 0, "{got:?}");
+    let events: Vec<_> = json_lines(&got.stdout)
+        .iter()
+        .map(|l| l["event_type"].clone())
+        .collect();
+    assert_eq!(
+        events,
+        ["after.1", "after.2"],
+        "sees what is sent after it starts"
+    );
+    assert_eq!(
+        broker.depth(&shared),
+        3,
+        "the shared queue keeps everything"
+    );
+    assert!(!broker.queue_exists(&tap), "the tap queue is gone");
+}
+
+#[test]
+fn shared_reads_what_was_sent_before_and_requeues_what_it_does_not_print() {
+    let (mut broker, exchange, topic) = scratch();
+    let queue = format!("{topic}.warn");
+    for i in 0..5 {
+        send(&exchange, &topic, &["warn", &format!("e.{i}"), "{}"]);
+    }
+    let listener = listen(&[
+        "--shared",
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--priority",
+        "warn",
+        "--json",
+        "--count",
+        "2",
+    ]);
+    let got = listener.finish();
+    assert_eq!(got.code, 0, "{got:?}");
+    let events: Vec<_> = json_lines(&got.stdout)
+        .iter()
+        .map(|l| l["event_type"].clone())
+        .collect();
+    assert_eq!(events, ["e.0", "e.1"]);
+    assert_eq!(
+        broker.depth(&queue),
+        3,
+        "what it did not print went back to the queue"
+    );
+    let left: Vec<_> = broker
+        .drain(&queue)
+        .iter()
+        .map(|m| m.decoded().notification.event_type)
+        .collect();
+    assert_eq!(left, ["e.2", "e.3", "e.4"]);
+}
+
+#[test]
+fn shared_with_a_filter_returns_the_rest_to_the_queue() {
+    let (mut broker, exchange, topic) = scratch();
+    let queue = format!("{topic}.info");
+    for event in [
+        "volume.create",
+        "compute.instance.create.end",
+        "network.update",
+    ] {
+        send(&exchange, &topic, &["info", event, "{}"]);
+    }
+    let listener = listen(&[
+        "--shared",
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--json",
+        "--count",
+        "1",
+        "--event-type",
+        "compute.instance.*",
+    ]);
+    let got = listener.finish();
+    assert_eq!(got.code, 0, "{got:?}");
+    assert_eq!(
+        json_lines(&got.stdout)[0]["event_type"],
+        "compute.instance.create.end"
+    );
+    assert_eq!(broker.depth(&queue), 2);
+    let mut left: Vec<_> = broker
+        .drain(&queue)
+        .iter()
+        .map(|m| m.decoded().notification.event_type)
+        .collect();
+    left.sort();
+    assert_eq!(left, ["network.update", "volume.create"]);
+}
+
+#[test]
+fn every_pool_gets_every_notification() {
+    let (mut broker, exchange, topic) = scratch();
+    let (pool_a, pool_b) = (common::unique("pool-a"), common::unique("pool-b"));
+    broker.forget_queue(&pool_a);
+    broker.forget_queue(&pool_b);
+    let a = listen(&[
+        "--pool",
+        &pool_a,
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--json",
+        "--count",
+        "2",
+    ]);
+    let b = listen(&[
+        "--pool",
+        &pool_b,
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--json",
+        "--count",
+        "2",
+    ]);
+    let first = send(&exchange, &topic, &["info", "one", "{}"]);
+    let second = send(&exchange, &topic, &["critical", "two", "{}"]);
+    for got in [a.finish(), b.finish()] {
+        assert_eq!(got.code, 0, "{got:?}");
+        let ids: Vec<_> = json_lines(&got.stdout)
+            .iter()
+            .map(|l| l["metadata"]["message_id"].clone())
+            .collect();
+        assert_eq!(ids, [first.as_str(), second.as_str()]);
+    }
+    assert!(
+        broker.queue_exists(&pool_a) && broker.queue_exists(&pool_b),
+        "pool queues stay, as oslo's do"
+    );
+}
+
+#[test]
+fn filters_pick_event_types_publishers_and_message_ids() {
+    let (_broker, exchange, topic) = scratch();
+    let base = [
+        "--exchange",
+        exchange.as_str(),
+        "--topic",
+        topic.as_str(),
+        "--format",
+        "payload",
+        "--count",
+        "1",
+    ];
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--event-type", "compute.*.end"],
+            "compute.instance.create.end",
+        ),
+        (&["--publisher-id", "network.*"], "from.network"),
+        (&["--event-type", "x", "--event-type", "y.?"], "y.1"),
+    ];
+    for (filter, wanted) in cases {
+        let args: Vec<&str> = base.iter().chain(filter).copied().collect();
+        let listener = listen(&args);
+        for event in ["compute.instance.create.start", "other", "y.12", wanted] {
+            let publisher = if event == "from.network" {
+                "network.h2"
+            } else {
+                "compute.h1"
+            };
+            let payload = format!(r#"{{"event": "{event}"}}"#);
+            let run = notify(
+                &[
+                    "--exchange",
+                    &exchange,
+                    "--topic",
+                    &topic,
+                    "--publisher-id",
+                    publisher,
+                    "info",
+                    event,
+                    &payload,
+                ],
+                b"",
+            );
+            assert_eq!(run.code, 0);
+        }
+        let got = listener.finish();
+        assert_eq!(got.code, 0, "{filter:?}: {got:?}");
+        assert_eq!(
+            got.stdout,
+            format!("{{\"event\":\"{wanted}\"}}\n"),
+            "{filter:?}"
+        );
+    }
+    let listener = listen(&[
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--json",
+        "--timeout",
+        "2",
+        "--message-id",
+        "will-not-match",
+    ]);
+    let id = send(&exchange, &topic, &["info", "e", "{}"]);
+    let got = listener.finish();
+    assert_eq!((got.code, got.stdout.as_str()), (0, ""), "{got:?}");
+    let listener = listen(&[
+        "--shared",
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--json",
+        "--count",
+        "1",
+        "--message-id",
+        &id,
+    ]);
+    let got = listener.finish();
+    assert_eq!(
+        json_lines(&got.stdout)[0]["metadata"]["message_id"],
+        id.as_str()
+    );
+}
+
+#[test]
+fn count_and_timeout_exit_codes() {
+    let (_broker, exchange, topic) = scratch();
+    let listener = listen(&[
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--count",
+        "2",
+        "--timeout",
+        "1.5",
+        "--format",
+        "payload",
+    ]);
+    send(&exchange, &topic, &["info", "e", "1"]);
+    let got = listener.finish();
+    assert_eq!(got.code, 4, "{got:?}");
+    assert_eq!(got.stdout, "1\n", "what arrived is printed");
+    assert!(
+        got.stderr
+            .contains("oslo-listen: error: timed out after 1.5s: 1 of 2 notifications arrived"),
+        "{}",
+        got.stderr
+    );
+
+    let listener = listen(&["--exchange", &exchange, "--topic", &topic, "--timeout", "1"]);
+    let got = listener.finish();
+    assert_eq!(
+        got.code, 0,
+        "without --count a timeout is just the end: {got:?}"
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_it_quietly() {
+    let (_broker, exchange, topic) = scratch();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oslo-listen"))
+        .args([
+            "--exchange",
+            &exchange,
+            "--topic",
+            &topic,
+            "--format",
+            "payload",
+        ])
+        .env("OSLO_TRANSPORT_URL", common::transport_url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("listening on") {
+        said.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut stderr, &mut said).unwrap() > 0,
+            "no listening line"
+        );
+    }
+    // Like `| head -1`: read one line, then close the pipe.
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        line
+    });
+    let mut first = None;
+    for i in 0..100 {
+        send(&exchange, &topic, &["info", "e", &i.to_string()]);
+        if reader.is_finished() {
+            first = Some(reader.join().unwrap());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(first.as_deref(), Some("0\n"));
+    for i in 100..103 {
+        send(&exchange, &topic, &["info", "e", &i.to_string()]);
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(!rest.contains("oslo-listen: error"), "{rest}");
+}
+
+#[test]
+fn captured_oslo_messages_are_decoded_right() {
+    let (mut broker, exchange, topic) = scratch();
+    let listener = listen(&[
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--json",
+        "--count",
+        "10",
+        "--show-secrets",
+    ]);
+    let mut expected = Vec::new();
+    for case in [
+        "v2_info_seed",
+        "v1_info_seed",
+        "v2_all_priorities",
+        "v2_request_context_nova_payload",
+    ] {
+        let path = format!("{}/tests/fixtures/{case}.json", env!("CARGO_MANIFEST_DIR"));
+        let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for message in fixture["messages"].as_array().unwrap() {
+            let body = message["body"].as_str().unwrap();
+            let key = message["routing_key"]
+                .as_str()
+                .unwrap()
+                .replace("fixturecap", &topic);
+            broker.publish_raw(&exchange, &key, body.as_bytes());
+            expected.push((key, common::inner_json(body.as_bytes())));
+        }
+    }
+    let got = listener.finish();
+    assert_eq!(got.code, 0, "{got:?}");
+    let lines = json_lines(&got.stdout);
+    assert_eq!(lines.len(), 10);
+    for (line, (key, inner)) in lines.iter().zip(&expected) {
+        assert_eq!(line["routing_key"], key.as_str());
+        assert_eq!(line["metadata"]["message_id"], inner["message_id"]);
+        assert_eq!(line["metadata"]["timestamp"], inner["timestamp"]);
+        assert_eq!(line["event_type"], inner["event_type"]);
+        assert_eq!(line["publisher_id"], inner["publisher_id"]);
+        assert_eq!(line["payload"], inner["payload"]);
+        assert_eq!(
+            line["priority"],
+            inner["priority"].as_str().unwrap().to_lowercase()
+        );
+    }
+    let nova = &lines[9];
+    assert_eq!(
+        nova["context"]["request_id"],
+        "req-3f2a1f5e-1111-2222-3333-444455556666"
+    );
+    assert_eq!(nova["context"]["roles"], json!(["member", "reader"]));
+}
+
+#[test]
+fn poison_messages_are_reported_and_skipped() {
+    let (mut broker, exchange, topic) = scratch();
+    let key = format!("{topic}.info");
+    let listener = listen(&[
+        "--shared",
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--priority",
+        "info",
+        "--format",
+        "payload",
+        "--count",
+        "1",
+    ]);
+    let poisons: [(&[u8], &str); 5] = [
+        (b"not json at all", "body is not JSON"),
+        (br#"{"oslo.version": "3.0", "oslo.message": "{}"}"#, "unsupported envelope version"),
+        (b"\xff\xfe\x00binary", "body is not UTF-8"),
+        (b"", "body is not JSON"),
+        (br#"{"message_id": "m", "event_type": "e", "priority": "LOUD", "payload": 1, "timestamp": "t"}"#, "unknown priority"),
+    ];
+    for (body, _) in &poisons {
+        broker.publish_raw(&exchange, &key, body);
+    }
+    send(
+        &exchange,
+        &topic,
+        &["info", "good", r#""after the poison""#],
+    );
+    let got = listener.finish();
+    assert_eq!(got.code, 0, "{got:?}");
+    assert_eq!(got.stdout, "\"after the poison\"\n");
+    let reports: Vec<&str> = got
+        .stderr
+        .lines()
+        .filter(|l| l.contains("is not a notification"))
+        .collect();
+    assert_eq!(reports.len(), poisons.len(), "{}", got.stderr);
+    for (report, (_, reason)) in reports.iter().zip(&poisons) {
+        assert!(report.contains(&format!("routing key {key:?}")), "{report}");
+        assert!(report.contains(reason), "{report}");
+    }
+    assert!(
+        reports[0].ends_with(r#"body (15 bytes): "not json at all""#),
+        "{}",
+        reports[0]
+    );
+    assert!(
+        reports[2].ends_with("body (9 bytes, base64): //4AYmluYXJ5"),
+        "{}",
+        reports[2]
+    );
+    assert_eq!(
+        broker.drain(&key).len(),
+        0,
+        "poison is acknowledged, not left to loop"
+    );
+}
+
+#[test]
+fn sigterm_acknowledges_what_was_printed_and_returns_the_rest() {
+    let (mut broker, exchange, topic) = scratch();
+    let queue = format!("{topic}.info");
+    send(&exchange, &topic, &["info", "one", "{}"]);
+    send(&exchange, &topic, &["info", "two", "{}"]);
+    let listener = listen(&[
+        "--shared",
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--priority",
+        "info",
+        "--json",
+        "--event-type",
+        "one",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    listener.terminate();
+    let got = listener.finish();
+    assert_eq!(got.code, 0, "{got:?}");
+    assert_eq!(json_lines(&got.stdout)[0]["event_type"], "one");
+    assert_eq!(broker.depth(&queue), 1, "the printed one is acknowledged");
+    assert_eq!(
+        broker.drain(&queue)[0].decoded().notification.event_type,
+        "two"
+    );
+}
+
+#[test]
+fn a_capture_replays_into_another_topic_or_its_own_routing() {
+    let (broker, exchange, topic) = scratch();
+    let listener = listen(&[
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--json",
+        "--count",
+        "3",
+        "--show-secrets",
+    ]);
+    send(
+        &exchange,
+        &topic,
+        &[
+            "--context",
+            r#"{"request_id": "req-7"}"#,
+            "info",
+            "a",
+            r#"{"n": 1}"#,
+        ],
+    );
+    send(&exchange, &topic, &["sample", "b", "[2]"]);
+    send(&exchange, &topic, &["critical", "c", r#""three""#]);
+    let capture = listener.finish();
+    assert_eq!(capture.code, 0, "{capture:?}");
+
+    let mut broker = broker;
+    let (other_exchange, other_topic) = (broker.exchange_name(), broker.topic_name());
+    let run = notify(
+        &[
+            "--replay",
+            "--exchange",
+            &other_exchange,
+            "--topic",
+            &other_topic,
+        ],
+        capture.stdout.as_bytes(),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.lines().len(), 3);
+    let originals = json_lines(&capture.stdout);
+    for (original, new_id) in originals.iter().zip(run.lines()) {
+        let key = format!("{other_topic}.{}", original["priority"].as_str().unwrap());
+        let got = broker.drain(&key);
+        assert_eq!(got.len(), 1, "{key}");
+        assert_eq!(got[0].exchange, other_exchange);
+        let n = got[0].decoded().notification;
+        assert_eq!(n.message_id, new_id);
+        assert_ne!(
+            n.message_id,
+            original["metadata"]["message_id"].as_str().unwrap()
+        );
+        assert_eq!(n.event_type, original["event_type"].as_str().unwrap());
+        assert_eq!(n.publisher_id.as_deref(), Some("compute.h1"));
+        assert_eq!(n.payload, original["payload"]);
+        assert_eq!(Value::Object(n.context), original["context"]);
+    }
+
+    // The shared queues of the first topic got a copy from oslo-notify; --keep-routing adds one.
+    let run = notify(&["--replay", "--keep-routing"], capture.stdout.as_bytes());
+    assert_eq!(run.code, 0, "{run:?}");
+    for (priority, event) in [("info", "a"), ("sample", "b"), ("critical", "c")] {
+        let got = broker.drain(&format!("{topic}.{priority}"));
+        let events: Vec<_> = got
+            .iter()
+            .map(|m| m.decoded().notification.event_type)
+            .collect();
+        assert_eq!(events, [event, event], "{priority}");
+        assert_eq!(got[1].exchange, exchange);
+    }
+}
