@@ -9,6 +9,8 @@
 //! - [`input`]: JSON payloads and contexts given on the command line;
 //! - [`broker`]: the RabbitMQ connection, declarations and confirmed publishing;
 //! - [`notifier`]: [`notifier::Notifier`], the counterpart of `oslo_messaging.Notifier`;
+//! - [`endpoint`]: endpoints and [`endpoint::NotificationListener`], the counterpart of
+//!   `oslo_messaging.get_notification_listener`;
 //! - [`filter`], [`output`]: which received notifications to keep, and how to write them;
 //! - [`replay`]: reading `oslo-listen --format json` lines back;
 //! - [`send`] and [`listen`]: the `oslo-notify` and `oslo-listen` commands;
@@ -31,6 +33,7 @@
 
 pub mod broker;
 pub mod cli;
+pub mod endpoint;
 pub mod envelope;
 pub mod exit;
 pub mod filter;

@@ -288,6 +288,56 @@ pub fn run(
     Ok(())
 }
 
+/// One queue to consume, and the (exchange, routing key) pairs to bind it with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuePlan {
+    /// The queue.
+    pub queue: QueueSpec,
+    /// Its bindings: (exchange, routing key).
+    pub bindings: Vec<(String, String)>,
+}
+
+/// The queues `mode` reads `routes` (exchange, routing key) through, as oslo would set them
+/// up: a shared queue per routing key, bound on every exchange that routes it; one pool
+/// queue bound for everything; or one private queue bound for everything.
+pub fn plan(mode: &Mode, routes: &[(String, String)]) -> Vec<QueuePlan> {
+    match mode {
+        Mode::Tap => vec![QueuePlan {
+            queue: QueueSpec::Private(format!("oslo-listen.{}", uuid::Uuid::new_v4().simple())),
+            bindings: routes.to_vec(),
+        }],
+        Mode::Pool(name) => vec![QueuePlan {
+            queue: QueueSpec::Shared(name.clone()),
+            bindings: routes.to_vec(),
+        }],
+        Mode::Shared => {
+            let mut plans: Vec<QueuePlan> = Vec::new();
+            for (exchange, key) in routes {
+                let binding = (exchange.clone(), key.clone());
+                match plans.iter_mut().find(|p| p.queue.name() == key) {
+                    Some(plan) => plan.bindings.push(binding),
+                    None => plans.push(QueuePlan {
+                        queue: QueueSpec::Shared(key.clone()),
+                        bindings: vec![binding],
+                    }),
+                }
+            }
+            plans
+        }
+    }
+}
+
+/// Declares every planned queue and binding; returns the queue names.
+pub fn declare(listener: &mut Listener, plans: &[QueuePlan]) -> Result<Vec<String>> {
+    for plan in plans {
+        listener.declare_queue(&plan.queue)?;
+        for (exchange, key) in &plan.bindings {
+            listener.bind(plan.queue.name(), exchange, key)?;
+        }
+    }
+    Ok(plans.iter().map(|p| p.queue.name().to_owned()).collect())
+}
+
 /// Declares and binds what `config` reads from; returns the queues to consume.
 fn set_up(
     config: &ListenConfig,
@@ -319,35 +369,15 @@ fn set_up(
                 .map(move |p| format!("{topic}.{}", p.name()))
         })
         .collect();
-    let (queues, description) = match &config.mode {
-        Mode::Tap => {
-            let name = format!("oslo-listen.{}", uuid::Uuid::new_v4().simple());
-            listener.declare_queue(&QueueSpec::Private(name.clone()))?;
-            for exchange in &exchanges {
-                for key in &keys {
-                    listener.bind(&name, exchange, key)?;
-                }
-            }
-            (vec![name], "a private queue")
-        }
-        Mode::Shared => {
-            for key in &keys {
-                listener.declare_queue(&QueueSpec::Shared(key.clone()))?;
-                for exchange in &exchanges {
-                    listener.bind(key, exchange, key)?;
-                }
-            }
-            (keys.clone(), "the shared queues")
-        }
-        Mode::Pool(name) => {
-            listener.declare_queue(&QueueSpec::Shared(name.clone()))?;
-            for exchange in &exchanges {
-                for key in &keys {
-                    listener.bind(name, exchange, key)?;
-                }
-            }
-            (vec![name.clone()], "the pool queue")
-        }
+    let routes: Vec<(String, String)> = exchanges
+        .iter()
+        .flat_map(|exchange| keys.iter().map(move |key| (exchange.clone(), key.clone())))
+        .collect();
+    let queues = declare(listener, &plan(&config.mode, &routes))?;
+    let description = match config.mode {
+        Mode::Tap => "a private queue",
+        Mode::Shared => "the shared queues",
+        Mode::Pool(_) => "the pool queue",
     };
     writeln!(
         err,
@@ -385,6 +415,50 @@ mod tests {
         assert_eq!(s.release(), [Settle::Ack(4, false), Settle::Requeue(2)]);
         s.done(5);
         assert_eq!(s.flush(), [Settle::Ack(5, true)], "nothing held any more");
+    }
+
+    fn routes() -> Vec<(String, String)> {
+        [
+            ("nova", "n.info"),
+            ("nova", "n.error"),
+            ("neutron", "n.info"),
+        ]
+        .iter()
+        .map(|(e, k)| (e.to_string(), k.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn shared_mode_plans_a_queue_per_routing_key_on_every_exchange() {
+        let plans = plan(&Mode::Shared, &routes());
+        assert_eq!(plans.len(), 2);
+        assert_eq!(plans[0].queue, QueueSpec::Shared("n.info".into()));
+        assert_eq!(
+            plans[0].bindings,
+            [
+                ("nova".into(), "n.info".into()),
+                ("neutron".into(), "n.info".into())
+            ]
+        );
+        assert_eq!(plans[1].queue, QueueSpec::Shared("n.error".into()));
+    }
+
+    #[test]
+    fn pool_and_tap_plan_one_queue_bound_for_everything() {
+        let pool = plan(&Mode::Pool("p".into()), &routes());
+        assert_eq!(
+            pool,
+            [QueuePlan {
+                queue: QueueSpec::Shared("p".into()),
+                bindings: routes()
+            }]
+        );
+        let tap = plan(&Mode::Tap, &routes());
+        assert_eq!(tap.len(), 1);
+        assert!(
+            matches!(&tap[0].queue, QueueSpec::Private(name) if name.starts_with("oslo-listen."))
+        );
+        assert_eq!(tap[0].bindings, routes());
     }
 
     #[test]

@@ -1,0 +1,130 @@
+//! The library's `NotificationListener` against the real broker: endpoints get every
+//! notification of their priority, with what an oslo endpoint gets, and pools each get all.
+
+mod common;
+
+use common::{notify, Broker};
+use oslo_notify::endpoint::{Endpoint, Handled, Metadata, NotificationListener, Target};
+use oslo_notify::transport_url::TransportUrl;
+use serde_json::{json, Map, Value};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+type Seen = Arc<Mutex<Vec<Value>>>;
+
+struct Recorder(Seen);
+
+impl Recorder {
+    fn record(
+        &self,
+        priority: &str,
+        ctxt: &Map<String, Value>,
+        publisher_id: Option<&str>,
+        event_type: &str,
+        payload: &Value,
+        metadata: &Metadata,
+    ) {
+        self.0.lock().unwrap().push(json!({
+            "priority": priority, "ctxt": ctxt, "publisher_id": publisher_id, "event_type": event_type,
+            "payload": payload, "message_id": metadata.message_id,
+        }));
+    }
+}
+
+impl Endpoint for Recorder {
+    fn info(
+        &mut self,
+        c: &Map<String, Value>,
+        p: Option<&str>,
+        e: &str,
+        x: &Value,
+        m: &Metadata,
+    ) -> Handled {
+        self.record("info", c, p, e, x, m);
+        Handled::Yes
+    }
+    fn critical(
+        &mut self,
+        c: &Map<String, Value>,
+        p: Option<&str>,
+        e: &str,
+        x: &Value,
+        m: &Metadata,
+    ) -> Handled {
+        self.record("critical", c, p, e, x, m);
+        Handled::Yes
+    }
+}
+
+fn wait_for(seen: &Seen, count: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.lock().unwrap().len() < count && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    seen.lock().unwrap().clone()
+}
+
+#[test]
+fn endpoints_get_what_oslo_endpoints_get_and_each_pool_gets_everything() {
+    let mut broker = Broker::new();
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let (pool_a, pool_b) = (common::unique("pool-a"), common::unique("pool-b"));
+    broker.forget_queue(&pool_a);
+    broker.forget_queue(&pool_b);
+    let url = TransportUrl::parse(&common::transport_url()).unwrap();
+    let target = || vec![Target::new(exchange.clone(), topic.clone())];
+    let (seen_a, seen_b): (Seen, Seen) = Default::default();
+    let a = NotificationListener::new(
+        url.clone(),
+        target(),
+        vec![Box::new(Recorder(seen_a.clone()))],
+    )
+    .pool(pool_a)
+    .start()
+    .unwrap();
+    let b = NotificationListener::new(url, target(), vec![Box::new(Recorder(seen_b.clone()))])
+        .pool(pool_b)
+        .start()
+        .unwrap();
+
+    let send = |args: &[&str]| {
+        let mut all = vec![
+            "--exchange",
+            exchange.as_str(),
+            "--topic",
+            topic.as_str(),
+            "--publisher-id",
+            "compute.h1",
+        ];
+        all.extend_from_slice(args);
+        let run = notify(&all, b"");
+        assert_eq!(run.code, 0, "{run:?}");
+        run.stdout.trim().to_owned()
+    };
+    let first = send(&[
+        "--context",
+        r#"{"user": "u1"}"#,
+        "info",
+        "compute.instance.exists",
+        r#"{"id": 1}"#,
+    ]);
+    send(&["debug", "ignored.by.the.endpoint", "{}"]);
+    let second = send(&["critical", "compute.instance.crashed", "[1, 2]"]);
+
+    for seen in [&seen_a, &seen_b] {
+        let got = wait_for(seen, 2);
+        assert_eq!(
+            got,
+            [
+                json!({"priority": "info", "ctxt": {"user": "u1"}, "publisher_id": "compute.h1",
+                       "event_type": "compute.instance.exists", "payload": {"id": 1}, "message_id": first}),
+                json!({"priority": "critical", "ctxt": {}, "publisher_id": "compute.h1",
+                       "event_type": "compute.instance.crashed", "payload": [1, 2], "message_id": second}),
+            ]
+        );
+    }
+    a.stop();
+    b.stop();
+    a.wait().unwrap();
+    b.wait().unwrap();
+}
