@@ -164,7 +164,11 @@ fn split_host_port<'a>(raw: &str, text: &'a str) -> Result<(&'a str, Option<&'a 
             Ok((host, Some(port)))
         }
         // A bare IPv6 address: no port can be told apart from it.
-        _ => Ok((text, None)),
+        _ if text.parse::<std::net::Ipv6Addr>().is_ok() => Ok((text, None)),
+        _ => Err(UrlError::new(
+            raw,
+            format!("invalid host {text:?} (write an IPv6 address with a port as [address]:port)"),
+        )),
     }
 }
 
@@ -405,6 +409,11 @@ mod tests {
             ]
         );
         assert_eq!(url.hosts[2].address(), "[fd00::1]:5674");
+        let bare = parse("rabbit://u:p@fd00::2/");
+        assert_eq!(
+            (bare.hosts[0].hostname.as_str(), bare.hosts[0].port),
+            ("fd00::2", 5672)
+        );
         assert_eq!(url.virtual_host, "nova");
     }
 
@@ -509,6 +518,10 @@ mod tests {
             ("rabbit://nova:hunter2@h1:0/", "invalid port \"0\""),
             ("rabbit://nova:hunter2@/", "a host has no name"),
             ("rabbit://nova:hunter2@[::1/", "unclosed '['"),
+            (
+                "rabbit://nova:hunter2@h:5672:x/",
+                "invalid host \"h:5672:x\"",
+            ),
             ("rabbit://nova:hunter2@h/%ff", "virtual host is not UTF-8"),
             ("rabbit://nova:hunter2@h/?ssl=2", "is not a boolean"),
             ("rabbit://nova:hun/ter2@h/", "unescaped '/', '?' or '#'"),

@@ -736,3 +736,42 @@ fn a_capture_replays_into_another_topic_or_its_own_routing() {
         assert_eq!(got[1].exchange, exchange);
     }
 }
+
+#[test]
+fn failures_have_their_exit_codes_and_hide_passwords() {
+    let good = common::transport_url();
+    let host = good
+        .rsplit_once('@')
+        .map(|(_, h)| h.trim_end_matches('/'))
+        .unwrap()
+        .to_owned();
+    let cases: [(String, &[&str], i32, &str); 5] = [
+        (
+            format!("rabbit://guest:hunter2@{host}/"),
+            &[],
+            3,
+            "wrong user name or password",
+        ),
+        (
+            "rabbit://guest:hunter2@127.0.0.1:1/".into(),
+            &[],
+            3,
+            "Connection refused",
+        ),
+        (
+            "rabbit://guest:hunter2@127.0.0.1:x/".into(),
+            &[],
+            2,
+            "invalid port",
+        ),
+        (good.clone(), &["--event-type", "a[b"], 2, "invalid pattern"),
+        (good.clone(), &["--priority", "loud"], 2, "unknown priority"),
+    ];
+    for (url, args, code, reason) in cases {
+        let run = common::listen_with_url(&url, args);
+        assert_eq!(run.code, code, "{url} {args:?}: {run:?}");
+        assert!(run.stderr.contains(reason), "{}", run.stderr);
+        assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+}

@@ -437,3 +437,14 @@ impl Broker {
         depth
     }
 }
+
+/// Runs `oslo-listen` with a given transport URL to its end (for cases that end at once).
+pub fn listen_with_url(url: &str, args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_oslo-listen"))
+        .args(args)
+        .env("OSLO_TRANSPORT_URL", url)
+        .stdin(Stdio::null())
+        .output()
+        .expect("oslo-listen runs");
+    finish(output)
+}
