@@ -20,10 +20,12 @@ use std::time::Duration;
 /// Where the broker is and how to talk to it; shared by both tools.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectionArgs {
-    /// oslo.messaging transport URL: rabbit://USER:PASS@HOST:PORT[,USER:PASS@HOST2:PORT]/VHOST[?ssl=1]
-    /// [default: rabbit://guest:***@localhost:5672/]
+    /// The oslo.messaging transport URL of the broker (flag, then env, then default).
     #[arg(
         long,
+        help = "oslo.messaging transport URL: \
+                rabbit://USER:PASS@HOST:PORT[,USER:PASS@HOST2:PORT]/VHOST[?ssl=1] \
+                [env: OSLO_TRANSPORT_URL] [default: rabbit://guest:***@localhost:5672/]",
         value_name = "URL",
         env = "OSLO_TRANSPORT_URL",
         hide_env_values = true,
@@ -161,8 +163,12 @@ pub struct NotifyArgs {
     #[arg(long, value_enum, default_value_t = Driver::Messagingv2)]
     pub driver: Driver,
 
-    /// Request context as a JSON object, sent as _context_<key> members
-    #[arg(long, value_name = "JSON")]
+    /// Request context as a JSON object, sent as `_context_KEY` members
+    #[arg(
+        long,
+        value_name = "JSON",
+        help = "Request context as a JSON object, sent as _context_<key> members"
+    )]
     pub context: Option<String>,
 
     /// Seconds to wait for the broker: to connect to a host, and for each publisher confirm

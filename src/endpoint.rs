@@ -32,88 +32,47 @@ pub struct Metadata {
     pub timestamp: String,
 }
 
+/// Declares the endpoint methods, each doing nothing but saying the notification was handled.
+macro_rules! endpoint_methods {
+    ($($(#[$doc:meta])* $method:ident;)*) => {
+        $(
+            $(#[$doc])*
+            #[allow(unused_variables)]
+            fn $method(
+                &mut self,
+                ctxt: &Map<String, Value>,
+                publisher_id: Option<&str>,
+                event_type: &str,
+                payload: &Value,
+                metadata: &Metadata,
+            ) -> Handled {
+                Handled::Yes
+            }
+        )*
+    };
+}
+
 /// Receives notifications: one method per priority, each given what an oslo endpoint
 /// method gets (`ctxt, publisher_id, event_type, payload, metadata`). Every method does
 /// nothing by default, so an endpoint implements only the priorities it cares for.
-#[allow(unused_variables)]
 pub trait Endpoint: Send {
-    /// An `AUDIT` notification.
-    fn audit(
-        &mut self,
-        ctxt: &Map<String, Value>,
-        publisher_id: Option<&str>,
-        event_type: &str,
-        payload: &Value,
-        metadata: &Metadata,
-    ) -> Handled {
-        Handled::Yes
+    endpoint_methods! {
+        /// An `AUDIT` notification.
+        audit;
+        /// A `DEBUG` notification.
+        debug;
+        /// An `INFO` notification.
+        info;
+        /// A `WARN` notification.
+        warn;
+        /// An `ERROR` notification.
+        error;
+        /// A `CRITICAL` notification.
+        critical;
+        /// A `SAMPLE` notification.
+        sample;
     }
-    /// A `DEBUG` notification.
-    fn debug(
-        &mut self,
-        ctxt: &Map<String, Value>,
-        publisher_id: Option<&str>,
-        event_type: &str,
-        payload: &Value,
-        metadata: &Metadata,
-    ) -> Handled {
-        Handled::Yes
-    }
-    /// An `INFO` notification.
-    fn info(
-        &mut self,
-        ctxt: &Map<String, Value>,
-        publisher_id: Option<&str>,
-        event_type: &str,
-        payload: &Value,
-        metadata: &Metadata,
-    ) -> Handled {
-        Handled::Yes
-    }
-    /// A `WARN` notification.
-    fn warn(
-        &mut self,
-        ctxt: &Map<String, Value>,
-        publisher_id: Option<&str>,
-        event_type: &str,
-        payload: &Value,
-        metadata: &Metadata,
-    ) -> Handled {
-        Handled::Yes
-    }
-    /// An `ERROR` notification.
-    fn error(
-        &mut self,
-        ctxt: &Map<String, Value>,
-        publisher_id: Option<&str>,
-        event_type: &str,
-        payload: &Value,
-        metadata: &Metadata,
-    ) -> Handled {
-        Handled::Yes
-    }
-    /// A `CRITICAL` notification.
-    fn critical(
-        &mut self,
-        ctxt: &Map<String, Value>,
-        publisher_id: Option<&str>,
-        event_type: &str,
-        payload: &Value,
-        metadata: &Metadata,
-    ) -> Handled {
-        Handled::Yes
-    }
-    /// A `SAMPLE` notification.
-    fn sample(
-        &mut self,
-        ctxt: &Map<String, Value>,
-        publisher_id: Option<&str>,
-        event_type: &str,
-        payload: &Value,
-        metadata: &Metadata,
-    ) -> Handled {
-        Handled::Yes
-    }
+
     /// A message that is not a notification. It is acknowledged after this returns (the
     /// default writes one line on stderr with the whole body, so that nothing is lost).
     fn rejected(&mut self, description: &str) {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{notify, Broker};
+use common::{send, Broker};
 use oslo_notify::endpoint::{Endpoint, Handled, Metadata, NotificationListener, Target};
 use oslo_notify::transport_url::TransportUrl;
 use serde_json::{json, Map, Value};
@@ -87,29 +87,27 @@ fn endpoints_get_what_oslo_endpoints_get_and_each_pool_gets_everything() {
         .start()
         .unwrap();
 
-    let send = |args: &[&str]| {
-        let mut all = vec![
-            "--exchange",
-            exchange.as_str(),
-            "--topic",
-            topic.as_str(),
-            "--publisher-id",
-            "compute.h1",
-        ];
-        all.extend_from_slice(args);
-        let run = notify(&all, b"");
-        assert_eq!(run.code, 0, "{run:?}");
-        run.stdout.trim().to_owned()
-    };
-    let first = send(&[
-        "--context",
-        r#"{"user": "u1"}"#,
-        "info",
-        "compute.instance.exists",
-        r#"{"id": 1}"#,
-    ]);
-    send(&["debug", "ignored.by.the.endpoint", "{}"]);
-    let second = send(&["critical", "compute.instance.crashed", "[1, 2]"]);
+    let first = send(
+        &exchange,
+        &topic,
+        &[
+            "--context",
+            r#"{"user": "u1"}"#,
+            "info",
+            "compute.instance.exists",
+            r#"{"id": 1}"#,
+        ],
+    );
+    send(
+        &exchange,
+        &topic,
+        &["debug", "ignored.by.the.endpoint", "{}"],
+    );
+    let second = send(
+        &exchange,
+        &topic,
+        &["critical", "compute.instance.crashed", "[1, 2]"],
+    );
 
     for seen in [&seen_a, &seen_b] {
         let got = wait_for(seen, 2);

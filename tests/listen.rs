@@ -3,31 +3,8 @@
 
 mod common;
 
-use common::{listen, notify, Broker};
+use common::{listen, notify, scratch, send, Broker};
 use serde_json::{json, Value};
-
-/// A scratch broker area with a fresh exchange and topic.
-fn scratch() -> (Broker, String, String) {
-    let mut broker = Broker::new();
-    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
-    (broker, exchange, topic)
-}
-
-/// Sends one notification with oslo-notify; returns its message_id.
-fn send(exchange: &str, topic: &str, rest: &[&str]) -> String {
-    let mut args = vec![
-        "--exchange",
-        exchange,
-        "--topic",
-        topic,
-        "--publisher-id",
-        "compute.h1",
-    ];
-    args.extend_from_slice(rest);
-    let run = notify(&args, b"");
-    assert_eq!(run.code, 0, "{run:?}");
-    run.stdout.trim().to_owned()
-}
 
 fn json_lines(stdout: &str) -> Vec<Value> {
     stdout

@@ -4,16 +4,9 @@
 mod common;
 
 use amiquip::{AmqpValue, FieldTable};
-use common::{notify, notify_with_url, Broker, Got};
+use common::{notify, notify_with_url, scratch, Broker, Got};
 use oslo_notify::envelope::{Format, Priority};
 use serde_json::{json, Value};
-
-/// A scratch broker area with a fresh exchange and topic.
-fn scratch() -> (Broker, String, String) {
-    let mut broker = Broker::new();
-    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
-    (broker, exchange, topic)
-}
 
 /// `--exchange EX --topic T --publisher-id testing` plus `rest`.
 fn args<'a>(exchange: &'a str, topic: &'a str, rest: &[&'a str]) -> Vec<&'a str> {

@@ -74,7 +74,7 @@ impl Publisher {
 
     /// Makes sure `exchange` exists and a queue named `routing_key` is bound to it with that
     /// key, as oslo's `_publish_and_creates_default_queue` does, so that a notification sent
-    /// before any listener exists waits in that queue. See [`Declarer::route`].
+    /// before any listener exists waits in that queue. What exists is used as it is.
     pub fn declare(&mut self, exchange: &str, routing_key: &str) -> Result<(), BrokerError> {
         self.declarer
             .route(&mut self.connection.inner, exchange, routing_key)

@@ -448,3 +448,27 @@ pub fn listen_with_url(url: &str, args: &[&str]) -> Run {
         .expect("oslo-listen runs");
     finish(output)
 }
+
+/// A scratch broker area with a fresh exchange and topic.
+pub fn scratch() -> (Broker, String, String) {
+    let mut broker = Broker::new();
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    (broker, exchange, topic)
+}
+
+/// Sends one notification with `oslo-notify --exchange EX --topic T --publisher-id
+/// compute.h1` plus `rest`, which must succeed; returns its message_id.
+pub fn send(exchange: &str, topic: &str, rest: &[&str]) -> String {
+    let mut args = vec![
+        "--exchange",
+        exchange,
+        "--topic",
+        topic,
+        "--publisher-id",
+        "compute.h1",
+    ];
+    args.extend_from_slice(rest);
+    let run = notify(&args, b"");
+    assert_eq!(run.code, 0, "{run:?}");
+    run.stdout.trim().to_owned()
+}
