@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Runs every check and test, bringing up what they need first (RabbitMQ, build dependencies).
+# Runs every check and test, bringing up what they need first: build dependencies, RabbitMQ,
+# and a virtualenv with the reference oslo.messaging for the interop tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/ensure-build-deps.sh
 scripts/ensure-rabbitmq.sh
+OSLO_PEER_PYTHON=$(scripts/ensure-oslo-venv.sh)
+export OSLO_PEER_PYTHON
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
+# The interop matrix against the Python peer (ignored by a plain `cargo test`).
+cargo test --locked --test interop -- --ignored
