@@ -1,7 +1,8 @@
 //! Command-line arguments of both tools (clap derive), and their conversion into the plain
 //! configuration structs the library runs on.
 
-use crate::broker::{ConnectOptions, Durability};
+use crate::broker::{ConnectOptions, Durability, TlsFiles};
+use crate::config::{ConfigError, Drivers, OsloConfig, Setting};
 use crate::envelope::{Format, Priority};
 use crate::exit::EXIT_CODES_HELP;
 use crate::filter::Filter;
@@ -15,28 +16,36 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, ValueEnum};
 use serde_json::Map;
 use std::io::Read;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Where the broker is and how to talk to it; shared by both tools.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectionArgs {
-    /// The oslo.messaging transport URL of the broker (flag, then env, then default).
+    /// The oslo.messaging transport URL of the broker (flag, then env, then config file,
+    /// then default).
     #[arg(
         long,
         help = "oslo.messaging transport URL: \
                 rabbit://USER:PASS@HOST:PORT[,USER:PASS@HOST2:PORT]/VHOST[?ssl=1] \
-                [env: OSLO_TRANSPORT_URL] [default: rabbit://guest:***@localhost:5672/]",
+                [env: OSLO_TRANSPORT_URL] [default: the config file's, or \
+                rabbit://guest:***@localhost:5672/]",
         value_name = "URL",
         env = "OSLO_TRANSPORT_URL",
-        hide_env_values = true,
-        default_value = DEFAULT_URL,
-        hide_default_value = true
+        hide_env_values = true
     )]
-    pub transport_url: String,
+    pub transport_url: Option<String>,
 
-    /// AMQP heartbeat interval in seconds (0 turns heartbeats off)
-    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
-    pub heartbeat: u16,
+    /// Read the service's oslo.config file (nova.conf, ...) for the transport URL,
+    /// control_exchange, notification driver and topics, and RabbitMQ options; repeat for
+    /// several (later files win; command-line flags and env win over them)
+    #[arg(long = "config-file", value_name = "FILE")]
+    pub config_files: Vec<PathBuf>,
+
+    /// AMQP heartbeat interval in seconds, 0 for none [default: the config file's
+    /// heartbeat_timeout_threshold, or 60]
+    #[arg(long, value_name = "SECONDS")]
+    pub heartbeat: Option<u16>,
 
     /// Create missing exchanges and queues durable (oslo's amqp_durable_queues = true)
     #[arg(long)]
@@ -54,27 +63,89 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
     }
 }
 
+/// The connection settings once flags, env, config files and defaults are weighed.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// Where to connect.
+    pub url: TransportUrl,
+    /// How.
+    pub options: ConnectOptions,
+    /// How to create what is missing.
+    pub durability: Durability,
+}
+
 impl ConnectionArgs {
-    /// The parsed transport URL (exit 2 when it is malformed; the message hides passwords).
-    pub fn url(&self) -> Result<TransportUrl> {
-        Ok(TransportUrl::parse(&self.transport_url)?)
+    /// Reads the `--config-file`s, in order.
+    pub fn read_config(&self) -> Result<OsloConfig> {
+        let mut config = OsloConfig::default();
+        for path in &self.config_files {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                file: name.clone(),
+                place: None,
+                reason: format!("cannot be read: {e}"),
+            })?;
+            config.read(&name, &text)?;
+        }
+        Ok(config)
     }
 
-    /// Connection options, waiting at most `timeout` for each host.
-    pub fn connect_options(&self, timeout: Duration) -> ConnectOptions {
-        ConnectOptions {
-            timeout,
-            heartbeat: self.heartbeat,
+    /// Weighs the flags and env against `config` and the defaults; each wait for one host
+    /// lasts at most `timeout`.
+    pub fn resolve(&self, config: &OsloConfig, timeout: Duration) -> Result<Connection> {
+        let mut url = match (&self.transport_url, config.notification_transport_url()) {
+            (Some(text), _) => TransportUrl::parse(text)?,
+            (None, Some(setting)) => TransportUrl::parse(&setting.value)
+                .with_context(|| format!("in {}", setting.origin))?,
+            (None, None) => TransportUrl::parse(DEFAULT_URL)?,
+        };
+        if config.ssl.as_ref().is_some_and(|s| s.value) && !url.tls {
+            url.enable_tls();
         }
+        let file = |from_url: Option<&str>, from_config: &Option<Setting<String>>| {
+            from_url
+                .map(PathBuf::from)
+                .or_else(|| from_config.as_ref().map(|s| PathBuf::from(&s.value)))
+        };
+        let tls = TlsFiles {
+            ca_file: file(url.query_value("ssl_ca_file"), &config.ssl_ca_file),
+            cert_file: file(url.query_value("ssl_cert_file"), &config.ssl_cert_file),
+            key_file: file(url.query_value("ssl_key_file"), &config.ssl_key_file),
+        };
+        let heartbeat = self
+            .heartbeat
+            .or(config.heartbeat_timeout_threshold.as_ref().map(|s| s.value))
+            .unwrap_or(60);
+        let from_config =
+            |setting: &Option<Setting<bool>>| setting.as_ref().is_some_and(|s| s.value);
+        let durability =
+            if self.quorum || (!self.durable && from_config(&config.rabbit_quorum_queue)) {
+                Durability::Quorum
+            } else if self.durable || from_config(&config.amqp_durable_queues) {
+                Durability::Durable
+            } else {
+                Durability::Transient
+            };
+        Ok(Connection {
+            url,
+            options: ConnectOptions {
+                timeout,
+                heartbeat,
+                tls,
+            },
+            durability,
+        })
     }
+}
 
-    /// How to declare what is missing.
-    pub fn durability(&self) -> Durability {
-        match (self.durable, self.quorum) {
-            (_, true) => Durability::Quorum,
-            (true, false) => Durability::Durable,
-            (false, false) => Durability::Transient,
-        }
+/// `--topic` values, else the config file's topics, else `notifications`.
+fn topics_from(given: Vec<String>, config: &OsloConfig) -> Vec<String> {
+    if !given.is_empty() {
+        return given;
+    }
+    match &config.topics {
+        Some(setting) if !setting.value.is_empty() => setting.value.clone(),
+        _ => vec![DEFAULT_TOPIC.to_owned()],
     }
 }
 
@@ -147,21 +218,24 @@ pub struct NotifyArgs {
     #[arg(long)]
     pub keep_routing: bool,
 
-    /// Exchange to publish to (oslo's control_exchange)
-    #[arg(long, value_name = "NAME", default_value = DEFAULT_EXCHANGE)]
-    pub exchange: String,
+    /// Exchange to publish to (oslo's control_exchange) [default: the config file's
+    /// control_exchange, or openstack]
+    #[arg(long, value_name = "NAME")]
+    pub exchange: Option<String>,
 
     /// Topic to publish to; repeat for several (one publish per topic, like oslo)
-    #[arg(long = "topic", value_name = "TOPIC", default_value = DEFAULT_TOPIC)]
+    /// [default: the config file's topics, or notifications]
+    #[arg(long = "topic", value_name = "TOPIC")]
     pub topics: Vec<String>,
 
     /// publisher_id of the notifications [default: this host's name]
     #[arg(long, value_name = "ID")]
     pub publisher_id: Option<String>,
 
-    /// oslo.messaging notification driver, which chooses the message format
-    #[arg(long, value_enum, default_value_t = Driver::Messagingv2)]
-    pub driver: Driver,
+    /// oslo.messaging notification driver, which chooses the message format [default: the
+    /// config file's driver, or messagingv2]
+    #[arg(long, value_enum)]
+    pub driver: Option<Driver>,
 
     /// Request context as a JSON object, sent as `_context_KEY` members
     #[arg(
@@ -186,7 +260,28 @@ impl NotifyArgs {
         if self.keep_routing && !self.replay {
             return Err(InputError("--keep-routing goes with --replay".into()).into());
         }
-        let url = self.connection.url()?;
+        let config = self.connection.read_config()?;
+        let connection = self
+            .connection
+            .resolve(&config, Duration::from_secs_f64(self.timeout))?;
+        let format = match (self.driver, config.drivers()) {
+            (Some(driver), _) => driver.into(),
+            (None, Drivers::Messaging(format)) => format,
+            (None, Drivers::Unset) => Format::V2,
+            (None, Drivers::Disabled(setting)) => {
+                return Err(InputError(format!(
+                    "notifications are off: {} = {} puts nothing on the message bus \
+                     (give --driver to send anyway)",
+                    setting.origin,
+                    setting.value.join(", ")
+                ))
+                .into())
+            }
+        };
+        let exchange = self
+            .exchange
+            .or_else(|| config.control_exchange.as_ref().map(|s| s.value.clone()))
+            .unwrap_or_else(|| DEFAULT_EXCHANGE.to_owned());
         let context = match &self.context {
             Some(text) => parse_context(text)?,
             None => Map::new(),
@@ -213,14 +308,12 @@ impl NotifyArgs {
                 .context("this host's name is not UTF-8: give --publisher-id")?,
         };
         Ok(SendConfig {
-            connect: self
-                .connection
-                .connect_options(Duration::from_secs_f64(self.timeout)),
-            durability: self.connection.durability(),
-            url,
-            exchange: self.exchange,
-            topics: self.topics,
-            format: self.driver.into(),
+            connect: connection.options,
+            durability: connection.durability,
+            url: connection.url,
+            exchange,
+            topics: topics_from(self.topics, &config),
+            format,
             publisher_id,
             context,
             input,
@@ -280,16 +373,17 @@ Waiting for an event in CI:
     after_long_help = format!("{LISTEN_EXAMPLES}\n\n{EXIT_CODES_HELP}")
 )]
 pub struct ListenArgs {
-    /// Topic to listen to; repeat for several
-    #[arg(long = "topic", value_name = "TOPIC", default_value = DEFAULT_TOPIC)]
+    /// Topic to listen to; repeat for several [default: the config file's topics, or
+    /// notifications]
+    #[arg(long = "topic", value_name = "TOPIC")]
     pub topics: Vec<String>,
 
     /// Priorities to listen to, comma-separated [default: all seven]
     #[arg(long = "priority", value_name = "LIST", value_delimiter = ',')]
     pub priorities: Vec<Priority>,
 
-    /// Exchange to listen on; repeat for several [default: openstack and the OpenStack
-    /// service exchanges that exist]
+    /// Exchange to listen on; repeat for several [default: the config file's
+    /// control_exchange, or openstack and the OpenStack service exchanges that exist]
     #[arg(long = "exchange", value_name = "NAME")]
     pub exchanges: Vec<String>,
 
@@ -349,7 +443,8 @@ impl ListenArgs {
     /// Turns the arguments into a [`ListenConfig`]. `terminal` says whether stdout is a
     /// terminal, and `no_color` whether NO_COLOR asks for no colour.
     pub fn into_config(self, terminal: bool, no_color: bool) -> Result<ListenConfig> {
-        let url = self.connection.url()?;
+        let config = self.connection.read_config()?;
+        let connection = self.connection.resolve(&config, DEFAULT_CONNECT_TIMEOUT)?;
         let filter = Filter::new(&self.event_types, &self.publisher_ids, &self.message_ids)?;
         let mode = match (self.shared, self.pool) {
             (_, Some(name)) => Mode::Pool(name),
@@ -370,13 +465,17 @@ impl ListenArgs {
             self.format
         };
         let timeout = self.timeout.map(Duration::from_secs_f64);
+        let exchanges = match (self.exchanges.is_empty(), config.control_exchange.clone()) {
+            (true, Some(setting)) => vec![setting.value],
+            _ => self.exchanges,
+        };
         Ok(ListenConfig {
-            connect: self.connection.connect_options(DEFAULT_CONNECT_TIMEOUT),
-            durability: self.connection.durability(),
-            url,
+            connect: connection.options,
+            durability: connection.durability,
+            url: connection.url,
             mode,
-            exchanges: self.exchanges,
-            topics: self.topics,
+            exchanges,
+            topics: topics_from(self.topics, &config),
             priorities,
             printer: Printer {
                 format: format.into(),

@@ -9,6 +9,7 @@
 //! | 4 | not confirmed in time, refused (nacked) by the broker, or `--count` not reached before `--timeout` |
 
 use crate::broker::{BrokerError, BrokerErrorKind};
+use crate::config::ConfigError;
 use crate::envelope::UnknownPriority;
 use crate::filter::BadPattern;
 use crate::input::InputError;
@@ -47,7 +48,7 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success
   1  other runtime failure
-  2  usage or invalid input (arguments, JSON, priority, transport URL)
+  2  usage or invalid input (arguments, JSON, priority, transport URL, config file)
   3  cannot connect or authenticate (refused, DNS, TLS, credentials, vhost)
   4  not confirmed in time, refused (nacked) by the broker, or --count not reached
      before --timeout";
@@ -59,6 +60,7 @@ pub fn failure_of(error: &anyhow::Error) -> Failure {
             || cause.is::<InputError>()
             || cause.is::<UnknownPriority>()
             || cause.is::<BadPattern>()
+            || cause.is::<ConfigError>()
         {
             return Failure::Usage;
         }

@@ -7,6 +7,7 @@
 //! - [`pyjson`]: JSON written exactly as Python's `json.dumps` writes it;
 //! - [`transport_url`]: oslo transport URLs, with passwords kept out of every message;
 //! - [`input`]: JSON payloads and contexts given on the command line;
+//! - [`config`]: the notification settings of a service's oslo.config files;
 //! - [`broker`]: the RabbitMQ connection, declarations and confirmed publishing;
 //! - [`notifier`]: [`notifier::Notifier`], the counterpart of `oslo_messaging.Notifier`;
 //! - [`endpoint`]: endpoints and [`endpoint::NotificationListener`], the counterpart of
@@ -33,6 +34,7 @@
 
 pub mod broker;
 pub mod cli;
+pub mod config;
 pub mod endpoint;
 pub mod envelope;
 pub mod exit;

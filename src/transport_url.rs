@@ -41,6 +41,8 @@ pub struct Host {
     pub hostname: String,
     /// TCP port.
     pub port: u16,
+    /// Whether the URL gave the port (else it is the scheme's default).
+    pub port_given: bool,
     /// User name (`guest` when the URL names none).
     pub username: String,
     /// Password (`guest` when the URL names none). Never displayed.
@@ -63,6 +65,7 @@ impl fmt::Debug for Host {
         f.debug_struct("Host")
             .field("hostname", &self.hostname)
             .field("port", &self.port)
+            .field("port_given", &self.port_given)
             .field("username", &self.username)
             .field("password", &MASK)
             .finish()
@@ -248,6 +251,7 @@ impl TransportUrl {
                     format!("a host has no name in {:?}", redact_host(entry)),
                 ));
             }
+            let port_given = !matches!(port, None | Some(""));
             let port = match port {
                 None | Some("") => default_port,
                 Some(p) => match p.parse::<u16>() {
@@ -266,6 +270,7 @@ impl TransportUrl {
             hosts.push(Host {
                 hostname: hostname.to_owned(),
                 port,
+                port_given,
                 username: decode(raw, username.unwrap_or("guest"), "a user name")?,
                 password: decode(raw, password.unwrap_or("guest"), "a password")?,
             });
@@ -275,6 +280,7 @@ impl TransportUrl {
             hosts.push(Host {
                 hostname: "localhost".into(),
                 port: default_port,
+                port_given: false,
                 username: "guest".into(),
                 password: "guest".into(),
             });
@@ -291,6 +297,25 @@ impl TransportUrl {
             tls,
             query,
         })
+    }
+}
+
+impl TransportUrl {
+    /// Turns TLS on (as oslo's `[oslo_messaging_rabbit] ssl = true` does): hosts whose URL
+    /// gave no port move to 5671.
+    pub fn enable_tls(&mut self) {
+        self.tls = true;
+        for host in self.hosts.iter_mut().filter(|h| !h.port_given) {
+            host.port = AMQPS_PORT;
+        }
+    }
+
+    /// The value of a query parameter, such as `ssl_ca_file`.
+    pub fn query_value(&self, key: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -440,6 +465,16 @@ mod tests {
         assert!(!url.tls);
         assert_eq!(url.hosts[0].port, 5672);
         assert!(TransportUrl::parse("rabbit://u:p@h/?ssl=maybe").is_err());
+    }
+
+    #[test]
+    fn tls_turned_on_later_moves_only_default_ports() {
+        let mut url = parse("rabbit://u:p@h1,u:p@h2:5680/?ssl_ca_file=%2Fca.pem");
+        url.enable_tls();
+        assert!(url.tls);
+        assert_eq!((url.hosts[0].port, url.hosts[1].port), (5671, 5680));
+        assert_eq!(url.query_value("ssl_ca_file"), Some("/ca.pem"));
+        assert_eq!(url.query_value("nope"), None);
     }
 
     #[test]

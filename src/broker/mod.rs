@@ -16,6 +16,7 @@ use crate::transport_url::{Host, TransportUrl};
 use amiquip::{Auth, ConnectionOptions, ConnectionTuning};
 use std::fmt;
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// What kind of failure a [`BrokerError`] is.
@@ -73,6 +74,62 @@ pub struct ConnectOptions {
     pub timeout: Duration,
     /// The AMQP heartbeat interval asked for, in seconds (0 turns heartbeats off).
     pub heartbeat: u16,
+    /// Certificates for TLS connections.
+    pub tls: TlsFiles,
+}
+
+/// PEM files for TLS: a CA to trust besides the system's, and a client certificate with
+/// its PKCS#8 key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// CA certificate(s) to trust.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate.
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key.
+    pub key_file: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    fn connector(&self) -> Result<native_tls::TlsConnector, String> {
+        let read = |path: &PathBuf, what: &str| {
+            std::fs::read(path)
+                .map_err(|e| format!("cannot read the {what} {}: {e}", path.display()))
+        };
+        let mut builder = native_tls::TlsConnector::builder();
+        if let Some(ca) = &self.ca_file {
+            let pem = read(ca, "CA file")?;
+            let certificate = native_tls::Certificate::from_pem(&pem).map_err(|e| {
+                format!("the CA file {} holds no PEM certificate: {e}", ca.display())
+            })?;
+            builder.add_root_certificate(certificate);
+        }
+        match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => {
+                let identity = native_tls::Identity::from_pkcs8(
+                    &read(cert, "certificate file")?,
+                    &read(key, "key file")?,
+                )
+                .map_err(|e| {
+                    format!(
+                        "cannot use the client certificate {} with key {}: {e}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?;
+                builder.identity(identity);
+            }
+            (None, None) => {}
+            _ => {
+                return Err(
+                    "a client certificate needs both a certificate file and a key file".to_owned(),
+                )
+            }
+        }
+        builder
+            .build()
+            .map_err(|e| format!("cannot set up TLS: {e}"))
+    }
 }
 
 impl Default for ConnectOptions {
@@ -80,6 +137,7 @@ impl Default for ConnectOptions {
         ConnectOptions {
             timeout: Duration::from_secs(30),
             heartbeat: 60,
+            tls: TlsFiles::default(),
         }
     }
 }
@@ -181,8 +239,7 @@ fn connect_host(
             env!("CARGO_PKG_VERSION")
         )));
     let opened = if url.tls {
-        let connector =
-            native_tls::TlsConnector::new().map_err(|e| format!("cannot set up TLS: {e}"))?;
+        let connector = options.tls.connector()?;
         amiquip::Connection::open_tls_stream(
             connector,
             &host.hostname,
