@@ -180,8 +180,62 @@ impl Printer {
                 n.priority.wire_name()
             )?;
         }
-        serde_json::to_writer_pretty(&mut *out, &n.payload)?;
+        match versioned(&n.payload) {
+            Some((title, data)) => {
+                writeln!(out, "{}", self.field(&title))?;
+                serde_json::to_writer_pretty(&mut *out, &readable(&data))?;
+            }
+            None => serde_json::to_writer_pretty(&mut *out, &n.payload)?,
+        }
         out.write_all(b"\n\n")
+    }
+}
+
+/// The name, version and data of a versioned object (oslo.versionedobjects' primitive, as
+/// in Nova's versioned notifications: `nova_object.name`, `nova_object.version`,
+/// `nova_object.namespace`, `nova_object.data`; other services use their own prefix).
+fn versioned(value: &Value) -> Option<(String, Value)> {
+    let map = value.as_object()?;
+    let name_key = map.keys().find(|k| k.ends_with("_object.name"))?;
+    let prefix = name_key.strip_suffix(".name")?;
+    let data = map.get(&format!("{prefix}.data"))?;
+    let name = map.get(name_key)?.as_str()?;
+    let mut title = name.to_owned();
+    if let Some(version) = map
+        .get(&format!("{prefix}.version"))
+        .and_then(Value::as_str)
+    {
+        title.push_str(&format!(" v{version}"));
+    }
+    if let Some(namespace) = map
+        .get(&format!("{prefix}.namespace"))
+        .and_then(Value::as_str)
+    {
+        title.push_str(&format!(" ({namespace})"));
+    }
+    Some((title, data.clone()))
+}
+
+/// `value` with every nested versioned object replaced by its data, named in an `@object`
+/// member: what a person wants to read.
+fn readable(value: &Value) -> Value {
+    if let Some((title, data)) = versioned(value) {
+        let mut shown = Map::new();
+        shown.insert("@object".to_owned(), Value::String(title));
+        match readable(&data) {
+            Value::Object(fields) => shown.extend(fields),
+            other => {
+                shown.insert("@data".to_owned(), other);
+            }
+        }
+        return Value::Object(shown);
+    }
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), readable(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(readable).collect()),
+        other => other.clone(),
     }
 }
 
@@ -314,6 +368,57 @@ mod tests {
         );
         assert!(colored.starts_with("\x1b[2m2026-11-25"), "{colored:?}");
         assert!(colored.contains("\x1b[33mWARN"), "{colored:?}");
+    }
+
+    #[test]
+    fn versioned_notifications_show_the_object_and_its_data() {
+        let mut n = sample();
+        n.payload = json!({
+            "nova_object.name": "InstanceActionPayload",
+            "nova_object.namespace": "nova",
+            "nova_object.version": "1.8",
+            "nova_object.data": {
+                "uuid": "8415760e",
+                "flavor": {
+                    "nova_object.name": "FlavorPayload",
+                    "nova_object.namespace": "nova",
+                    "nova_object.version": "1.4",
+                    "nova_object.data": {"memory_mb": 64, "vcpus": 1}
+                },
+                "fault": null
+            }
+        });
+        let received = Received {
+            notification: &n,
+            exchange: "nova",
+            routing_key: "versioned_notifications.info",
+            body: b"",
+        };
+        let mut out = Vec::new();
+        Printer::default().write(&mut out, &received).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let (header, rest) = text.split_once('\n').unwrap();
+        assert!(
+            header.ends_with("[nova versioned_notifications.info]"),
+            "{header}"
+        );
+        let (title, data) = rest.split_once('\n').unwrap();
+        assert_eq!(title, "InstanceActionPayload v1.8 (nova)");
+        let data: Value = serde_json::from_str(data.trim_end()).unwrap();
+        assert_eq!(
+            data,
+            json!({"uuid": "8415760e", "flavor": {"@object": "FlavorPayload v1.4 (nova)", "memory_mb": 64, "vcpus": 1}, "fault": null})
+        );
+        // Other formats keep the payload exactly.
+        let mut out = Vec::new();
+        Printer {
+            format: OutputFormat::Payload,
+            ..Printer::default()
+        }
+        .write(&mut out, &received)
+        .unwrap();
+        let payload: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(payload, n.payload);
     }
 
     #[test]

@@ -71,6 +71,7 @@ fn notifications(driver: &str) -> Vec<(&'static str, String, Value, bool)> {
         ("list", json!([1, 2.5, null, true, "four"])),
         ("number", json!(123456789012345678_u64)),
         ("null", Value::Null),
+        ("versioned", versioned_payload()),
     ];
     for (name, payload) in payloads {
         all.push((
@@ -81,6 +82,26 @@ fn notifications(driver: &str) -> Vec<(&'static str, String, Value, bool)> {
         ));
     }
     all
+}
+
+/// A Nova versioned notification payload (an oslo.versionedobjects primitive).
+fn versioned_payload() -> Value {
+    json!({
+        "nova_object.name": "InstanceActionPayload",
+        "nova_object.namespace": "nova",
+        "nova_object.version": "1.8",
+        "nova_object.data": {
+            "uuid": "8415760e-1ce1-405f-96e8-4180c08112d0",
+            "state": "active",
+            "flavor": {
+                "nova_object.name": "FlavorPayload",
+                "nova_object.namespace": "nova",
+                "nova_object.version": "1.4",
+                "nova_object.data": {"flavorid": "42", "memory_mb": 64, "vcpus": 1}
+            },
+            "fault": null
+        }
+    })
 }
 
 fn priority_of(method: &str) -> &'static str {

@@ -752,3 +752,35 @@ fn failures_have_their_exit_codes_and_hide_passwords() {
         assert!(run.stdout.is_empty());
     }
 }
+
+#[test]
+fn versioned_notifications_are_shown_readably() {
+    let (_broker, exchange, topic) = scratch();
+    let payload = json!({
+        "nova_object.name": "InstanceActionPayload",
+        "nova_object.namespace": "nova",
+        "nova_object.version": "1.8",
+        "nova_object.data": {
+            "uuid": "8415760e",
+            "flavor": {"nova_object.name": "FlavorPayload", "nova_object.namespace": "nova",
+                       "nova_object.version": "1.4", "nova_object.data": {"vcpus": 1}}
+        }
+    });
+    let listener = listen(&["--exchange", &exchange, "--topic", &topic, "--count", "1"]);
+    send(
+        &exchange,
+        &topic,
+        &["info", "instance.create.end", &payload.to_string()],
+    );
+    let got = listener.finish();
+    assert_eq!(got.code, 0, "{got:?}");
+    let mut lines = got.stdout.lines();
+    assert!(lines.next().unwrap().contains(" instance.create.end "));
+    assert_eq!(lines.next(), Some("InstanceActionPayload v1.8 (nova)"));
+    let rest: Vec<&str> = lines.collect();
+    let data: Value = serde_json::from_str(&rest.join("\n")).unwrap();
+    assert_eq!(
+        data,
+        json!({"uuid": "8415760e", "flavor": {"@object": "FlavorPayload v1.4 (nova)", "vcpus": 1}})
+    );
+}
