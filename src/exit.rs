@@ -71,7 +71,7 @@ pub fn failure_of(error: &anyhow::Error) -> Failure {
             return match broker.kind() {
                 BrokerErrorKind::Connect => Failure::Connect,
                 BrokerErrorKind::Timeout | BrokerErrorKind::Refused => Failure::Timeout,
-                BrokerErrorKind::Other => Failure::Runtime,
+                BrokerErrorKind::Disconnected | BrokerErrorKind::Other => Failure::Runtime,
             };
         }
     }

@@ -181,6 +181,54 @@ fn apply(acks: &Acks, settles: Vec<Settle<DeliveryToken>>) -> Result<()> {
     Ok(())
 }
 
+/// The `_unique_id`s of the notifications printed last, to drop a redelivered copy of one
+/// (after a reconnection, the broker delivers again what was printed but not yet
+/// acknowledged), as oslo's listener does with its `_MsgIdCache`.
+#[derive(Debug)]
+struct RecentIds {
+    order: std::collections::VecDeque<String>,
+    set: std::collections::HashSet<String>,
+    capacity: usize,
+}
+
+impl RecentIds {
+    fn new(capacity: usize) -> Self {
+        RecentIds {
+            order: std::collections::VecDeque::with_capacity(capacity),
+            set: std::collections::HashSet::with_capacity(capacity),
+            capacity,
+        }
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        self.set.contains(id)
+    }
+
+    fn insert(&mut self, id: String) {
+        if self.set.contains(&id) {
+            return;
+        }
+        if self.order.len() == self.capacity {
+            if let Some(oldest) = self.order.pop_front() {
+                self.set.remove(&oldest);
+            }
+        }
+        self.set.insert(id.clone());
+        self.order.push_back(id);
+    }
+}
+
+/// What a run has done so far, kept across reconnections.
+struct Progress {
+    /// Matching notifications printed.
+    printed: u64,
+    /// The `_unique_id`s printed last.
+    recent: RecentIds,
+}
+
+/// How many printed `_unique_id`s are remembered to drop redelivered copies.
+const REMEMBERED_IDS: usize = 4096;
+
 /// How many done deliveries are acknowledged at once.
 const ACK_BATCH: usize = 64;
 /// How often the stop flag and the deadline are looked at when nothing arrives.
@@ -196,15 +244,51 @@ pub fn run(
 ) -> Result<()> {
     let started = Instant::now();
     let deadline = config.timeout.map(|t| started + t);
-    let mut connect = config.connect.clone();
-    if let Some(timeout) = config.timeout {
-        connect.timeout = connect.timeout.min(timeout);
+    let mut progress = Progress {
+        printed: 0,
+        recent: RecentIds::new(REMEMBERED_IDS),
+    };
+    // The first connection may wait for a broker that is starting for the connect timeout
+    // (or --timeout); after a loss, reconnecting goes on until --timeout, or for ever.
+    let mut connect_deadline = Some(deadline.unwrap_or(started + config.connect.timeout));
+    loop {
+        let connection =
+            broker::connect_retrying(&config.url, &config.connect, connect_deadline, |e, wait| {
+                let _ = writeln!(err, "oslo-listen: {e}; trying again in {wait:.1?}");
+            })?;
+        connect_deadline = deadline;
+        let result = session(config, connection, out, err, stop, deadline, &mut progress);
+        match result {
+            Err(e) if is_disconnection(&e) && !stop.load(Ordering::Relaxed) => {
+                writeln!(err, "oslo-listen: {e:#}; reconnecting")?;
+            }
+            other => return other,
+        }
     }
-    let connection = broker::connect(&config.url, &connect)?;
+}
+
+/// Whether `error` is the loss of the connection (after which we reconnect).
+fn is_disconnection(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<broker::BrokerError>()
+            .is_some_and(|e| e.kind() == broker::BrokerErrorKind::Disconnected)
+    })
+}
+
+/// Sets up and consumes on one connection until done, or until the connection is lost.
+fn session(
+    config: &ListenConfig,
+    connection: broker::Connection,
+    out: &mut impl Write,
+    err: &mut impl Write,
+    stop: &AtomicBool,
+    deadline: Option<Instant>,
+    progress: &mut Progress,
+) -> Result<()> {
     let mut listener = Listener::new(connection, config.durability)?;
     let queues = set_up(config, &mut listener, err)?;
-
-    let mut printed = 0u64;
+    // Deliveries of a lost connection cannot be settled: the broker gives them again.
     let mut settlement = Settlement::new();
     let hold_limit = usize::from(config.prefetch / 2).max(1);
     let keep_unmatched = config.mode != Mode::Tap;
@@ -232,6 +316,16 @@ pub fn run(
                     writeln!(err, "oslo-listen: {line}")?;
                     settlement.done(delivery.token);
                 }
+                // Printed already, before the connection it came on was lost.
+                Ok(decoded)
+                    if delivery.redelivered
+                        && decoded
+                            .unique_id
+                            .as_deref()
+                            .is_some_and(|id| progress.recent.contains(id)) =>
+                {
+                    settlement.done(delivery.token);
+                }
                 Ok(decoded) if config.filter.matches(&decoded.notification) => {
                     let received = Received {
                         notification: &decoded.notification,
@@ -245,8 +339,11 @@ pub fn run(
                         .context("writing to stdout")?;
                     out.flush().context("writing to stdout")?;
                     settlement.done(delivery.token);
-                    printed += 1;
-                    if config.count.is_some_and(|count| printed >= count) {
+                    if let Some(id) = decoded.unique_id {
+                        progress.recent.insert(id);
+                    }
+                    progress.printed += 1;
+                    if config.count.is_some_and(|count| progress.printed >= count) {
                         apply(acks, settlement.flush())?;
                         return Ok(Flow::Stop);
                     }
@@ -273,7 +370,7 @@ pub fn run(
             apply(acks, settlement.flush())?;
             return match (config.count, config.timeout) {
                 (Some(wanted), Some(timeout)) => Err(CountNotReached {
-                    seen: printed,
+                    seen: progress.printed,
                     wanted,
                     timeout,
                 }
@@ -459,6 +556,17 @@ mod tests {
             matches!(&tap[0].queue, QueueSpec::Private(name) if name.starts_with("oslo-listen."))
         );
         assert_eq!(tap[0].bindings, routes());
+    }
+
+    #[test]
+    fn recent_ids_remember_the_last_ones() {
+        let mut recent = RecentIds::new(2);
+        recent.insert("a".into());
+        recent.insert("b".into());
+        recent.insert("b".into());
+        assert!(recent.contains("a") && recent.contains("b"));
+        recent.insert("c".into());
+        assert!(!recent.contains("a") && recent.contains("b") && recent.contains("c"));
     }
 
     #[test]

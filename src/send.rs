@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
 use std::io::{BufRead, Read, Write};
+use std::time::Instant;
 
 /// Everything `oslo-notify` needs, with no command-line types in it.
 #[derive(Debug, Clone)]
@@ -106,10 +107,20 @@ struct Outgoing {
     route: Option<(String, String)>,
 }
 
-/// Connects, sends the notifications and writes the message_id of each to `out` once the
-/// broker has confirmed it.
-pub fn run(config: &SendConfig, stdin: impl BufRead, out: &mut impl Write) -> Result<()> {
-    let connection = broker::connect(&config.url, &config.connect)?;
+/// Connects (trying again while the broker may come back, for up to the connect timeout),
+/// sends the notifications and writes the message_id of each to `out` once the broker has
+/// confirmed it. Notices about waiting go to `err`.
+pub fn run(
+    config: &SendConfig,
+    stdin: impl BufRead,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> Result<()> {
+    let deadline = Instant::now() + config.connect.timeout;
+    let connection =
+        broker::connect_retrying(&config.url, &config.connect, Some(deadline), |e, wait| {
+            let _ = writeln!(err, "oslo-notify: {e}; trying again in {wait:.1?}");
+        })?;
     let publisher = Publisher::new(connection, config.durability, config.connect.timeout)?;
     let mut notifier = Notifier::new(publisher, config.publisher_id.clone())
         .exchange(config.exchange.clone())

@@ -125,7 +125,17 @@ fn env_and_flags_win_over_the_file() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(broker.drain(&format!("{topic}.info")).len(), 1);
 
-    let run = notify(&["--config-file", path, "--topic", &topic, "info", "e", "{}"]);
+    let run = notify(&[
+        "--config-file",
+        path,
+        "--topic",
+        &topic,
+        "--timeout",
+        "1",
+        "info",
+        "e",
+        "{}",
+    ]);
     assert_eq!(run.code, 3, "the file's URL is used without env: {run:?}");
     assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
 

@@ -745,7 +745,8 @@ fn failures_have_their_exit_codes_and_hide_passwords() {
         (good.clone(), &["--priority", "loud"], 2, "unknown priority"),
     ];
     for (url, args, code, reason) in cases {
-        let run = common::listen_with_url(&url, args);
+        let args = [args, &["--timeout", "1"]].concat();
+        let run = common::listen_with_url(&url, &args);
         assert_eq!(run.code, code, "{url} {args:?}: {run:?}");
         assert!(run.stderr.contains(reason), "{}", run.stderr);
         assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);

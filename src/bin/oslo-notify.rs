@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     let args = NotifyArgs::parse();
     let result = args.into_config(io::stdin().lock()).and_then(|config| {
         let mut out = BufWriter::new(io::stdout().lock());
-        send::run(&config, io::stdin().lock(), &mut out)
+        send::run(&config, io::stdin().lock(), &mut out, &mut io::stderr())
     });
     exit::finish("oslo-notify", result)
 }

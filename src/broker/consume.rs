@@ -234,10 +234,9 @@ fn pump(
                         )
                     }
                     Ok(_) | Err(_) => {
-                        return Err(BrokerError::new(
-                            BrokerErrorKind::Other,
-                            format!("lost the connection to {address}"),
-                        )
+                        return Err(BrokerError::disconnected(format!(
+                            "lost the connection to {address}"
+                        ))
                         .into())
                     }
                 }

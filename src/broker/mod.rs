@@ -17,7 +17,7 @@ use amiquip::{Auth, ConnectionOptions, ConnectionTuning};
 use std::fmt;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What kind of failure a [`BrokerError`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +28,9 @@ pub enum BrokerErrorKind {
     Timeout,
     /// The broker refused (nacked) a message.
     Refused,
-    /// Anything else: a channel error, a lost connection.
+    /// The connection was lost (the broker stopped, crashed or stopped answering).
+    Disconnected,
+    /// Anything else, such as a channel error.
     Other,
 }
 
@@ -37,6 +39,7 @@ pub enum BrokerErrorKind {
 pub struct BrokerError {
     kind: BrokerErrorKind,
     message: String,
+    retriable: bool,
 }
 
 impl BrokerError {
@@ -44,6 +47,7 @@ impl BrokerError {
         BrokerError {
             kind,
             message: message.into(),
+            retriable: false,
         }
     }
 
@@ -52,9 +56,38 @@ impl BrokerError {
         self.kind
     }
 
+    /// Whether trying again may succeed: a broker that refused or dropped the connection,
+    /// or did not answer, may be back soon; wrong credentials or a missing virtual host
+    /// will not mend themselves.
+    pub fn is_retriable(&self) -> bool {
+        self.retriable
+    }
+
     /// `error` from the AMQP client, while doing `doing`.
     fn amqp(doing: impl fmt::Display, error: amiquip::Error) -> Self {
-        BrokerError::new(BrokerErrorKind::Other, format!("{doing}: {error}"))
+        use amiquip::Error as E;
+        let kind = match &error {
+            E::UnexpectedSocketClose
+            | E::IoErrorReadingSocket { .. }
+            | E::IoErrorWritingSocket { .. }
+            | E::MissedServerHeartbeats
+            | E::ServerClosedConnection { .. }
+            | E::EventLoopDropped
+            | E::ClientClosedConnection => BrokerErrorKind::Disconnected,
+            _ => BrokerErrorKind::Other,
+        };
+        BrokerError {
+            retriable: kind == BrokerErrorKind::Disconnected,
+            ..BrokerError::new(kind, format!("{doing}: {error}"))
+        }
+    }
+
+    /// The connection was lost while doing `doing`.
+    fn disconnected(message: impl Into<String>) -> Self {
+        BrokerError {
+            retriable: true,
+            ..BrokerError::new(BrokerErrorKind::Disconnected, message)
+        }
     }
 }
 
@@ -179,6 +212,7 @@ impl Connection {
 /// oslo's default `kombu_failover_strategy = round-robin` does).
 pub fn connect(url: &TransportUrl, options: &ConnectOptions) -> Result<Connection, BrokerError> {
     let mut failures = Vec::with_capacity(url.hosts.len());
+    let mut retriable = false;
     for host in &url.hosts {
         match connect_host(url, host, options) {
             Ok(inner) => {
@@ -187,20 +221,86 @@ pub fn connect(url: &TransportUrl, options: &ConnectOptions) -> Result<Connectio
                     address: host.address(),
                 })
             }
-            Err(reason) => failures.push(format!("{}: {reason}", host.address())),
+            Err(failure) => {
+                retriable |= failure.retriable;
+                failures.push(format!("{}: {}", host.address(), failure.reason));
+            }
         }
     }
-    Err(BrokerError::new(
-        BrokerErrorKind::Connect,
-        format!("cannot connect to {url}: {}", failures.join("; ")),
-    ))
+    Err(BrokerError {
+        retriable,
+        ..BrokerError::new(
+            BrokerErrorKind::Connect,
+            format!("cannot connect to {url}: {}", failures.join("; ")),
+        )
+    })
+}
+
+/// The first wait between connection attempts; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// The longest wait between connection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Connects like [`connect`], and while the failure may pass (a broker that is down,
+/// restarting or unreachable) tries again with backoff (0.2 s, doubling up to 5 s) until
+/// `deadline`, or for ever without one. `retrying` hears of each failed attempt and the
+/// wait before the next. Wrong credentials, a missing virtual host or a bad TLS setup fail
+/// at once.
+pub fn connect_retrying(
+    url: &TransportUrl,
+    options: &ConnectOptions,
+    deadline: Option<Instant>,
+    mut retrying: impl FnMut(&BrokerError, Duration),
+) -> Result<Connection, BrokerError> {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let mut attempt = options.clone();
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            attempt.timeout = attempt.timeout.min(left.max(Duration::from_millis(100)));
+        }
+        let error = match connect(url, &attempt) {
+            Ok(connection) => return Ok(connection),
+            Err(error) => error,
+        };
+        if !error.retriable {
+            return Err(error);
+        }
+        // The last wait is cut to the deadline, for one more attempt right at it.
+        let wait = match deadline {
+            None => backoff,
+            Some(deadline) => match deadline.saturating_duration_since(Instant::now()) {
+                left if left.is_zero() => return Err(error),
+                left => backoff.min(left),
+            },
+        };
+        retrying(&error, wait);
+        std::thread::sleep(wait);
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Why one host could not be used.
+struct HostFailure {
+    reason: String,
+    retriable: bool,
+}
+
+impl From<String> for HostFailure {
+    /// A failure that will not pass by waiting.
+    fn from(reason: String) -> Self {
+        HostFailure {
+            reason,
+            retriable: false,
+        }
+    }
 }
 
 fn connect_host(
     url: &TransportUrl,
     host: &Host,
     options: &ConnectOptions,
-) -> Result<amiquip::Connection, String> {
+) -> Result<amiquip::Connection, HostFailure> {
     let addresses = (host.hostname.as_str(), host.port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve host name: {e}"))?;
@@ -218,7 +318,11 @@ fn connect_host(
             Err(e) => last_error = e.to_string(),
         }
     }
-    let stream = stream.ok_or(last_error)?;
+    // Refused, unreachable, no answer: the broker may be down for a moment.
+    let stream = stream.ok_or(HostFailure {
+        reason: last_error,
+        retriable: true,
+    })?;
     // Without TCP_NODELAY every publisher confirm waits on Nagle's algorithm (~40 ms).
     stream
         .set_nodelay(true)
@@ -253,24 +357,39 @@ fn connect_host(
     opened.map_err(|e| describe_connect_error(e, host, &url.virtual_host))
 }
 
-fn describe_connect_error(error: amiquip::Error, host: &Host, vhost: &str) -> String {
-    match error {
-        amiquip::Error::InvalidCredentials => format!(
-            "the broker refused user {:?} (wrong user name or password)",
-            host.username
+fn describe_connect_error(error: amiquip::Error, host: &Host, vhost: &str) -> HostFailure {
+    let (reason, retriable) = match error {
+        amiquip::Error::InvalidCredentials => (
+            format!(
+                "the broker refused user {:?} (wrong user name or password)",
+                host.username
+            ),
+            false,
         ),
-        amiquip::Error::ServerClosedConnection { code: 403, .. } => format!(
-            "the broker refused user {:?} (wrong user name or password, or no access)",
-            host.username
+        amiquip::Error::ServerClosedConnection { code: 403, .. } => (
+            format!(
+                "the broker refused user {:?} (wrong user name or password, or no access)",
+                host.username
+            ),
+            false,
         ),
-        amiquip::Error::ServerClosedConnection { code: 530, message } => format!(
-            "no access to virtual host {vhost:?} for user {:?} (does it exist?): {message}",
-            host.username
+        amiquip::Error::ServerClosedConnection { code: 530, message } => (
+            format!(
+                "no access to virtual host {vhost:?} for user {:?} (does it exist?): {message}",
+                host.username
+            ),
+            false,
         ),
-        amiquip::Error::ConnectionTimeout => "the AMQP handshake timed out".to_owned(),
-        amiquip::Error::UnexpectedSocketClose => {
-            "the broker closed the connection during the handshake".to_owned()
+        amiquip::Error::TlsHandshake { source } => {
+            (format!("TLS handshake failed: {source}"), false)
         }
-        other => other.to_string(),
-    }
+        // A broker that is starting or stopping closes or stalls the handshake.
+        amiquip::Error::ConnectionTimeout => ("the AMQP handshake timed out".to_owned(), true),
+        amiquip::Error::UnexpectedSocketClose => (
+            "the broker closed the connection during the handshake".to_owned(),
+            true,
+        ),
+        other => (other.to_string(), true),
+    };
+    HostFailure { reason, retriable }
 }

@@ -148,14 +148,11 @@ impl Publisher {
                     started.elapsed()
                 ),
             )),
-            Err(RecvTimeoutError::Disconnected) => Err(BrokerError::new(
-                BrokerErrorKind::Other,
-                format!(
-                    "lost the connection to {} with {} notifications unconfirmed",
-                    self.address(),
-                    self.unconfirmed.len()
-                ),
-            )),
+            Err(RecvTimeoutError::Disconnected) => Err(BrokerError::disconnected(format!(
+                "lost the connection to {} with {} notifications unconfirmed",
+                self.address(),
+                self.unconfirmed.len()
+            ))),
         }
     }
 

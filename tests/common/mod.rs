@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod node;
+
 use amiquip::{
     AmqpProperties, Channel, Connection, ExchangeDeclareOptions, ExchangeType, FieldTable,
     QueueDeclareOptions, QueueDeleteOptions,
@@ -285,10 +287,15 @@ pub struct Listening {
 
 /// Starts `oslo-listen` on the test broker and waits until it says it is listening.
 pub fn listen(args: &[&str]) -> Listening {
+    listen_on(&transport_url(), args, true)
+}
+
+/// Starts `oslo-listen` on the broker of `url`; with `wait`, until it says it is listening.
+pub fn listen_on(url: &str, args: &[&str], wait: bool) -> Listening {
     use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_oslo-listen"))
         .args(args)
-        .env("OSLO_TRANSPORT_URL", transport_url())
+        .env("OSLO_TRANSPORT_URL", url)
         .env_remove("NO_COLOR")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -316,7 +323,9 @@ pub fn listen(args: &[&str]) -> Listening {
         stderr_lines,
         stderr: Vec::new(),
     };
-    listening.wait_for_stderr("listening on");
+    if wait {
+        listening.wait_for_stderr("listening on");
+    }
     listening
 }
 
@@ -424,6 +433,17 @@ impl Broker {
             .recv_timeout(std::time::Duration::from_secs(30))
             .expect("a confirm");
         assert!(matches!(confirm, amiquip::Confirm::Ack(_)), "{confirm:?}");
+    }
+
+    /// How many consumers `queue` has.
+    pub fn consumers(&mut self, queue: &str) -> u32 {
+        let channel = self.channel();
+        let count = channel
+            .queue_declare_passive(queue)
+            .unwrap()
+            .declared_consumer_count()
+            .unwrap();
+        count
     }
 
     /// How many messages wait in `queue`.

@@ -1,0 +1,273 @@
+//! Faults: a broker that is down, restarts or is killed, and a listener killed mid-stream.
+//! Each test that stops its broker runs a RabbitMQ node of its own (tests/common/node.rs).
+
+mod common;
+
+use common::node::Node;
+use common::{Listening, Run};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn oslo_notify(url: &str, args: &[&str], stdin: &[u8]) -> Run {
+    common::notify_with_url(url, args, stdin)
+}
+
+fn message_ids(stdout: &str) -> BTreeSet<String> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| v["metadata"]["message_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn lines_of_payloads(count: usize) -> String {
+    (0..count).map(|i| format!("{{\"n\": {i}}}\n")).collect()
+}
+
+#[test]
+fn oslo_notify_waits_for_a_broker_that_comes_back_and_gives_up_after_its_timeout() {
+    let node = Node::start();
+    let url = node.transport_url();
+    node.stop_app();
+
+    let started = Instant::now();
+    let run = oslo_notify(&url, &["--timeout", "2", "info", "e", "{}"], b"");
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "it retried for its timeout"
+    );
+    assert!(run.stderr.contains("trying again in"), "{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with("oslo-notify: error: cannot connect to"),
+        "{last}"
+    );
+
+    let url_for_thread = url.clone();
+    let sender = std::thread::spawn(move || {
+        oslo_notify(
+            &url_for_thread,
+            &[
+                "--timeout",
+                "60",
+                "--topic",
+                "back",
+                "info",
+                "came.back",
+                "{}",
+            ],
+            b"",
+        )
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    node.start_app();
+    let run = sender.join().unwrap();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.lines().len(), 1);
+}
+
+/// Starts oslo-listen on `url` without waiting for it to listen.
+fn spawn_listener(url: &str, args: &[&str]) -> Listening {
+    common::listen_on(url, args, false)
+}
+
+#[test]
+fn oslo_listen_started_before_its_broker_waits_for_it() {
+    let node = Node::start();
+    let url = node.transport_url();
+    node.stop_app();
+    let mut listener = spawn_listener(
+        &url,
+        &[
+            "--topic",
+            "early",
+            "--json",
+            "--count",
+            "1",
+            "--timeout",
+            "60",
+        ],
+    );
+    listener.wait_for_stderr("trying again in");
+    node.start_app();
+    listener.wait_for_stderr("listening on");
+    let sent = oslo_notify(&url, &["--topic", "early", "info", "e", "{}"], b"");
+    assert_eq!(sent.code, 0, "{sent:?}");
+    let got = listener.finish();
+    assert_eq!(got.code, 0, "{got:?}");
+    assert_eq!(
+        message_ids(&got.stdout),
+        BTreeSet::from([sent.stdout.trim().to_owned()])
+    );
+}
+
+/// A listener in --shared mode with durable queues reads every notification published
+/// before and after the broker goes away, whichever way it goes.
+fn shared_listener_survives(break_broker: impl Fn(&Node)) {
+    let node = Node::start();
+    let url = node.transport_url();
+    let common_args = ["--durable", "--topic", "restart"];
+    // The durable queue exists before anything is sent.
+    let mut listener = common::listen_on(
+        &url,
+        &[
+            &common_args[..],
+            &[
+                "--priority",
+                "info",
+                "--shared",
+                "--json",
+                "--count",
+                "20",
+                "--timeout",
+                "120",
+            ],
+        ]
+        .concat(),
+        true,
+    );
+    let before = oslo_notify(
+        &url,
+        &[&common_args[..], &["--lines", "info", "before"]].concat(),
+        lines_of_payloads(10).as_bytes(),
+    );
+    assert_eq!(before.code, 0, "{before:?}");
+
+    break_broker(&node);
+    listener.wait_for_stderr("reconnecting");
+    let after = oslo_notify(
+        &url,
+        &[
+            &common_args[..],
+            &["--timeout", "60", "--lines", "info", "after"],
+        ]
+        .concat(),
+        lines_of_payloads(10).as_bytes(),
+    );
+    assert_eq!(after.code, 0, "{after:?}");
+
+    let got = listener.finish();
+    assert_eq!(got.code, 0, "{got:?}");
+    let printed = message_ids(&got.stdout);
+    let sent: BTreeSet<String> = before
+        .stdout
+        .lines()
+        .chain(after.stdout.lines())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(sent.len(), 20);
+    assert!(
+        sent.is_subset(&printed),
+        "missing: {:?}",
+        sent.difference(&printed).collect::<Vec<_>>()
+    );
+    assert!(got.stderr.contains("reconnecting"), "{}", got.stderr);
+}
+
+#[test]
+fn oslo_listen_rides_through_stop_app_and_start_app() {
+    shared_listener_survives(|node| {
+        node.stop_app();
+        std::thread::sleep(Duration::from_secs(1));
+        node.start_app();
+    });
+}
+
+#[test]
+fn oslo_listen_rides_through_a_hard_kill_of_the_broker() {
+    shared_listener_survives(|node| {
+        node.kill();
+        std::thread::sleep(Duration::from_millis(500));
+        node.restart();
+    });
+}
+
+#[test]
+fn oslo_listen_killed_mid_stream_loses_nothing() {
+    // The shared broker: only the listener is harmed here.
+    let (mut broker, exchange, topic) = common::scratch();
+    let total = 100_000;
+    let run = common::notify(
+        &[
+            "--exchange",
+            &exchange,
+            "--topic",
+            &topic,
+            "--lines",
+            "info",
+            "bulk",
+        ],
+        lines_of_payloads(total).as_bytes(),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let sent: BTreeSet<String> = run.stdout.lines().map(str::to_owned).collect();
+    assert_eq!(sent.len(), total);
+
+    let args = [
+        "--shared",
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--priority",
+        "info",
+        "--json",
+    ];
+    let mut first = Command::new(env!("CARGO_BIN_EXE_oslo-listen"))
+        .args(args)
+        .env("OSLO_TRANSPORT_URL", common::transport_url())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = first.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
+        text
+    });
+    // Kill it once it is well into the stream.
+    let queue = format!("{topic}.info");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while broker.depth(&queue) > (total as u32) / 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let first_output = reader.join().unwrap();
+    let first_ids = message_ids(&first_output);
+    assert!(
+        !first_ids.is_empty() && first_ids.len() < total,
+        "killed mid-stream: {}",
+        first_ids.len()
+    );
+
+    // The broker returns what the killed listener had not acknowledged once it notices.
+    while broker.consumers(&queue) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left = broker.depth(&queue) as usize;
+    let second = common::listen(
+        &[
+            &args[..],
+            &["--count", &left.to_string(), "--timeout", "120"],
+        ]
+        .concat(),
+    );
+    let second = second.finish();
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let union: BTreeSet<String> = first_ids
+        .union(&message_ids(&second.stdout))
+        .cloned()
+        .collect();
+    assert_eq!(union, sent, "every message_id is in one run or the other");
+    eprintln!(
+        "killed after {} printed; {} left for the second run; {} printed twice",
+        first_ids.len(),
+        left,
+        first_ids.len() + message_ids(&second.stdout).len() - total
+    );
+}
