@@ -564,12 +564,18 @@ fn poison_messages_are_reported_and_skipped() {
         "--count",
         "1",
     ]);
-    let poisons: [(&[u8], &str); 5] = [
+    let deep = format!("{}{}", "[".repeat(50_000), "]".repeat(50_000));
+    let poisons: [(&[u8], &str); 10] = [
         (b"not json at all", "body is not JSON"),
         (br#"{"oslo.version": "3.0", "oslo.message": "{}"}"#, "unsupported envelope version"),
         (b"\xff\xfe\x00binary", "body is not UTF-8"),
         (b"", "body is not JSON"),
         (br#"{"message_id": "m", "event_type": "e", "priority": "LOUD", "payload": 1, "timestamp": "t"}"#, "unknown priority"),
+        (br#"{"oslo.version": "2.0", "oslo.message": {"payload": 1}}"#, "oslo.message is a JSON object, not a string"),
+        (br#"{"oslo.version": "2.0", "oslo.message": "[1, 2]"}"#, "oslo.message holds a JSON array, not an object"),
+        (br#"{"message_id": "m", "priority": "info", "payload": 1, "timestamp": "t"}"#, "no \"event_type\" key"),
+        (br#"{"priority": "info", "event_type": "e"}"#, "no \"payload\" key"),
+        (deep.as_bytes(), "recursion limit exceeded"),
     ];
     for (body, _) in &poisons {
         broker.publish_raw(&exchange, &key, body);

@@ -1,0 +1,107 @@
+//! Property tests: the parsers take any input without panicking, and any notification
+//! survives encoding and decoding in both formats.
+
+use oslo_notify::envelope::{decode, Format, Notification, Priority};
+use oslo_notify::transport_url::{redact, TransportUrl};
+use proptest::prelude::*;
+use serde_json::{Map, Value};
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        any::<String>().prop_map(Value::String),
+    ];
+    leaf.prop_recursive(5, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+            prop::collection::vec((any::<String>(), inner), 0..8)
+                .prop_map(|members| Value::Object(members.into_iter().collect())),
+        ]
+    })
+}
+
+fn priority() -> impl Strategy<Value = Priority> {
+    prop::sample::select(Priority::ALL.to_vec())
+}
+
+fn notification() -> impl Strategy<Value = Notification> {
+    (
+        priority(),
+        any::<String>(),
+        proptest::option::of(any::<String>()),
+        json_value(),
+        prop::collection::vec((any::<String>(), json_value()), 0..5),
+    )
+        .prop_map(|(priority, event_type, publisher_id, payload, context)| {
+            let mut n = Notification::new(priority, event_type, payload)
+                .with_context(context.into_iter().collect::<Map<String, Value>>());
+            n.publisher_id = publisher_id;
+            n
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn decoding_any_bytes_never_panics(body in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = decode(&body);
+    }
+
+    #[test]
+    fn decoding_any_json_never_panics(value in json_value()) {
+        let body = value.to_string();
+        let _ = decode(body.as_bytes());
+        // The same value as an envelope's message, as text and as JSON.
+        let envelope = serde_json::json!({"oslo.version": "2.0", "oslo.message": body});
+        let _ = decode(envelope.to_string().as_bytes());
+        let envelope = serde_json::json!({"oslo.version": "2.0", "oslo.message": value});
+        let _ = decode(envelope.to_string().as_bytes());
+    }
+
+    #[test]
+    fn any_notification_round_trips_in_both_formats(n in notification(), unique in "[0-9a-f]{32}") {
+        for format in [Format::V1, Format::V2] {
+            let body = n.encode(format, &unique).unwrap();
+            prop_assert!(body.is_ascii());
+            let got = decode(&body).unwrap();
+            prop_assert_eq!(&got.notification, &n);
+            prop_assert_eq!(got.unique_id.as_deref(), Some(unique.as_str()));
+            prop_assert_eq!(got.format, format);
+        }
+    }
+
+    #[test]
+    fn parsing_any_url_never_panics(text in any::<String>()) {
+        let _ = TransportUrl::parse(&text);
+        let _ = redact(&text);
+    }
+
+    #[test]
+    fn parsed_urls_never_show_their_passwords(
+        user in "[a-z]{1,8}",
+        password in "[A-Za-z0-9]{12,20}",
+        host in "[a-z]{1,10}(\\.[a-z]{1,5})?",
+        vhost in "[a-z%/]{0,10}",
+        tls in any::<bool>(),
+    ) {
+        let text = format!("rabbit://{user}:{password}@{host}:5672,{user}:{password}@{host}2/{vhost}{}",
+            if tls { "?ssl=1" } else { "" });
+        match TransportUrl::parse(&text) {
+            Ok(url) => {
+                prop_assert!(!url.to_string().contains(&password));
+                let debug = format!("{:?}", url);
+                prop_assert!(!debug.contains(&password));
+                prop_assert_eq!(&url.hosts[0].password, &password);
+            }
+            Err(e) => prop_assert!(!e.to_string().contains(&password)),
+        }
+        prop_assert!(!redact(&text).contains(&password));
+    }
+}
