@@ -271,3 +271,44 @@ fn oslo_listen_killed_mid_stream_loses_nothing() {
         first_ids.len() + message_ids(&second.stdout).len() - total
     );
 }
+
+#[test]
+fn a_broker_that_stops_answering_is_noticed_through_heartbeats() {
+    let node = Node::start();
+    let url = node.transport_url();
+    let mut listener = common::listen_on(
+        &url,
+        &[
+            "--heartbeat",
+            "2",
+            "--topic",
+            "heartbeat",
+            "--json",
+            "--count",
+            "1",
+            "--timeout",
+            "120",
+        ],
+        true,
+    );
+    node.pause();
+    let paused = Instant::now();
+    let line = listener.wait_for_stderr("reconnecting");
+    let noticed = paused.elapsed();
+    node.resume();
+    // Heartbeats every 2 s: noticed after about two missed ones, not after TCP's minutes.
+    assert!(
+        noticed < Duration::from_secs(20),
+        "noticed after {noticed:?}: {line}"
+    );
+    listener.wait_for_new_stderr("listening on");
+    let sent = oslo_notify(&url, &["--topic", "heartbeat", "info", "alive", "{}"], b"");
+    assert_eq!(sent.code, 0, "{sent:?}");
+    let got = listener.finish();
+    assert_eq!(got.code, 0, "{got:?}");
+    assert_eq!(
+        message_ids(&got.stdout),
+        BTreeSet::from([sent.stdout.trim().to_owned()])
+    );
+    eprintln!("a paused broker was noticed after {noticed:?}: {line}");
+}

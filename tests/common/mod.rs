@@ -335,6 +335,11 @@ impl Listening {
         if let Some(line) = self.stderr.iter().find(|l| l.contains(text)) {
             return line.clone();
         }
+        self.wait_for_new_stderr(text)
+    }
+
+    /// Waits (up to 30 s) for a stderr line containing `text` that is not yet seen.
+    pub fn wait_for_new_stderr(&mut self, text: &str) -> String {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());

@@ -144,6 +144,24 @@ impl Node {
         }
     }
 
+    /// Freezes the node (SIGSTOP): it keeps its sockets but answers nothing, like a dead peer.
+    pub fn pause(&self) {
+        let status = Command::new("kill")
+            .args(["-STOP", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Lets a paused node go on (SIGCONT).
+    pub fn resume(&self) {
+        let status = Command::new("kill")
+            .args(["-CONT", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// Starts the node again after [`Node::kill`] (its data directory is kept).
     pub fn restart(&self) {
         let status = self
@@ -158,6 +176,10 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
+        // A paused node could not stop.
+        if let Ok(text) = std::fs::read_to_string(self.dir.join("pid")) {
+            let _ = Command::new("kill").args(["-CONT", text.trim()]).status();
+        }
         let _ = self
             .command("rabbitmqctl")
             .args(["-n", &self.name, "stop"])

@@ -1,0 +1,155 @@
+//! A 50 MB payload goes both ways, and each tool's peak memory stays within a small
+//! multiple of it (measured as the process's maximum resident set size).
+
+mod common;
+
+use std::io::{BufRead, Read, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const PAYLOAD_BYTES: usize = 50 * 1024 * 1024;
+
+/// A child whose resource use is read when it is reaped.
+struct Measured {
+    pid: libc::pid_t,
+    stdout: std::thread::JoinHandle<Vec<u8>>,
+    stderr: mpsc::Receiver<String>,
+}
+
+struct Finished {
+    code: i32,
+    stdout: Vec<u8>,
+    max_rss_bytes: u64,
+}
+
+fn spawn(program: &str, args: &[&str], stdin: Option<Vec<u8>>) -> Measured {
+    let mut child = Command::new(program)
+        .args(args)
+        .env("OSLO_TRANSPORT_URL", common::transport_url())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        std::thread::spawn(move || pipe.write_all(&input));
+    }
+    let mut out = child.stdout.take().unwrap();
+    let stdout = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = out.read_to_end(&mut bytes);
+        bytes
+    });
+    let (tx, stderr) = mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let pid = child.id() as libc::pid_t;
+    // Reaped with wait4 below, for its rusage; the Child handle is not waited on.
+    std::mem::forget(child);
+    Measured {
+        pid,
+        stdout,
+        stderr,
+    }
+}
+
+impl Measured {
+    fn wait_for_stderr(&self, text: &str) {
+        loop {
+            match self.stderr.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) if line.contains(text) => return,
+                Ok(_) => {}
+                Err(_) => panic!("never said {text:?}"),
+            }
+        }
+    }
+
+    fn finish(self) -> Finished {
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: pid is our own unreaped child; status and usage are valid for writes.
+        let reaped = unsafe { libc::wait4(self.pid, &mut status, 0, &mut usage) };
+        assert_eq!(reaped, self.pid);
+        let code = if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        };
+        let stderr: Vec<String> = self.stderr.try_iter().collect();
+        assert_eq!(code, 0, "{stderr:?}");
+        Finished {
+            code,
+            stdout: self.stdout.join().unwrap(),
+            // Linux reports ru_maxrss in KiB.
+            max_rss_bytes: usage.ru_maxrss as u64 * 1024,
+        }
+    }
+}
+
+#[test]
+fn fifty_megabytes_go_both_ways_in_a_small_multiple_of_their_size() {
+    let (_broker, exchange, topic) = common::scratch();
+    let payload = format!("{{\"blob\":\"{}\"}}", "x".repeat(PAYLOAD_BYTES));
+    let file = std::env::temp_dir().join(format!("{}.json", common::unique("big")));
+    std::fs::write(&file, &payload).unwrap();
+    let at_file = format!("@{}", file.display());
+
+    let listen_args = [
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--format",
+        "payload",
+        "--count",
+        "1",
+        "--timeout",
+        "300",
+    ];
+    let listener = spawn(env!("CARGO_BIN_EXE_oslo-listen"), &listen_args, None);
+    listener.wait_for_stderr("listening on");
+    let notify_args = [
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--timeout",
+        "120",
+        "info",
+        "big",
+        &at_file,
+    ];
+    let sent = spawn(env!("CARGO_BIN_EXE_oslo-notify"), &notify_args, None).finish();
+    let got = listener.finish();
+    std::fs::remove_file(&file).unwrap();
+
+    assert_eq!(sent.code, 0);
+    assert_eq!(got.stdout.len(), payload.len() + 1);
+    assert!(
+        got.stdout[..payload.len()] == *payload.as_bytes(),
+        "the payload arrives whole"
+    );
+    let (notify_mib, listen_mib) = (sent.max_rss_bytes >> 20, got.max_rss_bytes >> 20);
+    eprintln!("50 MiB payload: oslo-notify peak RSS {notify_mib} MiB, oslo-listen peak RSS {listen_mib} MiB");
+    for (tool, rss) in [
+        ("oslo-notify", sent.max_rss_bytes),
+        ("oslo-listen", got.max_rss_bytes),
+    ] {
+        assert!(
+            rss < 6 * PAYLOAD_BYTES as u64,
+            "{tool} peaked at {} MiB",
+            rss >> 20
+        );
+    }
+}
