@@ -58,7 +58,7 @@ macro_rules! priority_methods {
 /// What [`Notifier::send`] did with one notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sent {
-    /// The delivery tag of its last publish: it is confirmed once
+    /// The sequence number of its last publish: it is confirmed once
     /// [`Notifier::confirmed_through`] reaches this.
     pub last_tag: u64,
 }
@@ -184,7 +184,7 @@ impl Notifier {
         sample => Sample,
     }
 
-    /// Every publish up to this delivery tag has been confirmed by the broker.
+    /// Every publish up to this sequence number has been confirmed by the broker.
     pub fn confirmed_through(&mut self) -> u64 {
         self.publisher.drain_confirms();
         self.publisher.confirmed_through()
@@ -214,7 +214,7 @@ fn publish(
         .context("encoding the notification")?;
     publisher
         .declare(exchange, routing_key)
-        .and_then(|()| publisher.publish(exchange, routing_key, &body))
+        .and_then(|()| publisher.publish(exchange, routing_key, body))
         .map(|last_tag| Sent { last_tag })
         .map_err(|e| {
             anyhow::Error::new(e).context(format!(

@@ -1,6 +1,6 @@
 //! The `oslo-notify` command: from its configuration to confirmed notifications.
 
-use crate::broker::{self, ConnectOptions, Durability, Publisher};
+use crate::broker::{self, ConnectOptions, Durability, Publisher, Reconnect};
 use crate::envelope::{Format, Notification, Priority};
 use crate::input::{parse_payload, InputError};
 use crate::notifier::Notifier;
@@ -121,7 +121,14 @@ pub fn run(
         broker::connect_retrying(&config.url, &config.connect, Some(deadline), |e, wait| {
             let _ = writeln!(err, "oslo-notify: {e}; trying again in {wait:.1?}");
         })?;
-    let publisher = Publisher::new(connection, config.durability, config.connect.timeout)?;
+    let publisher = Publisher::new(connection, config.durability, config.connect.timeout)?
+        .with_reconnect(Reconnect {
+            url: config.url.clone(),
+            options: config.connect.clone(),
+            notices: Box::new(|line| {
+                let _ = writeln!(std::io::stderr(), "oslo-notify: {line}");
+            }),
+        });
     let mut notifier = Notifier::new(publisher, config.publisher_id.clone())
         .exchange(config.exchange.clone())
         .topics(config.topics.iter().cloned())

@@ -1,25 +1,112 @@
-//! Publishing with publisher confirms, pipelined.
+//! Publishing with publisher confirms, pipelined, and surviving a lost connection.
+//!
+//! Every message gets a sequence number (1, 2, 3, ... in publish order) that stays valid
+//! across connections. A message is kept until the broker confirms it; when the connection
+//! is lost and a [`Reconnect`] policy is set, the publisher connects again, declares the
+//! routes again and republishes, in order, everything not yet confirmed. A message may then
+//! reach a queue twice (its confirm was lost with the connection); none is lost.
 
 use super::declare::Declarer;
-use super::{BrokerError, BrokerErrorKind, Connection, Durability};
+use super::{
+    connect_retrying, BrokerError, BrokerErrorKind, ConnectOptions, Connection, Durability,
+};
+use crate::transport_url::TransportUrl;
 use amiquip::{AmqpProperties, Channel, Confirm, FieldTable, Publish};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// Publishes notifications with publisher confirms, declaring what each needs first.
-pub struct Publisher {
+/// How to connect again when the connection is lost.
+pub struct Reconnect {
+    /// Where.
+    pub url: TransportUrl,
+    /// How; `timeout` also bounds how long reconnecting may take.
+    pub options: ConnectOptions,
+    /// Hears one line about each loss and each failed attempt.
+    pub notices: Box<dyn FnMut(&str) + Send>,
+}
+
+/// A message kept until the broker confirms it.
+struct Kept {
+    exchange: String,
+    routing_key: String,
+    body: Vec<u8>,
+}
+
+/// One connection's channel in confirm mode.
+struct Link {
     connection: Connection,
-    /// Publishes, in confirm mode.
     channel: Channel,
     declarer: Declarer,
     confirms: Receiver<Confirm>,
+    /// Delivery tag (of this connection) -> sequence number.
+    tags: BTreeMap<u64, u64>,
+    next_tag: u64,
+}
+
+impl Link {
+    fn open(mut connection: Connection, durability: Durability) -> Result<Link, BrokerError> {
+        let channel = connection
+            .inner
+            .open_channel(None)
+            .map_err(|e| BrokerError::amqp("opening a channel", e))?;
+        let confirms = channel
+            .listen_for_publisher_confirms()
+            .map_err(|e| BrokerError::amqp("listening for publisher confirms", e))?;
+        channel
+            .enable_publisher_confirms()
+            .map_err(|e| BrokerError::amqp("enabling publisher confirms", e))?;
+        Ok(Link {
+            connection,
+            channel,
+            declarer: Declarer::new(durability),
+            confirms,
+            tags: BTreeMap::new(),
+            next_tag: 1,
+        })
+    }
+
+    fn send(&mut self, seq: u64, kept: &Kept) -> Result<(), BrokerError> {
+        self.declarer.route(
+            &mut self.connection.inner,
+            &kept.exchange,
+            &kept.routing_key,
+        )?;
+        self.channel
+            .basic_publish(
+                kept.exchange.as_str(),
+                Publish::with_properties(
+                    &kept.body,
+                    kept.routing_key.as_str(),
+                    notification_properties(),
+                ),
+            )
+            .map_err(|e| {
+                BrokerError::amqp(
+                    format_args!(
+                        "publishing to exchange {:?} with key {:?}",
+                        kept.exchange, kept.routing_key
+                    ),
+                    e,
+                )
+            })?;
+        self.tags.insert(self.next_tag, seq);
+        self.next_tag += 1;
+        Ok(())
+    }
+}
+
+/// Publishes notifications with publisher confirms, declaring what each needs first.
+pub struct Publisher {
+    link: Link,
+    durability: Durability,
     timeout: Duration,
     window: usize,
-    next_tag: u64,
-    unconfirmed: BTreeSet<u64>,
+    next_seq: u64,
+    unconfirmed: BTreeMap<u64, Kept>,
     nacked: usize,
     first_nacked: Option<u64>,
+    reconnect: Option<Reconnect>,
 }
 
 /// The AMQP properties oslo.messaging (through kombu) sets on a notification.
@@ -32,6 +119,10 @@ fn notification_properties() -> AmqpProperties {
         .with_priority(0)
 }
 
+fn is_lost(error: &BrokerError) -> bool {
+    error.kind() == BrokerErrorKind::Disconnected
+}
+
 impl Publisher {
     /// The number of unconfirmed messages [`Publisher::publish`] lets be in flight.
     pub const DEFAULT_WINDOW: usize = 1000;
@@ -39,81 +130,90 @@ impl Publisher {
     /// Opens the channels on `connection` and turns publisher confirms on. `timeout` bounds
     /// every wait for the broker's confirms.
     pub fn new(
-        mut connection: Connection,
+        connection: Connection,
         durability: Durability,
         timeout: Duration,
     ) -> Result<Self, BrokerError> {
-        let channel = connection
-            .inner
-            .open_channel(None)
-            .map_err(|e| BrokerError::amqp("opening a channel", e))?;
-        let confirms = channel
-            .listen_for_publisher_confirms()
-            .map_err(|e| BrokerError::amqp("listening for publisher confirms", e))?;
-        channel
-            .enable_publisher_confirms()
-            .map_err(|e| BrokerError::amqp("enabling publisher confirms", e))?;
         Ok(Publisher {
-            connection,
-            channel,
-            declarer: Declarer::new(durability),
-            confirms,
+            link: Link::open(connection, durability)?,
+            durability,
             timeout,
             window: Self::DEFAULT_WINDOW,
-            next_tag: 1,
-            unconfirmed: BTreeSet::new(),
+            next_seq: 1,
+            unconfirmed: BTreeMap::new(),
             nacked: 0,
             first_nacked: None,
+            reconnect: None,
         })
+    }
+
+    /// Connects again and republishes what is unconfirmed when the connection is lost,
+    /// rather than failing.
+    pub fn with_reconnect(mut self, reconnect: Reconnect) -> Self {
+        self.reconnect = Some(reconnect);
+        self
     }
 
     /// The broker this publisher is connected to.
     pub fn address(&self) -> &str {
-        self.connection.address()
+        self.link.connection.address()
     }
 
     /// Makes sure `exchange` exists and a queue named `routing_key` is bound to it with that
     /// key, as oslo's `_publish_and_creates_default_queue` does, so that a notification sent
     /// before any listener exists waits in that queue. What exists is used as it is.
     pub fn declare(&mut self, exchange: &str, routing_key: &str) -> Result<(), BrokerError> {
-        self.declarer
-            .route(&mut self.connection.inner, exchange, routing_key)
+        loop {
+            match self
+                .link
+                .declarer
+                .route(&mut self.link.connection.inner, exchange, routing_key)
+            {
+                Err(e) if is_lost(&e) => self.recover(e)?,
+                other => return other,
+            }
+        }
     }
 
-    /// Publishes one message body to `exchange` with `routing_key` and returns its delivery
-    /// tag (1, 2, 3, ... in publish order). Waits for confirms first when the window of
-    /// unconfirmed messages is full. Call [`Publisher::declare`] for the route beforehand.
+    /// Publishes one message body to `exchange` with `routing_key` (declaring the route
+    /// first when this connection has not) and returns its sequence number. Waits for
+    /// confirms first when the window of unconfirmed messages is full.
     pub fn publish(
         &mut self,
         exchange: &str,
         routing_key: &str,
-        body: &[u8],
+        body: Vec<u8>,
     ) -> Result<u64, BrokerError> {
         while self.unconfirmed.len() >= self.window {
             self.wait_for_confirm()?;
         }
         self.drain_confirms();
         self.check_nacks()?;
-        self.channel
-            .basic_publish(
-                exchange,
-                Publish::with_properties(body, routing_key, notification_properties()),
-            )
-            .map_err(|e| {
-                BrokerError::amqp(
-                    format_args!("publishing to exchange {exchange:?} with key {routing_key:?}"),
-                    e,
-                )
-            })?;
-        let tag = self.next_tag;
-        self.next_tag += 1;
-        self.unconfirmed.insert(tag);
-        Ok(tag)
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let kept = Kept {
+            exchange: exchange.to_owned(),
+            routing_key: routing_key.to_owned(),
+            body,
+        };
+        let sent = self.link.send(seq, &kept);
+        self.unconfirmed.insert(seq, kept);
+        match sent {
+            // Republished, with everything else unconfirmed, once connected again.
+            Err(e) if is_lost(&e) => self.recover(e)?,
+            other => other?,
+        }
+        Ok(seq)
     }
 
-    /// Every delivery tag up to and including this one has been confirmed (acked).
+    /// Every message up to and including this sequence number has been confirmed (acked).
     pub fn confirmed_through(&self) -> u64 {
-        let oldest_open = self.unconfirmed.first().copied().unwrap_or(self.next_tag);
+        let oldest_open = self
+            .unconfirmed
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(self.next_seq);
         oldest_open.min(self.first_nacked.unwrap_or(u64::MAX)) - 1
     }
 
@@ -127,14 +227,14 @@ impl Publisher {
 
     /// Takes the confirms that have arrived, without waiting.
     pub fn drain_confirms(&mut self) {
-        while let Ok(confirm) = self.confirms.try_recv() {
+        while let Ok(confirm) = self.link.confirms.try_recv() {
             self.apply(confirm);
         }
     }
 
     fn wait_for_confirm(&mut self) -> Result<(), BrokerError> {
         let started = Instant::now();
-        match self.confirms.recv_timeout(self.timeout) {
+        match self.link.confirms.recv_timeout(self.timeout) {
             Ok(confirm) => {
                 self.apply(confirm);
                 Ok(())
@@ -148,11 +248,56 @@ impl Publisher {
                     started.elapsed()
                 ),
             )),
-            Err(RecvTimeoutError::Disconnected) => Err(BrokerError::disconnected(format!(
-                "lost the connection to {} with {} notifications unconfirmed",
-                self.address(),
-                self.unconfirmed.len()
-            ))),
+            Err(RecvTimeoutError::Disconnected) => {
+                self.recover(BrokerError::disconnected(format!(
+                    "lost the connection to {} with {} notifications unconfirmed",
+                    self.address(),
+                    self.unconfirmed.len()
+                )))
+            }
+        }
+    }
+
+    /// After losing the connection: connect again and republish everything unconfirmed,
+    /// or fail with `lost` when there is no [`Reconnect`] policy.
+    fn recover(&mut self, lost: BrokerError) -> Result<(), BrokerError> {
+        let Some(policy) = self.reconnect.as_mut() else {
+            return Err(lost);
+        };
+        (policy.notices)(&format!("{lost}; reconnecting"));
+        let deadline = Instant::now() + policy.options.timeout;
+        loop {
+            let notices = &mut policy.notices;
+            let connection =
+                connect_retrying(&policy.url, &policy.options, Some(deadline), |e, wait| {
+                    notices(&format!("{e}; trying again in {wait:.1?}"))
+                })?;
+            let mut link = match Link::open(connection, self.durability) {
+                Ok(link) => link,
+                Err(e) if is_lost(&e) && Instant::now() < deadline => continue,
+                Err(e) => return Err(e),
+            };
+            let mut republished = Ok(());
+            for (seq, kept) in &self.unconfirmed {
+                republished = link.send(*seq, kept);
+                if republished.is_err() {
+                    break;
+                }
+            }
+            match republished {
+                Ok(()) => {
+                    (policy.notices)(&format!(
+                        "reconnected to {}; sent {} unconfirmed notifications again",
+                        link.connection.address(),
+                        self.unconfirmed.len()
+                    ));
+                    // The old connection's handles go with it; it is gone anyway.
+                    self.link = link;
+                    return Ok(());
+                }
+                Err(e) if is_lost(&e) && Instant::now() < deadline => continue,
+                Err(e) => return Err(e),
+            }
         }
     }
 
@@ -161,16 +306,23 @@ impl Publisher {
             Confirm::Ack(payload) => (payload, true),
             Confirm::Nack(payload) => (payload, false),
         };
-        let settled = if payload.multiple {
-            let open = self.unconfirmed.split_off(&(payload.delivery_tag + 1));
-            std::mem::replace(&mut self.unconfirmed, open)
-        } else if self.unconfirmed.remove(&payload.delivery_tag) {
-            BTreeSet::from([payload.delivery_tag])
+        let settled: Vec<u64> = if payload.multiple {
+            let open = self.link.tags.split_off(&(payload.delivery_tag + 1));
+            std::mem::replace(&mut self.link.tags, open)
+                .into_values()
+                .collect()
         } else {
-            BTreeSet::new()
+            self.link
+                .tags
+                .remove(&payload.delivery_tag)
+                .into_iter()
+                .collect()
         };
+        for seq in &settled {
+            self.unconfirmed.remove(seq);
+        }
         if !acked {
-            if let Some(&first) = settled.first() {
+            if let Some(&first) = settled.iter().min() {
                 self.nacked += settled.len();
                 self.first_nacked = Some(self.first_nacked.map_or(first, |f| f.min(first)));
             }
@@ -194,10 +346,18 @@ impl Publisher {
     /// Waits for every confirm, then closes the channels and the connection.
     pub fn finish(mut self) -> Result<(), BrokerError> {
         self.wait_for_all_confirms()?;
-        self.channel
+        let Link {
+            connection,
+            channel,
+            declarer,
+            ..
+        } = self.link;
+        channel
             .close()
             .map_err(|e| BrokerError::amqp("closing the channel", e))?;
         // The declarer's channels are dropped only once the connection is closed.
-        self.connection.close()
+        let closed = connection.close();
+        drop(declarer);
+        closed
     }
 }
