@@ -312,3 +312,88 @@ fn a_broker_that_stops_answering_is_noticed_through_heartbeats() {
     );
     eprintln!("a paused broker was noticed after {noticed:?}: {line}");
 }
+
+#[test]
+fn oslo_notify_lines_republishes_what_a_killed_broker_did_not_confirm() {
+    let node = Node::start();
+    let url = node.transport_url();
+    let total = 10_000;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oslo-notify"))
+        .args([
+            "--durable",
+            "--topic",
+            "survive",
+            "--timeout",
+            "60",
+            "--lines",
+            "info",
+            "bulk",
+        ])
+        .env("OSLO_TRANSPORT_URL", &url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Feed the lines slowly, so that the broker dies in the middle of the stream.
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        for chunk in 0..20 {
+            let lines: String = (0..total / 20)
+                .map(|i| format!("{{\"n\": {}}}\n", chunk * (total / 20) + i))
+                .collect();
+            if stdin.write_all(lines.as_bytes()).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    // Its output is read meanwhile, so that it never waits on a full pipe.
+    let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let read_all = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let (stdout, stderr) = (read_all(Box::new(stdout)), read_all(Box::new(stderr)));
+    std::thread::sleep(Duration::from_millis(700));
+    node.kill();
+    node.restart();
+    writer.join().unwrap();
+    let status = child.wait().unwrap();
+    let output = std::process::Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("reconnecting"),
+        "the broker died mid-stream: {stderr}"
+    );
+    let printed: BTreeSet<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(printed.len(), total, "every line confirmed and reported");
+
+    let broker = common::Broker::at(&node.amqp_url());
+    let on_broker: BTreeSet<String> = broker
+        .drain("survive.info")
+        .iter()
+        .map(|m| m.decoded().notification.message_id)
+        .collect();
+    let missing: Vec<_> = printed.difference(&on_broker).collect();
+    assert!(
+        missing.is_empty(),
+        "{} reported sent but not on the broker: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    eprintln!("{stderr}");
+}

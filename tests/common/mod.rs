@@ -78,7 +78,12 @@ pub struct Broker {
 
 impl Broker {
     pub fn new() -> Broker {
-        let mut connection = Connection::insecure_open(&amqp_url()).expect("test broker reachable");
+        Broker::at(&amqp_url())
+    }
+
+    /// A scratch area on the broker of this amqp URL.
+    pub fn at(url: &str) -> Broker {
+        let mut connection = Connection::insecure_open(url).expect("test broker reachable");
         let channel = connection.open_channel(None).unwrap();
         Broker {
             connection: Some(connection),
