@@ -125,10 +125,10 @@ pub fn run(
         .with_reconnect(Reconnect {
             url: config.url.clone(),
             options: config.connect.clone(),
-            notices: Box::new(|line| {
-                let _ = writeln!(std::io::stderr(), "oslo-notify: {line}");
-            }),
-        });
+        })
+        .with_notices(Box::new(|line| {
+            let _ = writeln!(std::io::stderr(), "oslo-notify: {line}");
+        }));
     let mut notifier = Notifier::new(publisher, config.publisher_id.clone())
         .exchange(config.exchange.clone())
         .topics(config.topics.iter().cloned())
@@ -187,8 +187,13 @@ pub fn run(
     // Whatever stopped the input, report what the broker took before saying why.
     let flushed = notifier.flush();
     pending.write_confirmed(notifier.confirmed_through(), out)?;
-    result?;
-    flushed?;
+    if let Err(error) = result.and(flushed) {
+        // A broker that blocks us reads nothing, not even a close, and one that stopped
+        // answering never will: the connection is left to the end of the process, which is
+        // near, rather than waited on.
+        std::mem::forget(notifier);
+        return Err(error);
+    }
     notifier.close()
 }
 

@@ -397,3 +397,41 @@ fn oslo_notify_lines_republishes_what_a_killed_broker_did_not_confirm() {
     );
     eprintln!("{stderr}");
 }
+
+#[test]
+fn a_broker_that_blocks_publishers_is_waited_for_until_the_timeout() {
+    let node = Node::start();
+    let url = node.transport_url();
+    // A memory alarm: the broker blocks every publishing connection.
+    node.ctl(&["set_vm_memory_high_watermark", "0.0000001"]);
+
+    let run = oslo_notify(&url, &["--timeout", "3", "info", "blocked", "{}"], b"");
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(
+        run.stderr.contains("is blocking publishes"),
+        "{}",
+        run.stderr
+    );
+    let last = run.stderr.lines().last().unwrap();
+    assert!(last.contains("(it is blocking publishes:"), "{last}");
+    assert!(run.stdout.is_empty(), "nothing reported sent");
+
+    let url_for_thread = url.clone();
+    let sender = std::thread::spawn(move || {
+        oslo_notify(
+            &url_for_thread,
+            &["--timeout", "60", "info", "unblocked", "{}"],
+            b"",
+        )
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    node.ctl(&["set_vm_memory_high_watermark", "0.4"]);
+    let run = sender.join().unwrap();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("takes publishes again"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.lines().len(), 1);
+}

@@ -10,7 +10,7 @@ mod publish;
 
 pub use consume::{Acks, Delivery, DeliveryToken, Event, Flow, Listener};
 pub use declare::QueueSpec;
-pub use publish::{Publisher, Reconnect};
+pub use publish::{Notices, Publisher, Reconnect};
 
 use crate::transport_url::{Host, TransportUrl};
 use amiquip::{Auth, ConnectionOptions, ConnectionTuning};

@@ -11,8 +11,10 @@ use super::{
     connect_retrying, BrokerError, BrokerErrorKind, ConnectOptions, Connection, Durability,
 };
 use crate::transport_url::TransportUrl;
-use amiquip::{AmqpProperties, Channel, Confirm, FieldTable, Publish};
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use amiquip::{
+    AmqpProperties, Channel, Confirm, ConnectionBlockedNotification, FieldTable, Publish,
+};
+use crossbeam_channel::{Receiver, Select};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -22,9 +24,11 @@ pub struct Reconnect {
     pub url: TransportUrl,
     /// How; `timeout` also bounds how long reconnecting may take.
     pub options: ConnectOptions,
-    /// Hears one line about each loss and each failed attempt.
-    pub notices: Box<dyn FnMut(&str) + Send>,
 }
+
+/// Hears one line about each event worth telling a person: a lost connection, a failed
+/// attempt to connect again, a broker that blocks publishes.
+pub type Notices = Box<dyn FnMut(&str) + Send>;
 
 /// A message kept until the broker confirms it.
 struct Kept {
@@ -39,6 +43,8 @@ struct Link {
     channel: Channel,
     declarer: Declarer,
     confirms: Receiver<Confirm>,
+    /// connection.blocked and connection.unblocked from the broker.
+    blocked: Receiver<ConnectionBlockedNotification>,
     /// Delivery tag (of this connection) -> sequence number.
     tags: BTreeMap<u64, u64>,
     next_tag: u64,
@@ -56,11 +62,16 @@ impl Link {
         channel
             .enable_publisher_confirms()
             .map_err(|e| BrokerError::amqp("enabling publisher confirms", e))?;
+        let blocked = connection
+            .inner
+            .listen_for_connection_blocked()
+            .map_err(|e| BrokerError::amqp("listening for blocked publishing", e))?;
         Ok(Link {
             connection,
             channel,
             declarer: Declarer::new(durability),
             confirms,
+            blocked,
             tags: BTreeMap::new(),
             next_tag: 1,
         })
@@ -107,6 +118,9 @@ pub struct Publisher {
     nacked: usize,
     first_nacked: Option<u64>,
     reconnect: Option<Reconnect>,
+    notices: Option<Notices>,
+    /// Why the broker blocks our publishes, while it does.
+    blocked: Option<String>,
 }
 
 /// The AMQP properties oslo.messaging (through kombu) sets on a notification.
@@ -144,6 +158,8 @@ impl Publisher {
             nacked: 0,
             first_nacked: None,
             reconnect: None,
+            notices: None,
+            blocked: None,
         })
     }
 
@@ -152,6 +168,19 @@ impl Publisher {
     pub fn with_reconnect(mut self, reconnect: Reconnect) -> Self {
         self.reconnect = Some(reconnect);
         self
+    }
+
+    /// Tells `notices` of lost connections, attempts to connect again, and a broker that
+    /// blocks publishes.
+    pub fn with_notices(mut self, notices: Notices) -> Self {
+        self.notices = Some(notices);
+        self
+    }
+
+    fn notice(&mut self, line: &str) {
+        if let Some(notices) = self.notices.as_mut() {
+            notices(line);
+        }
     }
 
     /// The broker this publisher is connected to.
@@ -234,44 +263,82 @@ impl Publisher {
 
     fn wait_for_confirm(&mut self) -> Result<(), BrokerError> {
         let started = Instant::now();
-        match self.link.confirms.recv_timeout(self.timeout) {
-            Ok(confirm) => {
-                self.apply(confirm);
-                Ok(())
+        loop {
+            let left = self.timeout.saturating_sub(started.elapsed());
+            let mut select = Select::new();
+            let confirm_op = select.recv(&self.link.confirms);
+            let blocked_op = select.recv(&self.link.blocked);
+            let ready = match select.select_timeout(left) {
+                Ok(ready) => ready,
+                Err(_) => return Err(self.not_confirmed(started.elapsed())),
+            };
+            if ready.index() == blocked_op {
+                match ready.recv(&self.link.blocked) {
+                    Ok(ConnectionBlockedNotification::Blocked(reason)) => {
+                        let line = format!(
+                            "the broker at {} is blocking publishes ({reason}); waiting",
+                            self.address()
+                        );
+                        self.notice(&line);
+                        self.blocked = Some(reason);
+                    }
+                    Ok(ConnectionBlockedNotification::Unblocked) => {
+                        let line =
+                            format!("the broker at {} takes publishes again", self.address());
+                        self.notice(&line);
+                        self.blocked = None;
+                    }
+                    // The connection is gone: the confirms' side says so too.
+                    Err(_) => {}
+                }
+                continue;
             }
-            Err(RecvTimeoutError::Timeout) => Err(BrokerError::new(
-                BrokerErrorKind::Timeout,
-                format!(
-                    "the broker at {} confirmed none of {} notifications within {:.1?}",
-                    self.address(),
-                    self.unconfirmed.len(),
-                    started.elapsed()
-                ),
-            )),
-            Err(RecvTimeoutError::Disconnected) => {
-                self.recover(BrokerError::disconnected(format!(
+            debug_assert_eq!(ready.index(), confirm_op);
+            return match ready.recv(&self.link.confirms) {
+                Ok(confirm) => {
+                    self.apply(confirm);
+                    Ok(())
+                }
+                Err(_) => self.recover(BrokerError::disconnected(format!(
                     "lost the connection to {} with {} notifications unconfirmed",
                     self.address(),
                     self.unconfirmed.len()
-                )))
-            }
+                ))),
+            };
         }
+    }
+
+    fn not_confirmed(&self, waited: Duration) -> BrokerError {
+        let why = match &self.blocked {
+            Some(reason) => format!(" (it is blocking publishes: {reason})"),
+            None => String::new(),
+        };
+        BrokerError::new(
+            BrokerErrorKind::Timeout,
+            format!(
+                "the broker at {} confirmed none of {} notifications within {waited:.1?}{why}",
+                self.address(),
+                self.unconfirmed.len()
+            ),
+        )
     }
 
     /// After losing the connection: connect again and republish everything unconfirmed,
     /// or fail with `lost` when there is no [`Reconnect`] policy.
     fn recover(&mut self, lost: BrokerError) -> Result<(), BrokerError> {
-        let Some(policy) = self.reconnect.as_mut() else {
+        let Some(policy) = self.reconnect.as_ref() else {
             return Err(lost);
         };
-        (policy.notices)(&format!("{lost}; reconnecting"));
-        let deadline = Instant::now() + policy.options.timeout;
+        let (url, options) = (policy.url.clone(), policy.options.clone());
+        self.notice(&format!("{lost}; reconnecting"));
+        let deadline = Instant::now() + options.timeout;
         loop {
-            let notices = &mut policy.notices;
-            let connection =
-                connect_retrying(&policy.url, &policy.options, Some(deadline), |e, wait| {
-                    notices(&format!("{e}; trying again in {wait:.1?}"))
-                })?;
+            let notices = &mut self.notices;
+            let connection = connect_retrying(&url, &options, Some(deadline), |e, wait| {
+                if let Some(notices) = notices.as_mut() {
+                    notices(&format!("{e}; trying again in {wait:.1?}"));
+                }
+            })?;
             let mut link = match Link::open(connection, self.durability) {
                 Ok(link) => link,
                 Err(e) if is_lost(&e) && Instant::now() < deadline => continue,
@@ -286,13 +353,15 @@ impl Publisher {
             }
             match republished {
                 Ok(()) => {
-                    (policy.notices)(&format!(
+                    let line = format!(
                         "reconnected to {}; sent {} unconfirmed notifications again",
                         link.connection.address(),
                         self.unconfirmed.len()
-                    ));
+                    );
+                    self.notice(&line);
                     // The old connection's handles go with it; it is gone anyway.
                     self.link = link;
+                    self.blocked = None;
                     return Ok(());
                 }
                 Err(e) if is_lost(&e) && Instant::now() < deadline => continue,
