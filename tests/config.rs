@@ -184,14 +184,7 @@ fn oslo_listen_reads_the_same_file() {
         .spawn()
         .unwrap();
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut said = String::new();
-    while !said.contains("listening on") {
-        said.clear();
-        assert!(
-            std::io::BufRead::read_line(&mut stderr, &mut said).unwrap() > 0,
-            "it stopped"
-        );
-    }
+    common::wait_until_listening(&mut stderr);
     let run = notify(&["--config-file", path, "warn", "from.config", "{}"]);
     assert_eq!(run.code, 0, "{run:?}");
     let output = child.wait_with_output().unwrap();

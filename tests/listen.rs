@@ -456,14 +456,7 @@ fn a_closed_pipe_ends_it_quietly() {
         .spawn()
         .unwrap();
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut said = String::new();
-    while !said.contains("listening on") {
-        said.clear();
-        assert!(
-            std::io::BufRead::read_line(&mut stderr, &mut said).unwrap() > 0,
-            "no listening line"
-        );
-    }
+    common::wait_until_listening(&mut stderr);
     // Like `| head -1`: read one line, then close the pipe.
     let stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {

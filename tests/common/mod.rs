@@ -502,3 +502,15 @@ pub fn send(exchange: &str, topic: &str, rest: &[&str]) -> String {
     assert_eq!(run.code, 0, "{run:?}");
     run.stdout.trim().to_owned()
 }
+
+/// Reads `stderr` until oslo-listen says it is listening; fails if it ends first.
+pub fn wait_until_listening(stderr: &mut impl std::io::BufRead) {
+    let mut said = String::new();
+    while !said.contains("listening on") {
+        said.clear();
+        assert!(
+            stderr.read_line(&mut said).unwrap() > 0,
+            "oslo-listen ended before it listened"
+        );
+    }
+}
