@@ -187,13 +187,8 @@ pub fn run(
     // Whatever stopped the input, report what the broker took before saying why.
     let flushed = notifier.flush();
     pending.write_confirmed(notifier.confirmed_through(), out)?;
-    if let Err(error) = result.and(flushed) {
-        // A broker that blocks us reads nothing, not even a close, and one that stopped
-        // answering never will: the connection is left to the end of the process, which is
-        // near, rather than waited on.
-        std::mem::forget(notifier);
-        return Err(error);
-    }
+    result?;
+    flushed?;
     notifier.close()
 }
 

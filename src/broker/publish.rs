@@ -16,6 +16,7 @@ use amiquip::{
 };
 use crossbeam_channel::{Receiver, Select};
 use std::collections::BTreeMap;
+use std::mem::ManuallyDrop;
 use std::time::{Duration, Instant};
 
 /// How to connect again when the connection is lost.
@@ -109,7 +110,11 @@ impl Link {
 
 /// Publishes notifications with publisher confirms, declaring what each needs first.
 pub struct Publisher {
-    link: Link,
+    /// Dropped by hand (see `Drop`), unless abandoned or taken by `finish`.
+    link: ManuallyDrop<Link>,
+    /// Set when the broker may never answer a close: the link is then left to the end of
+    /// the process rather than closed and waited on.
+    abandoned: bool,
     durability: Durability,
     timeout: Duration,
     window: usize,
@@ -149,7 +154,8 @@ impl Publisher {
         timeout: Duration,
     ) -> Result<Self, BrokerError> {
         Ok(Publisher {
-            link: Link::open(connection, durability)?,
+            link: ManuallyDrop::new(Link::open(connection, durability)?),
+            abandoned: false,
             durability,
             timeout,
             window: Self::DEFAULT_WINDOW,
@@ -193,10 +199,10 @@ impl Publisher {
     /// before any listener exists waits in that queue. What exists is used as it is.
     pub fn declare(&mut self, exchange: &str, routing_key: &str) -> Result<(), BrokerError> {
         loop {
-            match self
-                .link
+            let link = &mut *self.link;
+            match link
                 .declarer
-                .route(&mut self.link.connection.inner, exchange, routing_key)
+                .route(&mut link.connection.inner, exchange, routing_key)
             {
                 Err(e) if is_lost(&e) => self.recover(e)?,
                 other => return other,
@@ -270,7 +276,13 @@ impl Publisher {
             let blocked_op = select.recv(&self.link.blocked);
             let ready = match select.select_timeout(left) {
                 Ok(ready) => ready,
-                Err(_) => return Err(self.not_confirmed(started.elapsed())),
+                Err(_) => {
+                    if self.blocked.is_some() {
+                        // It reads nothing from us now, a channel or connection close included.
+                        self.abandoned = true;
+                    }
+                    return Err(self.not_confirmed(started.elapsed()));
+                }
             };
             if ready.index() == blocked_op {
                 match ready.recv(&self.link.blocked) {
@@ -360,7 +372,8 @@ impl Publisher {
                     );
                     self.notice(&line);
                     // The old connection's handles go with it; it is gone anyway.
-                    self.link = link;
+                    let old = std::mem::replace(&mut self.link, ManuallyDrop::new(link));
+                    drop(ManuallyDrop::into_inner(old));
                     self.blocked = None;
                     return Ok(());
                 }
@@ -415,12 +428,15 @@ impl Publisher {
     /// Waits for every confirm, then closes the channels and the connection.
     pub fn finish(mut self) -> Result<(), BrokerError> {
         self.wait_for_all_confirms()?;
+        // SAFETY: taken once; `abandoned` keeps Drop from touching it again.
+        let link = unsafe { ManuallyDrop::take(&mut self.link) };
+        self.abandoned = true;
         let Link {
             connection,
             channel,
             declarer,
             ..
-        } = self.link;
+        } = link;
         channel
             .close()
             .map_err(|e| BrokerError::amqp("closing the channel", e))?;
@@ -428,5 +444,14 @@ impl Publisher {
         let closed = connection.close();
         drop(declarer);
         closed
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        if !self.abandoned {
+            // SAFETY: dropped here once; `finish` takes the link and sets `abandoned` first.
+            unsafe { ManuallyDrop::drop(&mut self.link) }
+        }
     }
 }
