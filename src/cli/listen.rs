@@ -1,0 +1,263 @@
+//! `oslo-listen`'s arguments.
+
+use super::{parse_seconds, topics_from, ConnectionArgs};
+use crate::envelope::Priority;
+use crate::exit::EXIT_CODES_HELP;
+use crate::filter::Filter;
+use crate::listen::{ListenConfig, Mode};
+use crate::output::{OutputFormat, Printer};
+use anyhow::Result;
+use clap::{Parser, ValueEnum};
+use std::time::Duration;
+
+/// `--format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// A header line (timestamp, PRIORITY, event_type, publisher_id) and the indented payload
+    Pretty,
+    /// One JSON object per line: priority, event_type, publisher_id, payload, metadata,
+    /// context, exchange, routing_key
+    Json,
+    /// The payload alone, one JSON value per line
+    Payload,
+    /// The message body exactly as received, one per line
+    Raw,
+}
+
+impl From<FormatArg> for OutputFormat {
+    fn from(format: FormatArg) -> OutputFormat {
+        match format {
+            FormatArg::Pretty => OutputFormat::Pretty,
+            FormatArg::Json => OutputFormat::Json,
+            FormatArg::Payload => OutputFormat::Payload,
+            FormatArg::Raw => OutputFormat::Raw,
+        }
+    }
+}
+
+const LISTEN_EXAMPLES: &str = "\
+Examples:
+  oslo-listen --topic notifications
+  oslo-listen --json --event-type 'compute.instance.*' | jq .payload.instance_id
+  oslo-listen --exchange nova --priority error,critical --format payload
+  oslo-listen --shared --count 1 --timeout 60    # take one from the shared queues
+  oslo-listen --pool audit-log --json >> audit.jsonl
+
+Waiting for an event in CI:
+  oslo-listen --json --event-type compute.instance.create.end --count 1 --timeout 300 \\
+      > event.json 2> listen.log &
+  until grep -q 'listening on' listen.log; do sleep 0.1; done
+  openstack server create ...
+  wait $! && jq .payload event.json";
+
+/// Print OpenStack notifications as they arrive.
+///
+/// By default it reads through a private queue of its own (tap), bound like the shared
+/// queues, so it takes nothing from other consumers and leaves nothing behind.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "oslo-listen",
+    version,
+    after_help = LISTEN_EXAMPLES,
+    after_long_help = format!("{LISTEN_EXAMPLES}\n\n{EXIT_CODES_HELP}")
+)]
+pub struct ListenArgs {
+    /// Topic to listen to; repeat for several [default: the config file's topics, or
+    /// notifications]
+    #[arg(long = "topic", value_name = "TOPIC")]
+    pub topics: Vec<String>,
+
+    /// Priorities to listen to, comma-separated [default: all seven]
+    #[arg(long = "priority", value_name = "LIST", value_delimiter = ',')]
+    pub priorities: Vec<Priority>,
+
+    /// Exchange to listen on; repeat for several [default: the config file's
+    /// control_exchange, or openstack and the OpenStack service exchanges that exist]
+    #[arg(long = "exchange", value_name = "NAME")]
+    pub exchanges: Vec<String>,
+
+    /// Consume the shared TOPIC.PRIORITY queues, as an oslo listener does (competes with
+    /// other consumers; sees what was sent before it started)
+    #[arg(long, conflicts_with = "pool")]
+    pub shared: bool,
+
+    /// Consume the queue of this oslo listener pool (every pool gets a copy)
+    #[arg(long, value_name = "NAME")]
+    pub pool: Option<String>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = FormatArg::Pretty)]
+    pub format: FormatArg,
+
+    /// Same as --format json
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+
+    /// Show the values of context keys that carry secrets (auth_token, *password*, ...)
+    #[arg(long)]
+    pub show_secrets: bool,
+
+    /// Only event types matching this shell glob; repeat for several
+    #[arg(long = "event-type", value_name = "PATTERN")]
+    pub event_types: Vec<String>,
+
+    /// Only publisher ids matching this shell glob; repeat for several
+    #[arg(long = "publisher-id", value_name = "PATTERN")]
+    pub publisher_ids: Vec<String>,
+
+    /// Only the notification with this message_id; repeat for several
+    #[arg(long = "message-id", value_name = "ID")]
+    pub message_ids: Vec<String>,
+
+    /// Exit 0 after this many matching notifications
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Stop after this many seconds: exit 4 if --count was not reached, 0 without --count
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub timeout: Option<f64>,
+
+    /// How many unacknowledged messages to take at once per queue
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..))]
+    pub prefetch: u16,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// How long to wait for one host when no --timeout bounds it.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl ListenArgs {
+    /// Turns the arguments into a [`ListenConfig`]. `terminal` says whether stdout is a
+    /// terminal, and `no_color` whether NO_COLOR asks for no colour.
+    pub fn into_config(self, terminal: bool, no_color: bool) -> Result<ListenConfig> {
+        let config = self.connection.read_config()?;
+        let connection = self.connection.resolve(&config, DEFAULT_CONNECT_TIMEOUT)?;
+        let filter = Filter::new(&self.event_types, &self.publisher_ids, &self.message_ids)?;
+        let mode = match (self.shared, self.pool) {
+            (_, Some(name)) => Mode::Pool(name),
+            (true, None) => Mode::Shared,
+            (false, None) => Mode::Tap,
+        };
+        let priorities = if self.priorities.is_empty() {
+            Priority::ALL.to_vec()
+        } else {
+            let mut unique = self.priorities.clone();
+            unique.sort();
+            unique.dedup();
+            unique
+        };
+        let format = if self.json {
+            FormatArg::Json
+        } else {
+            self.format
+        };
+        let timeout = self.timeout.map(Duration::from_secs_f64);
+        let exchanges = match (self.exchanges.is_empty(), config.control_exchange.clone()) {
+            (true, Some(setting)) => vec![setting.value],
+            _ => self.exchanges,
+        };
+        Ok(ListenConfig {
+            connect: connection.options,
+            durability: connection.durability,
+            url: connection.url,
+            mode,
+            exchanges,
+            topics: topics_from(self.topics, &config),
+            priorities,
+            printer: Printer {
+                format: format.into(),
+                color: terminal && !no_color,
+                escape_controls: terminal,
+                show_secrets: self.show_secrets,
+            },
+            filter,
+            count: self.count,
+            timeout,
+            prefetch: self.prefetch,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn argument_definitions_are_consistent() {
+        ListenArgs::command().debug_assert();
+    }
+
+    fn listen(args: &[&str]) -> Result<ListenConfig> {
+        let args =
+            ListenArgs::try_parse_from(std::iter::once("oslo-listen").chain(args.iter().copied()))?;
+        args.into_config(false, false)
+    }
+
+    #[test]
+    fn listen_defaults_tap_every_priority_of_notifications() {
+        let config = listen(&[]).unwrap();
+        assert_eq!(config.mode, Mode::Tap);
+        assert_eq!(config.topics, ["notifications"]);
+        assert_eq!(config.priorities, Priority::ALL);
+        assert!(config.exchanges.is_empty());
+        assert_eq!(config.printer.format, OutputFormat::Pretty);
+        assert!(config.filter.is_empty());
+        assert_eq!((config.count, config.timeout), (None, None));
+    }
+
+    #[test]
+    fn listen_options() {
+        let config = listen(&[
+            "--pool",
+            "p1",
+            "--exchange",
+            "nova",
+            "--exchange",
+            "neutron",
+            "--priority",
+            "error,WARNING,error",
+            "--json",
+            "--count",
+            "3",
+            "--timeout",
+            "1.5",
+            "--event-type",
+            "compute.*",
+        ])
+        .unwrap();
+        assert_eq!(config.mode, Mode::Pool("p1".into()));
+        assert_eq!(config.exchanges, ["nova", "neutron"]);
+        assert_eq!(config.priorities, [Priority::Warn, Priority::Error]);
+        assert_eq!(config.printer.format, OutputFormat::Json);
+        assert_eq!(config.count, Some(3));
+        assert_eq!(config.timeout, Some(Duration::from_millis(1500)));
+        assert!(!config.filter.is_empty());
+        assert_eq!(listen(&["--shared"]).unwrap().mode, Mode::Shared);
+        assert!(listen(&["--shared", "--pool", "x"]).is_err());
+        assert!(listen(&["--count", "0"]).is_err());
+        assert!(listen(&["--json", "--format", "raw"]).is_err());
+        let bad_glob = listen(&["--event-type", "a[b"]).unwrap_err();
+        assert_eq!(
+            crate::exit::failure_of(&bad_glob),
+            crate::exit::Failure::Usage
+        );
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        let args = || ListenArgs::try_parse_from(["oslo-listen"]).unwrap();
+        assert!(args().into_config(true, false).unwrap().printer.color);
+        assert!(!args().into_config(true, true).unwrap().printer.color);
+        assert!(!args().into_config(false, false).unwrap().printer.color);
+        assert!(
+            args()
+                .into_config(true, true)
+                .unwrap()
+                .printer
+                .escape_controls
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! Command-line arguments of both tools (clap derive), and their conversion into the plain
+//! configuration structs the library runs on: [`NotifyArgs`] -> `SendConfig`,
+//! [`ListenArgs`] -> `ListenConfig`, both with the shared [`ConnectionArgs`].
+
+mod listen;
+mod notify;
+
+pub use listen::{FormatArg, ListenArgs};
+pub use notify::{Driver, NotifyArgs};
+
+use crate::broker::{ConnectOptions, Durability, TlsFiles};
+use crate::config::{ConfigError, OsloConfig, Setting};
+use crate::notifier::DEFAULT_TOPIC;
+use crate::transport_url::{TransportUrl, DEFAULT_URL};
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the broker is and how to talk to it; shared by both tools.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionArgs {
+    /// The oslo.messaging transport URL of the broker (flag, then env, then config file,
+    /// then default).
+    #[arg(
+        long,
+        help = "oslo.messaging transport URL: \
+                rabbit://USER:PASS@HOST:PORT[,USER:PASS@HOST2:PORT]/VHOST[?ssl=1] \
+                [env: OSLO_TRANSPORT_URL] [default: the config file's, or \
+                rabbit://guest:***@localhost:5672/]",
+        value_name = "URL",
+        env = "OSLO_TRANSPORT_URL",
+        hide_env_values = true
+    )]
+    pub transport_url: Option<String>,
+
+    /// Read the service's oslo.config file (nova.conf, ...) for the transport URL,
+    /// control_exchange, notification driver and topics, and RabbitMQ options; repeat for
+    /// several (later files win; command-line flags and env win over them)
+    #[arg(long = "config-file", value_name = "FILE")]
+    pub config_files: Vec<PathBuf>,
+
+    /// AMQP heartbeat interval in seconds, 0 for none [default: the config file's
+    /// heartbeat_timeout_threshold, or 60]
+    #[arg(long, value_name = "SECONDS")]
+    pub heartbeat: Option<u16>,
+
+    /// Create missing exchanges and queues durable (oslo's amqp_durable_queues = true)
+    #[arg(long)]
+    pub durable: bool,
+
+    /// Create missing queues as quorum queues, durable (oslo's rabbit_quorum_queue = true)
+    #[arg(long, conflicts_with = "durable")]
+    pub quorum: bool,
+}
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds > 0.0 && seconds <= 1e9 => Ok(seconds),
+        _ => Err(format!("{text:?} is not a positive number of seconds")),
+    }
+}
+
+/// The connection settings once flags, env, config files and defaults are weighed.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// Where to connect.
+    pub url: TransportUrl,
+    /// How.
+    pub options: ConnectOptions,
+    /// How to create what is missing.
+    pub durability: Durability,
+}
+
+impl ConnectionArgs {
+    /// Reads the `--config-file`s, in order.
+    pub fn read_config(&self) -> Result<OsloConfig> {
+        let mut config = OsloConfig::default();
+        for path in &self.config_files {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                file: name.clone(),
+                place: None,
+                reason: format!("cannot be read: {e}"),
+            })?;
+            config.read(&name, &text)?;
+        }
+        Ok(config)
+    }
+
+    /// Weighs the flags and env against `config` and the defaults; each wait for one host
+    /// lasts at most `timeout`.
+    pub fn resolve(&self, config: &OsloConfig, timeout: Duration) -> Result<Connection> {
+        let mut url = match (&self.transport_url, config.notification_transport_url()) {
+            (Some(text), _) => TransportUrl::parse(text)?,
+            (None, Some(setting)) => TransportUrl::parse(&setting.value)
+                .with_context(|| format!("in {}", setting.origin))?,
+            (None, None) => TransportUrl::parse(DEFAULT_URL)?,
+        };
+        if config.ssl.as_ref().is_some_and(|s| s.value) && !url.tls {
+            url.enable_tls();
+        }
+        let file = |from_url: Option<&str>, from_config: &Option<Setting<String>>| {
+            from_url
+                .map(PathBuf::from)
+                .or_else(|| from_config.as_ref().map(|s| PathBuf::from(&s.value)))
+        };
+        let tls = TlsFiles {
+            ca_file: file(url.query_value("ssl_ca_file"), &config.ssl_ca_file),
+            cert_file: file(url.query_value("ssl_cert_file"), &config.ssl_cert_file),
+            key_file: file(url.query_value("ssl_key_file"), &config.ssl_key_file),
+        };
+        let heartbeat = self
+            .heartbeat
+            .or(config.heartbeat_timeout_threshold.as_ref().map(|s| s.value))
+            .unwrap_or(60);
+        let from_config =
+            |setting: &Option<Setting<bool>>| setting.as_ref().is_some_and(|s| s.value);
+        let durability =
+            if self.quorum || (!self.durable && from_config(&config.rabbit_quorum_queue)) {
+                Durability::Quorum
+            } else if self.durable || from_config(&config.amqp_durable_queues) {
+                Durability::Durable
+            } else {
+                Durability::Transient
+            };
+        Ok(Connection {
+            url,
+            options: ConnectOptions {
+                timeout,
+                heartbeat,
+                tls,
+            },
+            durability,
+        })
+    }
+}
+
+/// `--topic` values, else the config file's topics, else `notifications`.
+fn topics_from(given: Vec<String>, config: &OsloConfig) -> Vec<String> {
+    if !given.is_empty() {
+        return given;
+    }
+    match &config.topics {
+        Some(setting) if !setting.value.is_empty() => setting.value.clone(),
+        _ => vec![DEFAULT_TOPIC.to_owned()],
+    }
+}

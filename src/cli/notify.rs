@@ -1,0 +1,315 @@
+//! `oslo-notify`'s arguments.
+
+use super::{parse_seconds, topics_from, ConnectionArgs};
+use crate::config::Drivers;
+use crate::envelope::{Format, Priority};
+use crate::exit::EXIT_CODES_HELP;
+use crate::input::{parse_context, InputError};
+use crate::notifier::DEFAULT_EXCHANGE;
+use crate::send::{read_payload, Input, SendConfig};
+use anyhow::{Context, Result};
+use clap::{Parser, ValueEnum};
+use serde_json::Map;
+use std::io::Read;
+use std::time::Duration;
+
+/// oslo.messaging notification drivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Driver {
+    /// Message format 2.0: the notification inside an `oslo.message` envelope
+    Messagingv2,
+    /// Message format 1.0: the bare notification
+    Messaging,
+}
+
+impl From<Driver> for Format {
+    fn from(driver: Driver) -> Format {
+        match driver {
+            Driver::Messagingv2 => Format::V2,
+            Driver::Messaging => Format::V1,
+        }
+    }
+}
+
+const NOTIFY_EXAMPLES: &str = "\
+Examples:
+  oslo-notify info just.testing '{\"heavy\":\"payload\"}'
+  oslo-notify error compute.instance.create.error @payload.json --publisher-id compute.host1
+  echo '{\"instance_id\": \"8415760e\"}' | oslo-notify warn compute.instance.delete.start -
+  oslo-notify --lines info load.test < payloads.jsonl
+  oslo-listen --json --count 10 > events.jsonl; oslo-notify --replay < events.jsonl
+  oslo-notify --exchange nova --topic notifications --topic versioned_notifications \\
+      --context '{\"request_id\": \"req-1\", \"user\": \"admin\"}' info compute.instance.exists '{}'
+  OSLO_TRANSPORT_URL=rabbit://nova:secret@ctl1,nova:secret@ctl2/nova oslo-notify info x.y '{}'
+
+On success the message_id of each notification is printed, one per line, once the broker
+has confirmed it.";
+
+/// Publish OpenStack notifications exactly as oslo.messaging's Notifier does.
+///
+/// Each notification goes to the exchange with routing key TOPIC.PRIORITY, and a queue of
+/// that name is declared so that it waits there until someone reads it.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "oslo-notify",
+    version,
+    after_help = NOTIFY_EXAMPLES,
+    after_long_help = format!("{NOTIFY_EXAMPLES}\n\n{EXIT_CODES_HELP}")
+)]
+pub struct NotifyArgs {
+    /// audit, debug, info, warn (or warning), error, critical or sample; any case
+    #[arg(value_name = "PRIORITY", required_unless_present = "replay")]
+    pub priority: Option<Priority>,
+
+    /// The event type, such as compute.instance.create.end
+    #[arg(value_name = "EVENT_TYPE", required_unless_present = "replay")]
+    pub event_type: Option<String>,
+
+    /// JSON payload; @FILE reads a file; - or nothing reads stdin
+    #[arg(value_name = "PAYLOAD", conflicts_with_all = ["lines", "replay"])]
+    pub payload: Option<String>,
+
+    /// Read one JSON payload per line from stdin and send each (confirms are pipelined)
+    #[arg(long)]
+    pub lines: bool,
+
+    /// Read `oslo-listen --format json` lines from stdin and publish each again, with a new
+    /// message_id (priority, event_type, publisher_id, payload and context from the line)
+    #[arg(long, conflicts_with_all = ["lines", "priority", "event_type", "publisher_id", "context"])]
+    pub replay: bool,
+
+    /// With --replay: publish to each line's exchange and routing key
+    #[arg(long)]
+    pub keep_routing: bool,
+
+    /// Exchange to publish to (oslo's control_exchange) [default: the config file's
+    /// control_exchange, or openstack]
+    #[arg(long, value_name = "NAME")]
+    pub exchange: Option<String>,
+
+    /// Topic to publish to; repeat for several (one publish per topic, like oslo)
+    /// [default: the config file's topics, or notifications]
+    #[arg(long = "topic", value_name = "TOPIC")]
+    pub topics: Vec<String>,
+
+    /// publisher_id of the notifications [default: this host's name]
+    #[arg(long, value_name = "ID")]
+    pub publisher_id: Option<String>,
+
+    /// oslo.messaging notification driver, which chooses the message format [default: the
+    /// config file's driver, or messagingv2]
+    #[arg(long, value_enum)]
+    pub driver: Option<Driver>,
+
+    /// Request context as a JSON object, sent as `_context_KEY` members
+    #[arg(
+        long,
+        value_name = "JSON",
+        help = "Request context as a JSON object, sent as _context_<key> members"
+    )]
+    pub context: Option<String>,
+
+    /// Seconds to wait for the broker: to connect to a host, and for each publisher confirm
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = parse_seconds)]
+    pub timeout: f64,
+
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+impl NotifyArgs {
+    /// Turns the arguments into a [`SendConfig`]. A single payload from stdin or a file is
+    /// read here, so that bad input is refused before any connection is made.
+    pub fn into_config(self, stdin: impl Read) -> Result<SendConfig> {
+        if self.keep_routing && !self.replay {
+            return Err(InputError("--keep-routing goes with --replay".into()).into());
+        }
+        let config = self.connection.read_config()?;
+        let connection = self
+            .connection
+            .resolve(&config, Duration::from_secs_f64(self.timeout))?;
+        let format = match (self.driver, config.drivers()) {
+            (Some(driver), _) => driver.into(),
+            (None, Drivers::Messaging(format)) => format,
+            (None, Drivers::Unset) => Format::V2,
+            (None, Drivers::Disabled(setting)) => {
+                return Err(InputError(format!(
+                    "notifications are off: {} = {} puts nothing on the message bus \
+                     (give --driver to send anyway)",
+                    setting.origin,
+                    setting.value.join(", ")
+                ))
+                .into())
+            }
+        };
+        let exchange = self
+            .exchange
+            .or_else(|| config.control_exchange.as_ref().map(|s| s.value.clone()))
+            .unwrap_or_else(|| DEFAULT_EXCHANGE.to_owned());
+        let context = match &self.context {
+            Some(text) => parse_context(text)?,
+            None => Map::new(),
+        };
+        let input = match (self.priority, self.event_type) {
+            (Some(priority), Some(event_type)) if self.lines => Input::Lines {
+                priority,
+                event_type,
+            },
+            (Some(priority), Some(event_type)) => Input::One {
+                priority,
+                event_type,
+                payload: read_payload(self.payload.as_deref(), stdin)?,
+            },
+            _ => Input::Replay {
+                keep_routing: self.keep_routing,
+            },
+        };
+        let publisher_id = match self.publisher_id {
+            Some(id) => id,
+            None => gethostname::gethostname()
+                .into_string()
+                .ok()
+                .context("this host's name is not UTF-8: give --publisher-id")?,
+        };
+        Ok(SendConfig {
+            connect: connection.options,
+            durability: connection.durability,
+            url: connection.url,
+            exchange,
+            topics: topics_from(self.topics, &config),
+            format,
+            publisher_id,
+            context,
+            input,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::broker::Durability;
+    use clap::CommandFactory;
+
+    #[test]
+    fn argument_definitions_are_consistent() {
+        NotifyArgs::command().debug_assert();
+    }
+
+    fn parse(args: &[&str]) -> Result<NotifyArgs, clap::Error> {
+        NotifyArgs::try_parse_from(std::iter::once("oslo-notify").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn replay_takes_no_priority_or_event_type() {
+        let config = parse(&["--replay", "--keep-routing"])
+            .unwrap()
+            .into_config(&b""[..])
+            .unwrap();
+        assert_eq!(config.input, Input::Replay { keep_routing: true });
+        let lone = parse(&["--keep-routing", "info", "e", "{}"])
+            .unwrap()
+            .into_config(&b""[..]);
+        assert!(lone
+            .unwrap_err()
+            .to_string()
+            .contains("--keep-routing goes with --replay"));
+        assert!(parse(&["--replay", "info", "e"]).is_err());
+        assert!(parse(&["info"]).is_err());
+    }
+
+    #[test]
+    fn the_seed_command_line() {
+        let args = parse(&["info", "just.testing", r#"{"heavy":"payload"}"#]).unwrap();
+        let config = args.into_config(&b""[..]).unwrap();
+        assert_eq!(
+            config.input,
+            Input::One {
+                priority: Priority::Info,
+                event_type: "just.testing".into(),
+                payload: serde_json::json!({"heavy": "payload"})
+            }
+        );
+        assert_eq!(config.exchange, "openstack");
+        assert_eq!(config.topics, ["notifications"]);
+        assert_eq!(config.format, Format::V2);
+        assert!(!config.publisher_id.is_empty());
+        assert_eq!(config.durability, Durability::Transient);
+    }
+
+    #[test]
+    fn options() {
+        let args = parse(&[
+            "--topic",
+            "a",
+            "--topic",
+            "b",
+            "--driver",
+            "messaging",
+            "--exchange",
+            "nova",
+            "--publisher-id",
+            "compute.h1",
+            "--context",
+            r#"{"user": "u"}"#,
+            "--quorum",
+            "--timeout",
+            "2.5",
+            "--transport-url",
+            "rabbit://u:p@h:1234/v",
+            "WARNING",
+            "e.t",
+            "-",
+        ])
+        .unwrap();
+        let config = args.into_config(&b"[1]"[..]).unwrap();
+        assert_eq!(config.topics, ["a", "b"]);
+        assert_eq!(config.format, Format::V1);
+        assert_eq!(config.exchange, "nova");
+        assert_eq!(config.publisher_id, "compute.h1");
+        assert_eq!(config.context["user"], "u");
+
+        assert_eq!(config.durability, Durability::Quorum);
+        assert_eq!(config.connect.timeout, Duration::from_millis(2500));
+        assert_eq!(config.url.hosts[0].port, 1234);
+        assert_eq!(
+            config.input,
+            Input::One {
+                priority: Priority::Warn,
+                event_type: "e.t".into(),
+                payload: serde_json::json!([1])
+            }
+        );
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert!(parse(&["loud", "e", "{}"]).is_err());
+        assert!(parse(&["info", "e", "{}", "--lines"]).is_err());
+        assert!(parse(&["info", "e", "--durable", "--quorum"]).is_err());
+        assert!(parse(&["info", "e", "--timeout", "0"]).is_err());
+        let bad_url = parse(&[
+            "info",
+            "e",
+            "{}",
+            "--transport-url",
+            "rabbit://u:hunter2@h:x/",
+        ])
+        .unwrap()
+        .into_config(&b""[..])
+        .unwrap_err();
+        assert_eq!(
+            crate::exit::failure_of(&bad_url),
+            crate::exit::Failure::Usage
+        );
+        assert!(!format!("{bad_url:#}").contains("hunter2"));
+    }
+
+    #[test]
+    fn help_hides_passwords_and_lists_exit_codes() {
+        let help = NotifyArgs::command().render_long_help().to_string();
+        assert!(!help.contains("guest:guest"), "{help}");
+        assert!(help.contains("oslo-notify info just.testing '{\"heavy\":\"payload\"}'"));
+        assert!(help.contains("3  cannot connect or authenticate"));
+    }
+}
