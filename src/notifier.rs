@@ -201,7 +201,8 @@ impl Notifier {
     }
 }
 
-/// Encodes `notification` with a fresh `_unique_id`, declares its route and publishes it.
+/// Encodes `notification` with a fresh `_unique_id` and publishes it (the publisher declares
+/// the route the first time it sends there).
 fn publish(
     publisher: &mut Publisher,
     format: Format,
@@ -213,8 +214,7 @@ fn publish(
         .encode(format, &new_unique_id())
         .context("encoding the notification")?;
     publisher
-        .declare(exchange, routing_key)
-        .and_then(|()| publisher.publish(exchange, routing_key, body))
+        .publish(exchange, routing_key, body)
         .map(|last_tag| Sent { last_tag })
         .map_err(|e| {
             anyhow::Error::new(e).context(format!(
