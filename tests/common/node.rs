@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 pub struct Node {
     name: String,
     port: u16,
+    dist_port: u16,
     dir: PathBuf,
 }
 
@@ -41,6 +42,7 @@ impl Node {
         let node = Node {
             name: format!("oslotest{}@localhost", &id[..12]),
             port,
+            dist_port: free_port(),
             dir,
         };
         let status = node
@@ -58,7 +60,7 @@ impl Node {
         command
             .env("RABBITMQ_NODENAME", &self.name)
             .env("RABBITMQ_NODE_PORT", self.port.to_string())
-            .env("RABBITMQ_DIST_PORT", free_port().to_string())
+            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
             .env("RABBITMQ_MNESIA_BASE", self.dir.join("mnesia"))
             .env("RABBITMQ_LOG_BASE", self.dir.join("log"))
             .env("RABBITMQ_PID_FILE", self.dir.join("pid"))
@@ -73,23 +75,29 @@ impl Node {
         command
     }
 
-    /// Runs `rabbitmqctl -n NODE args`.
-    pub fn ctl(&self, args: &[&str]) {
-        let status = self
-            .command("rabbitmqctl")
+    /// Runs `rabbitmqctl -n NODE args`; whether it succeeded.
+    fn try_ctl(&self, args: &[&str]) -> bool {
+        self.command("rabbitmqctl")
             .args(["-n", &self.name])
             .args(args)
             .status()
-            .expect("rabbitmqctl runs");
-        assert!(status.success(), "rabbitmqctl {args:?} failed");
+            .expect("rabbitmqctl runs")
+            .success()
+    }
+
+    /// Runs `rabbitmqctl -n NODE args`, which must succeed.
+    pub fn ctl(&self, args: &[&str]) {
+        assert!(self.try_ctl(args), "rabbitmqctl {args:?} failed");
     }
 
     /// Waits (up to 60 s) until the node accepts AMQP connections.
     pub fn wait_until_up(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                self.ctl(&["await_startup", "--timeout", "60"]);
+            // On a loaded machine the CLI can fail to reach a node that is still booting.
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && self.try_ctl(&["await_startup", "--timeout", "30"])
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
