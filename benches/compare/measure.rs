@@ -1,0 +1,152 @@
+//! Running a program and measuring it from outside: wall time and peak resident memory.
+
+use std::fs::File;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What one run of a program took.
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    pub wall: Duration,
+    /// The process's maximum resident set size.
+    pub max_rss_bytes: u64,
+}
+
+/// The argument that makes the benchmark binary the [`child_main`] helper.
+pub const HELPER: &str = "--measure-child";
+
+/// Runs `program` with stdin from `stdin` (or nothing) and stdout thrown away, and fails,
+/// with what it wrote on stderr, unless it exits 0.
+///
+/// A process's peak memory counts that of the process it was spawned from: Linux carries
+/// the spawner's high-water mark over into the child at exec (ru_maxrss). The benchmark
+/// holds many megabytes at times, so it starts a copy of itself, small, that starts
+/// `program` and reports what it took.
+pub fn run(program: &str, args: &[&str], stdin: Option<&Path>) -> Result<Run, String> {
+    let stdin = match stdin {
+        Some(path) => {
+            Stdio::from(File::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?)
+        }
+        None => Stdio::null(),
+    };
+    let helper = std::env::current_exe().map_err(|e| format!("finding the bench binary: {e}"))?;
+    let stderr_file = tempfile_for_stderr()?;
+    let output = Command::new(helper)
+        .arg(HELPER)
+        .arg(program)
+        .args(args)
+        .stdin(stdin)
+        .stderr(
+            stderr_file
+                .try_clone()
+                .map_err(|e| format!("duplicating a file handle: {e}"))?,
+        )
+        .output()
+        .map_err(|e| format!("starting the measuring helper: {e}"))?;
+    let report = String::from_utf8_lossy(&output.stdout);
+    let fields: Vec<u64> = report
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    match fields[..] {
+        [wall_ns, rss_kib, 0] => Ok(Run {
+            wall: Duration::from_nanos(wall_ns),
+            max_rss_bytes: rss_kib * 1024,
+        }),
+        _ => Err(format!(
+            "{program} {} failed: {}",
+            args.join(" "),
+            read_back(stderr_file).trim()
+        )),
+    }
+}
+
+/// The helper: runs argv[0] with argv[1..] (stdin and stderr its own, stdout thrown away),
+/// and prints its wall time in nanoseconds, peak RSS in KiB and exit status on stdout.
+pub fn child_main(argv: &[String]) -> std::process::ExitCode {
+    let Some((program, args)) = argv.split_first() else {
+        eprintln!("{HELPER}: no program given");
+        return std::process::ExitCode::from(2);
+    };
+    let started = Instant::now();
+    let child = match Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => {
+            eprintln!("starting {program}: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our child, not yet reaped (the Child handle is never waited on).
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    drop(child);
+    if reaped != pid {
+        eprintln!("waiting for {program}: {}", std::io::Error::last_os_error());
+        return std::process::ExitCode::FAILURE;
+    }
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    };
+    // ru_maxrss is in KiB on Linux.
+    println!("{} {} {code}", wall.as_nanos(), usage.ru_maxrss);
+    std::process::ExitCode::SUCCESS
+}
+
+fn tempfile_for_stderr() -> Result<File, String> {
+    let path = std::env::temp_dir().join(format!(
+        "oslo-notify-bench-stderr-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    let file = File::options()
+        .create_new(true)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("creating {}: {e}", path.display()))?;
+    // The open handle is all that is needed; the name goes at once.
+    let _ = std::fs::remove_file(&path);
+    Ok(file)
+}
+
+fn read_back(mut file: File) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut text = String::new();
+    let _ = file.seek(SeekFrom::Start(0));
+    let _ = file.read_to_string(&mut text);
+    text
+}
+
+/// The median of `values` (the mean of the middle two for an even count); zero when empty.
+pub fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    let n = values.len();
+    match n {
+        0 => Duration::ZERO,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2,
+    }
+}
+
+/// Runs a program `runs` times; the median wall time and the largest peak memory.
+pub fn repeat(program: &str, args: &[&str], runs: usize) -> Result<(Duration, u64), String> {
+    let mut walls = Vec::with_capacity(runs);
+    let mut rss = 0;
+    for _ in 0..runs {
+        let run = run(program, args, None)?;
+        walls.push(run.wall);
+        rss = rss.max(run.max_rss_bytes);
+    }
+    Ok((median(walls), rss))
+}

@@ -1,0 +1,162 @@
+//! The client library's own limit: amiquip used directly, with nothing of ours on top. The
+//! publisher sends ready-made bodies with the same confirm window as `oslo-notify --lines`;
+//! the consumer takes deliveries with the same prefetch and batched acks as `oslo-listen`,
+//! and decodes nothing.
+
+use amiquip::{
+    AmqpProperties, Auth, Channel, Confirm, Connection, ConnectionOptions, ConnectionTuning,
+    ConsumerMessage, ConsumerOptions, Publish,
+};
+use oslo_notify::transport_url::TransportUrl;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Opens a connection the way a careful amiquip user would: TCP_NODELAY on, so that no
+/// confirm waits on Nagle's algorithm.
+pub fn connect(url: &TransportUrl) -> Result<Connection, String> {
+    let host = url.hosts.first().ok_or("the URL names no host")?;
+    let stream = std::net::TcpStream::connect((host.hostname.as_str(), host.port))
+        .map_err(|e| format!("connecting to {}:{}: {e}", host.hostname, host.port))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| format!("setting TCP_NODELAY: {e}"))?;
+    let stream =
+        mio::net::TcpStream::from_stream(stream).map_err(|e| format!("setting up: {e}"))?;
+    let options = ConnectionOptions::<Auth>::default()
+        .auth(Auth::Plain {
+            username: host.username.clone(),
+            password: host.password.clone(),
+        })
+        .virtual_host(url.virtual_host.clone());
+    Connection::insecure_open_stream(stream, options, ConnectionTuning::default())
+        .map_err(|e| format!("opening an AMQP connection: {e}"))
+}
+
+fn properties() -> AmqpProperties {
+    AmqpProperties::default()
+        .with_content_type("application/json".to_owned())
+        .with_content_encoding("utf-8".to_owned())
+        .with_delivery_mode(2)
+}
+
+/// Publishes `bodies` with at most `window` unconfirmed; returns the time from connecting
+/// to the last confirm.
+pub fn publish(
+    url: &TransportUrl,
+    exchange: &str,
+    routing_key: &str,
+    bodies: &[Vec<u8>],
+    window: usize,
+) -> Result<Duration, String> {
+    let started = Instant::now();
+    let mut connection = connect(url)?;
+    let channel = connection
+        .open_channel(None)
+        .map_err(|e| format!("opening a channel: {e}"))?;
+    let confirms = channel
+        .listen_for_publisher_confirms()
+        .map_err(|e| format!("listening for confirms: {e}"))?;
+    channel
+        .enable_publisher_confirms()
+        .map_err(|e| format!("enabling confirms: {e}"))?;
+    // Delivery tags of the messages in flight, oldest first.
+    let mut in_flight = VecDeque::with_capacity(window);
+    let settle = |in_flight: &mut VecDeque<u64>| -> Result<(), String> {
+        let confirm = confirms
+            .recv()
+            .map_err(|_| "the connection closed while waiting for confirms".to_owned())?;
+        let payload = match confirm {
+            Confirm::Ack(payload) => payload,
+            Confirm::Nack(_) => return Err("the broker nacked a message".to_owned()),
+        };
+        if payload.multiple {
+            while in_flight
+                .front()
+                .is_some_and(|&tag| tag <= payload.delivery_tag)
+            {
+                in_flight.pop_front();
+            }
+        } else if let Some(at) = in_flight.iter().position(|&t| t == payload.delivery_tag) {
+            in_flight.remove(at);
+        }
+        Ok(())
+    };
+    for (index, body) in bodies.iter().enumerate() {
+        while in_flight.len() >= window {
+            settle(&mut in_flight)?;
+        }
+        channel
+            .basic_publish(
+                exchange,
+                Publish::with_properties(body, routing_key, properties()),
+            )
+            .map_err(|e| format!("publishing: {e}"))?;
+        in_flight.push_back(index as u64 + 1);
+    }
+    while !in_flight.is_empty() {
+        settle(&mut in_flight)?;
+    }
+    let elapsed = started.elapsed();
+    close(connection, channel)?;
+    Ok(elapsed)
+}
+
+/// Consumes `count` messages from `queue` with `prefetch`, acking every `ack_batch`
+/// deliveries at once; returns the time from connecting to the last ack.
+pub fn consume(
+    url: &TransportUrl,
+    queue: &str,
+    count: usize,
+    prefetch: u16,
+    ack_batch: usize,
+) -> Result<Duration, String> {
+    let started = Instant::now();
+    let mut connection = connect(url)?;
+    let channel = connection
+        .open_channel(None)
+        .map_err(|e| format!("opening a channel: {e}"))?;
+    channel
+        .qos(0, prefetch, false)
+        .map_err(|e| format!("setting the prefetch: {e}"))?;
+    let consumer = channel
+        .basic_consume(queue, ConsumerOptions::default())
+        .map_err(|e| format!("consuming from {queue}: {e}"))?;
+    let mut received = 0;
+    let mut unacked = 0;
+    let mut bytes = 0usize;
+    while received < count {
+        let message = consumer
+            .receiver()
+            .recv_timeout(Duration::from_secs(60))
+            .map_err(|_| format!("no message for 60 s after {received}"))?;
+        let ConsumerMessage::Delivery(delivery) = message else {
+            return Err(format!("the consumer ended after {received} messages"));
+        };
+        bytes += delivery.body.len();
+        received += 1;
+        unacked += 1;
+        if unacked == ack_batch || received == count {
+            delivery
+                .ack_multiple(&channel)
+                .map_err(|e| format!("acknowledging: {e}"))?;
+            unacked = 0;
+        }
+    }
+    let elapsed = started.elapsed();
+    std::hint::black_box(bytes);
+    consumer
+        .cancel()
+        .map_err(|e| format!("cancelling the consumer: {e}"))?;
+    drop(consumer);
+    close(connection, channel)?;
+    Ok(elapsed)
+}
+
+fn close(connection: Connection, channel: Channel) -> Result<(), String> {
+    channel
+        .close()
+        .map_err(|e| format!("closing the channel: {e}"))?;
+    connection
+        .close()
+        .map_err(|e| format!("closing the connection: {e}"))
+}
