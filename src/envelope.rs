@@ -9,9 +9,8 @@
 //!
 //! Nothing here does I/O, and [`decode`] never panics, whatever bytes it is given.
 
-use crate::pyjson;
+use crate::pyjson::{self, PythonJson};
 use chrono::{DateTime, Utc};
-use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::str::FromStr;
@@ -140,8 +139,11 @@ impl Format {
 
 /// One notification: what an oslo endpoint receives as `ctxt`, `publisher_id`, `event_type`,
 /// `payload` and `metadata`, plus its priority.
+///
+/// The payload is a [`Value`], or, for sending, any [`PayloadJson`] such as a
+/// [`PythonJson`] already written in the form it goes on the wire.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Notification {
+pub struct Notification<P = Value> {
     /// A UUID4 with dashes, the same for every topic the notification is sent to.
     pub message_id: String,
     /// Who sent it, such as `compute.host1`. Python services may send `null`.
@@ -151,17 +153,45 @@ pub struct Notification {
     /// The priority.
     pub priority: Priority,
     /// Any JSON value.
-    pub payload: Value,
+    pub payload: P,
     /// Naive UTC time in Python's `str(datetime)` form, see [`python_timestamp`].
     pub timestamp: String,
     /// The request context, sent as one `_context_<key>` member per entry.
     pub context: Map<String, Value>,
 }
 
-impl Notification {
+/// A payload as it is written into a message body: JSON in Python's form (see [`pyjson`]).
+pub trait PayloadJson {
+    /// Appends the payload's JSON text to `out`.
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()>;
+
+    /// About how many bytes [`PayloadJson::write_json`] appends, when known.
+    fn size_hint(&self) -> usize {
+        0
+    }
+}
+
+impl PayloadJson for Value {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        pyjson::write(out, self)
+    }
+}
+
+impl PayloadJson for PythonJson {
+    fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        out.extend_from_slice(self.as_str().as_bytes());
+        Ok(())
+    }
+
+    fn size_hint(&self) -> usize {
+        self.as_str().len()
+    }
+}
+
+impl<P> Notification<P> {
     /// A new notification with a fresh message_id and the current time, no publisher and an
     /// empty context.
-    pub fn new(priority: Priority, event_type: impl Into<String>, payload: Value) -> Self {
+    pub fn new(priority: Priority, event_type: impl Into<String>, payload: P) -> Self {
         Notification {
             message_id: uuid::Uuid::new_v4().to_string(),
             publisher_id: None,
@@ -185,6 +215,21 @@ impl Notification {
         self
     }
 
+    /// The same notification with another payload (or the same in another form).
+    pub fn with_payload<Q>(self, payload: Q) -> Notification<Q> {
+        Notification {
+            message_id: self.message_id,
+            publisher_id: self.publisher_id,
+            event_type: self.event_type,
+            priority: self.priority,
+            payload,
+            timestamp: self.timestamp,
+            context: self.context,
+        }
+    }
+}
+
+impl<P: PayloadJson> Notification<P> {
     /// The message body for one publish, byte for byte what oslo.messaging would send.
     ///
     /// `unique_id` is oslo's per-publish `_unique_id` (see [`new_unique_id`]); oslo gives each
@@ -201,52 +246,52 @@ impl Notification {
     /// assert_eq!(decode(&body).unwrap().notification, sent);
     /// ```
     pub fn encode(&self, format: Format, unique_id: &str) -> serde_json::Result<Vec<u8>> {
-        let wire = WireMessage {
-            notification: self,
-            unique_id,
-        };
+        let mut inner = Vec::with_capacity(384 + self.payload.size_hint());
+        self.write_message(&mut inner, unique_id)?;
         match format {
-            Format::V1 => pyjson::to_vec(&wire),
+            Format::V1 => Ok(inner),
             Format::V2 => {
-                let inner = pyjson::to_vec(&wire)?;
                 let mut body = Vec::with_capacity(inner.len() + inner.len() / 8 + 48);
                 body.extend_from_slice(b"{\"oslo.version\": \"2.0\", \"oslo.message\": \"");
                 // The inner text is pure ASCII with every control character already escaped,
                 // so as a JSON string it only needs its quotes and backslashes escaped.
-                for &byte in &inner {
-                    if byte == b'"' || byte == b'\\' {
-                        body.push(b'\\');
-                    }
-                    body.push(byte);
+                let mut rest = inner.as_slice();
+                while let Some(at) = memchr::memchr2(b'"', b'\\', rest) {
+                    body.extend_from_slice(&rest[..at]);
+                    body.extend_from_slice(&[b'\\', rest[at]]);
+                    rest = &rest[at + 1..];
                 }
+                body.extend_from_slice(rest);
                 body.extend_from_slice(b"\"}");
                 Ok(body)
             }
         }
     }
-}
 
-/// The notification object as oslo orders its keys.
-struct WireMessage<'a> {
-    notification: &'a Notification,
-    unique_id: &'a str,
-}
-
-impl Serialize for WireMessage<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let n = self.notification;
-        let mut map = serializer.serialize_map(Some(7 + n.context.len()))?;
-        map.serialize_entry("message_id", &n.message_id)?;
-        map.serialize_entry("publisher_id", &n.publisher_id)?;
-        map.serialize_entry("event_type", &n.event_type)?;
-        map.serialize_entry("priority", n.priority.wire_name())?;
-        map.serialize_entry("payload", &n.payload)?;
-        map.serialize_entry("timestamp", &n.timestamp)?;
-        map.serialize_entry("_unique_id", self.unique_id)?;
-        for (key, value) in &n.context {
-            map.serialize_entry(&format_args!("{CONTEXT_PREFIX}{key}"), value)?;
+    /// The inner message as `json.dumps` writes it, keys in oslo's order.
+    fn write_message(&self, out: &mut Vec<u8>, unique_id: &str) -> serde_json::Result<()> {
+        out.extend_from_slice(b"{\"message_id\": ");
+        pyjson::write(out, &self.message_id)?;
+        out.extend_from_slice(b", \"publisher_id\": ");
+        pyjson::write(out, &self.publisher_id)?;
+        out.extend_from_slice(b", \"event_type\": ");
+        pyjson::write(out, &self.event_type)?;
+        out.extend_from_slice(b", \"priority\": ");
+        pyjson::write(out, self.priority.wire_name())?;
+        out.extend_from_slice(b", \"payload\": ");
+        self.payload.write_json(out)?;
+        out.extend_from_slice(b", \"timestamp\": ");
+        pyjson::write(out, &self.timestamp)?;
+        out.extend_from_slice(b", \"_unique_id\": ");
+        pyjson::write(out, unique_id)?;
+        for (key, value) in &self.context {
+            out.extend_from_slice(b", ");
+            pyjson::write(out, &format_args!("{CONTEXT_PREFIX}{key}"))?;
+            out.extend_from_slice(b": ");
+            pyjson::write(out, value)?;
         }
-        map.end()
+        out.push(b'}');
+        Ok(())
     }
 }
 
@@ -258,12 +303,39 @@ pub fn new_unique_id() -> String {
 /// `time` as Python's `str(datetime)` writes a naive datetime: `2026-11-25 08:41:45.339791`,
 /// or `2026-11-25 08:41:45` when the microseconds are 0.
 pub fn python_timestamp(time: DateTime<Utc>) -> String {
-    let seconds = time.format("%Y-%m-%d %H:%M:%S");
+    use chrono::{Datelike, Timelike};
+    // Digits written by hand: formatting machinery would cost more than the rest of a small
+    // notification's encoding. Python's datetime has years 1 to 9999 only.
+    fn digits(out: &mut Vec<u8>, value: u32, width: usize) {
+        let mut buf = [b'0'; 6];
+        let mut v = value;
+        for slot in buf[..width].iter_mut().rev() {
+            *slot = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        out.extend_from_slice(&buf[..width]);
+    }
+    let mut text = Vec::with_capacity(26);
+    digits(&mut text, time.year().clamp(1, 9999) as u32, 4);
+    for (separator, value) in [
+        (b'-', time.month()),
+        (b'-', time.day()),
+        (b' ', time.hour()),
+        (b':', time.minute()),
+        (b':', time.second()),
+    ] {
+        text.push(separator);
+        digits(&mut text, value, 2);
+    }
     // A leap second shows as 1_000_000 or more; Python has no such value.
     match time.timestamp_subsec_micros().min(999_999) {
-        0 => seconds.to_string(),
-        micros => format!("{seconds}.{micros:06}"),
+        0 => {}
+        micros => {
+            text.push(b'.');
+            digits(&mut text, micros, 6);
+        }
     }
+    String::from_utf8(text).unwrap_or_default()
 }
 
 /// A notification read from a message body.
@@ -610,6 +682,8 @@ mod tests {
         assert_eq!(python_timestamp(t), "2026-11-25 08:41:45");
         let t = t + chrono::Duration::microseconds(339_791) + chrono::Duration::nanoseconds(999);
         assert_eq!(python_timestamp(t), "2026-11-25 08:41:45.339791");
+        let t = Utc.with_ymd_and_hms(5, 1, 2, 3, 4, 5).unwrap();
+        assert_eq!(python_timestamp(t), "0005-01-02 03:04:05");
         let t =
             Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap() + chrono::Duration::microseconds(7);
         assert_eq!(python_timestamp(t), "2026-01-02 03:04:05.000007");

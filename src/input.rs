@@ -2,6 +2,7 @@
 //!
 //! Pure functions: the caller reads files and stdin, this module judges the text.
 
+use crate::pyjson::PythonJson;
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -27,16 +28,24 @@ impl std::error::Error for InputError {}
 /// let err = parse_payload(r#"<"heavy":"payload">"#, "payload").unwrap_err();
 /// assert!(err.to_string().contains("angle brackets"));
 /// ```
-pub fn parse_payload(text: &str, what: &str) -> Result<Value, InputError> {
-    serde_json::from_str(text).map_err(|e| {
-        let mut message = format!("{what} is not valid JSON: {e}");
-        if let Some(fixed) = angle_brackets_to_braces(text) {
-            message.push_str(&format!(
-                " (it looks like JSON with its braces written as angle brackets: did you mean '{fixed}'?)"
-            ));
-        }
-        InputError(message)
-    })
+pub fn parse_payload(text: &str, what: impl fmt::Display) -> Result<Value, InputError> {
+    serde_json::from_str(text).map_err(|e| payload_error(text, what, e))
+}
+
+/// Parses a notification payload straight into the form it is sent in (see
+/// [`PythonJson::parse`]); errors as [`parse_payload`]'s.
+pub fn parse_payload_json(text: &str, what: impl fmt::Display) -> Result<PythonJson, InputError> {
+    PythonJson::parse(text).map_err(|e| payload_error(text, what, e))
+}
+
+fn payload_error(text: &str, what: impl fmt::Display, error: serde_json::Error) -> InputError {
+    let mut message = format!("{what} is not valid JSON: {error}");
+    if let Some(fixed) = angle_brackets_to_braces(text) {
+        message.push_str(&format!(
+            " (it looks like JSON with its braces written as angle brackets: did you mean '{fixed}'?)"
+        ));
+    }
+    InputError(message)
 }
 
 /// `<"a": 1>` -> `{"a": 1}` when that makes valid JSON, as when a shell or a document turned

@@ -1,7 +1,7 @@
 //! [`Notifier`]: sends notifications the way `oslo_messaging.Notifier` does.
 
 use crate::broker::{self, ConnectOptions, Durability, Publisher};
-use crate::envelope::{new_unique_id, Format, Notification, Priority};
+use crate::envelope::{Format, Notification, PayloadJson, Priority};
 use crate::transport_url::TransportUrl;
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
@@ -36,6 +36,8 @@ pub struct Notifier {
     exchange: String,
     topics: Vec<String>,
     format: Format,
+    /// Reused for each publish's `<topic>.<priority>`.
+    routing_key: String,
 }
 
 /// One method per priority, as on `oslo_messaging.Notifier`.
@@ -73,6 +75,7 @@ impl Notifier {
             exchange: DEFAULT_EXCHANGE.to_owned(),
             topics: vec![DEFAULT_TOPIC.to_owned()],
             format: Format::V2,
+            routing_key: String::new(),
         }
     }
 
@@ -120,25 +123,28 @@ impl Notifier {
 
     /// Sends a notification that is already built (its publisher_id is kept as it is) to
     /// every topic.
-    pub fn send(&mut self, notification: &Notification) -> Result<Sent> {
+    pub fn send<P: PayloadJson>(&mut self, notification: &Notification<P>) -> Result<Sent> {
         let mut sent = Sent { last_tag: 0 };
         for topic in &self.topics {
-            let routing_key = format!("{topic}.{}", notification.priority.name());
+            self.routing_key.clear();
+            self.routing_key.push_str(topic);
+            self.routing_key.push('.');
+            self.routing_key.push_str(notification.priority.name());
             sent = publish(
                 &mut self.publisher,
                 self.format,
                 notification,
                 &self.exchange,
-                &routing_key,
+                &self.routing_key,
             )?;
         }
         Ok(sent)
     }
 
     /// Sends a notification to one exchange and routing key, whatever this notifier's own.
-    pub fn send_to(
+    pub fn send_to<P: PayloadJson>(
         &mut self,
-        notification: &Notification,
+        notification: &Notification<P>,
         exchange: &str,
         routing_key: &str,
     ) -> Result<Sent> {
@@ -203,15 +209,18 @@ impl Notifier {
 
 /// Encodes `notification` with a fresh `_unique_id` and publishes it (the publisher declares
 /// the route the first time it sends there).
-fn publish(
+fn publish<P: PayloadJson>(
     publisher: &mut Publisher,
     format: Format,
-    notification: &Notification,
+    notification: &Notification<P>,
     exchange: &str,
     routing_key: &str,
 ) -> Result<Sent> {
+    // oslo's _unique_id, written to the stack rather than allocated.
+    let mut unique_id = uuid::Uuid::encode_buffer();
+    let unique_id = uuid::Uuid::new_v4().simple().encode_lower(&mut unique_id);
     let body = notification
-        .encode(format, &new_unique_id())
+        .encode(format, unique_id)
         .context("encoding the notification")?;
     publisher
         .publish(exchange, routing_key, body)

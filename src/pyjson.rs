@@ -7,6 +7,7 @@
 
 use serde::Serialize;
 use serde_json::ser::{CharEscape, Formatter, Serializer};
+use serde_json::Value;
 use std::io::{self, Write};
 
 /// A `serde_json` formatter with Python's default separators and `ensure_ascii` escaping.
@@ -42,21 +43,20 @@ impl Formatter for PythonFormatter {
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
-        let bytes = fragment.as_bytes();
         // Printable ASCII is copied in runs; everything else is escaped one char at a time.
-        let mut start = 0;
-        for (i, ch) in fragment.char_indices() {
-            if (' '..='~').contains(&ch) {
-                continue;
-            }
-            writer.write_all(&bytes[start..i])?;
+        let mut rest = fragment;
+        while let Some(at) = rest.bytes().position(|b| !(b' '..=b'~').contains(&b)) {
+            writer.write_all(&rest.as_bytes()[..at])?;
+            // What precedes `at` is ASCII, so a char starts there.
+            let tail = &rest[at..];
+            let Some(ch) = tail.chars().next() else { break };
             let mut units = [0u16; 2];
             for unit in ch.encode_utf16(&mut units) {
                 write_u_escape(writer, *unit)?;
             }
-            start = i + ch.len_utf8();
+            rest = &tail[ch.len_utf8()..];
         }
-        writer.write_all(&bytes[start..])
+        writer.write_all(rest.as_bytes())
     }
 
     fn write_char_escape<W: ?Sized + Write>(
@@ -112,6 +112,291 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// JSON text exactly as Python's `json.dumps` writes it: a payload rendered once, then
+/// copied as it is into every message that carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonJson(String);
+
+impl PythonJson {
+    /// `value` as `json.dumps(value)` writes it.
+    pub fn from_value(value: &Value) -> serde_json::Result<Self> {
+        let mut out = Vec::with_capacity(128);
+        write(&mut out, value)?;
+        Ok(PythonJson(ascii_to_string(out)))
+    }
+
+    /// JSON text as `json.dumps(json.loads(text))` writes it. Most texts are rewritten as
+    /// they are read, without building a [`Value`]; the rest (repeated keys, keys written
+    /// with escapes, very large objects, deep nesting, errors) take the general way, which
+    /// gives the same result, and the same error, as parsing into a [`Value`] would.
+    ///
+    /// ```
+    /// use oslo_notify::pyjson::PythonJson;
+    ///
+    /// let json = PythonJson::parse(r#"{"heavy":"payload","n":[1,2.50],"é":"\u00e9"}"#)?;
+    /// assert_eq!(json.as_str(), r#"{"heavy": "payload", "n": [1, 2.50], "\u00e9": "\u00e9"}"#);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn parse(text: &str) -> serde_json::Result<Self> {
+        match rewrite(text) {
+            Some(json) => Ok(json),
+            None => Self::from_value(&serde_json::from_str(text)?),
+        }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The quick way of [`PythonJson::parse`]; `None` when the text must take the general way.
+fn rewrite(text: &str) -> Option<PythonJson> {
+    let mut out = Vec::with_capacity(text.len() + text.len() / 8 + 16);
+    let mut rewriter = Rewriter {
+        text: text.as_bytes(),
+        at: 0,
+        out: &mut out,
+        keys: Vec::with_capacity(32),
+        depth: 0,
+    };
+    rewriter.document()?;
+    Some(PythonJson(ascii_to_string(out)))
+}
+
+/// What `write` produces is ASCII, always valid UTF-8.
+fn ascii_to_string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Nesting beyond this, and objects with more keys, take the general way.
+const REWRITE_MAX_DEPTH: usize = 100;
+const REWRITE_MAX_KEYS: usize = 256;
+
+/// Reads JSON text and writes it in Python's form as it goes. Every method returns `None`
+/// when the text must take the general way instead.
+struct Rewriter<'a, 'o> {
+    text: &'a [u8],
+    at: usize,
+    out: &'o mut Vec<u8>,
+    /// The keys of the objects being read, innermost last, to find repeated ones (Python
+    /// keeps the last value of a repeated key, at the place of the first).
+    keys: Vec<&'a [u8]>,
+    depth: usize,
+}
+
+impl<'a> Rewriter<'a, '_> {
+    fn document(&mut self) -> Option<()> {
+        self.skip_space();
+        self.value()?;
+        self.skip_space();
+        (self.at == self.text.len()).then_some(())
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.get(self.at).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let byte = self.peek()?;
+        self.at += 1;
+        Some(byte)
+    }
+
+    fn skip_space(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    fn value(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'{' => self.object(),
+            b'[' => self.array(),
+            b'"' => {
+                let raw = self.string()?;
+                self.write_string(raw)
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn enter(&mut self) -> Option<()> {
+        self.depth += 1;
+        (self.depth <= REWRITE_MAX_DEPTH).then_some(())
+    }
+
+    fn object(&mut self) -> Option<()> {
+        self.enter()?;
+        self.at += 1;
+        self.out.push(b'{');
+        let first_key = self.keys.len();
+        self.skip_space();
+        if self.peek()? == b'}' {
+            self.at += 1;
+        } else {
+            loop {
+                self.skip_space();
+                if self.peek()? != b'"' {
+                    return None;
+                }
+                let key = self.string()?;
+                let siblings = &self.keys[first_key..];
+                // Keys written with escapes may equal keys written without.
+                if key.contains(&b'\\')
+                    || siblings.contains(&key)
+                    || siblings.len() >= REWRITE_MAX_KEYS
+                {
+                    return None;
+                }
+                if !siblings.is_empty() {
+                    self.out.extend_from_slice(b", ");
+                }
+                self.keys.push(key);
+                self.write_string(key)?;
+                self.skip_space();
+                if self.next()? != b':' {
+                    return None;
+                }
+                self.out.extend_from_slice(b": ");
+                self.skip_space();
+                self.value()?;
+                self.skip_space();
+                match self.next()? {
+                    b',' => {}
+                    b'}' => break,
+                    _ => return None,
+                }
+            }
+        }
+        self.keys.truncate(first_key);
+        self.out.push(b'}');
+        self.depth -= 1;
+        Some(())
+    }
+
+    fn array(&mut self) -> Option<()> {
+        self.enter()?;
+        self.at += 1;
+        self.out.push(b'[');
+        self.skip_space();
+        if self.peek()? == b']' {
+            self.at += 1;
+        } else {
+            let mut first = true;
+            loop {
+                if !first {
+                    self.out.extend_from_slice(b", ");
+                }
+                first = false;
+                self.skip_space();
+                self.value()?;
+                self.skip_space();
+                match self.next()? {
+                    b',' => {}
+                    b']' => break,
+                    _ => return None,
+                }
+            }
+        }
+        self.out.push(b']');
+        self.depth -= 1;
+        Some(())
+    }
+
+    /// The string starting here, quotes included, as written (escapes not yet checked).
+    fn string(&mut self) -> Option<&'a [u8]> {
+        let start = self.at;
+        let mut at = start + 1;
+        loop {
+            at += memchr::memchr2(b'"', b'\\', self.text.get(at..)?)?;
+            if self.text[at] == b'"' {
+                self.at = at + 1;
+                return Some(&self.text[start..self.at]);
+            }
+            // A backslash: the next byte is escaped, whatever it is.
+            at += 2;
+        }
+    }
+
+    fn write_string(&mut self, raw: &[u8]) -> Option<()> {
+        let inside = &raw[1..raw.len() - 1];
+        // Printable ASCII without escapes reads and writes the same in JSON and Python.
+        // (A fold rather than `all`, so that the loop has no early exit and vectorizes.)
+        let plain = inside.iter().fold(true, |plain, &b| {
+            plain & (b' '..=b'~').contains(&b) & (b != b'\\')
+        });
+        if plain {
+            self.out.extend_from_slice(raw);
+            return Some(());
+        }
+        let decoded: String = serde_json::from_slice(raw).ok()?;
+        write(self.out, &decoded).ok()
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.at + word.len();
+        if self.text.get(self.at..end)? != word {
+            return None;
+        }
+        self.out.extend_from_slice(word);
+        self.at = end;
+        Some(())
+    }
+
+    /// A number is written as serde_json's arbitrary_precision keeps it: as given, but for
+    /// an exponent, always written `e` and signed.
+    fn number(&mut self) -> Option<()> {
+        let start = self.at;
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        match self.next()? {
+            b'0' => {}
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            self.at_least_one_digit()?;
+        }
+        self.out.extend_from_slice(&self.text[start..self.at]);
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.at += 1;
+            let sign = match self.peek() {
+                Some(sign @ (b'+' | b'-')) => {
+                    self.at += 1;
+                    sign
+                }
+                _ => b'+',
+            };
+            let digits = self.at;
+            self.at_least_one_digit()?;
+            self.out.extend_from_slice(&[b'e', sign]);
+            self.out.extend_from_slice(&self.text[digits..self.at]);
+        }
+        Some(())
+    }
+
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.at += 1;
+        }
+    }
+
+    fn at_least_one_digit(&mut self) -> Option<()> {
+        if !self.peek()?.is_ascii_digit() {
+            return None;
+        }
+        self.digits();
+        Some(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +432,27 @@ mod tests {
         assert!(text.is_ascii());
         let back: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back, value);
+    }
+
+    #[test]
+    fn usual_payloads_are_rewritten_without_a_value() {
+        let text = r#"{"instance_id":"a6a8e7ec","state":"active","n":[1,-2.5e3,true,null],
+            "host":"compute-1","nested":{"display_name":"vm-\u00e9","tags":[]},"empty":{}}"#;
+        let json = rewrite(text).expect("the quick way");
+        assert_eq!(
+            json.as_str(),
+            r#"{"instance_id": "a6a8e7ec", "state": "active", "n": [1, -2.5e+3, true, null], "host": "compute-1", "nested": {"display_name": "vm-\u00e9", "tags": []}, "empty": {}}"#
+        );
+    }
+
+    #[test]
+    fn repeated_and_escaped_keys_take_the_general_way() {
+        assert!(rewrite(r#"{"a": 1, "a": 2}"#).is_none());
+        assert!(rewrite(r#"{"\u0061": 1}"#).is_none());
+        assert!(rewrite(r#"{"a": 1} x"#).is_none());
+        // Python keeps the last value of a repeated key, where the first was.
+        let json = PythonJson::parse(r#"{"a": 1, "b": 2, "a": 3}"#).unwrap();
+        assert_eq!(json.as_str(), r#"{"a": 3, "b": 2}"#);
     }
 
     #[test]

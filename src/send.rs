@@ -2,8 +2,9 @@
 
 use crate::broker::{self, ConnectOptions, Durability, Publisher, Reconnect};
 use crate::envelope::{Format, Notification, Priority};
-use crate::input::{parse_payload, InputError};
+use crate::input::{parse_payload, parse_payload_json, InputError};
 use crate::notifier::Notifier;
+use crate::pyjson::PythonJson;
 use crate::replay::parse_line;
 use crate::transport_url::TransportUrl;
 use anyhow::{Context, Result};
@@ -103,7 +104,7 @@ fn utf8(bytes: Vec<u8>, what: &str) -> Result<String> {
 
 /// A notification to send, and where to when not to the configured exchange and topics.
 struct Outgoing {
-    notification: Notification,
+    notification: Notification<PythonJson>,
     route: Option<(String, String)>,
 }
 
@@ -140,7 +141,8 @@ pub fn run(
             event_type,
             payload,
         } => {
-            let notification = config.notification(*priority, event_type, payload.clone());
+            let payload = PythonJson::from_value(payload).context("encoding the payload")?;
+            let notification = config.notification(*priority, event_type, payload);
             notifier.prepare(*priority)?;
             pending.send(
                 &mut notifier,
@@ -155,8 +157,9 @@ pub fn run(
             event_type,
         } => {
             notifier.prepare(*priority)?;
-            send_lines(&mut notifier, stdin, &mut pending, out, |text, what| {
-                let payload = parse_payload(text, &format!("payload on {what}"))?;
+            send_lines(&mut notifier, stdin, &mut pending, out, |text, number| {
+                let what = format_args!("payload on line {number}");
+                let payload = parse_payload_json(text, what)?;
                 let notification = config.notification(*priority, event_type, payload);
                 Ok(Outgoing {
                     notification,
@@ -165,8 +168,9 @@ pub fn run(
             })
         }
         Input::Replay { keep_routing } => {
-            send_lines(&mut notifier, stdin, &mut pending, out, |text, what| {
-                let replayed = parse_line(text, what)?;
+            send_lines(&mut notifier, stdin, &mut pending, out, |text, number| {
+                let what = format!("line {number}");
+                let replayed = parse_line(text, &what)?;
                 let route = match (keep_routing, replayed.exchange, replayed.routing_key) {
                     (false, _, _) => None,
                     (true, Some(exchange), Some(key)) => Some((exchange, key)),
@@ -177,8 +181,10 @@ pub fn run(
                         .into())
                     }
                 };
+                let payload = PythonJson::from_value(&replayed.notification.payload)
+                    .context("encoding the payload")?;
                 Ok(Outgoing {
-                    notification: replayed.notification,
+                    notification: replayed.notification.with_payload(payload),
                     route,
                 })
             })
@@ -193,7 +199,7 @@ pub fn run(
 }
 
 impl SendConfig {
-    fn notification(&self, priority: Priority, event_type: &str, payload: Value) -> Notification {
+    fn notification<P>(&self, priority: Priority, event_type: &str, payload: P) -> Notification<P> {
         Notification::new(priority, event_type, payload)
             .with_publisher_id(self.publisher_id.clone())
             .with_context(self.context.clone())
@@ -206,7 +212,7 @@ fn send_lines(
     mut stdin: impl BufRead,
     pending: &mut Pending,
     out: &mut impl Write,
-    mut parse: impl FnMut(&str, &str) -> Result<Outgoing>,
+    mut parse: impl FnMut(&str, u64) -> Result<Outgoing>,
 ) -> Result<()> {
     let mut line = Vec::new();
     for number in 1.. {
@@ -218,17 +224,16 @@ fn send_lines(
         {
             return Ok(());
         }
-        let what = format!("line {number}");
         let text = std::str::from_utf8(&line).map_err(|e| {
             InputError(format!(
-                "{what} is not UTF-8 text (invalid byte at offset {})",
+                "line {number} is not UTF-8 text (invalid byte at offset {})",
                 e.valid_up_to()
             ))
         })?;
         if text.trim().is_empty() {
             continue;
         }
-        pending.send(notifier, parse(text, &what)?)?;
+        pending.send(notifier, parse(text, number)?)?;
         pending.write_confirmed(notifier.confirmed_through(), out)?;
     }
     Ok(())

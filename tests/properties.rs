@@ -2,6 +2,7 @@
 //! survives encoding and decoding in both formats.
 
 use oslo_notify::envelope::{decode, Format, Notification, Priority};
+use oslo_notify::pyjson::PythonJson;
 use oslo_notify::transport_url::{redact, TransportUrl};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
@@ -24,6 +25,58 @@ fn json_value() -> impl Strategy<Value = Value> {
                 .prop_map(|members| Value::Object(members.into_iter().collect())),
         ]
     })
+}
+
+/// JSON text through a `Value`: what `PythonJson::parse` must give, errors included.
+fn through_a_value(text: &str) -> Result<String, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let json = PythonJson::from_value(&value).map_err(|e| e.to_string())?;
+    Ok(json.as_str().to_owned())
+}
+
+fn rewritten(text: &str) -> Result<String, String> {
+    PythonJson::parse(text)
+        .map(|json| json.as_str().to_owned())
+        .map_err(|e| e.to_string())
+}
+
+/// Text made of JSON's pieces, often valid, often not.
+fn json_like_text() -> impl Strategy<Value = String> {
+    let piece = prop::sample::select(vec![
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        " ",
+        "\n",
+        "\"a\"",
+        "\"b\"",
+        "\"a\\u0062\"",
+        "\"\\u0061\"",
+        "\"é\"",
+        "\"\\/\"",
+        "\"tab\\t\"",
+        "\"\u{1}\"",
+        "0",
+        "-0",
+        "12",
+        "01",
+        "1.",
+        "1.50",
+        "1e5",
+        "1E+5",
+        "-2.5e-3",
+        "-",
+        "true",
+        "false",
+        "null",
+        "nul",
+        "\"",
+        "\\",
+    ]);
+    prop::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat())
 }
 
 fn priority() -> impl Strategy<Value = Priority> {
@@ -103,5 +156,31 @@ proptest! {
             Err(e) => prop_assert!(!e.to_string().contains(&password)),
         }
         prop_assert!(!redact(&text).contains(&password));
+    }
+
+    #[test]
+    fn python_json_rewrites_any_value_as_the_general_way_does(
+        value in json_value(),
+        pretty in any::<bool>(),
+    ) {
+        let text = if pretty {
+            serde_json::to_string_pretty(&value).unwrap()
+        } else {
+            value.to_string()
+        };
+        prop_assert_eq!(rewritten(&text), through_a_value(&text));
+    }
+
+    #[test]
+    fn python_json_rewrites_any_text_as_the_general_way_does(text in json_like_text()) {
+        prop_assert_eq!(rewritten(&text), through_a_value(&text));
+    }
+
+    #[test]
+    fn python_json_takes_any_bytes_as_the_general_way_does(
+        bytes in prop::collection::vec(any::<u8>(), 0..256),
+    ) {
+        let text = String::from_utf8_lossy(&bytes);
+        prop_assert_eq!(rewritten(&text), through_a_value(&text));
     }
 }

@@ -177,6 +177,13 @@ fn on_path(program: &str) -> Option<PathBuf> {
     })
 }
 
+/// This benchmark's own binary, which is also the raw client and the measuring helper.
+fn myself() -> Result<String, String> {
+    std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .map_err(|e| format!("finding the bench binary: {e}"))
+}
+
 fn peer_script() -> String {
     concat!(env!("CARGO_MANIFEST_DIR"), "/benches/compare/peer.py").to_owned()
 }
@@ -197,7 +204,8 @@ fn amqp_tools_url(url: &TransportUrl) -> Result<String, String> {
 }
 
 fn body(event_type: &str, payload: &str) -> Result<Vec<u8>, String> {
-    let payload = serde_json::from_str(payload).map_err(|e| format!("a bench payload: {e}"))?;
+    let payload: serde_json::Value =
+        serde_json::from_str(payload).map_err(|e| format!("a bench payload: {e}"))?;
     Notification::new(Priority::Info, event_type, payload)
         .with_publisher_id("bench")
         .encode(Format::V2, &oslo_notify::envelope::new_unique_id())
@@ -225,6 +233,11 @@ fn write_lines(path: &Path, lines: &[String]) -> Result<(), String> {
 
 fn rate(count: usize, wall: std::time::Duration) -> f64 {
     count as f64 / wall.as_secs_f64()
+}
+
+/// CPU time (user and system) per 1000 notifications, in milliseconds.
+fn cpu_per_thousand(count: usize, run: measure::Run) -> f64 {
+    run.cpu.as_secs_f64() * 1e3 * 1000.0 / count as f64
 }
 
 fn one_shot(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Result<(), String> {
@@ -372,10 +385,23 @@ fn bulk(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Result
 
     let bodies = payloads[..options.count]
         .iter()
-        .map(|p| body(event_type, p))
+        .map(|p| body(event_type, p).map(|b| String::from_utf8_lossy(&b).into_owned()))
         .collect::<Result<Vec<_>, _>>()?;
-    let raw = raw::publish(&scratch.url, &scratch.exchange, &queue, &bodies, WINDOW)?;
+    let bodies_file = scratch.dir.join("bodies.jsonl");
+    write_lines(&bodies_file, &bodies)?;
     drop(bodies);
+    let raw = measure::run(
+        &myself()?,
+        &[
+            raw::PUBLISHER,
+            &options.url,
+            &scratch.exchange,
+            &queue,
+            &WINDOW.to_string(),
+            &bodies_file.to_string_lossy(),
+        ],
+        None,
+    )?;
     scratch.purge(&queue)?;
 
     let python = match python() {
@@ -395,26 +421,49 @@ fn bulk(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Result
             ];
             let run = measure::run(&python, &args, None)?;
             scratch.purge(&queue)?;
-            Some(rate(options.python_count, run.wall))
+            Some(run)
         }
         None => None,
     };
-    let ours = rate(options.count, ours.wall);
+    let raw_name = format!("raw amiquip, {WINDOW} confirms in flight");
+    let python_name = "Python oslo_messaging.Notifier loop";
     let figure = "bulk notify (--lines), rate";
+    let ours_rate = rate(options.count, ours.wall);
     rows.push(Row::new(
         figure,
         "/s",
-        ours,
-        format!("raw amiquip, {WINDOW} confirms in flight"),
-        Some(rate(options.count, raw)),
+        ours_rate,
+        &raw_name,
+        Some(rate(options.count, raw.wall)),
         Some(Target::RatioAtLeast { bound: 0.85 }),
     ));
+    let python_rate = python.map(|run| rate(options.python_count, run.wall));
     rows.push(Row::new(
         figure,
         "/s",
-        ours,
-        "Python oslo_messaging.Notifier loop",
-        python,
+        ours_rate,
+        python_name,
+        python_rate,
+        None,
+    ));
+    let figure = "bulk notify, CPU per 1000";
+    let ours_cpu = cpu_per_thousand(options.count, ours);
+    let raw_cpu = cpu_per_thousand(options.count, raw);
+    rows.push(Row::new(
+        figure,
+        "ms",
+        ours_cpu,
+        raw_name,
+        Some(raw_cpu),
+        None,
+    ));
+    let python_cpu = python.map(|run| cpu_per_thousand(options.python_count, run));
+    rows.push(Row::new(
+        figure,
+        "ms",
+        ours_cpu,
+        python_name,
+        python_cpu,
         None,
     ));
     Ok(())
@@ -457,7 +506,18 @@ fn listen(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Resu
     let ours = run_ours(options.count)?;
 
     preload(scratch, &queue, options.count)?;
-    let raw = raw::consume(&scratch.url, &queue, options.count, PREFETCH, ACK_BATCH)?;
+    let raw = measure::run(
+        &myself()?,
+        &[
+            raw::CONSUMER,
+            &options.url,
+            &queue,
+            &options.count.to_string(),
+            &PREFETCH.to_string(),
+            &ACK_BATCH.to_string(),
+        ],
+        None,
+    )?;
 
     let python = match python() {
         Some(python) => {
@@ -472,27 +532,49 @@ fn listen(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Resu
                 &topic,
                 &count,
             ];
-            let run = measure::run(&python, &args, None)?;
-            Some(rate(options.python_count, run.wall))
+            Some(measure::run(&python, &args, None)?)
         }
         None => None,
     };
+    let raw_name = format!("raw amiquip, prefetch {PREFETCH}, acks per {ACK_BATCH}");
+    let python_name = "Python notification listener";
     let figure = "listen (--shared --json), rate";
     let ours_rate = rate(options.count, ours.wall);
     rows.push(Row::new(
         figure,
         "/s",
         ours_rate,
-        format!("raw amiquip, prefetch {PREFETCH}, acks per {ACK_BATCH}"),
-        Some(rate(options.count, raw)),
+        &raw_name,
+        Some(rate(options.count, raw.wall)),
         Some(Target::RatioAtLeast { bound: 0.8 }),
     ));
+    let python_rate = python.map(|run| rate(options.python_count, run.wall));
     rows.push(Row::new(
         figure,
         "/s",
         ours_rate,
-        "Python notification listener",
-        python,
+        python_name,
+        python_rate,
+        None,
+    ));
+    let figure = "listen, CPU per 1000";
+    let ours_cpu = cpu_per_thousand(options.count, ours);
+    let raw_cpu = cpu_per_thousand(options.count, raw);
+    rows.push(Row::new(
+        figure,
+        "ms",
+        ours_cpu,
+        raw_name,
+        Some(raw_cpu),
+        None,
+    ));
+    let python_cpu = python.map(|run| cpu_per_thousand(options.python_count, run));
+    rows.push(Row::new(
+        figure,
+        "ms",
+        ours_cpu,
+        python_name,
+        python_cpu,
         None,
     ));
     let ours_mib = ours.max_rss_bytes as f64 / MIB;
@@ -561,8 +643,11 @@ fn run(options: &Options) -> Result<Report, String> {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    if argv.first().map(String::as_str) == Some(measure::HELPER) {
-        return measure::child_main(&argv[1..]);
+    match argv.first().map(String::as_str) {
+        Some(measure::HELPER) => return measure::child_main(&argv[1..]),
+        Some(raw::PUBLISHER) => return raw::publisher_main(&argv[1..]),
+        Some(raw::CONSUMER) => return raw::consumer_main(&argv[1..]),
+        _ => {}
     }
     let options = match Options::parse() {
         Ok(options) => options,

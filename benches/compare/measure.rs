@@ -11,6 +11,8 @@ pub struct Run {
     pub wall: Duration,
     /// The process's maximum resident set size.
     pub max_rss_bytes: u64,
+    /// User and system CPU time, its threads together.
+    pub cpu: Duration,
 }
 
 /// The argument that makes the benchmark binary the [`child_main`] helper.
@@ -50,9 +52,10 @@ pub fn run(program: &str, args: &[&str], stdin: Option<&Path>) -> Result<Run, St
         .filter_map(|f| f.parse().ok())
         .collect();
     match fields[..] {
-        [wall_ns, rss_kib, 0] => Ok(Run {
+        [wall_ns, rss_kib, cpu_ns, 0] => Ok(Run {
             wall: Duration::from_nanos(wall_ns),
             max_rss_bytes: rss_kib * 1024,
+            cpu: Duration::from_nanos(cpu_ns),
         }),
         _ => Err(format!(
             "{program} {} failed: {}",
@@ -63,7 +66,8 @@ pub fn run(program: &str, args: &[&str], stdin: Option<&Path>) -> Result<Run, St
 }
 
 /// The helper: runs argv[0] with argv[1..] (stdin and stderr its own, stdout thrown away),
-/// and prints its wall time in nanoseconds, peak RSS in KiB and exit status on stdout.
+/// and prints its wall time in nanoseconds, peak RSS in KiB, CPU time in nanoseconds and
+/// exit status on stdout.
 pub fn child_main(argv: &[String]) -> std::process::ExitCode {
     let Some((program, args)) = argv.split_first() else {
         eprintln!("{HELPER}: no program given");
@@ -98,8 +102,10 @@ pub fn child_main(argv: &[String]) -> std::process::ExitCode {
     } else {
         128 + libc::WTERMSIG(status)
     };
+    let time = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
+    let cpu = time(usage.ru_utime) + time(usage.ru_stime);
     // ru_maxrss is in KiB on Linux.
-    println!("{} {} {code}", wall.as_nanos(), usage.ru_maxrss);
+    println!("{} {} {cpu} {code}", wall.as_nanos(), usage.ru_maxrss);
     std::process::ExitCode::SUCCESS
 }
 

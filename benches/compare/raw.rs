@@ -1,7 +1,8 @@
 //! The client library's own limit: amiquip used directly, with nothing of ours on top. The
 //! publisher sends ready-made bodies with the same confirm window as `oslo-notify --lines`;
 //! the consumer takes deliveries with the same prefetch and batched acks as `oslo-listen`,
-//! and decodes nothing.
+//! and decodes nothing. Each runs as a process of its own (the benchmark binary started
+//! with `--raw-publish` or `--raw-consume`), measured like the tools.
 
 use amiquip::{
     AmqpProperties, Auth, Channel, Confirm, Connection, ConnectionOptions, ConnectionTuning,
@@ -9,7 +10,62 @@ use amiquip::{
 };
 use oslo_notify::transport_url::TransportUrl;
 use std::collections::VecDeque;
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
+
+/// The argument that makes the benchmark binary the raw publisher: URL EXCHANGE ROUTING_KEY
+/// WINDOW FILE, one message body per line of FILE.
+pub const PUBLISHER: &str = "--raw-publish";
+/// The argument that makes the benchmark binary the raw consumer: URL QUEUE COUNT PREFETCH
+/// ACK_BATCH.
+pub const CONSUMER: &str = "--raw-consume";
+
+fn exit(result: Result<Duration, String>) -> ExitCode {
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+    text.parse().map_err(|_| format!("not a number: {text:?}"))
+}
+
+/// The raw publisher's process.
+pub fn publisher_main(argv: &[String]) -> ExitCode {
+    exit((|| {
+        let [url, exchange, routing_key, window, file] = argv else {
+            return Err(format!("{PUBLISHER} URL EXCHANGE ROUTING_KEY WINDOW FILE"));
+        };
+        let url = TransportUrl::parse(url).map_err(|e| e.to_string())?;
+        let text = std::fs::read(file).map_err(|e| format!("reading {file}: {e}"))?;
+        let bodies: Vec<&[u8]> = text
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.is_empty())
+            .collect();
+        publish(&url, exchange, routing_key, &bodies, number(window)?)
+    })())
+}
+
+/// The raw consumer's process.
+pub fn consumer_main(argv: &[String]) -> ExitCode {
+    exit((|| {
+        let [url, queue, count, prefetch, ack_batch] = argv else {
+            return Err(format!("{CONSUMER} URL QUEUE COUNT PREFETCH ACK_BATCH"));
+        };
+        let url = TransportUrl::parse(url).map_err(|e| e.to_string())?;
+        consume(
+            &url,
+            queue,
+            number(count)?,
+            number(prefetch)?,
+            number(ack_batch)?,
+        )
+    })())
+}
 
 /// Opens a connection the way a careful amiquip user would: TCP_NODELAY on, so that no
 /// confirm waits on Nagle's algorithm.
@@ -45,7 +101,7 @@ pub fn publish(
     url: &TransportUrl,
     exchange: &str,
     routing_key: &str,
-    bodies: &[Vec<u8>],
+    bodies: &[impl AsRef<[u8]>],
     window: usize,
 ) -> Result<Duration, String> {
     let started = Instant::now();
@@ -88,7 +144,7 @@ pub fn publish(
         channel
             .basic_publish(
                 exchange,
-                Publish::with_properties(body, routing_key, properties()),
+                Publish::with_properties(body.as_ref(), routing_key, properties()),
             )
             .map_err(|e| format!("publishing: {e}"))?;
         in_flight.push_back(index as u64 + 1);

@@ -31,10 +31,16 @@ pub struct Reconnect {
 /// attempt to connect again, a broker that blocks publishes.
 pub type Notices = Box<dyn FnMut(&str) + Send>;
 
-/// A message kept until the broker confirms it.
-struct Kept {
+/// Where messages go: an exchange and a routing key.
+struct Route {
     exchange: String,
     routing_key: String,
+}
+
+/// A message kept until the broker confirms it.
+struct Kept {
+    /// Index into the publisher's routes.
+    route: usize,
     body: Vec<u8>,
 }
 
@@ -43,6 +49,8 @@ struct Link {
     connection: Connection,
     channel: Channel,
     declarer: Declarer,
+    /// Which of the publisher's routes are declared on this connection.
+    declared: Vec<bool>,
     confirms: Receiver<Confirm>,
     /// connection.blocked and connection.unblocked from the broker.
     blocked: Receiver<ConnectionBlockedNotification>,
@@ -71,6 +79,7 @@ impl Link {
             connection,
             channel,
             declarer: Declarer::new(durability),
+            declared: Vec::new(),
             confirms,
             blocked,
             tags: BTreeMap::new(),
@@ -78,18 +87,25 @@ impl Link {
         })
     }
 
-    fn send(&mut self, seq: u64, kept: &Kept) -> Result<(), BrokerError> {
-        self.declarer.route(
-            &mut self.connection.inner,
-            &kept.exchange,
-            &kept.routing_key,
-        )?;
+    fn send(&mut self, seq: u64, kept: &Kept, routes: &[Route]) -> Result<(), BrokerError> {
+        let route = &routes[kept.route];
+        if !self.declared.get(kept.route).copied().unwrap_or(false) {
+            self.declarer.route(
+                &mut self.connection.inner,
+                &route.exchange,
+                &route.routing_key,
+            )?;
+            if self.declared.len() <= kept.route {
+                self.declared.resize(kept.route + 1, false);
+            }
+            self.declared[kept.route] = true;
+        }
         self.channel
             .basic_publish(
-                kept.exchange.as_str(),
+                route.exchange.as_str(),
                 Publish::with_properties(
                     &kept.body,
-                    kept.routing_key.as_str(),
+                    route.routing_key.as_str(),
                     notification_properties(),
                 ),
             )
@@ -97,7 +113,7 @@ impl Link {
                 BrokerError::amqp(
                     format_args!(
                         "publishing to exchange {:?} with key {:?}",
-                        kept.exchange, kept.routing_key
+                        route.exchange, route.routing_key
                     ),
                     e,
                 )
@@ -119,6 +135,8 @@ pub struct Publisher {
     timeout: Duration,
     window: usize,
     next_seq: u64,
+    /// Every route published to, in order of first use.
+    routes: Vec<Route>,
     unconfirmed: BTreeMap<u64, Kept>,
     nacked: usize,
     first_nacked: Option<u64>,
@@ -160,6 +178,7 @@ impl Publisher {
             timeout,
             window: Self::DEFAULT_WINDOW,
             next_seq: 1,
+            routes: Vec::new(),
             unconfirmed: BTreeMap::new(),
             nacked: 0,
             first_nacked: None,
@@ -227,11 +246,10 @@ impl Publisher {
         let seq = self.next_seq;
         self.next_seq += 1;
         let kept = Kept {
-            exchange: exchange.to_owned(),
-            routing_key: routing_key.to_owned(),
+            route: self.route_index(exchange, routing_key),
             body,
         };
-        let sent = self.link.send(seq, &kept);
+        let sent = self.link.send(seq, &kept, &self.routes);
         self.unconfirmed.insert(seq, kept);
         match sent {
             // Republished, with everything else unconfirmed, once connected again.
@@ -239,6 +257,20 @@ impl Publisher {
             other => other?,
         }
         Ok(seq)
+    }
+
+    fn route_index(&mut self, exchange: &str, routing_key: &str) -> usize {
+        let known = self
+            .routes
+            .iter()
+            .rposition(|r| r.exchange == exchange && r.routing_key == routing_key);
+        known.unwrap_or_else(|| {
+            self.routes.push(Route {
+                exchange: exchange.to_owned(),
+                routing_key: routing_key.to_owned(),
+            });
+            self.routes.len() - 1
+        })
     }
 
     /// Every message up to and including this sequence number has been confirmed (acked).
@@ -358,7 +390,7 @@ impl Publisher {
             };
             let mut republished = Ok(());
             for (seq, kept) in &self.unconfirmed {
-                republished = link.send(*seq, kept);
+                republished = link.send(*seq, kept, &self.routes);
                 if republished.is_err() {
                     break;
                 }
