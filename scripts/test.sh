@@ -14,3 +14,5 @@ cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
 # The interop matrix against the Python peer (ignored by a plain `cargo test`).
 cargo test --locked --test interop -- --ignored
+# The benchmark in its quick mode: proves it still runs; speed is not judged here.
+scripts/bench.sh --quick --json target/bench/quick.json

@@ -537,3 +537,25 @@ fn the_second_host_is_used_when_the_first_does_not_answer() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(broker.drain(&format!("{topic}.info")).len(), 1);
 }
+
+#[test]
+fn a_queue_that_exists_without_its_exchange_gets_both_and_the_notification() {
+    let mut broker = Broker::new();
+    let exchange = broker.exchange_name();
+    let topic = broker.topic_name();
+    let queue = format!("{topic}.error");
+    // The queue alone, as a consumer of another exchange may leave it.
+    broker
+        .channel()
+        .queue_declare(queue.as_str(), amiquip::QueueDeclareOptions::default())
+        .unwrap();
+    let run = notify(
+        &args(&exchange, &topic, &["error", "just.testing", "[1, 2]"]),
+        b"",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(broker.exchange_is(&exchange, false));
+    let got = broker.drain(&queue);
+    assert_eq!(got.len(), 1, "{run:?}");
+    assert_oslo_message(&got[0], &exchange, &queue);
+}

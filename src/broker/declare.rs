@@ -181,12 +181,25 @@ impl Declarer {
         exchange: &str,
         routing_key: &str,
     ) -> Result<(), BrokerError> {
+        self.try_bind(connection, queue, exchange, routing_key, None)
+            .map(drop)
+    }
+
+    /// Binds as [`Declarer::bind`] does; `Ok(false)` when the broker answered with the
+    /// `tolerated` code.
+    fn try_bind(
+        &mut self,
+        connection: &mut amiquip::Connection,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        tolerated: Option<u16>,
+    ) -> Result<bool, BrokerError> {
         let doing =
             format!("binding queue {queue:?} to exchange {exchange:?} with key {routing_key:?}");
-        self.step(connection, doing, None, |c| {
+        self.step(connection, doing, tolerated, |c| {
             c.queue_bind(queue, exchange, routing_key, FieldTable::default())
-        })?;
-        Ok(())
+        })
     }
 
     /// Makes sure `exchange` exists and a queue named `routing_key` is bound to it with that
@@ -206,9 +219,14 @@ impl Declarer {
         {
             return Ok(());
         }
-        self.exchange(connection, exchange)?;
         self.queue(connection, &QueueSpec::Shared(routing_key.to_owned()))?;
-        self.bind(connection, routing_key, exchange, routing_key)?;
+        // Most often the exchange exists: binding to it tells, with a 404 when it does not,
+        // one round trip sooner than checking it first would.
+        let known = self.routes.contains_key(exchange);
+        if known || !self.try_bind(connection, routing_key, exchange, routing_key, Some(404))? {
+            self.exchange(connection, exchange)?;
+            self.bind(connection, routing_key, exchange, routing_key)?;
+        }
         self.routes
             .entry(exchange.to_owned())
             .or_default()

@@ -68,8 +68,10 @@ impl Link {
         let confirms = channel
             .listen_for_publisher_confirms()
             .map_err(|e| BrokerError::amqp("listening for publisher confirms", e))?;
+        // No need to wait for confirm.select-ok: the broker handles a channel's methods in
+        // order, so every publish on it comes after, and a failure closes the channel.
         channel
-            .enable_publisher_confirms()
+            .enable_publisher_confirms_nowait()
             .map_err(|e| BrokerError::amqp("enabling publisher confirms", e))?;
         let blocked = connection
             .inner
@@ -469,11 +471,11 @@ impl Publisher {
             declarer,
             ..
         } = link;
-        channel
-            .close()
-            .map_err(|e| BrokerError::amqp("closing the channel", e))?;
-        // The declarer's channels are dropped only once the connection is closed.
+        // Closing the connection closes its channels: one round trip rather than one per
+        // channel. Their handles go once it is closed (amiquip fails a connection whose
+        // closed channels' handles are dropped before it).
         let closed = connection.close();
+        drop(channel);
         drop(declarer);
         closed
     }
