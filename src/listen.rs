@@ -242,6 +242,9 @@ pub fn run(
     err: &mut impl Write,
     stop: &AtomicBool,
 ) -> Result<()> {
+    if let Some(warning) = config.connect.tls.insecure_warning() {
+        writeln!(err, "oslo-listen: warning: {warning}")?;
+    }
     let started = Instant::now();
     let deadline = config.timeout.map(|t| started + t);
     let mut progress = Progress {

@@ -117,6 +117,9 @@ pub fn run(
     out: &mut impl Write,
     err: &mut impl Write,
 ) -> Result<()> {
+    if let Some(warning) = config.connect.tls.insecure_warning() {
+        writeln!(err, "oslo-notify: warning: {warning}")?;
+    }
     let deadline = Instant::now() + config.connect.timeout;
     let connection =
         broker::connect_retrying(&config.url, &config.connect, Some(deadline), |e, wait| {

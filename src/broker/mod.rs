@@ -121,9 +121,19 @@ pub struct TlsFiles {
     pub cert_file: Option<PathBuf>,
     /// The client certificate's private key.
     pub key_file: Option<PathBuf>,
+    /// Accept any certificate for any host name: encrypted, but not authenticated.
+    pub insecure: bool,
 }
 
 impl TlsFiles {
+    /// What to tell the user about certificate checks turned off, if they are.
+    pub fn insecure_warning(&self) -> Option<&'static str> {
+        self.insecure.then_some(
+            "--insecure: the broker's TLS certificate and host name are not verified; \
+             the connection is encrypted but anyone in the middle can read it",
+        )
+    }
+
     fn connector(&self) -> Result<native_tls::TlsConnector, String> {
         let read = |path: &PathBuf, what: &str| {
             std::fs::read(path)
@@ -158,6 +168,11 @@ impl TlsFiles {
                     "a client certificate needs both a certificate file and a key file".to_owned(),
                 )
             }
+        }
+        if self.insecure {
+            builder
+                .danger_accept_invalid_certs(true)
+                .danger_accept_invalid_hostnames(true);
         }
         builder
             .build()
@@ -388,6 +403,12 @@ fn describe_connect_error(error: amiquip::Error, host: &Host, vhost: &str) -> Ho
         amiquip::Error::UnexpectedSocketClose => (
             "the broker closed the connection during the handshake".to_owned(),
             true,
+        ),
+        // With TLS 1.3 the broker checks a client certificate after the handshake, and
+        // turns it down with an alert that reads as an I/O error: that is its answer.
+        other if other.to_string().contains("SSL alert") => (
+            format!("the broker turned the TLS session down: {other}"),
+            false,
         ),
         other => (other.to_string(), true),
     };

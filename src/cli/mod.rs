@@ -52,6 +52,35 @@ pub struct ConnectionArgs {
     /// Create missing queues as quorum queues, durable (oslo's rabbit_quorum_queue = true)
     #[arg(long, conflicts_with = "durable")]
     pub quorum: bool,
+
+    /// Trust this CA certificate (PEM) for the broker's TLS certificate, besides the
+    /// system's; turns TLS on [default: the URL's ssl_ca_file, or the config file's]
+    #[arg(long, value_name = "FILE", help_heading = "TLS")]
+    pub ssl_ca_file: Option<PathBuf>,
+
+    /// Client certificate (PEM) to present to the broker; turns TLS on [default: the URL's
+    /// ssl_cert_file, or the config file's]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "ssl_key_file",
+        help_heading = "TLS"
+    )]
+    pub ssl_cert_file: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM, PKCS#8); turns TLS on [default: the
+    /// URL's ssl_key_file, or the config file's]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "ssl_cert_file",
+        help_heading = "TLS"
+    )]
+    pub ssl_key_file: Option<PathBuf>,
+
+    /// Do not verify the broker's certificate or host name (says so on stderr); turns TLS on
+    #[arg(long, help_heading = "TLS")]
+    pub insecure: bool,
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {
@@ -97,18 +126,34 @@ impl ConnectionArgs {
                 .with_context(|| format!("in {}", setting.origin))?,
             (None, None) => TransportUrl::parse(DEFAULT_URL)?,
         };
-        if config.ssl.as_ref().is_some_and(|s| s.value) && !url.tls {
+        let tls_flags = self.ssl_ca_file.is_some() || self.ssl_cert_file.is_some() || self.insecure;
+        if (tls_flags || config.ssl.as_ref().is_some_and(|s| s.value)) && !url.tls {
             url.enable_tls();
         }
-        let file = |from_url: Option<&str>, from_config: &Option<Setting<String>>| {
-            from_url
-                .map(PathBuf::from)
+        let file = |flag: &Option<PathBuf>,
+                    from_url: Option<&str>,
+                    from_config: &Option<Setting<String>>| {
+            flag.clone()
+                .or_else(|| from_url.map(PathBuf::from))
                 .or_else(|| from_config.as_ref().map(|s| PathBuf::from(&s.value)))
         };
         let tls = TlsFiles {
-            ca_file: file(url.query_value("ssl_ca_file"), &config.ssl_ca_file),
-            cert_file: file(url.query_value("ssl_cert_file"), &config.ssl_cert_file),
-            key_file: file(url.query_value("ssl_key_file"), &config.ssl_key_file),
+            ca_file: file(
+                &self.ssl_ca_file,
+                url.query_value("ssl_ca_file"),
+                &config.ssl_ca_file,
+            ),
+            cert_file: file(
+                &self.ssl_cert_file,
+                url.query_value("ssl_cert_file"),
+                &config.ssl_cert_file,
+            ),
+            key_file: file(
+                &self.ssl_key_file,
+                url.query_value("ssl_key_file"),
+                &config.ssl_key_file,
+            ),
+            insecure: self.insecure,
         };
         let heartbeat = self
             .heartbeat

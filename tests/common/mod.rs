@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod node;
+pub mod tls;
 
 use amiquip::{
     AmqpProperties, Channel, Connection, ExchangeDeclareOptions, ExchangeType, FieldTable,

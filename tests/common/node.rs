@@ -15,7 +15,7 @@ pub struct Node {
 }
 
 /// A port nothing listens on now.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
@@ -23,6 +23,12 @@ fn free_port() -> u16 {
 impl Node {
     /// Starts a node and waits until it accepts AMQP connections.
     pub fn start() -> Node {
+        Node::start_with(|_| String::new())
+    }
+
+    /// Starts a node whose rabbitmq.conf also holds what `extra` returns; `extra` gets the
+    /// node's directory (readable by the broker) to put files in first.
+    pub fn start_with(extra: impl FnOnce(&std::path::Path) -> String) -> Node {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let dir = std::env::temp_dir().join(format!("oslo-notify-node-{id}"));
         // Debian's rabbitmq-server runs the node as the rabbitmq user: it must write here.
@@ -34,9 +40,10 @@ impl Node {
         }
         let port = free_port();
         std::fs::write(dir.join("enabled_plugins"), "[].\n").unwrap();
+        let extra = extra(&dir);
         std::fs::write(
             dir.join("rabbitmq.conf"),
-            format!("listeners.tcp.default = 127.0.0.1:{port}\n"),
+            format!("listeners.tcp.default = 127.0.0.1:{port}\n{extra}"),
         )
         .unwrap();
         let node = Node {
@@ -103,6 +110,11 @@ impl Node {
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("the test node did not come up on port {}", self.port);
+    }
+
+    /// Its directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     /// Its AMQP port.
