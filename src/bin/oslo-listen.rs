@@ -10,6 +10,9 @@ use std::sync::Arc;
 
 fn main() -> ExitCode {
     let args = ListenArgs::parse();
+    if let Some(printed) = args.install.write::<ListenArgs>(&mut io::stdout().lock()) {
+        return exit::finish("oslo-listen", printed);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let on_signal = Arc::clone(&stop);
     let result = ctrlc::set_handler(move || on_signal.store(true, Ordering::Relaxed))

@@ -8,6 +8,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = NotifyArgs::parse();
+    if let Some(printed) = args.install.write::<NotifyArgs>(&mut io::stdout().lock()) {
+        return exit::finish("oslo-notify", printed);
+    }
     let result = args.into_config(io::stdin().lock()).and_then(|config| {
         let mut out = BufWriter::new(io::stdout().lock());
         send::run(&config, io::stdin().lock(), &mut out, &mut io::stderr())

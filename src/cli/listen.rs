@@ -1,6 +1,6 @@
 //! `oslo-listen`'s arguments.
 
-use super::{parse_seconds, topics_from, ConnectionArgs};
+use super::{parse_seconds, topics_from, ConnectionArgs, InstallArgs};
 use crate::envelope::Priority;
 use crate::exit::EXIT_CODES_HELP;
 use crate::filter::Filter;
@@ -123,6 +123,9 @@ pub struct ListenArgs {
 
     #[command(flatten)]
     pub connection: ConnectionArgs,
+
+    #[command(flatten)]
+    pub install: InstallArgs,
 }
 
 /// How long to wait for one host when no --timeout bounds it.

@@ -13,7 +13,8 @@ use crate::config::{ConfigError, OsloConfig, Setting};
 use crate::notifier::DEFAULT_TOPIC;
 use crate::transport_url::{TransportUrl, DEFAULT_URL};
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{Args, CommandFactory};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -81,6 +82,36 @@ pub struct ConnectionArgs {
     /// Do not verify the broker's certificate or host name (says so on stderr); turns TLS on
     #[arg(long, help_heading = "TLS")]
     pub insecure: bool,
+}
+
+/// What installing the tools needs, printed on request: shell completions and a man page.
+#[derive(Debug, Clone, Args)]
+pub struct InstallArgs {
+    /// Print the completion script for this shell and exit
+    #[arg(long, value_name = "SHELL", help_heading = "Installation")]
+    pub completions: Option<clap_complete::Shell>,
+
+    /// Print the man page (roff) and exit
+    #[arg(long, help_heading = "Installation")]
+    pub man: bool,
+}
+
+impl InstallArgs {
+    /// Writes what was asked for, for the tool whose arguments are `C`, to `out`; `None`
+    /// when nothing was asked for.
+    pub fn write<C: CommandFactory>(&self, out: &mut impl Write) -> Option<Result<()>> {
+        let mut command = C::command();
+        let name = command.get_name().to_owned();
+        if let Some(shell) = self.completions {
+            clap_complete::generate(shell, &mut command, name, out);
+            return Some(Ok(()));
+        }
+        if self.man {
+            let written = clap_mangen::Man::new(command).render(out);
+            return Some(written.with_context(|| format!("writing {name}'s man page")));
+        }
+        None
+    }
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {

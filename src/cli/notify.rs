@@ -1,6 +1,6 @@
 //! `oslo-notify`'s arguments.
 
-use super::{parse_seconds, topics_from, ConnectionArgs};
+use super::{parse_seconds, topics_from, ConnectionArgs, InstallArgs};
 use crate::config::Drivers;
 use crate::envelope::{Format, Priority};
 use crate::exit::EXIT_CODES_HELP;
@@ -58,11 +58,11 @@ has confirmed it.";
 )]
 pub struct NotifyArgs {
     /// audit, debug, info, warn (or warning), error, critical or sample; any case
-    #[arg(value_name = "PRIORITY", required_unless_present = "replay")]
+    #[arg(value_name = "PRIORITY", required_unless_present_any = ["replay", "completions", "man"])]
     pub priority: Option<Priority>,
 
     /// The event type, such as compute.instance.create.end
-    #[arg(value_name = "EVENT_TYPE", required_unless_present = "replay")]
+    #[arg(value_name = "EVENT_TYPE", required_unless_present_any = ["replay", "completions", "man"])]
     pub event_type: Option<String>,
 
     /// JSON payload; @FILE reads a file; - or nothing reads stdin
@@ -115,6 +115,9 @@ pub struct NotifyArgs {
 
     #[command(flatten)]
     pub connection: ConnectionArgs,
+
+    #[command(flatten)]
+    pub install: InstallArgs,
 }
 
 impl NotifyArgs {

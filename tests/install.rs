@@ -1,0 +1,58 @@
+//! What installing the tools needs: completion scripts that the shells load, and man pages,
+//! both generated from the argument definitions.
+
+use std::process::Command;
+
+const TOOLS: [(&str, &str); 2] = [
+    ("oslo-notify", env!("CARGO_BIN_EXE_oslo-notify")),
+    ("oslo-listen", env!("CARGO_BIN_EXE_oslo-listen")),
+];
+
+fn printed(binary: &str, args: &[&str]) -> String {
+    let output = Command::new(binary).args(args).output().unwrap();
+    assert!(output.status.success(), "{args:?}: {output:?}");
+    assert!(output.stderr.is_empty(), "{args:?}: {output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn bash_loads_the_completion_script_and_completes_options() {
+    for (name, binary) in TOOLS {
+        let script = printed(binary, &["--completions", "bash"]);
+        // Load it, then ask the completion function what follows `--transport`.
+        let check = format!(
+            "{script}\ncomplete -p {name}\nCOMP_WORDS=({name} --transport); COMP_CWORD=1; \
+             $(complete -p {name} | sed -E 's/.*-F ([^ ]+).*/\\1/') {name} --transport {name}; \
+             printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        );
+        let output = Command::new("bash").args(["-c", &check]).output().unwrap();
+        let said = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{name}: {output:?}");
+        assert!(said.contains(&format!(" {name}\n")), "{name}: {said}");
+        assert!(said.contains("--transport-url"), "{name}: {said}");
+    }
+}
+
+#[test]
+fn zsh_and_fish_scripts_name_every_option() {
+    for (name, binary) in TOOLS {
+        for shell in ["zsh", "fish"] {
+            let script = printed(binary, &["--completions", shell]);
+            for option in ["transport-url", "config-file", "ssl-ca-file", "insecure"] {
+                assert!(script.contains(option), "{name} {shell}: no {option}");
+            }
+        }
+        assert!(printed(binary, &["--completions", "zsh"]).starts_with(&format!("#compdef {name}")));
+    }
+}
+
+#[test]
+fn man_pages_are_roff_with_every_option() {
+    for (name, binary) in TOOLS {
+        let page = printed(binary, &["--man"]);
+        assert!(page.contains(&format!(".TH {name} 1")), "{name}: {page}");
+        for option in ["transport\\-url", "ssl\\-ca\\-file", "completions"] {
+            assert!(page.contains(option), "{name}: no {option}");
+        }
+    }
+}
