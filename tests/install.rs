@@ -56,3 +56,21 @@ fn man_pages_are_roff_with_every_option() {
         }
     }
 }
+
+#[test]
+fn help_and_version_never_show_a_password_from_the_environment() {
+    for (name, binary) in TOOLS {
+        for flag in ["--help", "-h", "--version"] {
+            let output = Command::new(binary)
+                .arg(flag)
+                .env("OSLO_TRANSPORT_URL", "rabbit://nova:hunter2@ctl1:5672/nova")
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{name} {flag}: {output:?}");
+            let text = String::from_utf8_lossy(&output.stdout);
+            assert!(!text.contains("hunter2"), "{name} {flag}: {text}");
+        }
+        let version = printed(binary, &["--version"]);
+        assert_eq!(version.trim(), format!("{name} {}", env!("CARGO_PKG_VERSION")));
+    }
+}
