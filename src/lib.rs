@@ -13,6 +13,7 @@
 //! - [`endpoint`]: endpoints and [`endpoint::NotificationListener`], the counterpart of
 //!   `oslo_messaging.get_notification_listener`;
 //! - [`filter`], [`output`]: which received notifications to keep, and how to write them;
+//! - [`template`]: `oslo-listen --format` templates such as `{timestamp} {payload.id}`;
 //! - [`replay`]: reading `oslo-listen --format json` lines back;
 //! - [`send`] and [`listen`]: the `oslo-notify` and `oslo-listen` commands;
 //! - [`cli`] and [`exit`]: arguments, exit codes and error reporting of the tools.
@@ -46,4 +47,5 @@ pub mod output;
 pub mod pyjson;
 pub mod replay;
 pub mod send;
+pub mod template;
 pub mod transport_url;

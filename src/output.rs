@@ -2,13 +2,14 @@
 //! scripts. Writes to any `impl Write`; no broker here.
 
 use crate::envelope::{Notification, Priority};
+use crate::template::{Template, Values};
 use base64::Engine;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 use std::io::{self, Write};
 
 /// How each notification is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum OutputFormat {
     /// A header line (timestamp, PRIORITY, event_type, publisher_id), then the payload as
     /// indented JSON.
@@ -20,6 +21,8 @@ pub enum OutputFormat {
     Payload,
     /// The message body exactly as received, one per line.
     Raw,
+    /// One line per notification from a template (see [`crate::template`]).
+    Template(Template),
 }
 
 /// A notification as it came off the broker.
@@ -86,7 +89,7 @@ struct JsonLine<'a> {
 }
 
 /// Writes notifications in one [`OutputFormat`].
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Printer {
     /// The format.
     pub format: OutputFormat,
@@ -111,7 +114,7 @@ impl Printer {
     /// Writes one notification (with its line end).
     pub fn write(&self, out: &mut impl Write, received: &Received) -> io::Result<()> {
         let n = received.notification;
-        match self.format {
+        match &self.format {
             OutputFormat::Raw => {
                 out.write_all(received.body)?;
                 out.write_all(b"\n")
@@ -141,6 +144,34 @@ impl Printer {
                 out.write_all(b"\n")
             }
             OutputFormat::Pretty => self.write_pretty(out, received),
+            OutputFormat::Template(template) => {
+                let context: Map<String, Value> = n
+                    .context
+                    .iter()
+                    .map(|(key, value)| {
+                        let masked = !self.show_secrets && !value.is_null() && is_secret_key(key);
+                        let shown = if masked {
+                            Value::from(MASK)
+                        } else {
+                            value.clone()
+                        };
+                        (key.clone(), shown)
+                    })
+                    .collect();
+                let values = Values {
+                    timestamp: &n.timestamp,
+                    priority: n.priority.name(),
+                    priority_upper: n.priority.wire_name(),
+                    event_type: &n.event_type,
+                    publisher_id: n.publisher_id.as_deref(),
+                    message_id: &n.message_id,
+                    exchange: received.exchange,
+                    routing_key: received.routing_key,
+                    payload: &n.payload,
+                    context: &Value::Object(context),
+                };
+                template.render(out, &values)
+            }
         }
     }
 

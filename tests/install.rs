@@ -71,6 +71,9 @@ fn help_and_version_never_show_a_password_from_the_environment() {
             assert!(!text.contains("hunter2"), "{name} {flag}: {text}");
         }
         let version = printed(binary, &["--version"]);
-        assert_eq!(version.trim(), format!("{name} {}", env!("CARGO_PKG_VERSION")));
+        assert_eq!(
+            version.trim(),
+            format!("{name} {}", env!("CARGO_PKG_VERSION"))
+        );
     }
 }

@@ -784,3 +784,42 @@ fn versioned_notifications_are_shown_readably() {
         json!({"uuid": "8415760e", "flavor": {"@object": "FlavorPayload v1.4 (nova)", "vcpus": 1}})
     );
 }
+
+#[test]
+fn a_template_format_writes_fields_and_paths_with_secrets_masked() {
+    let (_broker, exchange, topic) = scratch();
+    let template = "{PRIORITY} {event_type} {publisher_id} {payload.instance.id} \
+                    {payload.tags.1} {context.request_id} {context.auth_token} [{payload.nope}]";
+    let listener = listen(&[
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--count",
+        "1",
+        "--format",
+        template,
+    ]);
+    let id = send(
+        &exchange,
+        &topic,
+        &[
+            "--context",
+            r#"{"request_id": "req-7", "auth_token": "gAAAA-secret"}"#,
+            "warn",
+            "compute.instance.update",
+            r#"{"instance": {"id": "8415760e"}, "tags": ["a", "b"]}"#,
+        ],
+    );
+    let got = listener.finish();
+    assert_eq!(got.code, 0, "{got:?}");
+    assert_eq!(
+        got.stdout,
+        "WARN compute.instance.update compute.h1 8415760e b req-7 *** []\n"
+    );
+    assert!(!id.is_empty());
+
+    let bad = common::listen_with_url(&common::transport_url(), &["--format", "{nope}"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("unknown field {nope}"), "{bad:?}");
+}

@@ -6,6 +6,7 @@ use crate::exit::EXIT_CODES_HELP;
 use crate::filter::Filter;
 use crate::listen::{ListenConfig, Mode};
 use crate::output::{OutputFormat, Printer};
+use crate::template::Template;
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
 use std::time::Duration;
@@ -22,6 +23,20 @@ pub enum FormatArg {
     Payload,
     /// The message body exactly as received, one per line
     Raw,
+}
+
+/// `--format`: a named format, or a template (anything with a `{`).
+fn parse_format(text: &str) -> Result<OutputFormat, String> {
+    if text.contains('{') || text.contains('}') {
+        return Template::parse(text)
+            .map(OutputFormat::Template)
+            .map_err(|e| e.to_string());
+    }
+    FormatArg::from_str(text, true)
+        .map(OutputFormat::from)
+        .map_err(|_| {
+            format!("{text:?} is not pretty, json, payload, raw or a template with {{fields}}")
+        })
 }
 
 impl From<FormatArg> for OutputFormat {
@@ -85,9 +100,12 @@ pub struct ListenArgs {
     #[arg(long, value_name = "NAME")]
     pub pool: Option<String>,
 
-    /// Output format
-    #[arg(long, value_enum, default_value_t = FormatArg::Pretty)]
-    pub format: FormatArg,
+    /// Output format: pretty, json, payload, raw, or a template such as
+    /// '{timestamp} {priority} {event_type} {payload.instance_id}' (fields: timestamp,
+    /// priority, PRIORITY, event_type, publisher_id, message_id, exchange, routing_key,
+    /// payload and context, with dotted paths into the last two)
+    #[arg(long, value_name = "FORMAT", default_value = "pretty", value_parser = parse_format)]
+    pub format: OutputFormat,
 
     /// Same as --format json
     #[arg(long, conflicts_with = "format")]
@@ -152,7 +170,7 @@ impl ListenArgs {
             unique
         };
         let format = if self.json {
-            FormatArg::Json
+            OutputFormat::Json
         } else {
             self.format
         };
@@ -170,7 +188,7 @@ impl ListenArgs {
             topics: topics_from(self.topics, &config),
             priorities,
             printer: Printer {
-                format: format.into(),
+                format,
                 color: terminal && !no_color,
                 escape_controls: terminal,
                 show_secrets: self.show_secrets,
