@@ -15,6 +15,7 @@
 //! - [`filter`], [`output`]: which received notifications to keep, and how to write them;
 //! - [`template`]: `oslo-listen --format` templates such as `{timestamp} {payload.id}`;
 //! - [`replay`]: reading `oslo-listen --format json` lines back;
+//! - [`save`]: `oslo-listen --save DIR`, a file per notification;
 //! - [`send`] and [`listen`]: the `oslo-notify` and `oslo-listen` commands;
 //! - [`cli`] and [`exit`]: arguments, exit codes and error reporting of the tools.
 //!
@@ -46,6 +47,7 @@ pub mod notifier;
 pub mod output;
 pub mod pyjson;
 pub mod replay;
+pub mod save;
 pub mod send;
 pub mod template;
 pub mod transport_url;

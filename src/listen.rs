@@ -6,6 +6,7 @@ use crate::broker::{
 use crate::envelope::{decode, Priority};
 use crate::filter::Filter;
 use crate::output::{describe_poison, Printer, Received};
+use crate::save::SaveDir;
 use crate::transport_url::TransportUrl;
 use anyhow::{Context, Result};
 use std::fmt;
@@ -89,6 +90,8 @@ pub struct ListenConfig {
     pub timeout: Option<Duration>,
     /// Unacknowledged deliveries allowed per queue.
     pub prefetch: u16,
+    /// Also write each notification as a file in this directory.
+    pub save: Option<std::path::PathBuf>,
 }
 
 /// `--count` was not reached before `--timeout`. Exit code 4.
@@ -224,6 +227,8 @@ struct Progress {
     printed: u64,
     /// The `_unique_id`s printed last.
     recent: RecentIds,
+    /// Where notifications are also saved as files.
+    save: Option<SaveDir>,
 }
 
 /// How many printed `_unique_id`s are remembered to drop redelivered copies.
@@ -245,11 +250,16 @@ pub fn run(
     if let Some(warning) = config.connect.tls.insecure_warning() {
         writeln!(err, "oslo-listen: warning: {warning}")?;
     }
+    let save = match &config.save {
+        Some(dir) => Some(SaveDir::create(dir, config.printer.show_secrets)?),
+        None => None,
+    };
     let started = Instant::now();
     let deadline = config.timeout.map(|t| started + t);
     let mut progress = Progress {
         printed: 0,
         recent: RecentIds::new(REMEMBERED_IDS),
+        save,
     };
     // The first connection may wait for a broker that is starting for the connect timeout
     // (or --timeout); after a loss, reconnecting goes on until --timeout, or for ever.
@@ -341,6 +351,9 @@ fn session(
                         .write(out, &received)
                         .context("writing to stdout")?;
                     out.flush().context("writing to stdout")?;
+                    if let Some(save) = &progress.save {
+                        save.save(&received)?;
+                    }
                     settlement.done(delivery.token);
                     if let Some(id) = decoded.unique_id {
                         progress.recent.insert(id);

@@ -60,6 +60,8 @@ pub enum Input {
     Replay {
         /// Publish to the line's exchange and routing key rather than the configured ones.
         keep_routing: bool,
+        /// Read the files of this `oslo-listen --save` directory instead of stdin.
+        dir: Option<std::path::PathBuf>,
     },
 }
 
@@ -170,28 +172,18 @@ pub fn run(
                 })
             })
         }
-        Input::Replay { keep_routing } => {
-            send_lines(&mut notifier, stdin, &mut pending, out, |text, number| {
-                let what = format!("line {number}");
-                let replayed = parse_line(text, &what)?;
-                let route = match (keep_routing, replayed.exchange, replayed.routing_key) {
-                    (false, _, _) => None,
-                    (true, Some(exchange), Some(key)) => Some((exchange, key)),
-                    (true, _, _) => {
-                        return Err(InputError(format!(
-                            "{what} has no exchange and routing_key to keep"
-                        ))
-                        .into())
-                    }
-                };
-                let payload = PythonJson::from_value(&replayed.notification.payload)
-                    .context("encoding the payload")?;
-                Ok(Outgoing {
-                    notification: replayed.notification.with_payload(payload),
-                    route,
-                })
-            })
-        }
+        Input::Replay {
+            keep_routing,
+            dir: None,
+        } => send_lines(&mut notifier, stdin, &mut pending, out, |text, number| {
+            replayed(text, &format!("line {number}"), *keep_routing)
+        }),
+        Input::Replay {
+            keep_routing,
+            dir: Some(dir),
+        } => send_files(&mut notifier, dir, &mut pending, out, |text, what| {
+            replayed(text, what, *keep_routing)
+        }),
     };
     // Whatever stopped the input, report what the broker took before saying why.
     let flushed = notifier.flush();
@@ -207,6 +199,61 @@ impl SendConfig {
             .with_publisher_id(self.publisher_id.clone())
             .with_context(self.context.clone())
     }
+}
+
+/// A notification to send again from an `oslo-listen --format json` object; `what` names
+/// where it came from in errors.
+fn replayed(text: &str, what: &str, keep_routing: bool) -> Result<Outgoing> {
+    let replayed = parse_line(text, what)?;
+    let route = match (keep_routing, replayed.exchange, replayed.routing_key) {
+        (false, _, _) => None,
+        (true, Some(exchange), Some(key)) => Some((exchange, key)),
+        (true, _, _) => {
+            return Err(
+                InputError(format!("{what} has no exchange and routing_key to keep")).into(),
+            )
+        }
+    };
+    let payload =
+        PythonJson::from_value(&replayed.notification.payload).context("encoding the payload")?;
+    Ok(Outgoing {
+        notification: replayed.notification.with_payload(payload),
+        route,
+    })
+}
+
+/// Sends one notification per `*.json` file of `dir` (an `oslo-listen --save` directory),
+/// in name order, as `parse` makes it from the file's text.
+fn send_files(
+    notifier: &mut Notifier,
+    dir: &std::path::Path,
+    pending: &mut Pending,
+    out: &mut impl Write,
+    mut parse: impl FnMut(&str, &str) -> Result<Outgoing>,
+) -> Result<()> {
+    let reading = || format!("reading the --replay directory {}", dir.display());
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(reading)? {
+        let path = entry.with_context(reading)?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        // Skips what oslo-listen --save is still writing (.NAME.partial).
+        if name.ends_with(".json") && !name.starts_with('.') && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    for path in files {
+        let what = path.display().to_string();
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {what}"))?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|e| InputError(format!("{what} is not UTF-8 text: {e}")))?;
+        pending.send(notifier, parse(text.trim(), &what)?)?;
+        pending.write_confirmed(notifier.confirmed_through(), out)?;
+    }
+    Ok(())
 }
 
 /// Sends one notification per non-blank line of `stdin`, as `parse` makes it from the text.

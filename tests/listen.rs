@@ -823,3 +823,83 @@ fn a_template_format_writes_fields_and_paths_with_secrets_masked() {
     assert_eq!(bad.code, 2, "{bad:?}");
     assert!(bad.stderr.contains("unknown field {nope}"), "{bad:?}");
 }
+
+#[test]
+fn a_saved_directory_holds_a_file_per_notification_and_replays() {
+    let (mut broker, exchange, topic) = scratch();
+    let dir = std::env::temp_dir().join(common::unique("saved"));
+    let dir_arg = dir.to_str().unwrap().to_owned();
+    let listener = listen(&[
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--count",
+        "3",
+        "--save",
+        &dir_arg,
+    ]);
+    let context = r#"{"request_id": "req-9", "auth_token": "gAAAA-secret"}"#;
+    send(
+        &exchange,
+        &topic,
+        &["--context", context, "info", "a", r#"{"n": 1}"#],
+    );
+    send(&exchange, &topic, &["sample", "b", "[2]"]);
+    send(&exchange, &topic, &["critical", "c", r#""three""#]);
+    let saved = listener.finish();
+    assert_eq!(saved.code, 0, "{saved:?}");
+
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 3, "{names:?}");
+    let files: Vec<Value> = names
+        .iter()
+        .map(|name| serde_json::from_slice(&std::fs::read(dir.join(name)).unwrap()).unwrap())
+        .collect();
+    for (name, file) in names.iter().zip(&files) {
+        let id = file["metadata"]["message_id"].as_str().unwrap();
+        assert!(name.ends_with(&format!("-{id}.json")), "{name}");
+    }
+    let events: Vec<&str> = files
+        .iter()
+        .map(|f| f["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["a", "b", "c"], "names sort in time order");
+    assert_eq!(
+        files[0]["context"]["auth_token"], "***",
+        "secrets stay masked"
+    );
+
+    let (other_exchange, other_topic) = (broker.exchange_name(), broker.topic_name());
+    let run = notify(
+        &[
+            "--replay",
+            &dir_arg,
+            "--exchange",
+            &other_exchange,
+            "--topic",
+            &other_topic,
+        ],
+        b"",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.lines().len(), 3, "{run:?}");
+    for file in &files {
+        let key = format!("{other_topic}.{}", file["priority"].as_str().unwrap());
+        let got = broker.drain(&key);
+        assert_eq!(got.len(), 1, "{key}");
+        let n = got[0].decoded().notification;
+        assert_eq!(n.event_type, file["event_type"].as_str().unwrap());
+        assert_eq!(n.payload, file["payload"]);
+        assert_eq!(Value::Object(n.context), file["context"]);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let missing = notify(&["--replay", &dir_arg], b"");
+    assert_eq!(missing.code, 2, "{missing:?}");
+    assert!(missing.stderr.contains("--replay directory"), "{missing:?}");
+}

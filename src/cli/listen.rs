@@ -111,6 +111,11 @@ pub struct ListenArgs {
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
 
+    /// Also write each notification to a file of its own in DIR (created when missing),
+    /// as a --format json object, for oslo-notify --replay DIR
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<std::path::PathBuf>,
+
     /// Show the values of context keys that carry secrets (auth_token, *password*, ...)
     #[arg(long)]
     pub show_secrets: bool,
@@ -197,6 +202,7 @@ impl ListenArgs {
             count: self.count,
             timeout,
             prefetch: self.prefetch,
+            save: self.save,
         })
     }
 }

@@ -38,6 +38,7 @@ Examples:
   echo '{\"instance_id\": \"8415760e\"}' | oslo-notify warn compute.instance.delete.start -
   oslo-notify --lines info load.test < payloads.jsonl
   oslo-listen --json --count 10 > events.jsonl; oslo-notify --replay < events.jsonl
+  oslo-listen --save saved/ --count 10; oslo-notify --replay saved/
   oslo-notify --exchange nova --topic notifications --topic versioned_notifications \\
       --context '{\"request_id\": \"req-1\", \"user\": \"admin\"}' info compute.instance.exists '{}'
   OSLO_TRANSPORT_URL=rabbit://nova:secret@ctl1,nova:secret@ctl2/nova oslo-notify info x.y '{}'
@@ -73,10 +74,16 @@ pub struct NotifyArgs {
     #[arg(long)]
     pub lines: bool,
 
-    /// Read `oslo-listen --format json` lines from stdin and publish each again, with a new
-    /// message_id (priority, event_type, publisher_id, payload and context from the line)
-    #[arg(long, conflicts_with_all = ["lines", "priority", "event_type", "publisher_id", "context"])]
-    pub replay: bool,
+    /// Read `oslo-listen --format json` lines from stdin, or the files of an `oslo-listen
+    /// --save` DIR (in name order, which is time order), and publish each again with a new
+    /// message_id (priority, event_type, publisher_id, payload and context from it)
+    #[arg(
+        long,
+        value_name = "DIR",
+        num_args = 0..=1,
+        conflicts_with_all = ["lines", "priority", "event_type", "publisher_id", "context"]
+    )]
+    pub replay: Option<Option<std::path::PathBuf>>,
 
     /// With --replay: publish to each line's exchange and routing key
     #[arg(long)]
@@ -124,8 +131,17 @@ impl NotifyArgs {
     /// Turns the arguments into a [`SendConfig`]. A single payload from stdin or a file is
     /// read here, so that bad input is refused before any connection is made.
     pub fn into_config(self, stdin: impl Read) -> Result<SendConfig> {
-        if self.keep_routing && !self.replay {
+        if self.keep_routing && self.replay.is_none() {
             return Err(InputError("--keep-routing goes with --replay".into()).into());
+        }
+        if let Some(Some(dir)) = &self.replay {
+            if !dir.is_dir() {
+                return Err(InputError(format!(
+                    "the --replay directory {} is not a directory that can be read",
+                    dir.display()
+                ))
+                .into());
+            }
         }
         let config = self.connection.read_config()?;
         let connection = self
@@ -165,6 +181,7 @@ impl NotifyArgs {
             },
             _ => Input::Replay {
                 keep_routing: self.keep_routing,
+                dir: self.replay.flatten(),
             },
         };
         let publisher_id = match self.publisher_id {
@@ -209,7 +226,25 @@ mod tests {
             .unwrap()
             .into_config(&b""[..])
             .unwrap();
-        assert_eq!(config.input, Input::Replay { keep_routing: true });
+        assert_eq!(
+            config.input,
+            Input::Replay {
+                keep_routing: true,
+                dir: None
+            }
+        );
+        let saved = std::env::temp_dir();
+        let config = parse(&["--replay", saved.to_str().unwrap()])
+            .unwrap()
+            .into_config(&b""[..])
+            .unwrap();
+        assert_eq!(
+            config.input,
+            Input::Replay {
+                keep_routing: false,
+                dir: Some(saved)
+            }
+        );
         let lone = parse(&["--keep-routing", "info", "e", "{}"])
             .unwrap()
             .into_config(&b""[..]);
