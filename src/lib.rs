@@ -17,7 +17,8 @@
 //! - [`replay`]: reading `oslo-listen --format json` lines back;
 //! - [`save`]: `oslo-listen --save DIR`, a file per notification;
 //! - [`send`] and [`listen`]: the `oslo-notify` and `oslo-listen` commands;
-//! - [`cli`] and [`exit`]: arguments, exit codes and error reporting of the tools.
+//! - [`cli`], [`exit`] and [`verbosity`]: arguments, exit codes, error reporting and how
+//!   much the tools say.
 //!
 //! Data flows one way: arguments -> [`envelope::Notification`] -> [`broker`], and
 //! [`broker`] -> [`envelope::decode`] -> [`output`].
@@ -51,3 +52,4 @@ pub mod save;
 pub mod send;
 pub mod template;
 pub mod transport_url;
+pub mod verbosity;

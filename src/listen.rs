@@ -8,6 +8,7 @@ use crate::filter::Filter;
 use crate::output::{describe_poison, Printer, Received};
 use crate::save::SaveDir;
 use crate::transport_url::TransportUrl;
+use crate::verbosity::Verbosity;
 use anyhow::{Context, Result};
 use std::fmt;
 use std::io::Write;
@@ -92,6 +93,8 @@ pub struct ListenConfig {
     pub prefetch: u16,
     /// Also write each notification as a file in this directory.
     pub save: Option<std::path::PathBuf>,
+    /// How much to say on stderr.
+    pub verbosity: Verbosity,
 }
 
 /// `--count` was not reached before `--timeout`. Exit code 4.
@@ -174,12 +177,31 @@ impl<T> Settlement<T> {
     }
 }
 
-fn apply(acks: &Acks, settles: Vec<Settle<DeliveryToken>>) -> Result<()> {
+/// Sends the settlements; with -v, says how many acks and requeues went.
+fn apply(
+    acks: &Acks,
+    settles: Vec<Settle<DeliveryToken>>,
+    verbosity: Verbosity,
+    err: &mut impl Write,
+) -> Result<()> {
+    let (mut acked, mut requeued) = (0, 0);
     for settle in settles {
         match settle {
-            Settle::Ack(token, multiple) => acks.ack(token, multiple)?,
-            Settle::Requeue(token) => acks.requeue(token)?,
+            Settle::Ack(token, multiple) => {
+                acks.ack(token, multiple)?;
+                acked += 1;
+            }
+            Settle::Requeue(token) => {
+                acks.requeue(token)?;
+                requeued += 1;
+            }
         }
+    }
+    if verbosity.details() && acked + requeued > 0 {
+        writeln!(
+            err,
+            "oslo-listen: sent {acked} acknowledgement(s) and {requeued} requeue(s)"
+        )?;
     }
     Ok(())
 }
@@ -267,13 +289,17 @@ pub fn run(
     loop {
         let connection =
             broker::connect_retrying(&config.url, &config.connect, connect_deadline, |e, wait| {
-                let _ = writeln!(err, "oslo-listen: {e}; trying again in {wait:.1?}");
+                if config.verbosity.notices() {
+                    let _ = writeln!(err, "oslo-listen: {e}; trying again in {wait:.1?}");
+                }
             })?;
         connect_deadline = deadline;
         let result = session(config, connection, out, err, stop, deadline, &mut progress);
         match result {
             Err(e) if is_disconnection(&e) && !stop.load(Ordering::Relaxed) => {
-                writeln!(err, "oslo-listen: {e:#}; reconnecting")?;
+                if config.verbosity.notices() {
+                    writeln!(err, "oslo-listen: {e:#}; reconnecting")?;
+                }
             }
             other => return other,
         }
@@ -299,6 +325,9 @@ fn session(
     deadline: Option<Instant>,
     progress: &mut Progress,
 ) -> Result<()> {
+    if config.verbosity.details() {
+        writeln!(err, "oslo-listen: connected to {}", connection.address())?;
+    }
     let mut listener = Listener::new(connection, config.durability)?;
     let queues = set_up(config, &mut listener, err)?;
     // Deliveries of a lost connection cannot be settled: the broker gives them again.
@@ -309,15 +338,17 @@ fn session(
     listener.consume(&queues, config.prefetch, TICK, |event, acks| {
         match event {
             Event::Ready => {
-                writeln!(
-                    err,
-                    "oslo-listen: listening on {address} ({})",
-                    queues.join(", ")
-                )?;
-                err.flush()?;
+                if config.verbosity.notices() {
+                    writeln!(
+                        err,
+                        "oslo-listen: listening on {address} ({})",
+                        queues.join(", ")
+                    )?;
+                    err.flush()?;
+                }
                 return Ok(Flow::Continue);
             }
-            Event::Idle => apply(acks, settlement.flush())?,
+            Event::Idle => apply(acks, settlement.flush(), config.verbosity, err)?,
             Event::Delivery(delivery) => match decode(&delivery.body) {
                 Err(reason) => {
                     let line = describe_poison(
@@ -360,14 +391,14 @@ fn session(
                     }
                     progress.printed += 1;
                     if config.count.is_some_and(|count| progress.printed >= count) {
-                        apply(acks, settlement.flush())?;
+                        apply(acks, settlement.flush(), config.verbosity, err)?;
                         return Ok(Flow::Stop);
                     }
                 }
                 Ok(_) if keep_unmatched => {
                     settlement.hold(delivery.token);
                     if settlement.held.len() >= hold_limit {
-                        apply(acks, settlement.release())?;
+                        apply(acks, settlement.release(), config.verbosity, err)?;
                         // They come straight back when nobody else consumes the queue.
                         std::thread::sleep(TICK);
                     }
@@ -376,14 +407,14 @@ fn session(
             },
         }
         if settlement.done.len() >= ACK_BATCH {
-            apply(acks, settlement.flush())?;
+            apply(acks, settlement.flush(), config.verbosity, err)?;
         }
         if stop.load(Ordering::Relaxed) {
-            apply(acks, settlement.flush())?;
+            apply(acks, settlement.flush(), config.verbosity, err)?;
             return Ok(Flow::Stop);
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            apply(acks, settlement.flush())?;
+            apply(acks, settlement.flush(), config.verbosity, err)?;
             return match (config.count, config.timeout) {
                 (Some(wanted), Some(timeout)) => Err(CountNotReached {
                     seen: progress.printed,
@@ -492,13 +523,15 @@ fn set_up(
         Mode::Shared => "the shared queues",
         Mode::Pool(_) => "the pool queue",
     };
-    writeln!(
-        err,
-        "oslo-listen: bound {description} to exchange{} {} with routing keys {}",
-        if exchanges.len() == 1 { "" } else { "s" },
-        exchanges.join(", "),
-        keys.join(", ")
-    )?;
+    if config.verbosity.notices() {
+        writeln!(
+            err,
+            "oslo-listen: bound {description} to exchange{} {} with routing keys {}",
+            if exchanges.len() == 1 { "" } else { "s" },
+            exchanges.join(", "),
+            keys.join(", ")
+        )?;
+    }
     Ok(queues)
 }
 

@@ -7,6 +7,7 @@ use crate::notifier::Notifier;
 use crate::pyjson::PythonJson;
 use crate::replay::parse_line;
 use crate::transport_url::TransportUrl;
+use crate::verbosity::Verbosity;
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
@@ -34,6 +35,8 @@ pub struct SendConfig {
     pub context: Map<String, Value>,
     /// What to send.
     pub input: Input,
+    /// How much to say on stderr.
+    pub verbosity: Verbosity,
 }
 
 /// What to send.
@@ -122,18 +125,29 @@ pub fn run(
     if let Some(warning) = config.connect.tls.insecure_warning() {
         writeln!(err, "oslo-notify: warning: {warning}")?;
     }
+    let verbosity = config.verbosity;
     let deadline = Instant::now() + config.connect.timeout;
+    if verbosity.details() {
+        writeln!(err, "oslo-notify: connecting to {}", config.url)?;
+    }
     let connection =
         broker::connect_retrying(&config.url, &config.connect, Some(deadline), |e, wait| {
-            let _ = writeln!(err, "oslo-notify: {e}; trying again in {wait:.1?}");
+            if verbosity.notices() {
+                let _ = writeln!(err, "oslo-notify: {e}; trying again in {wait:.1?}");
+            }
         })?;
+    if verbosity.details() {
+        writeln!(err, "oslo-notify: connected to {}", connection.address())?;
+    }
     let publisher = Publisher::new(connection, config.durability, config.connect.timeout)?
         .with_reconnect(Reconnect {
             url: config.url.clone(),
             options: config.connect.clone(),
         })
-        .with_notices(Box::new(|line| {
-            let _ = writeln!(std::io::stderr(), "oslo-notify: {line}");
+        .with_notices(Box::new(move |line| {
+            if verbosity.notices() {
+                let _ = writeln!(std::io::stderr(), "oslo-notify: {line}");
+            }
         }));
     let mut notifier = Notifier::new(publisher, config.publisher_id.clone())
         .exchange(config.exchange.clone())
@@ -149,6 +163,7 @@ pub fn run(
             let payload = PythonJson::from_value(payload).context("encoding the payload")?;
             let notification = config.notification(*priority, event_type, payload);
             notifier.prepare(*priority)?;
+            config.say_declared(*priority, err)?;
             pending.send(
                 &mut notifier,
                 Outgoing {
@@ -162,6 +177,7 @@ pub fn run(
             event_type,
         } => {
             notifier.prepare(*priority)?;
+            config.say_declared(*priority, err)?;
             send_lines(&mut notifier, stdin, &mut pending, out, |text, number| {
                 let what = format_args!("payload on line {number}");
                 let payload = parse_payload_json(text, what)?;
@@ -188,12 +204,37 @@ pub fn run(
     // Whatever stopped the input, report what the broker took before saying why.
     let flushed = notifier.flush();
     pending.write_confirmed(notifier.confirmed_through(), out)?;
+    if config.verbosity.details() {
+        writeln!(
+            err,
+            "oslo-notify: the broker confirmed {} notification(s)",
+            pending.confirmed
+        )?;
+    }
     result?;
     flushed?;
     notifier.close()
 }
 
 impl SendConfig {
+    /// With -v: what was declared for `priority`.
+    fn say_declared(&self, priority: Priority, err: &mut impl Write) -> Result<()> {
+        if self.verbosity.details() {
+            let queues: Vec<String> = self
+                .topics
+                .iter()
+                .map(|topic| format!("{topic}.{}", priority.name()))
+                .collect();
+            writeln!(
+                err,
+                "oslo-notify: exchange {:?} has queues {} bound with their names",
+                self.exchange,
+                queues.join(", ")
+            )?;
+        }
+        Ok(())
+    }
+
     fn notification<P>(&self, priority: Priority, event_type: &str, payload: P) -> Notification<P> {
         Notification::new(priority, event_type, payload)
             .with_publisher_id(self.publisher_id.clone())
@@ -293,6 +334,8 @@ fn send_lines(
 #[derive(Default)]
 struct Pending {
     queue: VecDeque<(u64, String)>,
+    /// How many were confirmed so far.
+    confirmed: u64,
 }
 
 impl Pending {
@@ -317,6 +360,7 @@ impl Pending {
             if let Some((_, id)) = self.queue.pop_front() {
                 writeln!(out, "{id}").context("writing message ids to stdout")?;
                 wrote = true;
+                self.confirmed += 1;
             }
         }
         if wrote {

@@ -903,3 +903,39 @@ fn a_saved_directory_holds_a_file_per_notification_and_replays() {
     assert_eq!(missing.code, 2, "{missing:?}");
     assert!(missing.stderr.contains("--replay directory"), "{missing:?}");
 }
+
+#[test]
+fn quiet_says_nothing_and_verbose_tells_connection_and_acknowledgements() {
+    let (_broker, exchange, topic) = scratch();
+    send(&exchange, &topic, &["info", "quiet.one", "{}"]);
+    send(&exchange, &topic, &["info", "verbose.one", "{}"]);
+    let base = [
+        "--exchange",
+        exchange.as_str(),
+        "--topic",
+        topic.as_str(),
+        "--priority",
+        "info",
+        "--shared",
+        "--count",
+        "1",
+        "--format",
+        "{event_type}",
+    ];
+    let quiet = common::listen_with_url(&common::transport_url(), &[&base[..], &["-q"]].concat());
+    assert_eq!(quiet.code, 0, "{quiet:?}");
+    assert_eq!(quiet.stdout, "quiet.one\n");
+    assert_eq!(quiet.stderr, "", "{quiet:?}");
+
+    let verbose = common::listen_with_url(&common::transport_url(), &[&base[..], &["-v"]].concat());
+    assert_eq!(verbose.code, 0, "{verbose:?}");
+    assert_eq!(verbose.stdout, "verbose.one\n");
+    for said in [
+        "connected to",
+        "bound the shared queues",
+        "listening on",
+        "1 acknowledgement(s)",
+    ] {
+        assert!(verbose.stderr.contains(said), "{said}: {verbose:?}");
+    }
+}

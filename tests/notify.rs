@@ -559,3 +559,32 @@ fn a_queue_that_exists_without_its_exchange_gets_both_and_the_notification() {
     assert_eq!(got.len(), 1, "{run:?}");
     assert_oslo_message(&got[0], &exchange, &queue);
 }
+
+#[test]
+fn verbose_tells_what_happened_and_quiet_only_the_error() {
+    let (broker, exchange, topic) = scratch();
+    let run = notify(&args(&exchange, &topic, &["-v", "info", "e", "{}"]), b"");
+    assert_eq!(run.code, 0, "{run:?}");
+    for said in [
+        "connecting to rabbit://guest:***@",
+        "connected to",
+        &format!("queues {topic}.info bound"),
+        "confirmed 1 notification(s)",
+    ] {
+        assert!(run.stderr.contains(said), "{said}: {run:?}");
+    }
+    assert_eq!(broker.drain(&format!("{topic}.info")).len(), 1);
+
+    let refused = notify_with_url(
+        "rabbit://guest:hunter2@127.0.0.1:1/",
+        &["-q", "--timeout", "1", "info", "e", "{}"],
+        b"",
+    );
+    assert_eq!(refused.code, 3, "{refused:?}");
+    assert_eq!(
+        refused.stderr.lines().count(),
+        1,
+        "no retry notices: {refused:?}"
+    );
+    assert!(refused.stderr.contains("Connection refused"), "{refused:?}");
+}

@@ -1,6 +1,6 @@
 //! `oslo-listen`'s arguments.
 
-use super::{parse_seconds, topics_from, ConnectionArgs, InstallArgs};
+use super::{parse_seconds, topics_from, ConnectionArgs, InstallArgs, VerbosityArgs};
 use crate::envelope::Priority;
 use crate::exit::EXIT_CODES_HELP;
 use crate::filter::Filter;
@@ -148,6 +148,9 @@ pub struct ListenArgs {
     pub connection: ConnectionArgs,
 
     #[command(flatten)]
+    pub verbosity: VerbosityArgs,
+
+    #[command(flatten)]
     pub install: InstallArgs,
 }
 
@@ -203,6 +206,7 @@ impl ListenArgs {
             timeout,
             prefetch: self.prefetch,
             save: self.save,
+            verbosity: self.verbosity.level(),
         })
     }
 }

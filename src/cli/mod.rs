@@ -12,6 +12,7 @@ use crate::broker::{ConnectOptions, Durability, TlsFiles};
 use crate::config::{ConfigError, OsloConfig, Setting};
 use crate::notifier::DEFAULT_TOPIC;
 use crate::transport_url::{TransportUrl, DEFAULT_URL};
+use crate::verbosity::Verbosity;
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory};
 use std::io::Write;
@@ -82,6 +83,30 @@ pub struct ConnectionArgs {
     /// Do not verify the broker's certificate or host name (says so on stderr); turns TLS on
     #[arg(long, help_heading = "TLS")]
     pub insecure: bool,
+}
+
+/// How much to say on stderr; shared by both tools.
+#[derive(Debug, Clone, Args)]
+pub struct VerbosityArgs {
+    /// Say nothing on stderr but errors and warnings
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Also say on stderr which broker was reached, what was declared, and what the
+    /// broker confirmed or was acknowledged
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+impl VerbosityArgs {
+    /// The level asked for.
+    pub fn level(&self) -> Verbosity {
+        match (self.quiet, self.verbose) {
+            (true, _) => Verbosity::Quiet,
+            (_, true) => Verbosity::Verbose,
+            _ => Verbosity::Normal,
+        }
+    }
 }
 
 /// What installing the tools needs, printed on request: shell completions and a man page.

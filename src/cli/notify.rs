@@ -1,6 +1,6 @@
 //! `oslo-notify`'s arguments.
 
-use super::{parse_seconds, topics_from, ConnectionArgs, InstallArgs};
+use super::{parse_seconds, topics_from, ConnectionArgs, InstallArgs, VerbosityArgs};
 use crate::config::Drivers;
 use crate::envelope::{Format, Priority};
 use crate::exit::EXIT_CODES_HELP;
@@ -124,6 +124,9 @@ pub struct NotifyArgs {
     pub connection: ConnectionArgs,
 
     #[command(flatten)]
+    pub verbosity: VerbosityArgs,
+
+    #[command(flatten)]
     pub install: InstallArgs,
 }
 
@@ -201,6 +204,7 @@ impl NotifyArgs {
             publisher_id,
             context,
             input,
+            verbosity: self.verbosity.level(),
         })
     }
 }
