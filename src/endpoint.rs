@@ -124,6 +124,36 @@ impl Target {
 
 /// A notification listener: connects, reads the targets' queues and dispatches each
 /// notification to every endpoint, acknowledging it once they have handled it.
+///
+/// ```no_run
+/// use oslo_notify::endpoint::{Endpoint, Handled, Metadata, NotificationListener, Target};
+/// use oslo_notify::transport_url::TransportUrl;
+/// use serde_json::{Map, Value};
+///
+/// struct Errors;
+///
+/// impl Endpoint for Errors {
+///     fn error(
+///         &mut self,
+///         _ctxt: &Map<String, Value>,
+///         publisher_id: Option<&str>,
+///         event_type: &str,
+///         payload: &Value,
+///         _metadata: &Metadata,
+///     ) -> Handled {
+///         eprintln!("{} {event_type} {payload}", publisher_id.unwrap_or("-"));
+///         Handled::Yes
+///     }
+/// }
+///
+/// let url = TransportUrl::parse("rabbit://guest:guest@localhost:5672/")?;
+/// let targets = vec![Target::new("nova", "notifications")];
+/// let running = NotificationListener::new(url, targets, vec![Box::new(Errors)])
+///     .pool("error-watcher")
+///     .start()?;
+/// running.wait()?;
+/// # Ok::<(), anyhow::Error>(())
+/// ```
 pub struct NotificationListener {
     url: TransportUrl,
     targets: Vec<Target>,
