@@ -235,6 +235,61 @@ fn rate(count: usize, wall: std::time::Duration) -> f64 {
     count as f64 / wall.as_secs_f64()
 }
 
+/// Our run of `count` notifications beside the raw client's and Python's: their rates
+/// (with the target on the ratio to the raw client) and their CPU per 1000.
+struct Versus {
+    what: &'static str,
+    raw: String,
+    python: &'static str,
+    target: Target,
+}
+
+impl Versus {
+    fn rows(
+        &self,
+        options: &Options,
+        ours: measure::Run,
+        raw: measure::Run,
+        python: Option<measure::Run>,
+        rows: &mut Vec<Row>,
+    ) {
+        let (count, python_count) = (options.count, options.python_count);
+        let figure = format!("{}, rate", self.what);
+        let ours_rate = rate(count, ours.wall);
+        let raw_rate = Some(rate(count, raw.wall));
+        let python_rate = python.map(|run| rate(python_count, run.wall));
+        rows.push(Row::new(
+            &figure,
+            "/s",
+            ours_rate,
+            &self.raw,
+            raw_rate,
+            Some(self.target),
+        ));
+        rows.push(Row::new(
+            &figure,
+            "/s",
+            ours_rate,
+            self.python,
+            python_rate,
+            None,
+        ));
+        let figure = format!("{}, CPU per 1000", self.what);
+        let ours_cpu = cpu_per_thousand(count, ours);
+        let raw_cpu = Some(cpu_per_thousand(count, raw));
+        let python_cpu = python.map(|run| cpu_per_thousand(python_count, run));
+        rows.push(Row::new(&figure, "ms", ours_cpu, &self.raw, raw_cpu, None));
+        rows.push(Row::new(
+            &figure,
+            "ms",
+            ours_cpu,
+            self.python,
+            python_cpu,
+            None,
+        ));
+    }
+}
+
 /// CPU time (user and system) per 1000 notifications, in milliseconds.
 fn cpu_per_thousand(count: usize, run: measure::Run) -> f64 {
     run.cpu.as_secs_f64() * 1e3 * 1000.0 / count as f64
@@ -425,47 +480,13 @@ fn bulk(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Result
         }
         None => None,
     };
-    let raw_name = format!("raw amiquip, {WINDOW} confirms in flight");
-    let python_name = "Python oslo_messaging.Notifier loop";
-    let figure = "bulk notify (--lines), rate";
-    let ours_rate = rate(options.count, ours.wall);
-    rows.push(Row::new(
-        figure,
-        "/s",
-        ours_rate,
-        &raw_name,
-        Some(rate(options.count, raw.wall)),
-        Some(Target::RatioAtLeast { bound: 0.85 }),
-    ));
-    let python_rate = python.map(|run| rate(options.python_count, run.wall));
-    rows.push(Row::new(
-        figure,
-        "/s",
-        ours_rate,
-        python_name,
-        python_rate,
-        None,
-    ));
-    let figure = "bulk notify, CPU per 1000";
-    let ours_cpu = cpu_per_thousand(options.count, ours);
-    let raw_cpu = cpu_per_thousand(options.count, raw);
-    rows.push(Row::new(
-        figure,
-        "ms",
-        ours_cpu,
-        raw_name,
-        Some(raw_cpu),
-        None,
-    ));
-    let python_cpu = python.map(|run| cpu_per_thousand(options.python_count, run));
-    rows.push(Row::new(
-        figure,
-        "ms",
-        ours_cpu,
-        python_name,
-        python_cpu,
-        None,
-    ));
+    let versus = Versus {
+        what: "bulk notify (--lines)",
+        raw: format!("raw amiquip, {WINDOW} confirms in flight"),
+        python: "Python oslo_messaging.Notifier loop",
+        target: Target::RatioAtLeast { bound: 0.85 },
+    };
+    versus.rows(options, ours, raw, python, rows);
     Ok(())
 }
 
@@ -536,47 +557,13 @@ fn listen(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Resu
         }
         None => None,
     };
-    let raw_name = format!("raw amiquip, prefetch {PREFETCH}, acks per {ACK_BATCH}");
-    let python_name = "Python notification listener";
-    let figure = "listen (--shared --json), rate";
-    let ours_rate = rate(options.count, ours.wall);
-    rows.push(Row::new(
-        figure,
-        "/s",
-        ours_rate,
-        &raw_name,
-        Some(rate(options.count, raw.wall)),
-        Some(Target::RatioAtLeast { bound: 0.8 }),
-    ));
-    let python_rate = python.map(|run| rate(options.python_count, run.wall));
-    rows.push(Row::new(
-        figure,
-        "/s",
-        ours_rate,
-        python_name,
-        python_rate,
-        None,
-    ));
-    let figure = "listen, CPU per 1000";
-    let ours_cpu = cpu_per_thousand(options.count, ours);
-    let raw_cpu = cpu_per_thousand(options.count, raw);
-    rows.push(Row::new(
-        figure,
-        "ms",
-        ours_cpu,
-        raw_name,
-        Some(raw_cpu),
-        None,
-    ));
-    let python_cpu = python.map(|run| cpu_per_thousand(options.python_count, run));
-    rows.push(Row::new(
-        figure,
-        "ms",
-        ours_cpu,
-        python_name,
-        python_cpu,
-        None,
-    ));
+    let versus = Versus {
+        what: "listen (--shared --json)",
+        raw: format!("raw amiquip, prefetch {PREFETCH}, acks per {ACK_BATCH}"),
+        python: "Python notification listener",
+        target: Target::RatioAtLeast { bound: 0.8 },
+    };
+    versus.rows(options, ours, raw, python, rows);
     let ours_mib = ours.max_rss_bytes as f64 / MIB;
     rows.push(Row::new(
         "listen, peak RSS",
