@@ -1,7 +1,7 @@
 //! [`Notifier`]: sends notifications the way `oslo_messaging.Notifier` does.
 
 use crate::broker::{self, ConnectOptions, Durability, Publisher};
-use crate::envelope::{Format, Notification, PayloadJson, Priority};
+use crate::envelope::{new_unique_id, Format, Notification, PayloadJson, Priority};
 use crate::transport_url::TransportUrl;
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
@@ -216,11 +216,8 @@ fn publish<P: PayloadJson>(
     exchange: &str,
     routing_key: &str,
 ) -> Result<Sent> {
-    // oslo's _unique_id, written to the stack rather than allocated.
-    let mut unique_id = uuid::Uuid::encode_buffer();
-    let unique_id = uuid::Uuid::new_v4().simple().encode_lower(&mut unique_id);
     let body = notification
-        .encode(format, unique_id)
+        .encode(format, &new_unique_id())
         .context("encoding the notification")?;
     publisher
         .publish(exchange, routing_key, body)

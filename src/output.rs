@@ -145,19 +145,15 @@ impl Printer {
             }
             OutputFormat::Pretty => self.write_pretty(out, received),
             OutputFormat::Template(template) => {
-                let context: Map<String, Value> = n
-                    .context
-                    .iter()
-                    .map(|(key, value)| {
-                        let masked = !self.show_secrets && !value.is_null() && is_secret_key(key);
-                        let shown = if masked {
-                            Value::from(MASK)
-                        } else {
-                            value.clone()
-                        };
-                        (key.clone(), shown)
-                    })
-                    .collect();
+                // Masked as in JSON output; built only for templates that show it.
+                let context = if template.uses_context() {
+                    serde_json::to_value(MaskedContext {
+                        context: &n.context,
+                        show_secrets: self.show_secrets,
+                    })?
+                } else {
+                    Value::Null
+                };
                 let values = Values {
                     timestamp: &n.timestamp,
                     priority: n.priority.name(),
@@ -168,7 +164,7 @@ impl Printer {
                     exchange: received.exchange,
                     routing_key: received.routing_key,
                     payload: &n.payload,
-                    context: &Value::Object(context),
+                    context: &context,
                 };
                 template.render(out, &values)
             }

@@ -153,6 +153,13 @@ impl Template {
         Ok(Template { parts })
     }
 
+    /// Whether any placeholder names the context.
+    pub fn uses_context(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|part| matches!(part, Part::Field(Field::Context(_))))
+    }
+
     /// Writes one line for `values` (with its line end).
     pub fn render(&self, out: &mut impl Write, values: &Values) -> io::Result<()> {
         for part in &self.parts {

@@ -56,28 +56,51 @@ fn assert_no_password(run: &Run) {
     );
 }
 
-#[test]
-fn the_broker_certificate_is_verified_host_name_included() {
-    let tls = TlsNode::start(false);
-    let mut broker = Broker::at(&tls.node.amqp_url());
-    let exchange = broker.exchange_name();
-    let topic = broker.topic_name();
-    let ca = path(&tls.certs.ca);
-    let send = |url: &str, extra: &[&str], event: &str| {
+/// A scratch exchange and topic on a TLS node (cleaned up through its plain port).
+struct Scratch {
+    broker: Broker,
+    exchange: String,
+    topic: String,
+}
+
+impl Scratch {
+    fn on(tls: &TlsNode) -> Scratch {
+        let mut broker = Broker::at(&tls.node.amqp_url());
+        let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+        Scratch {
+            broker,
+            exchange,
+            topic,
+        }
+    }
+
+    /// `oslo-notify` with `url` and `extra` arguments: one INFO `event` to the scratch
+    /// topic. Its output must not hold the password, whatever happened.
+    fn send(&self, url: &str, extra: &[&str], event: &str) -> Run {
         let mut args = extra.to_vec();
-        args.extend([
-            "--exchange",
-            &exchange,
-            "--topic",
-            &topic,
-            "--timeout",
-            "10",
-        ]);
-        args.extend(["info", event, "{}"]);
+        args.extend(["--exchange", &self.exchange, "--topic", &self.topic]);
+        args.extend(["--timeout", "10", "info", event, "{}"]);
         let run = notify_with_url(url, &args, b"");
         assert_no_password(&run);
         run
-    };
+    }
+
+    /// The event types that landed on the scratch topic's info queue, in order.
+    fn landed(&self) -> Vec<String> {
+        self.broker
+            .drain(&format!("{}.info", self.topic))
+            .iter()
+            .map(|got| common::inner_json(&got.body)["event_type"].to_string())
+            .collect()
+    }
+}
+
+#[test]
+fn the_broker_certificate_is_verified_host_name_included() {
+    let tls = TlsNode::start(false);
+    let scratch = Scratch::on(&tls);
+    let send = |url: &str, extra: &[&str], event: &str| scratch.send(url, extra, event);
+    let ca = path(&tls.certs.ca);
     let localhost = tls.url("localhost");
 
     let verified = send(&localhost, &["--ssl-ca-file", ca], "tls.verified");
@@ -116,13 +139,8 @@ fn the_broker_certificate_is_verified_host_name_included() {
         "{insecure:?}"
     );
 
-    let landed: Vec<String> = broker
-        .drain(&format!("{topic}.info"))
-        .iter()
-        .map(|got| common::inner_json(&got.body)["event_type"].to_string())
-        .collect();
     assert_eq!(
-        landed,
+        scratch.landed(),
         ["\"tls.verified\"", "\"tls.query\"", "\"tls.insecure\""],
         "exactly the verified and the insecure ones landed"
     );
@@ -131,18 +149,15 @@ fn the_broker_certificate_is_verified_host_name_included() {
 #[test]
 fn oslo_listen_reads_over_verified_tls() {
     let tls = TlsNode::start(false);
-    let mut broker = Broker::at(&tls.node.amqp_url());
-    let exchange = broker.exchange_name();
-    let topic = broker.topic_name();
-    let ca = path(&tls.certs.ca);
+    let scratch = Scratch::on(&tls);
     let url = tls.url("localhost");
     let common_args = [
         "--ssl-ca-file",
-        ca,
+        path(&tls.certs.ca),
         "--exchange",
-        &exchange,
+        &scratch.exchange,
         "--topic",
-        &topic,
+        &scratch.topic,
     ];
     let mut listen_args = common_args.to_vec();
     listen_args.extend(["--json", "--count", "1", "--timeout", "60"]);
@@ -162,27 +177,10 @@ fn oslo_listen_reads_over_verified_tls() {
 #[test]
 fn client_certificates_are_presented_from_flags_or_the_config_file() {
     let tls = TlsNode::start(true);
-    let mut broker = Broker::at(&tls.node.amqp_url());
-    let exchange = broker.exchange_name();
-    let topic = broker.topic_name();
+    let scratch = Scratch::on(&tls);
     let certs = &tls.certs;
     let url = tls.url("localhost");
-    let route = [
-        "--exchange",
-        &exchange,
-        "--topic",
-        &topic,
-        "--timeout",
-        "10",
-    ];
-    let send = |extra: &[&str], event: &str| {
-        let mut args = extra.to_vec();
-        args.extend(route);
-        args.extend(["info", event, "{}"]);
-        let run = notify_with_url(&url, &args, b"");
-        assert_no_password(&run);
-        run
-    };
+    let send = |extra: &[&str], event: &str| scratch.send(&url, extra, event);
 
     let without = send(&["--ssl-ca-file", path(&certs.ca)], "tls.no-client-cert");
     // The broker's alert may come after a reset that reads like a broker going down, so
@@ -220,12 +218,12 @@ fn client_certificates_are_presented_from_flags_or_the_config_file() {
     )
     .unwrap();
     let plain_scheme = format!("rabbit://{USER}:{PASSWORD}@localhost:{}/", tls.tls_port);
-    let mut args = vec!["--config-file", path(&config)];
-    args.extend(route);
-    args.extend(["info", "tls.config-file", "{}"]);
-    let from_config = notify_with_url(&plain_scheme, &args, b"");
+    let from_config = scratch.send(
+        &plain_scheme,
+        &["--config-file", path(&config)],
+        "tls.config-file",
+    );
     assert_eq!(from_config.code, 0, "{from_config:?}");
-    assert_no_password(&from_config);
 
-    assert_eq!(broker.drain(&format!("{topic}.info")).len(), 2);
+    assert_eq!(scratch.landed().len(), 2);
 }

@@ -133,15 +133,9 @@ impl Scratch {
         &self,
         work: impl FnOnce(&amiquip::Channel) -> amiquip::Result<()>,
     ) -> Result<(), String> {
-        let mut connection = raw::connect(&self.url)?;
-        let channel = connection
-            .open_channel(None)
-            .map_err(|e| format!("opening a channel: {e}"))?;
+        let (connection, channel) = raw::open(&self.url)?;
         work(&channel).map_err(|e| format!("on the broker: {e}"))?;
-        drop(channel);
-        connection
-            .close()
-            .map_err(|e| format!("closing the connection: {e}"))
+        raw::close(connection, channel)
     }
 }
 
@@ -375,41 +369,35 @@ fn one_shot(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Re
     };
     let ms = |m: Option<(std::time::Duration, u64)>| m.map(|(wall, _)| wall.as_secs_f64() * 1e3);
     let mib = |m: Option<(std::time::Duration, u64)>| m.map(|(_, rss)| rss as f64 / MIB);
-    let figure = "one-shot notify, median wall";
-    rows.push(Row::new(
-        figure,
-        "ms",
-        ours_ms,
+    let (amqp_publish_name, python_name) = (
         "amqp-publish (C, no confirm)",
-        ms(amqp_publish),
-        Some(Target::RatioAtMost { bound: 1.5 }),
-    ));
-    rows.push(Row::new(
-        figure,
-        "ms",
-        ours_ms,
         "oslo-messaging-send-notification",
-        ms(python),
-        None,
-    ));
-    let figure = "one-shot notify, peak RSS";
+    );
+    let wall = "one-shot notify, median wall";
+    let rss = "one-shot notify, peak RSS";
     let ours_mib = ours_rss as f64 / MIB;
-    rows.push(Row::new(
-        figure,
-        "MiB",
-        ours_mib,
-        "amqp-publish (C, no confirm)",
-        mib(amqp_publish),
-        Some(Target::ValueAtMost { bound: 8.0 }),
-    ));
-    rows.push(Row::new(
-        figure,
-        "MiB",
-        ours_mib,
-        "oslo-messaging-send-notification",
-        mib(python),
-        None,
-    ));
+    let ratio_target = Some(Target::RatioAtMost { bound: 1.5 });
+    let rss_target = Some(Target::ValueAtMost { bound: 8.0 });
+    rows.extend([
+        Row::new(
+            wall,
+            "ms",
+            ours_ms,
+            amqp_publish_name,
+            ms(amqp_publish),
+            ratio_target,
+        ),
+        Row::new(wall, "ms", ours_ms, python_name, ms(python), None),
+        Row::new(
+            rss,
+            "MiB",
+            ours_mib,
+            amqp_publish_name,
+            mib(amqp_publish),
+            rss_target,
+        ),
+        Row::new(rss, "MiB", ours_mib, python_name, mib(python), None),
+    ]);
     Ok(())
 }
 

@@ -88,6 +88,15 @@ pub fn connect(url: &TransportUrl) -> Result<Connection, String> {
         .map_err(|e| format!("opening an AMQP connection: {e}"))
 }
 
+/// A connection and a channel on it.
+pub fn open(url: &TransportUrl) -> Result<(Connection, Channel), String> {
+    let mut connection = connect(url)?;
+    let channel = connection
+        .open_channel(None)
+        .map_err(|e| format!("opening a channel: {e}"))?;
+    Ok((connection, channel))
+}
+
 fn properties() -> AmqpProperties {
     AmqpProperties::default()
         .with_content_type("application/json".to_owned())
@@ -105,10 +114,7 @@ pub fn publish(
     window: usize,
 ) -> Result<Duration, String> {
     let started = Instant::now();
-    let mut connection = connect(url)?;
-    let channel = connection
-        .open_channel(None)
-        .map_err(|e| format!("opening a channel: {e}"))?;
+    let (connection, channel) = open(url)?;
     let confirms = channel
         .listen_for_publisher_confirms()
         .map_err(|e| format!("listening for confirms: {e}"))?;
@@ -167,10 +173,7 @@ pub fn consume(
     ack_batch: usize,
 ) -> Result<Duration, String> {
     let started = Instant::now();
-    let mut connection = connect(url)?;
-    let channel = connection
-        .open_channel(None)
-        .map_err(|e| format!("opening a channel: {e}"))?;
+    let (connection, channel) = open(url)?;
     channel
         .qos(0, prefetch, false)
         .map_err(|e| format!("setting the prefetch: {e}"))?;
@@ -208,7 +211,8 @@ pub fn consume(
     Ok(elapsed)
 }
 
-fn close(connection: Connection, channel: Channel) -> Result<(), String> {
+/// Closes the channel, then the connection.
+pub fn close(connection: Connection, channel: Channel) -> Result<(), String> {
     channel
         .close()
         .map_err(|e| format!("closing the channel: {e}"))?;

@@ -224,12 +224,14 @@ mod tests {
         NotifyArgs::try_parse_from(std::iter::once("oslo-notify").chain(args.iter().copied()))
     }
 
+    /// The configuration of arguments that must parse and make one.
+    fn configured(args: &[&str]) -> SendConfig {
+        parse(args).unwrap().into_config(&b""[..]).unwrap()
+    }
+
     #[test]
     fn replay_takes_no_priority_or_event_type() {
-        let config = parse(&["--replay", "--keep-routing"])
-            .unwrap()
-            .into_config(&b""[..])
-            .unwrap();
+        let config = configured(&["--replay", "--keep-routing"]);
         assert_eq!(
             config.input,
             Input::Replay {
@@ -238,10 +240,7 @@ mod tests {
             }
         );
         let saved = std::env::temp_dir();
-        let config = parse(&["--replay", saved.to_str().unwrap()])
-            .unwrap()
-            .into_config(&b""[..])
-            .unwrap();
+        let config = configured(&["--replay", saved.to_str().unwrap()]);
         assert_eq!(
             config.input,
             Input::Replay {
