@@ -4,17 +4,15 @@
 # Brings up what it needs first. Arguments go to the benchmark, e.g. --quick, --count N,
 # --python-count N, --runs N, --json PATH.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
 scripts/ensure-build-deps.sh
 scripts/ensure-rabbitmq.sh
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
 if ! command -v amqp-publish >/dev/null 2>&1; then
     echo "bench: installing amqp-tools from Debian's packages" >&2
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq amqp-tools >/dev/null
+    apt_install amqp-tools
 fi
 OSLO_PEER_PYTHON=$(scripts/ensure-oslo-venv.sh)
 export OSLO_PEER_PYTHON

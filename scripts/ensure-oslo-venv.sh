@@ -2,6 +2,8 @@
 # Makes a virtualenv with the reference oslo.messaging from PyPI for the interop tests, and
 # prints its python. Cached between runs in $OSLO_VENV (default ~/.cache/oslo-notify).
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 version=${OSLO_MESSAGING_VERSION:-18.3.1}
 venv=${OSLO_VENV:-$HOME/.cache/oslo-notify/venv-oslo.messaging-$version}
@@ -12,13 +14,9 @@ if [ -x "$python" ] && "$python" -c 'import oslo_messaging, oslo_context' 2>/dev
     exit 0
 fi
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
 if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
     echo "ensure-oslo-venv: installing python3-venv from Debian's packages" >&2
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+    apt_install python3 python3-venv
 fi
 
 echo "ensure-oslo-venv: creating $venv with oslo.messaging $version" >&2

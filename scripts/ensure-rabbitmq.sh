@@ -3,6 +3,8 @@
 # Does nothing when one already answers; otherwise installs Debian's rabbitmq-server if it
 # is missing, starts it detached and waits until it has booted.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 port=5672
 answers() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
@@ -11,14 +13,10 @@ if answers; then
     exit 0
 fi
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
 
 if ! command -v rabbitmq-server >/dev/null 2>&1; then
     echo "ensure-rabbitmq: installing rabbitmq-server from Debian's packages" >&2
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null
+    apt_install rabbitmq-server
 fi
 
 # The package's install step may have started it already.
