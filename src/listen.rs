@@ -206,9 +206,10 @@ fn apply(
     Ok(())
 }
 
-/// The `_unique_id`s of the notifications printed last, to drop a redelivered copy of one
-/// (after a reconnection, the broker delivers again what was printed but not yet
-/// acknowledged), as oslo's listener does with its `_MsgIdCache`.
+/// The `_unique_id`s of the notifications printed last, to drop a second copy of one, as
+/// oslo's listener does with its `_MsgIdCache`: after a reconnection the broker delivers again
+/// what was printed but not yet acknowledged, and a sender that lost its connection publishes
+/// again what the broker had not confirmed.
 #[derive(Debug)]
 struct RecentIds {
     order: std::collections::VecDeque<String>,
@@ -253,7 +254,7 @@ struct Progress {
     save: Option<SaveDir>,
 }
 
-/// How many printed `_unique_id`s are remembered to drop redelivered copies.
+/// How many printed `_unique_id`s are remembered to drop second copies.
 const REMEMBERED_IDS: usize = 4096;
 
 /// How many done deliveries are acknowledged at once.
@@ -360,13 +361,13 @@ fn session(
                     writeln!(err, "oslo-listen: {line}")?;
                     settlement.done(delivery.token);
                 }
-                // Printed already, before the connection it came on was lost.
+                // Printed already: redelivered after a lost connection, or published again
+                // by a sender whose confirm was lost with its connection.
                 Ok(decoded)
-                    if delivery.redelivered
-                        && decoded
-                            .unique_id
-                            .as_deref()
-                            .is_some_and(|id| progress.recent.contains(id)) =>
+                    if decoded
+                        .unique_id
+                        .as_deref()
+                        .is_some_and(|id| progress.recent.contains(id)) =>
                 {
                     settlement.done(delivery.token);
                 }

@@ -110,6 +110,47 @@ fn a_nova_conf_sets_url_exchange_topics_driver_and_durability() {
 }
 
 #[test]
+fn rabbit_quorum_queue_in_the_file_makes_quorum_queues() {
+    let (mut broker, exchange, t1) = scratch();
+    let t2 = broker.topic_name();
+    let pool = common::unique("pool-conf");
+    broker.forget_queue(&pool);
+    let file = conf_file(&nova_conf(
+        &exchange,
+        &t1,
+        &t2,
+        "rabbit_quorum_queue = true\n",
+    ));
+    let path = file.to_str().unwrap();
+    let run = notify(&[
+        "--config-file",
+        path,
+        "error",
+        "compute.instance.exists",
+        "{}",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    for topic in [&t1, &t2] {
+        let queue = format!("{topic}.error");
+        assert!(
+            broker.queue_is(&queue, true, common::quorum()),
+            "{queue} is a quorum queue"
+        );
+        assert_eq!(broker.drain(&queue).len(), 1, "{queue}");
+    }
+    let run = listen_with_url(
+        &transport_url(),
+        &["--config-file", path, "--pool", &pool, "--timeout", "3"],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        broker.queue_is(&pool, true, common::quorum()),
+        "the pool queue is a quorum queue"
+    );
+    std::fs::remove_file(file).unwrap();
+}
+
+#[test]
 fn env_and_flags_win_over_the_file() {
     let (mut broker, exchange, topic) = scratch();
     // A file whose URL cannot work: the env's must be the one used.

@@ -939,3 +939,76 @@ fn quiet_says_nothing_and_verbose_tells_connection_and_acknowledgements() {
         assert!(verbose.stderr.contains(said), "{said}: {verbose:?}");
     }
 }
+
+#[test]
+fn quorum_makes_the_shared_and_pool_queues_quorum_queues_and_the_tap_stays_private() {
+    let (mut broker, exchange, topic) = scratch();
+    let pool = common::unique("pool-q");
+    broker.forget_queue(&pool);
+    let common_args = [
+        "--quorum",
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--priority",
+        "info",
+        "--format",
+        "{message_id}",
+        "--count",
+        "1",
+    ];
+    let shared = listen(&[&["--shared"], &common_args[..]].concat());
+    let pooled = listen(&[&["--pool", &pool], &common_args[..]].concat());
+    let mut tap = listen(&common_args);
+    let tap_queue = tap.tap_queue();
+    let sent = send(&exchange, &topic, &["info", "quorum.test", "{}"]);
+    for got in [shared.finish(), pooled.finish(), tap.finish()] {
+        assert_eq!(got.code, 0, "{got:?}");
+        assert_eq!(got.stdout.trim(), sent);
+    }
+    assert!(broker.exchange_is(&exchange, true), "a durable exchange");
+    for queue in [format!("{topic}.info"), pool] {
+        assert!(
+            broker.queue_is(&queue, true, common::quorum()),
+            "{queue} is a quorum queue"
+        );
+    }
+    // A quorum queue cannot be exclusive: the tap queue was a classic one, and it went with
+    // its connection.
+    assert!(!broker.queue_exists(&tap_queue), "{tap_queue} left behind");
+}
+
+#[test]
+fn a_second_copy_of_a_printed_notification_is_dropped() {
+    use oslo_notify::envelope::{Format, Notification, Priority};
+    let (mut broker, exchange, topic) = scratch();
+    let key = format!("{topic}.info");
+    let listener = listen(&[
+        "--shared",
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--priority",
+        "info",
+        "--format",
+        "{event_type} {message_id}",
+        "--count",
+        "2",
+    ]);
+    let first = Notification::new(Priority::Info, "first", json!({}));
+    let second = Notification::new(Priority::Info, "second", json!({}));
+    let first_body = first.encode(Format::V2, "1f0e").unwrap();
+    // As a sender that lost its connection before the confirm publishes it again.
+    broker.publish_raw(&exchange, &key, &first_body);
+    broker.publish_raw(&exchange, &key, &first_body);
+    broker.publish_raw(&exchange, &key, &second.encode(Format::V2, "2a9c").unwrap());
+    let got = listener.finish();
+    assert_eq!(got.code, 0, "{got:?}");
+    assert_eq!(
+        got.stdout,
+        format!("first {}\nsecond {}\n", first.message_id, second.message_id)
+    );
+    assert_eq!(broker.depth(&key), 0, "the copy was acknowledged too");
+}

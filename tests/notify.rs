@@ -4,7 +4,7 @@
 mod common;
 
 use amiquip::{AmqpValue, FieldTable};
-use common::{notify, notify_with_url, scratch, Broker, Got};
+use common::{notify, notify_with_url, quorum, scratch, Broker, Got};
 use oslo_notify::envelope::{Format, Priority};
 use serde_json::{json, Value};
 
@@ -324,15 +324,6 @@ fn an_existing_durable_deployment_is_used_as_it_is() {
         broker.queue_is(&queue, true, FieldTable::default()),
         "queue still durable"
     );
-}
-
-fn quorum() -> FieldTable {
-    let mut arguments = FieldTable::default();
-    arguments.insert(
-        "x-queue-type".into(),
-        AmqpValue::LongString("quorum".into()),
-    );
-    arguments
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod node;
 pub mod tls;
 
@@ -478,6 +479,17 @@ pub fn listen_with_url(url: &str, args: &[&str]) -> Run {
         .output()
         .expect("oslo-listen runs");
     finish(output)
+}
+
+/// The queue arguments of a quorum queue, as oslo with `rabbit_quorum_queue = True`
+/// declares it.
+pub fn quorum() -> amiquip::FieldTable {
+    let mut arguments = amiquip::FieldTable::default();
+    arguments.insert(
+        "x-queue-type".into(),
+        amiquip::AmqpValue::LongString("quorum".into()),
+    );
+    arguments
 }
 
 /// A scratch broker area with a fresh exchange and topic.

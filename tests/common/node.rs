@@ -112,6 +112,38 @@ impl Node {
         panic!("the test node did not come up on port {}", self.port);
     }
 
+    /// Its Erlang node name, `NAME@localhost`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Joins the cluster `seed` belongs to: stops the RabbitMQ application, wipes this
+    /// node's data, `rabbitmqctl join_cluster`, and starts the application again.
+    pub fn join_cluster(&self, seed: &Node) {
+        self.ctl(&["stop_app"]);
+        self.ctl(&["reset"]);
+        self.ctl(&["join_cluster", &seed.name]);
+        self.start_app();
+    }
+
+    /// Stops the whole node (`rabbitmqctl stop`) and waits until it is gone.
+    pub fn stop(&self) {
+        self.ctl(&["stop"]);
+    }
+
+    /// Runs `rabbitmqctl -n NODE args` and returns what it printed.
+    pub fn ctl_output(&self, args: &[&str]) -> String {
+        let output = self
+            .command("rabbitmqctl")
+            .args(["-n", &self.name])
+            .args(args)
+            .stdout(Stdio::piped())
+            .output()
+            .expect("rabbitmqctl runs");
+        assert!(output.status.success(), "rabbitmqctl {args:?} failed");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
     /// Its directory.
     pub fn dir(&self) -> &std::path::Path {
         &self.dir
