@@ -14,5 +14,8 @@ cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
 # The interop matrix against the Python peer (ignored by a plain `cargo test`).
 cargo test --locked --test interop -- --ignored
+# Failover on a three-node cluster of the test's own, one scenario at a time so that the
+# failover times it prints are not skewed by the other.
+cargo test --locked --test cluster -- --ignored --nocapture --test-threads 1
 # The benchmark in its quick mode: proves it still runs; speed is not judged here.
 scripts/bench.sh --quick --json target/bench/quick.json

@@ -1,7 +1,7 @@
 //! The `oslo-listen` command: set queues up, consume, filter, print, acknowledge.
 
 use crate::broker::{
-    self, Acks, ConnectOptions, DeliveryToken, Durability, Event, Flow, Listener, QueueSpec,
+    self, Acks, ConnectOptions, DeliveryToken, Durability, Event, Flow, Listener, QueueSpec, Start,
 };
 use crate::envelope::{decode, Priority};
 use crate::filter::Filter;
@@ -287,14 +287,23 @@ pub fn run(
     // The first connection may wait for a broker that is starting for the connect timeout
     // (or --timeout); after a loss, reconnecting goes on until --timeout, or for ever.
     let mut connect_deadline = Some(deadline.unwrap_or(started + config.connect.timeout));
+    // The host lost last: after a loss, the hosts are tried from the next one.
+    let mut lost: Option<String> = None;
     loop {
-        let connection =
-            broker::connect_retrying(&config.url, &config.connect, connect_deadline, |e, wait| {
+        let start = lost.as_deref().map_or(Start::Anywhere, Start::After);
+        let connection = broker::connect_retrying(
+            &config.url,
+            &config.connect,
+            start,
+            connect_deadline,
+            |e, wait| {
                 if config.verbosity.notices() {
                     let _ = writeln!(err, "oslo-listen: {e}; trying again in {wait:.1?}");
                 }
-            })?;
+            },
+        )?;
         connect_deadline = deadline;
+        lost = Some(connection.address().to_owned());
         let result = session(config, connection, out, err, stop, deadline, &mut progress);
         match result {
             Err(e) if is_disconnection(&e) && !stop.load(Ordering::Relaxed) => {

@@ -1,6 +1,6 @@
 //! The `oslo-notify` command: from its configuration to confirmed notifications.
 
-use crate::broker::{self, ConnectOptions, Durability, Publisher, Reconnect};
+use crate::broker::{self, ConnectOptions, Durability, Publisher, Reconnect, Start};
 use crate::envelope::{Format, Notification, Priority};
 use crate::input::{parse_payload, parse_payload_json, InputError};
 use crate::notifier::Notifier;
@@ -130,12 +130,17 @@ pub fn run(
     if verbosity.details() {
         writeln!(err, "oslo-notify: connecting to {}", config.url)?;
     }
-    let connection =
-        broker::connect_retrying(&config.url, &config.connect, Some(deadline), |e, wait| {
+    let connection = broker::connect_retrying(
+        &config.url,
+        &config.connect,
+        Start::Anywhere,
+        Some(deadline),
+        |e, wait| {
             if verbosity.notices() {
                 let _ = writeln!(err, "oslo-notify: {e}; trying again in {wait:.1?}");
             }
-        })?;
+        },
+    )?;
     if verbosity.details() {
         writeln!(err, "oslo-notify: connected to {}", connection.address())?;
     }

@@ -386,10 +386,69 @@ fn a_message_the_broker_refuses_exits_4() {
     );
     broker.declare_exchange(&exchange, false);
     broker.declare_bound_queue(&exchange, &queue, false, full);
-    let run = notify(&args(&exchange, &topic, &["info", "e", "{}"]), b"");
+    let run = notify(
+        &args(&exchange, &topic, &["--timeout", "2", "info", "e", "{}"]),
+        b"",
+    );
     assert_eq!(run.code, 4, "{run:?}");
-    assert!(run.stderr.contains("refused (nacked)"), "{}", run.stderr);
+    // After 0.2, 0.4 and 0.8 s; the next would be due after the timeout.
+    let again = run.stderr.matches("sending them again").count();
+    assert!((3..=4).contains(&again), "published again: {}", run.stderr);
+    assert!(
+        run.stderr
+            .lines()
+            .last()
+            .unwrap()
+            .contains("refused (nacked)"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stdout.is_empty(), "nothing is reported sent");
+}
+
+#[test]
+fn a_refused_message_is_sent_again_and_lands_once_there_is_room() {
+    use std::io::BufRead;
+    let (mut broker, exchange, topic) = scratch();
+    let queue = format!("{topic}.info");
+    let mut one = FieldTable::default();
+    one.insert("x-max-length".into(), AmqpValue::LongLongInt(1));
+    one.insert(
+        "x-overflow".into(),
+        AmqpValue::LongString("reject-publish".into()),
+    );
+    broker.declare_exchange(&exchange, false);
+    broker.declare_bound_queue(&exchange, &queue, false, one);
+    let first = notify(&args(&exchange, &topic, &["info", "first", "{}"]), b"");
+    assert_eq!(first.code, 0, "{first:?}");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oslo-notify"))
+        .args(args(&exchange, &topic, &["info", "second", "{}"]))
+        .env("OSLO_TRANSPORT_URL", common::transport_url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("sending them again") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "no retry notice");
+    }
+    // The queue is full until the first one is taken off it.
+    let channel = broker.channel();
+    let taken = channel.basic_get(&queue, true).unwrap().expect("the first");
+    assert!(String::from_utf8_lossy(&taken.delivery.body).contains(r#"\"event_type\": \"first\""#));
+    drop(channel);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let second_id = String::from_utf8(output.stdout).unwrap();
+    let landed = broker.drain(&queue);
+    assert_eq!(landed.len(), 1);
+    assert_eq!(landed[0].decoded().notification.event_type, "second");
+    assert_eq!(
+        landed[0].decoded().notification.message_id,
+        second_id.trim()
+    );
 }
 
 #[test]

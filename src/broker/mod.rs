@@ -223,12 +223,51 @@ impl Connection {
     }
 }
 
-/// Connects to the first host of `url` that accepts, trying them in the URL's order (as
-/// oslo's default `kombu_failover_strategy = round-robin` does).
+/// Connects to a host of `url`, trying each in turn from a random one, as oslo does (it
+/// shuffles the URL's hosts, then goes round them): clients of a cluster spread over its nodes.
 pub fn connect(url: &TransportUrl, options: &ConnectOptions) -> Result<Connection, BrokerError> {
+    connect_from(url, options, random_index(url.hosts.len()))
+}
+
+/// Where the hosts of a transport URL are tried from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start<'a> {
+    /// A random host: a first connection.
+    Anywhere,
+    /// The host after the one at this `host:port`: the connection to it was lost.
+    After(&'a str),
+}
+
+impl Start<'_> {
+    fn index(self, url: &TransportUrl) -> usize {
+        match self {
+            Start::Anywhere => random_index(url.hosts.len()),
+            Start::After(address) => url
+                .hosts
+                .iter()
+                .position(|h| h.address() == address)
+                .map_or(0, |lost| (lost + 1) % url.hosts.len()),
+        }
+    }
+}
+
+/// A random number below `len` (0 for 0), from the standard library's random hash keys.
+fn random_index(len: usize) -> usize {
+    use std::hash::BuildHasher;
+    let random = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
+    usize::try_from(random % len.max(1) as u64).unwrap_or(0)
+}
+
+/// Tries every host of `url` once, in order from `hosts[first]` round to the one before it.
+fn connect_from(
+    url: &TransportUrl,
+    options: &ConnectOptions,
+    first: usize,
+) -> Result<Connection, BrokerError> {
     let mut failures = Vec::with_capacity(url.hosts.len());
     let mut retriable = false;
-    for host in &url.hosts {
+    let (before, from) = url.hosts.split_at(first.min(url.hosts.len()));
+    for host in from.iter().chain(before) {
         match connect_host(url, host, options) {
             Ok(inner) => {
                 return Ok(Connection {
@@ -256,17 +295,19 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 /// The longest wait between connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// Connects like [`connect`], and while the failure may pass (a broker that is down,
-/// restarting or unreachable) tries again with backoff (0.2 s, doubling up to 5 s) until
-/// `deadline`, or for ever without one. `retrying` hears of each failed attempt and the
-/// wait before the next. Wrong credentials, a missing virtual host or a bad TLS setup fail
-/// at once.
+/// Connects like [`connect`], trying the hosts from `start`, and while the failure may pass
+/// (a broker that is down, restarting or unreachable) tries again with backoff (0.2 s,
+/// doubling up to 5 s) until `deadline`, or for ever without one. `retrying` hears of each
+/// failed attempt and the wait before the next. Wrong credentials, a missing virtual host or
+/// a bad TLS setup fail at once.
 pub fn connect_retrying(
     url: &TransportUrl,
     options: &ConnectOptions,
+    start: Start,
     deadline: Option<Instant>,
     mut retrying: impl FnMut(&BrokerError, Duration),
 ) -> Result<Connection, BrokerError> {
+    let first = start.index(url);
     let mut backoff = FIRST_BACKOFF;
     loop {
         let mut attempt = options.clone();
@@ -274,7 +315,7 @@ pub fn connect_retrying(
             let left = deadline.saturating_duration_since(Instant::now());
             attempt.timeout = attempt.timeout.min(left.max(Duration::from_millis(100)));
         }
-        let error = match connect(url, &attempt) {
+        let error = match connect_from(url, &attempt, first) {
             Ok(connection) => return Ok(connection),
             Err(error) => error,
         };
@@ -413,4 +454,25 @@ fn describe_connect_error(error: amiquip::Error, host: &Host, vhost: &str) -> Ho
         other => (other.to_string(), true),
     };
     HostFailure { reason, retriable }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_tried_from_a_random_one_or_after_the_lost_one() {
+        let url = TransportUrl::parse("rabbit://u:p@a:1,u:p@b:2,u:p@c:3/").unwrap();
+        assert_eq!(Start::After("a:1").index(&url), 1);
+        assert_eq!(Start::After("c:3").index(&url), 0, "round the list");
+        assert_eq!(Start::After("elsewhere:9").index(&url), 0);
+        let mut seen = [false; 3];
+        for _ in 0..200 {
+            seen[Start::Anywhere.index(&url)] = true;
+        }
+        assert_eq!(seen, [true; 3], "every host gets first connections");
+        let single = TransportUrl::parse("rabbit://u:p@a:1/").unwrap();
+        assert_eq!(Start::Anywhere.index(&single), 0);
+        assert_eq!(Start::After("a:1").index(&single), 0);
+    }
 }

@@ -5,10 +5,15 @@
 //! is lost and a [`Reconnect`] policy is set, the publisher connects again, declares the
 //! routes again and republishes, in order, everything not yet confirmed. A message may then
 //! reach a queue twice (its confirm was lost with the connection); none is lost.
+//!
+//! A message the broker refuses (nacks) is published again after a wait (0.2 s, doubling up
+//! to 5 s): a quorum queue nacks while it elects a new leader after losing a node, and takes
+//! the message once it has one. One still refused after the publisher's timeout (a full queue
+//! that rejects publishes, say) is an error.
 
 use super::declare::Declarer;
 use super::{
-    connect_retrying, BrokerError, BrokerErrorKind, ConnectOptions, Connection, Durability,
+    connect_retrying, BrokerError, BrokerErrorKind, ConnectOptions, Connection, Durability, Start,
 };
 use crate::transport_url::TransportUrl;
 use amiquip::{
@@ -42,6 +47,9 @@ struct Kept {
     /// Index into the publisher's routes.
     route: usize,
     body: Vec<u8>,
+    /// How many times the broker refused (nacked) it, and when first.
+    nacks: u32,
+    first_nack: Option<Instant>,
 }
 
 /// One connection's channel in confirm mode.
@@ -59,20 +67,28 @@ struct Link {
     next_tag: u64,
 }
 
+/// Opens a channel on `connection` in confirm mode, and the receiver of its confirms.
+fn confirm_channel(
+    connection: &mut Connection,
+) -> Result<(Channel, Receiver<Confirm>), BrokerError> {
+    let channel = connection
+        .inner
+        .open_channel(None)
+        .map_err(|e| BrokerError::amqp("opening a channel", e))?;
+    let confirms = channel
+        .listen_for_publisher_confirms()
+        .map_err(|e| BrokerError::amqp("listening for publisher confirms", e))?;
+    // No need to wait for confirm.select-ok: the broker handles a channel's methods in
+    // order, so every publish on it comes after, and a failure closes the channel.
+    channel
+        .enable_publisher_confirms_nowait()
+        .map_err(|e| BrokerError::amqp("enabling publisher confirms", e))?;
+    Ok((channel, confirms))
+}
+
 impl Link {
     fn open(mut connection: Connection, durability: Durability) -> Result<Link, BrokerError> {
-        let channel = connection
-            .inner
-            .open_channel(None)
-            .map_err(|e| BrokerError::amqp("opening a channel", e))?;
-        let confirms = channel
-            .listen_for_publisher_confirms()
-            .map_err(|e| BrokerError::amqp("listening for publisher confirms", e))?;
-        // No need to wait for confirm.select-ok: the broker handles a channel's methods in
-        // order, so every publish on it comes after, and a failure closes the channel.
-        channel
-            .enable_publisher_confirms_nowait()
-            .map_err(|e| BrokerError::amqp("enabling publisher confirms", e))?;
+        let (channel, confirms) = confirm_channel(&mut connection)?;
         let blocked = connection
             .inner
             .listen_for_connection_blocked()
@@ -87,6 +103,19 @@ impl Link {
             tags: BTreeMap::new(),
             next_tag: 1,
         })
+    }
+
+    /// Publishes on a new channel from now on; the old one, with nothing left to confirm on
+    /// it, is closed.
+    fn renew_channel(&mut self) -> Result<(), BrokerError> {
+        let (channel, confirms) = confirm_channel(&mut self.connection)?;
+        let old = std::mem::replace(&mut self.channel, channel);
+        self.confirms = confirms;
+        self.next_tag = 1;
+        self.tags.clear();
+        // A failure here is the connection's, and the next publish finds it.
+        let _ = old.close();
+        Ok(())
     }
 
     fn send(&mut self, seq: u64, kept: &Kept, routes: &[Route]) -> Result<(), BrokerError> {
@@ -140,6 +169,10 @@ pub struct Publisher {
     /// Every route published to, in order of first use.
     routes: Vec<Route>,
     unconfirmed: BTreeMap<u64, Kept>,
+    /// Refused (nacked) messages to publish again, and when.
+    resend: Vec<u64>,
+    resend_at: Option<Instant>,
+    /// Messages refused for longer than the timeout.
     nacked: usize,
     first_nacked: Option<u64>,
     reconnect: Option<Reconnect>,
@@ -182,6 +215,8 @@ impl Publisher {
             next_seq: 1,
             routes: Vec::new(),
             unconfirmed: BTreeMap::new(),
+            resend: Vec::new(),
+            resend_at: None,
             nacked: 0,
             first_nacked: None,
             reconnect: None,
@@ -240,16 +275,19 @@ impl Publisher {
         routing_key: &str,
         body: Vec<u8>,
     ) -> Result<u64, BrokerError> {
-        while self.unconfirmed.len() >= self.window {
+        self.drain_confirms();
+        // Refused messages go again before anything new.
+        while self.unconfirmed.len() >= self.window || !self.resend.is_empty() {
             self.wait_for_confirm()?;
         }
-        self.drain_confirms();
         self.check_nacks()?;
         let seq = self.next_seq;
         self.next_seq += 1;
         let kept = Kept {
             route: self.route_index(exchange, routing_key),
             body,
+            nacks: 0,
+            first_nack: None,
         };
         let sent = self.link.send(seq, &kept, &self.routes);
         self.unconfirmed.insert(seq, kept);
@@ -301,15 +339,27 @@ impl Publisher {
         }
     }
 
+    /// Waits for one confirm, or until refused messages are due to be published again and
+    /// are.
     fn wait_for_confirm(&mut self) -> Result<(), BrokerError> {
         let started = Instant::now();
         loop {
-            let left = self.timeout.saturating_sub(started.elapsed());
+            // They go once nothing more is to be confirmed on this channel.
+            let resend_at = self.resend_at.filter(|_| self.link.tags.is_empty());
+            if resend_at.is_some_and(|at| at <= Instant::now()) {
+                return self.resend_due();
+            }
+            let mut left = self.timeout.saturating_sub(started.elapsed());
+            if let Some(at) = resend_at {
+                left = left.min(at.saturating_duration_since(Instant::now()));
+            }
             let mut select = Select::new();
             let confirm_op = select.recv(&self.link.confirms);
             let blocked_op = select.recv(&self.link.blocked);
             let ready = match select.select_timeout(left) {
                 Ok(ready) => ready,
+                // Refused messages are due: published again below.
+                Err(_) if resend_at.is_some() && started.elapsed() < self.timeout => continue,
                 Err(_) => {
                     if self.blocked.is_some() {
                         // It reads nothing from us now, a channel or connection close included.
@@ -377,10 +427,15 @@ impl Publisher {
         };
         let (url, options) = (policy.url.clone(), policy.options.clone());
         self.notice(&format!("{lost}; reconnecting"));
+        // Everything unconfirmed is published again on the new connection, refused ones too.
+        self.resend.clear();
+        self.resend_at = None;
         let deadline = Instant::now() + options.timeout;
+        let lost_address = self.address().to_owned();
         loop {
             let notices = &mut self.notices;
-            let connection = connect_retrying(&url, &options, Some(deadline), |e, wait| {
+            let start = Start::After(&lost_address);
+            let connection = connect_retrying(&url, &options, start, Some(deadline), |e, wait| {
                 if let Some(notices) = notices.as_mut() {
                     notices(&format!("{e}; trying again in {wait:.1?}"));
                 }
@@ -434,15 +489,62 @@ impl Publisher {
                 .into_iter()
                 .collect()
         };
-        for seq in &settled {
-            self.unconfirmed.remove(seq);
+        if acked {
+            for seq in &settled {
+                self.unconfirmed.remove(seq);
+            }
+            return;
         }
-        if !acked {
-            if let Some(&first) = settled.iter().min() {
-                self.nacked += settled.len();
-                self.first_nacked = Some(self.first_nacked.map_or(first, |f| f.min(first)));
+        let now = Instant::now();
+        for seq in settled {
+            let Some(kept) = self.unconfirmed.get_mut(&seq) else {
+                continue;
+            };
+            kept.nacks += 1;
+            let first = *kept.first_nack.get_or_insert(now);
+            if now.duration_since(first) >= self.timeout {
+                self.unconfirmed.remove(&seq);
+                self.nacked += 1;
+                self.first_nacked = Some(self.first_nacked.map_or(seq, |f| f.min(seq)));
+                continue;
+            }
+            // 0.2 s, doubling up to 5 s.
+            let wait = super::FIRST_BACKOFF
+                .saturating_mul(1 << (kept.nacks - 1).min(5))
+                .min(super::MAX_BACKOFF);
+            let at = now + wait;
+            self.resend_at = Some(self.resend_at.map_or(at, |due| due.min(at)));
+            self.resend.push(seq);
+        }
+    }
+
+    /// Publishes the refused messages again, on a new channel: a RabbitMQ (3.10) channel
+    /// that published to a quorum queue while it had no leader goes on refusing what is sent
+    /// to it, where a new channel finds the new leader.
+    fn resend_due(&mut self) -> Result<(), BrokerError> {
+        self.resend_at = None;
+        if let Err(e) = self.link.renew_channel() {
+            return if is_lost(&e) { self.recover(e) } else { Err(e) };
+        }
+        let mut seqs = std::mem::take(&mut self.resend);
+        seqs.sort_unstable();
+        let line = format!(
+            "the broker at {} refused (nacked) {} notification(s); sending them again",
+            self.address(),
+            seqs.len()
+        );
+        self.notice(&line);
+        for seq in seqs {
+            let Some(kept) = self.unconfirmed.get(&seq) else {
+                continue;
+            };
+            match self.link.send(seq, kept, &self.routes) {
+                // Republished with everything else unconfirmed.
+                Err(e) if is_lost(&e) => return self.recover(e),
+                other => other?,
             }
         }
+        Ok(())
     }
 
     fn check_nacks(&self) -> Result<(), BrokerError> {
@@ -452,9 +554,10 @@ impl Publisher {
         Err(BrokerError::new(
             BrokerErrorKind::Refused,
             format!(
-                "the broker at {} refused (nacked) {} notification(s): is a queue full (x-max-length with reject-publish)?",
+                "the broker at {} refused (nacked) {} notification(s) again and again for {:?}: is a queue full (x-max-length with reject-publish)?",
                 self.address(),
-                self.nacked
+                self.nacked,
+                self.timeout
             ),
         ))
     }

@@ -230,7 +230,10 @@ impl Drop for Node {
     fn drop(&mut self) {
         // A paused node could not stop.
         if let Ok(text) = std::fs::read_to_string(self.dir.join("pid")) {
-            let _ = Command::new("kill").args(["-CONT", text.trim()]).status();
+            let _ = Command::new("kill")
+                .args(["-CONT", text.trim()])
+                .stderr(Stdio::null())
+                .status();
         }
         let _ = self
             .command("rabbitmqctl")
@@ -240,6 +243,7 @@ impl Drop for Node {
             if let Ok(pid) = text.trim().parse::<i32>() {
                 let _ = Command::new("kill")
                     .args(["-KILL", &pid.to_string()])
+                    .stderr(Stdio::null())
                     .status();
             }
         }
