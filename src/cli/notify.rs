@@ -116,7 +116,8 @@ pub struct NotifyArgs {
     )]
     pub context: Option<String>,
 
-    /// Seconds to wait for the broker: to connect to a host, and for each publisher confirm
+    /// Seconds to wait for the broker: to connect (or reconnect), for each publisher confirm,
+    /// and for it to take a notification it refused (nacked)
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = parse_seconds)]
     pub timeout: f64,
 
