@@ -1,10 +1,10 @@
 //! Both tools on a three-node RabbitMQ cluster with quorum queues, riding through the loss of
-//! the node they are connected to.
+//! the node they are connected to, or of the node that leads their queue.
 //!
-//! The cluster is the test's own (three extra nodes on this machine, clustered with
-//! `rabbitmqctl join_cluster`, all removed at the end), so this test is `#[ignore]`d by a
-//! plain `cargo test`: `scripts/test.sh` runs it with `--ignored --nocapture`, which shows the
-//! failover times it measures.
+//! Each test's cluster is its own (three extra nodes on this machine, clustered with
+//! `rabbitmqctl join_cluster`, all removed at the end), so these tests are `#[ignore]`d by a
+//! plain `cargo test`: `scripts/test.sh` runs them with `--ignored --nocapture`, which shows
+//! the failover times they measure.
 
 mod common;
 
@@ -122,30 +122,64 @@ const BEFORE_STOP: usize = 40_000;
 /// The node is stopped once oslo-notify has confirmed this many.
 const STOP_AT: usize = 10_000;
 
-/// How the node both tools are connected to goes away.
-#[derive(Debug, Clone, Copy)]
+/// Which node goes away, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Loss {
-    /// `rabbitmqctl stop`: a clean shutdown, as for maintenance.
-    Stop,
-    /// SIGKILL: a crash.
-    Kill,
+    /// `rabbitmqctl stop` of the node both tools are connected to: a clean shutdown, as for
+    /// maintenance.
+    StopTheirs,
+    /// SIGKILL of the node both tools are connected to: a crash.
+    KillTheirs,
+    /// SIGKILL of the node that leads the quorum queue, while both tools are connected to
+    /// another one.
+    KillTheLeaders,
 }
 
 #[test]
 #[ignore = "starts a three-node cluster: scripts/test.sh runs it with --nocapture"]
 fn both_tools_fail_over_when_their_node_stops_and_nothing_is_lost() {
-    fail_over(Loss::Stop);
+    fail_over(Loss::StopTheirs);
 }
 
 #[test]
 #[ignore = "starts a three-node cluster: scripts/test.sh runs it with --nocapture"]
 fn both_tools_fail_over_when_their_node_crashes_and_nothing_is_lost() {
-    fail_over(Loss::Kill);
+    fail_over(Loss::KillTheirs);
+}
+
+#[test]
+#[ignore = "starts a three-node cluster: scripts/test.sh runs it with --nocapture"]
+fn both_tools_carry_on_when_the_queue_leaders_node_crashes_and_nothing_is_lost() {
+    fail_over(Loss::KillTheLeaders);
+}
+
+/// Starts oslo-listen until it is connected to a node other than `avoid`; returns it, the
+/// stderr lines read so far, and the node's index.
+fn spawn_listener(
+    cluster: &Cluster,
+    args: &[&str],
+    avoid: Option<usize>,
+) -> (Tool, Vec<Line>, usize) {
+    let url = cluster.transport_url();
+    for _ in 0..50 {
+        let listener = Tool::spawn(env!("CARGO_BIN_EXE_oslo-listen"), &url, args, Stdio::null());
+        let mut said = Vec::new();
+        let (_, listening) = wait_for(&listener.stderr, &mut said, "listening on");
+        let home = cluster
+            .nodes
+            .iter()
+            .position(|n| listening.contains(&format!("127.0.0.1:{} ", n.port())))
+            .unwrap_or_else(|| panic!("oslo-listen is on a node of the cluster: {listening}"));
+        if Some(home) != avoid {
+            return (listener, said, home);
+        }
+    }
+    panic!("oslo-listen never landed on a node but {avoid:?}");
 }
 
 /// Sends 50,000 notifications through oslo-notify to oslo-listen on a three-node cluster
-/// with quorum queues, loses the node both are connected to mid-stream, and checks that both
-/// carry on with another node and that every confirmed notification is printed.
+/// with quorum queues, loses a node mid-stream as `loss` says, and checks that both carry on
+/// and that every confirmed notification is printed.
 fn fail_over(loss: Loss) {
     let cluster = Cluster::start(3);
     let url = cluster.transport_url();
@@ -153,9 +187,18 @@ fn fail_over(loss: Loss) {
     let topic = common::unique("failover");
     let queue = format!("{topic}.info");
 
-    let mut listener = Tool::spawn(
-        env!("CARGO_BIN_EXE_oslo-listen"),
-        &url,
+    // A quorum queue is led by the node it was declared on: to lose its leader and not the
+    // tools' node, it is declared on the first node beforehand, as oslo would.
+    let leader = (loss == Loss::KillTheLeaders).then_some(0);
+    if let Some(leader) = leader {
+        let broker = common::Broker::at(&cluster.nodes[leader].amqp_url());
+        broker.declare_exchange(&exchange, true);
+        broker.declare_bound_queue(&exchange, &queue, true, common::quorum());
+    }
+    // Each tool starts at a random host of the URL: the listener is started until it is off
+    // the leader's node (if that matters), then the notifier until it is on the same node.
+    let (mut listener, mut listen_err, home) = spawn_listener(
+        &cluster,
         &[
             "--shared",
             "--quorum",
@@ -168,17 +211,23 @@ fn fail_over(loss: Loss) {
             "--format",
             "{message_id}",
         ],
-        Stdio::null(),
+        leader,
     );
-    let mut listen_err = Vec::new();
-    let (_, listening) = wait_for(&listener.stderr, &mut listen_err, "listening on");
-    // Each tool starts at a random host of the URL; the node to stop is the listener's.
-    let home = cluster
-        .nodes
-        .iter()
-        .position(|n| listening.contains(&format!("127.0.0.1:{} ", n.port())))
-        .unwrap_or_else(|| panic!("oslo-listen is on a node of the cluster: {listening}"));
     let home_address = format!("127.0.0.1:{}", cluster.nodes[home].port());
+    let victim = leader.unwrap_or(home);
+    let leader_of = |node: usize| {
+        let listed = cluster.nodes[node].ctl_output(&["list_queues", "name", "leader"]);
+        listed
+            .lines()
+            .find(|l| l.starts_with(&queue))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    assert!(
+        leader_of(home).contains(cluster.nodes[victim].name()),
+        "the queue's leader is on node {victim}: {}",
+        leader_of(home)
+    );
 
     // oslo-notify is started until it lands on the same node too.
     let mut notify_err = Vec::new();
@@ -240,8 +289,8 @@ fn fail_over(loss: Loss) {
     }
     let stop_started = Instant::now();
     match loss {
-        Loss::Stop => cluster.nodes[home].stop(),
-        Loss::Kill => cluster.nodes[home].kill(),
+        Loss::StopTheirs => cluster.nodes[victim].stop(),
+        Loss::KillTheirs | Loss::KillTheLeaders => cluster.nodes[victim].kill(),
     }
     let stop_took = stop_started.elapsed();
     stopped_tx.send(()).unwrap();
@@ -287,6 +336,45 @@ fn fail_over(loss: Loss) {
     );
     let twice = printed.len() - sent.len();
 
+    // The queue the tools created (or found) is a quorum queue; it outlived the lost node.
+    let mut survivor = common::Broker::at(&cluster.nodes[(victim + 1) % 3].amqp_url());
+    assert!(
+        survivor.queue_is(&queue, true, common::quorum()),
+        "{queue} is a quorum queue"
+    );
+    assert_eq!(
+        survivor.depth(&queue),
+        0,
+        "everything printed was acknowledged"
+    );
+    let refused = notify_err
+        .iter()
+        .filter(|(_, l)| l.contains("sending them again"))
+        .count();
+    let counts = format!(
+        "{TOTAL} sent, all printed, {twice} printed twice, {refused} batches refused by the \
+         broker and sent again"
+    );
+
+    if loss == Loss::KillTheLeaders {
+        // Their connections stayed up: they waited for the queue's new leader.
+        for (tool, said) in [("oslo-notify", &notify_err), ("oslo-listen", &listen_err)] {
+            assert!(
+                !said.iter().any(|(_, l)| l.contains("reconnecting")),
+                "{tool} lost its connection: {}",
+                texts(said)
+            );
+        }
+        eprintln!(
+            "failover, the quorum queue's leader killed (SIGKILL), the tools on another node: \
+             oslo-notify's confirms stopped for at most {:.1} s and oslo-listen's printing \
+             for at most {:.1} s ({counts})",
+            longest_gap(&confirmed, stop_started).as_secs_f64(),
+            longest_gap(&printed, stop_started).as_secs_f64(),
+        );
+        return;
+    }
+
     // Both lost the node, said so, and went on with another one.
     let (reconnected_at, reconnected) = notify_err
         .iter()
@@ -305,18 +393,6 @@ fn fail_over(loss: Loss) {
         texts(&listen_err)
     );
 
-    // The queue the tools created is a quorum queue; it outlived its first node.
-    let mut survivor = common::Broker::at(&cluster.nodes[(home + 1) % 3].amqp_url());
-    assert!(
-        survivor.queue_is(&queue, true, common::quorum()),
-        "{queue} is a quorum queue"
-    );
-    assert_eq!(
-        survivor.depth(&queue),
-        0,
-        "everything printed was acknowledged"
-    );
-
     let (notify_after, _) = first_after(&confirmed, *reconnected_at, stop_started)
         .expect("a notification confirmed after reconnecting");
     let (listen_after, _) = first_after(&printed, *relistening_at, stop_started)
@@ -329,25 +405,32 @@ fn fail_over(loss: Loss) {
                 at.saturating_duration_since(stop_started).as_secs_f64()
             })
     };
-    let refused = notify_err
-        .iter()
-        .filter(|(_, l)| l.contains("sending them again"))
-        .count();
     eprintln!(
-        "failover, node {}: oslo-notify lost its connection {:.1} s after the stop began and \
-         had a notification confirmed again after {:.1} s; oslo-listen lost its connection \
-         after {:.1} s and printed again after {:.1} s ({TOTAL} sent, all printed, {twice} \
-         printed twice, {refused} batches refused by the broker and sent again)",
+        "failover, their node {}: oslo-notify lost its connection {:.1} s after the stop \
+         began and had a notification confirmed again after {:.1} s; oslo-listen lost its \
+         connection after {:.1} s and printed again after {:.1} s ({counts})",
         match loss {
-            Loss::Stop => format!(
+            Loss::StopTheirs => format!(
                 "stopped (rabbitmqctl stop took {:.1} s)",
                 stop_took.as_secs_f64()
             ),
-            Loss::Kill => "killed (SIGKILL)".to_owned(),
+            _ => "killed (SIGKILL)".to_owned(),
         },
         lost_after(&notify_err),
         notify_after.as_secs_f64(),
         lost_after(&listen_err),
         listen_after.as_secs_f64(),
     );
+}
+
+/// The longest time without a line from `from` on: to the first line read after it, or
+/// between two lines read after it.
+fn longest_gap(lines: &[Line], from: Instant) -> Duration {
+    let mut previous = from;
+    let mut longest = Duration::ZERO;
+    for (at, _) in lines.iter().filter(|(at, _)| *at >= from) {
+        longest = longest.max(at.duration_since(previous));
+        previous = *at;
+    }
+    longest
 }
