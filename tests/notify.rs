@@ -374,18 +374,25 @@ fn durable_and_quorum_flags_create_what_is_missing_that_way() {
     assert!(broker.queue_is(&format!("{topic}.info"), false, FieldTable::default()));
 }
 
-#[test]
-fn a_message_the_broker_refuses_exits_4() {
-    let (broker, exchange, topic) = scratch();
+/// Makes the `TOPIC.info` queue one that holds at most `length` messages and refuses (nacks)
+/// publishes beyond that; returns its name.
+fn declare_bounded_queue(broker: &Broker, exchange: &str, topic: &str, length: i64) -> String {
     let queue = format!("{topic}.info");
-    let mut full = FieldTable::default();
-    full.insert("x-max-length".into(), AmqpValue::LongLongInt(0));
-    full.insert(
+    let mut arguments = FieldTable::default();
+    arguments.insert("x-max-length".into(), AmqpValue::LongLongInt(length));
+    arguments.insert(
         "x-overflow".into(),
         AmqpValue::LongString("reject-publish".into()),
     );
-    broker.declare_exchange(&exchange, false);
-    broker.declare_bound_queue(&exchange, &queue, false, full);
+    broker.declare_exchange(exchange, false);
+    broker.declare_bound_queue(exchange, &queue, false, arguments);
+    queue
+}
+
+#[test]
+fn a_message_the_broker_refuses_exits_4() {
+    let (broker, exchange, topic) = scratch();
+    declare_bounded_queue(&broker, &exchange, &topic, 0);
     let run = notify(
         &args(&exchange, &topic, &["--timeout", "2", "info", "e", "{}"]),
         b"",
@@ -410,15 +417,7 @@ fn a_message_the_broker_refuses_exits_4() {
 fn a_refused_message_is_sent_again_and_lands_once_there_is_room() {
     use std::io::BufRead;
     let (mut broker, exchange, topic) = scratch();
-    let queue = format!("{topic}.info");
-    let mut one = FieldTable::default();
-    one.insert("x-max-length".into(), AmqpValue::LongLongInt(1));
-    one.insert(
-        "x-overflow".into(),
-        AmqpValue::LongString("reject-publish".into()),
-    );
-    broker.declare_exchange(&exchange, false);
-    broker.declare_bound_queue(&exchange, &queue, false, one);
+    let queue = declare_bounded_queue(&broker, &exchange, &topic, 1);
     let first = notify(&args(&exchange, &topic, &["info", "first", "{}"]), b"");
     assert_eq!(first.code, 0, "{first:?}");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oslo-notify"))
