@@ -9,33 +9,18 @@
 mod common;
 
 use common::cluster::Cluster;
+use common::{read_lines, wait_or_kill, Line};
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
-
-/// A line a tool wrote, and when the test read it.
-type Line = (Instant, String);
 
 /// A running tool whose stdout and stderr lines are read as they come.
 struct Tool {
     child: Child,
     stdout: Receiver<Line>,
     stderr: Receiver<Line>,
-}
-
-/// Sends every line of `pipe`, with the moment it was read, until it ends.
-fn read_lines(pipe: impl Read + Send + 'static) -> Receiver<Line> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            if tx.send((Instant::now(), line)).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 impl Tool {
@@ -57,17 +42,7 @@ impl Tool {
 
     /// Waits (up to `limit`) for the process to end; kills it after that. Its exit code.
     fn wait(&mut self, limit: Duration) -> Option<i32> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                return self.child.wait().unwrap().code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_or_kill(&mut self.child, limit).code()
     }
 }
 

@@ -350,15 +350,8 @@ fn oslo_notify_lines_republishes_what_a_killed_broker_did_not_confirm() {
         }
     });
     // Its output is read meanwhile, so that it never waits on a full pipe.
-    let (stdout, stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let read_all = |mut pipe: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            bytes
-        })
-    };
-    let (stdout, stderr) = (read_all(Box::new(stdout)), read_all(Box::new(stderr)));
+    let stdout = common::read_all(child.stdout.take().unwrap());
+    let stderr = common::read_all(child.stderr.take().unwrap());
     std::thread::sleep(Duration::from_millis(700));
     node.kill();
     node.restart();

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, Read, Write};
+use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -14,7 +14,7 @@ const PAYLOAD_BYTES: usize = 50 * 1024 * 1024;
 struct Measured {
     pid: libc::pid_t,
     stdout: std::thread::JoinHandle<Vec<u8>>,
-    stderr: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<common::Line>,
 }
 
 struct Finished {
@@ -46,19 +46,8 @@ fn spawn(program: &str, args: &[&str], stdin: Option<Feed>) -> Measured {
         let pipe = child.stdin.take().unwrap();
         std::thread::spawn(move || feed(pipe));
     }
-    let mut out = child.stdout.take().unwrap();
-    let stdout = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = out.read_to_end(&mut bytes);
-        bytes
-    });
-    let (tx, stderr) = mpsc::channel();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let stdout = common::read_all(child.stdout.take().unwrap());
+    let stderr = common::read_lines(child.stderr.take().unwrap());
     let pid = child.id() as libc::pid_t;
     // Reaped with wait4 below, for its rusage; the Child handle is not waited on.
     std::mem::forget(child);
@@ -73,7 +62,7 @@ impl Measured {
     fn wait_for_stderr(&self, text: &str) {
         loop {
             match self.stderr.recv_timeout(Duration::from_secs(60)) {
-                Ok(line) if line.contains(text) => return,
+                Ok((_, line)) if line.contains(text) => return,
                 Ok(_) => {}
                 Err(_) => panic!("never said {text:?}"),
             }
@@ -92,7 +81,7 @@ impl Measured {
         } else {
             -1
         };
-        let stderr: Vec<String> = self.stderr.try_iter().collect();
+        let stderr: Vec<String> = self.stderr.try_iter().map(|(_, line)| line).collect();
         assert_eq!(code, 0, "{stderr:?}");
         Finished {
             code,

@@ -284,11 +284,56 @@ pub fn notify_with_url(url: &str, args: &[&str], stdin: &[u8]) -> Run {
     finish(output)
 }
 
+/// A line a child process wrote, and when the test read it.
+pub type Line = (std::time::Instant, String);
+
+/// Reads `pipe` line by line on a thread of its own and sends each line, with the moment it
+/// was read, until the pipe ends or nobody listens.
+pub fn read_lines(pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<Line> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            if tx.send((std::time::Instant::now(), line)).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Reads all of `pipe` on a thread of its own, so that the child never waits on a full pipe.
+pub fn read_all(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
+}
+
+/// Waits up to `limit` for `child` to exit, and kills it after that; its exit status.
+pub fn wait_or_kill(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            return child.wait().unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// A running `oslo-listen`, started with [`listen`]: it is consuming once this exists.
 pub struct Listening {
     child: std::process::Child,
     stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
-    stderr_lines: std::sync::mpsc::Receiver<String>,
+    stderr_lines: std::sync::mpsc::Receiver<Line>,
     stderr: Vec<String>,
 }
 
@@ -299,7 +344,6 @@ pub fn listen(args: &[&str]) -> Listening {
 
 /// Starts `oslo-listen` on the broker of `url`; with `wait`, until it says it is listening.
 pub fn listen_on(url: &str, args: &[&str], wait: bool) -> Listening {
-    use std::io::BufRead;
     let mut child = Command::new(env!("CARGO_BIN_EXE_oslo-listen"))
         .args(args)
         .env("OSLO_TRANSPORT_URL", url)
@@ -309,25 +353,10 @@ pub fn listen_on(url: &str, args: &[&str], wait: bool) -> Listening {
         .stderr(Stdio::piped())
         .spawn()
         .expect("oslo-listen runs");
-    let mut out = child.stdout.take().unwrap();
-    let stdout = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut out, &mut bytes);
-        bytes
-    });
-    let (tx, stderr_lines) = std::sync::mpsc::channel();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
     let mut listening = Listening {
+        stdout: Some(read_all(child.stdout.take().unwrap())),
+        stderr_lines: read_lines(child.stderr.take().unwrap()),
         child,
-        stdout: Some(stdout),
-        stderr_lines,
         stderr: Vec::new(),
     };
     if wait {
@@ -351,7 +380,7 @@ impl Listening {
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.stderr_lines.recv_timeout(left) {
-                Ok(line) => {
+                Ok((_, line)) => {
                     self.stderr.push(line.clone());
                     if line.contains(text) {
                         return line;
@@ -383,24 +412,14 @@ impl Listening {
 
     /// Waits (up to 60 s, then kills it) for the listener to exit.
     pub fn finish(mut self) -> Run {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = self.child.kill();
-                break self.child.wait().unwrap();
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        };
+        let status = wait_or_kill(&mut self.child, std::time::Duration::from_secs(60));
         let stdout = self
             .stdout
             .take()
             .map(|t| t.join().unwrap())
             .unwrap_or_default();
         // The stderr reader ends with the process.
-        while let Ok(line) = self
+        while let Ok((_, line)) = self
             .stderr_lines
             .recv_timeout(std::time::Duration::from_secs(5))
         {
