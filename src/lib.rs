@@ -16,6 +16,7 @@
 //! - [`template`]: `oslo-listen --format` templates such as `{timestamp} {payload.id}`;
 //! - [`replay`]: reading `oslo-listen --format json` lines back;
 //! - [`save`]: `oslo-listen --save DIR`, a file per notification;
+//! - [`settlement`]: which acknowledgements settle deliveries handled in any order;
 //! - [`send`] and [`listen`]: the `oslo-notify` and `oslo-listen` commands;
 //! - [`cli`], [`exit`] and [`verbosity`]: arguments, exit codes, error reporting and how
 //!   much the tools say.
@@ -50,6 +51,7 @@ pub mod pyjson;
 pub mod replay;
 pub mod save;
 pub mod send;
+pub mod settlement;
 pub mod template;
 pub mod transport_url;
 pub mod verbosity;

@@ -7,6 +7,7 @@ use crate::envelope::{decode, Priority};
 use crate::filter::Filter;
 use crate::output::{describe_poison, Printer, Received};
 use crate::save::SaveDir;
+use crate::settlement::{Settle, Settlement};
 use crate::transport_url::TransportUrl;
 use crate::verbosity::Verbosity;
 use anyhow::{Context, Result};
@@ -120,63 +121,6 @@ impl fmt::Display for CountNotReached {
 
 impl std::error::Error for CountNotReached {}
 
-/// How a delivery is to be settled.
-#[derive(Debug, PartialEq, Eq)]
-enum Settle<T> {
-    /// Acknowledge it (and with `true`, every unsettled delivery before it).
-    Ack(T, bool),
-    /// Return it to its queue.
-    Requeue(T),
-}
-
-/// Deliveries handled but not yet settled. Acknowledgements are batched: one ack with
-/// `multiple` covers a run of deliveries, unless a held one (to be requeued) sits among them.
-#[derive(Debug)]
-struct Settlement<T> {
-    done: Vec<T>,
-    held: Vec<T>,
-}
-
-impl<T> Settlement<T> {
-    fn new() -> Self {
-        Settlement {
-            done: Vec::new(),
-            held: Vec::new(),
-        }
-    }
-
-    /// Handled (printed, dropped or reported): to acknowledge.
-    fn done(&mut self, token: T) {
-        self.done.push(token);
-    }
-
-    /// Not for us: to give back to the queue later.
-    fn hold(&mut self, token: T) {
-        self.held.push(token);
-    }
-
-    /// Acknowledgements for everything done.
-    fn flush(&mut self) -> Vec<Settle<T>> {
-        if self.held.is_empty() {
-            // Deliveries are handled in order, so the last one done covers all before it.
-            let last = self.done.pop();
-            self.done.clear();
-            last.map(|last| Settle::Ack(last, true))
-                .into_iter()
-                .collect()
-        } else {
-            self.done.drain(..).map(|t| Settle::Ack(t, false)).collect()
-        }
-    }
-
-    /// Acknowledgements for everything done, then every held delivery back to its queue.
-    fn release(&mut self) -> Vec<Settle<T>> {
-        let mut settles = self.flush();
-        settles.extend(self.held.drain(..).map(Settle::Requeue));
-        settles
-    }
-}
-
 /// Sends the settlements; with -v, says how many acks and requeues went.
 fn apply(
     acks: &Acks,
@@ -187,7 +131,7 @@ fn apply(
     let (mut acked, mut requeued) = (0, 0);
     for settle in settles {
         match settle {
-            Settle::Ack(token, multiple) => {
+            Settle::Ack { token, multiple } => {
                 acks.ack(token, multiple)?;
                 acked += 1;
             }
@@ -407,7 +351,7 @@ fn session(
                 }
                 Ok(_) if keep_unmatched => {
                     settlement.hold(delivery.token);
-                    if settlement.held.len() >= hold_limit {
+                    if settlement.held_count() >= hold_limit {
                         apply(acks, settlement.release(), config.verbosity, err)?;
                         // They come straight back when nobody else consumes the queue.
                         std::thread::sleep(TICK);
@@ -416,7 +360,7 @@ fn session(
                 Ok(_) => settlement.done(delivery.token),
             },
         }
-        if settlement.done.len() >= ACK_BATCH {
+        if settlement.done_count() >= ACK_BATCH {
             apply(acks, settlement.flush(), config.verbosity, err)?;
         }
         if stop.load(Ordering::Relaxed) {
@@ -548,30 +492,6 @@ fn set_up(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_run_of_done_deliveries_is_one_multiple_ack() {
-        let mut s = Settlement::new();
-        assert_eq!(s.flush(), []);
-        for tag in 1..=5 {
-            s.done(tag);
-        }
-        assert_eq!(s.flush(), [Settle::Ack(5, true)]);
-        assert_eq!(s.flush(), []);
-    }
-
-    #[test]
-    fn held_deliveries_are_never_covered_by_a_multiple_ack() {
-        let mut s = Settlement::new();
-        s.done(1);
-        s.hold(2);
-        s.done(3);
-        assert_eq!(s.flush(), [Settle::Ack(1, false), Settle::Ack(3, false)]);
-        s.done(4);
-        assert_eq!(s.release(), [Settle::Ack(4, false), Settle::Requeue(2)]);
-        s.done(5);
-        assert_eq!(s.flush(), [Settle::Ack(5, true)], "nothing held any more");
-    }
 
     fn routes() -> Vec<(String, String)> {
         [
