@@ -17,5 +17,7 @@ cargo test --locked --test interop -- --ignored
 # Failover on a three-node cluster of the test's own, one scenario at a time so that the
 # failover times it prints are not skewed by the other.
 cargo test --locked --test cluster -- --ignored --nocapture --test-threads 1
+# The Debian package, installed into this machine, checked and removed again.
+scripts/check-package.sh
 # The benchmark in its quick mode: proves it still runs; speed is not judged here.
 scripts/bench.sh --quick --json target/bench/quick.json
