@@ -36,7 +36,7 @@ impl Endpoint for NotificationEndpoint {
         _metadata: &Metadata,
     ) -> Handled {
         println!("{} {event_type} {payload}", publisher_id.unwrap_or("-"));
-        Handled::Yes
+        Handled::Done
     }
 }
 

@@ -1,24 +1,26 @@
 //! Listening the way `oslo_messaging.get_notification_listener` does: endpoints with one
-//! method per priority, fed from the shared queues (or a pool's) of some targets.
+//! method per priority, fed from the shared queues (or a pool's) of some targets, on the
+//! listening engine ([`crate::receive`]) and so with every guarantee `oslo-listen` has.
 
-use crate::broker::{self, ConnectOptions, Durability, Event, Flow, Listener};
-use crate::envelope::{decode, Notification, Priority};
-use crate::listen::{declare, plan, Mode};
-use crate::output::describe_poison;
+use crate::broker::{ConnectOptions, Durability};
+use crate::envelope::{Notification, Priority};
+use crate::events::{DefaultObserver, Event, Observer};
+use crate::receive::{self, Received, Settings, Sources, Verdict};
+use crate::topology::Mode;
+pub use crate::topology::Target;
 use crate::transport_url::TransportUrl;
 use anyhow::Result;
 use serde_json::{Map, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 /// What an endpoint did with a notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Handled {
     /// Done with: acknowledge it (oslo's `NotificationResult.HANDLED`).
     #[default]
-    Yes,
+    Done,
     /// Give it back to the queue to be delivered again (`NotificationResult.REQUEUE`).
     Requeue,
 }
@@ -46,7 +48,7 @@ macro_rules! endpoint_methods {
                 payload: &Value,
                 metadata: &Metadata,
             ) -> Handled {
-                Handled::Yes
+                Handled::Done
             }
         )*
     };
@@ -71,12 +73,6 @@ pub trait Endpoint: Send {
         critical;
         /// A `SAMPLE` notification.
         sample;
-    }
-
-    /// A message that is not a notification. It is acknowledged after this returns (the
-    /// default writes one line on stderr with the whole body, so that nothing is lost).
-    fn rejected(&mut self, description: &str) {
-        eprintln!("{description}");
     }
 }
 
@@ -103,27 +99,15 @@ pub fn dispatch(endpoint: &mut dyn Endpoint, n: &Notification) -> Handled {
     }
 }
 
-/// An exchange and topic to listen to, like `oslo_messaging.Target(exchange=..., topic=...)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// The exchange (oslo's control_exchange when the target names none).
-    pub exchange: String,
-    /// The topic, such as `notifications`.
-    pub topic: String,
-}
-
-impl Target {
-    /// A target on `exchange` for `topic`.
-    pub fn new(exchange: impl Into<String>, topic: impl Into<String>) -> Self {
-        Target {
-            exchange: exchange.into(),
-            topic: topic.into(),
-        }
-    }
-}
-
 /// A notification listener: connects, reads the targets' queues and dispatches each
 /// notification to every endpoint, acknowledging it once they have handled it.
+///
+/// It keeps going through a lost connection or a broker restart: it connects again (from
+/// the next host of the transport URL, with backoff, for ever), declares again, and what
+/// was dispatched but not yet acknowledged is dropped when the broker delivers it again (by
+/// `_unique_id`, as oslo's listener does), so each notification reaches the endpoints once
+/// per listener as long as it remembers it. A message that is not a notification is
+/// acknowledged and reported to the observer ([`DefaultObserver`] writes it on stderr).
 ///
 /// ```no_run
 /// use oslo_notify::endpoint::{Endpoint, Handled, Metadata, NotificationListener, Target};
@@ -142,7 +126,7 @@ impl Target {
 ///         _metadata: &Metadata,
 ///     ) -> Handled {
 ///         eprintln!("{} {event_type} {payload}", publisher_id.unwrap_or("-"));
-///         Handled::Yes
+///         Handled::Done
 ///     }
 /// }
 ///
@@ -160,7 +144,12 @@ pub struct NotificationListener {
     endpoints: Vec<Box<dyn Endpoint>>,
     pool: Option<String>,
     durability: Durability,
+    connect: ConnectOptions,
+    observer: Box<dyn Observer>,
 }
+
+/// Unacknowledged deliveries a listener allows per queue.
+const PREFETCH: u16 = 100;
 
 impl NotificationListener {
     /// A listener for `targets`, every priority, dispatching to `endpoints`.
@@ -171,6 +160,8 @@ impl NotificationListener {
             endpoints,
             pool: None,
             durability: Durability::default(),
+            connect: ConnectOptions::default(),
+            observer: Box::new(DefaultObserver),
         }
     }
 
@@ -186,70 +177,69 @@ impl NotificationListener {
         self
     }
 
-    /// Connects and sets the queues up, then dispatches on a thread of its own until
-    /// [`Running::stop`].
+    /// Connects this way (the timeout bounds each attempt, and the wait for a broker at
+    /// the start).
+    pub fn connect_options(mut self, options: ConnectOptions) -> Self {
+        self.connect = options;
+        self
+    }
+
+    /// Tells `observer` what happens: connections, retries, losses, what is bound, poison.
+    pub fn observer(mut self, observer: Box<dyn Observer>) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    /// Connects, declares and binds, then listens on a thread of its own until
+    /// [`Running::stop`]. Returns once the listener consumes (nothing published to the
+    /// targets from then on is missed), or the error that kept it from connecting.
     pub fn start(self) -> Result<Running> {
-        let connection = broker::connect(&self.url, &ConnectOptions::default())?;
-        let mut listener = Listener::new(connection, self.durability)?;
-        let routes: Vec<(String, String)> = self
-            .targets
-            .iter()
-            .flat_map(|t| {
-                Priority::ALL
-                    .iter()
-                    .map(move |p| (t.exchange.clone(), format!("{}.{}", t.topic, p.name())))
-            })
-            .collect();
-        for target in &self.targets {
-            listener.declare_exchange(&target.exchange)?;
-        }
-        let mode = self.pool.map_or(Mode::Shared, Mode::Pool);
-        let queues = declare(&mut listener, &plan(&mode, &routes))?;
+        let settings = Settings {
+            url: self.url,
+            connect: self.connect,
+            durability: self.durability,
+            mode: self.pool.map_or(Mode::Shared, Mode::Pool),
+            sources: Sources::Targets(self.targets),
+            priorities: Priority::ALL.to_vec(),
+            prefetch: PREFETCH,
+            deadline: None,
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
         let mut endpoints = self.endpoints;
+        let mut observer = self.observer;
+        let (ready, listening) = crossbeam_channel::bounded(1);
+        let mut forward = move |event: Event| {
+            if matches!(event, Event::Listening { .. }) {
+                let _ = ready.try_send(());
+            }
+            observer.event(event);
+        };
         let thread = std::thread::spawn(move || -> Result<()> {
-            listener.consume(&queues, 100, Duration::from_millis(100), |event, acks| {
-                if let Event::Delivery(delivery) = event {
-                    match decode(&delivery.body) {
-                        Ok(decoded) => {
-                            let mut handled = Handled::Yes;
-                            for endpoint in endpoints.iter_mut() {
-                                if dispatch(endpoint.as_mut(), &decoded.notification)
-                                    == Handled::Requeue
-                                {
-                                    handled = Handled::Requeue;
-                                }
-                            }
-                            match handled {
-                                Handled::Yes => acks.ack(delivery.token, false)?,
-                                Handled::Requeue => acks.requeue(delivery.token)?,
-                            }
-                        }
-                        Err(reason) => {
-                            let text = describe_poison(
-                                &delivery.exchange,
-                                &delivery.routing_key,
-                                &reason.to_string(),
-                                &delivery.body,
-                            );
-                            for endpoint in endpoints.iter_mut() {
-                                endpoint.rejected(&text);
-                            }
-                            acks.ack(delivery.token, false)?;
-                        }
+            let mut handler = |received: &Received| -> Result<Verdict> {
+                let mut handled = Handled::Done;
+                for endpoint in endpoints.iter_mut() {
+                    if dispatch(endpoint.as_mut(), received.notification) == Handled::Requeue {
+                        handled = Handled::Requeue;
                     }
                 }
-                Ok(if stopped.load(Ordering::Relaxed) {
-                    Flow::Stop
-                } else {
-                    Flow::Continue
+                Ok(match handled {
+                    Handled::Done => Verdict::Done,
+                    Handled::Requeue => Verdict::Skip,
                 })
-            })?;
-            listener.close()?;
+            };
+            receive::run(&settings, &mut handler, &mut forward, &stopped)?;
             Ok(())
         });
-        Ok(Running { stop, thread })
+        let running = Running { stop, thread };
+        match listening.recv() {
+            Ok(()) => Ok(running),
+            // The thread ended (and dropped the sender) before it listened.
+            Err(_) => match running.wait() {
+                Ok(()) => Err(anyhow::anyhow!("the listener stopped before it listened")),
+                Err(e) => Err(e),
+            },
+        }
     }
 }
 
@@ -263,6 +253,12 @@ impl Running {
     /// Asks the listener to stop after the notification it is dispatching.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the listener has stopped (asked to, or on an error that connecting again
+    /// cannot mend, which [`Running::wait`] returns).
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
     }
 
     /// Waits until the listener has stopped (after [`Running::stop`], or on an error).
@@ -294,7 +290,7 @@ mod tests {
         ) -> Handled {
             self.seen
                 .push(("info".into(), format!("{event_type} {}", m.message_id)));
-            Handled::Yes
+            Handled::Done
         }
         fn error(
             &mut self,
@@ -314,13 +310,13 @@ mod tests {
     fn each_priority_reaches_its_method_and_the_rest_default_to_handled() {
         let mut recorder = Recorder::default();
         let info = Notification::new(Priority::Info, "a", Value::Null);
-        assert_eq!(dispatch(&mut recorder, &info), Handled::Yes);
+        assert_eq!(dispatch(&mut recorder, &info), Handled::Done);
         let mut context = Map::new();
         context.insert("user".into(), "u1".into());
         let error = Notification::new(Priority::Error, "b", Value::Null).with_context(context);
         assert_eq!(dispatch(&mut recorder, &error), Handled::Requeue);
         let sample = Notification::new(Priority::Sample, "c", Value::Null);
-        assert_eq!(dispatch(&mut recorder, &sample), Handled::Yes);
+        assert_eq!(dispatch(&mut recorder, &sample), Handled::Done);
         assert_eq!(
             recorder.seen,
             [

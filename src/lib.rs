@@ -1,25 +1,30 @@
 //! Publish and receive OpenStack notifications on RabbitMQ, byte for byte as
 //! oslo.messaging does.
 //!
-//! The crate holds the library behind the `oslo-notify` and `oslo-listen` tools:
+//! The crate holds the library behind the `oslo-notify` and `oslo-listen` tools, in layers;
+//! a module imports only from its own layer or the ones below it:
 //!
-//! - [`envelope`]: build and parse notification messages (envelope 2.0 and bare 1.0);
-//! - [`pyjson`]: JSON written exactly as Python's `json.dumps` writes it;
-//! - [`transport_url`]: oslo transport URLs, with passwords kept out of every message;
-//! - [`input`]: JSON payloads and contexts given on the command line;
-//! - [`config`]: the notification settings of a service's oslo.config files;
-//! - [`broker`]: the RabbitMQ connection, declarations and confirmed publishing;
-//! - [`notifier`]: [`notifier::Notifier`], the counterpart of `oslo_messaging.Notifier`;
-//! - [`endpoint`]: endpoints and [`endpoint::NotificationListener`], the counterpart of
-//!   `oslo_messaging.get_notification_listener`;
-//! - [`filter`], [`output`]: which received notifications to keep, and how to write them;
-//! - [`template`]: `oslo-listen --format` templates such as `{timestamp} {payload.id}`;
-//! - [`replay`]: reading `oslo-listen --format json` lines back;
-//! - [`save`]: `oslo-listen --save DIR`, a file per notification;
-//! - [`settlement`]: which acknowledgements settle deliveries handled in any order;
-//! - [`send`] and [`listen`]: the `oslo-notify` and `oslo-listen` commands;
-//! - [`cli`], [`exit`] and [`verbosity`]: arguments, exit codes, error reporting and how
-//!   much the tools say.
+//! 1. Wire and data, no I/O: [`envelope`] (build and parse notification messages, envelope
+//!    2.0 and bare 1.0), [`pyjson`] (JSON written exactly as Python's `json.dumps` writes
+//!    it), [`transport_url`] (oslo transport URLs, passwords kept out of every message),
+//!    [`topology`] (routing keys, routes, and the queues each way of listening reads),
+//!    [`settlement`] (which acknowledgements settle deliveries handled in any order),
+//!    [`mask`] (secrets masked as OpenStack masks them) and [`events`] (what the engine
+//!    tells its caller).
+//! 2. [`broker`]: the only module that talks AMQP: connecting with host rotation and one
+//!    reconnect policy, declaring as oslo does, confirmed publishing that republishes what a
+//!    lost connection left unconfirmed, and consuming with manual acknowledgements.
+//! 3. The engine, every guarantee in one place: [`notifier::Notifier`] (the counterpart of
+//!    `oslo_messaging.Notifier`), [`receive`] (the listening engine: reconnects, drops
+//!    second copies, reports poison, acknowledges once the handler is done) and
+//!    [`endpoint::NotificationListener`] (the counterpart of
+//!    `oslo_messaging.get_notification_listener`, on the listening engine).
+//! 4. The tools: [`send`] and [`listen`] (the `oslo-notify` and `oslo-listen` commands, thin
+//!    adapters from a configuration to the engine and back), with [`input`], [`filter`],
+//!    [`output`], [`template`], [`replay`], [`save`], [`config`] (oslo.config files),
+//!    [`talk`] and [`verbosity`] (what they say on stderr).
+//! 5. [`cli`] (arguments) and [`exit`] (the one place where an error becomes an exit code),
+//!    used by the binaries.
 //!
 //! Data flows one way: arguments -> [`envelope::Notification`] -> [`broker`], and
 //! [`broker`] -> [`envelope::decode`] -> [`output`].
@@ -41,17 +46,22 @@ pub mod cli;
 pub mod config;
 pub mod endpoint;
 pub mod envelope;
+pub mod events;
 pub mod exit;
 pub mod filter;
 pub mod input;
 pub mod listen;
+pub mod mask;
 pub mod notifier;
 pub mod output;
 pub mod pyjson;
+pub mod receive;
 pub mod replay;
 pub mod save;
 pub mod send;
 pub mod settlement;
+pub mod talk;
 pub mod template;
+pub mod topology;
 pub mod transport_url;
 pub mod verbosity;

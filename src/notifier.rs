@@ -1,15 +1,19 @@
-//! [`Notifier`]: sends notifications the way `oslo_messaging.Notifier` does.
+//! [`Notifier`]: sends notifications the way `oslo_messaging.Notifier` does, and keeps
+//! every guarantee of `oslo-notify`: it connects to any host of the transport URL (waiting
+//! with backoff for one that is starting), and when the connection is lost it connects
+//! again, from the next host, and publishes again everything the broker had not confirmed;
+//! refused (nacked) notifications are sent again, and a broker that blocks publishes is
+//! waited for, up to the timeout.
 
-use crate::broker::{self, ConnectOptions, Durability, Publisher};
+use crate::broker::{self, ConnectOptions, Durability, Publisher, Reconnect, Start};
 use crate::envelope::{new_unique_id, Format, Notification, PayloadJson, Priority};
+use crate::events::{DefaultObserver, Event, Observer};
+use crate::topology::write_routing_key;
+pub use crate::topology::{DEFAULT_EXCHANGE, DEFAULT_TOPIC};
 use crate::transport_url::TransportUrl;
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
-
-/// oslo.messaging's default `control_exchange`.
-pub const DEFAULT_EXCHANGE: &str = "openstack";
-/// oslo.messaging's default notification topic.
-pub const DEFAULT_TOPIC: &str = "notifications";
+use std::time::Instant;
 
 /// Sends notifications to one exchange and a list of topics, like
 /// `oslo_messaging.Notifier(transport, publisher_id, driver, topics)`.
@@ -17,7 +21,9 @@ pub const DEFAULT_TOPIC: &str = "notifications";
 /// Each notification goes to `<topic>.<priority>` for every topic, with one message_id and a
 /// fresh `_unique_id` per topic, as oslo's drivers do. Publishes are pipelined: a send returns
 /// once the message is written, and [`Notifier::flush`] waits until the broker has confirmed
-/// all of them.
+/// all of them. What a send returned is never lost: a lost connection is mended and the
+/// unconfirmed notifications are published again (a listener may see one twice, and oslo's
+/// listeners, like `oslo-listen`, drop the second copy by its `_unique_id`).
 ///
 /// ```no_run
 /// use oslo_notify::notifier::Notifier;
@@ -60,9 +66,19 @@ macro_rules! priority_methods {
 /// What [`Notifier::send`] did with one notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sent {
-    /// The sequence number of its last publish: it is confirmed once
+    /// The sequence number of its last publish (one per topic): it is confirmed once
     /// [`Notifier::confirmed_through`] reaches this.
-    pub last_tag: u64,
+    pub last_seq: u64,
+}
+
+/// How a [`Notifier`] connects and declares.
+#[derive(Debug, Clone, Default)]
+pub struct NotifierOptions {
+    /// How to connect; `timeout` also bounds the wait for a broker at the start, after a lost
+    /// connection, and for confirms.
+    pub connect: ConnectOptions,
+    /// How to create missing exchanges and queues.
+    pub durability: Durability,
 }
 
 impl Notifier {
@@ -79,11 +95,48 @@ impl Notifier {
         }
     }
 
-    /// Connects to `url` with default options and transient declarations.
+    /// Connects to `url` with default options (30 s timeout, transient declarations); events
+    /// go to [`DefaultObserver`].
     pub fn connect(url: &TransportUrl, publisher_id: impl Into<String>) -> Result<Self> {
-        let options = ConnectOptions::default();
-        let connection = broker::connect(url, &options)?;
-        let publisher = Publisher::new(connection, Durability::default(), options.timeout)?;
+        Self::connect_with(
+            url,
+            publisher_id,
+            &NotifierOptions::default(),
+            Box::new(DefaultObserver),
+        )
+    }
+
+    /// Connects to a host of `url`, trying them all with backoff until `options.connect`'s
+    /// timeout, and sets up reconnecting on a lost connection. Retries, reconnections,
+    /// republished and refused notifications and a blocking broker are told to `observer`.
+    pub fn connect_with(
+        url: &TransportUrl,
+        publisher_id: impl Into<String>,
+        options: &NotifierOptions,
+        mut observer: Box<dyn Observer>,
+    ) -> Result<Self> {
+        let deadline = Instant::now() + options.connect.timeout;
+        let connection = broker::connect_retrying(
+            url,
+            &options.connect,
+            Start::Anywhere,
+            Some(deadline),
+            |e, wait| {
+                observer.event(Event::Retrying {
+                    error: e.to_string(),
+                    wait,
+                })
+            },
+        )?;
+        observer.event(Event::Connected {
+            address: connection.address().to_owned(),
+        });
+        let publisher = Publisher::new(connection, options.durability, options.connect.timeout)?
+            .with_reconnect(Reconnect {
+                url: url.clone(),
+                options: options.connect.clone(),
+            })
+            .with_observer(observer);
         Ok(Notifier::new(publisher, publisher_id))
     }
 
@@ -113,9 +166,9 @@ impl Notifier {
     /// now, rather than before the first send of that priority.
     pub fn prepare(&mut self, priority: Priority) -> Result<()> {
         for topic in &self.topics {
-            let routing_key = format!("{topic}.{}", priority.name());
+            write_routing_key(&mut self.routing_key, topic, priority);
             self.publisher
-                .declare(&self.exchange, &routing_key)
+                .declare(&self.exchange, &self.routing_key)
                 .with_context(|| format!("preparing to send to exchange {:?}", self.exchange))?;
         }
         Ok(())
@@ -124,12 +177,9 @@ impl Notifier {
     /// Sends a notification that is already built (its publisher_id is kept as it is) to
     /// every topic.
     pub fn send<P: PayloadJson>(&mut self, notification: &Notification<P>) -> Result<Sent> {
-        let mut sent = Sent { last_tag: 0 };
+        let mut sent = Sent { last_seq: 0 };
         for topic in &self.topics {
-            self.routing_key.clear();
-            self.routing_key.push_str(topic);
-            self.routing_key.push('.');
-            self.routing_key.push_str(notification.priority.name());
+            write_routing_key(&mut self.routing_key, topic, notification.priority);
             sent = publish(
                 &mut self.publisher,
                 self.format,
@@ -221,7 +271,7 @@ fn publish<P: PayloadJson>(
         .context("encoding the notification")?;
     publisher
         .publish(exchange, routing_key, body)
-        .map(|last_tag| Sent { last_tag })
+        .map(|last_seq| Sent { last_seq })
         .map_err(|e| {
             anyhow::Error::new(e).context(format!(
                 "sending to exchange {exchange:?} with routing key {routing_key:?}"

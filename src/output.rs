@@ -1,9 +1,10 @@
 //! Writing received notifications: pretty for people, JSON lines, payloads or raw bodies for
 //! scripts. Writes to any `impl Write`; no broker here.
 
-use crate::envelope::{Notification, Priority};
+use crate::envelope::Priority;
+use crate::mask::mask_member;
+pub use crate::receive::Received;
 use crate::template::{Template, Values};
-use base64::Engine;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 use std::io::{self, Write};
@@ -25,32 +26,7 @@ pub enum OutputFormat {
     Template(Template),
 }
 
-/// A notification as it came off the broker.
-#[derive(Debug, Clone, Copy)]
-pub struct Received<'a> {
-    /// The decoded notification.
-    pub notification: &'a Notification,
-    /// The exchange it was published to.
-    pub exchange: &'a str,
-    /// Its routing key.
-    pub routing_key: &'a str,
-    /// The body as received.
-    pub body: &'a [u8],
-}
-
-/// Whether a context key carries a secret: `auth_token`, or a name holding password, secret,
-/// token or key.
-pub fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    ["password", "secret", "token", "key"]
-        .iter()
-        .any(|word| key.contains(word))
-}
-
-/// What stands in for a masked secret.
-pub const MASK: &str = "***";
-
-/// The context with the values of secret keys masked (null stays null: it hides nothing).
+/// The context with its secrets masked as OpenStack masks them ([`crate::mask`]).
 struct MaskedContext<'a> {
     context: &'a Map<String, Value>,
     show_secrets: bool,
@@ -60,10 +36,10 @@ impl Serialize for MaskedContext<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.context.len()))?;
         for (key, value) in self.context {
-            if !self.show_secrets && !value.is_null() && is_secret_key(key) {
-                map.serialize_entry(key, MASK)?;
-            } else {
+            if self.show_secrets {
                 map.serialize_entry(key, value)?;
+            } else {
+                map.serialize_entry(key, &mask_member(key, value))?;
             }
         }
         map.end()
@@ -266,25 +242,10 @@ fn readable(value: &Value) -> Value {
     }
 }
 
-/// One line describing a message that is not a notification, holding the whole body so that
-/// nothing is lost: as a JSON string when it is UTF-8, in base64 otherwise.
-pub fn describe_poison(exchange: &str, routing_key: &str, reason: &str, body: &[u8]) -> String {
-    let shown = match std::str::from_utf8(body) {
-        Ok(text) => format!("body ({} bytes): {}", body.len(), Value::from(text)),
-        Err(_) => format!(
-            "body ({} bytes, base64): {}",
-            body.len(),
-            base64::engine::general_purpose::STANDARD.encode(body)
-        ),
-    };
-    format!(
-        "message on exchange {exchange:?} with routing key {routing_key:?} is not a notification: {reason}; {shown}"
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::envelope::Notification;
     use serde_json::json;
 
     fn sample() -> Notification {
@@ -292,8 +253,9 @@ mod tests {
         context.insert("user".into(), json!("u1"));
         context.insert("auth_token".into(), json!("gAAAA-token"));
         context.insert("db_password".into(), json!("pw"));
-        context.insert("SecretThing".into(), json!({"a": 1}));
+        context.insert("SecretThing".into(), json!({"a": 1, "token": "t"}));
         context.insert("api_key".into(), json!("k"));
+        context.insert("keystone_endpoint".into(), json!("http://ks"));
         context.insert("token_null".into(), Value::Null);
         Notification {
             message_id: "m-1".into(),
@@ -339,7 +301,8 @@ mod tests {
                 "payload": {"name": "vm-\u{1f680}", "n": 1},
                 "metadata": {"message_id": "m-1", "timestamp": "2026-11-25 08:41:45.295368"},
                 "context": {"user": "u1", "auth_token": "***", "db_password": "***",
-                            "SecretThing": "***", "api_key": "***", "token_null": null},
+                            "SecretThing": {"a": 1, "token": "***"}, "api_key": "k",
+                            "keystone_endpoint": "http://ks", "token_null": null},
                 "exchange": "nova",
                 "routing_key": "notifications.warn"
             })
@@ -357,7 +320,10 @@ mod tests {
         };
         let value: Value = serde_json::from_str(&render(printer, b"")).unwrap();
         assert_eq!(value["context"]["auth_token"], "gAAAA-token");
-        assert_eq!(value["context"]["SecretThing"], json!({"a": 1}));
+        assert_eq!(
+            value["context"]["SecretThing"],
+            json!({"a": 1, "token": "t"})
+        );
     }
 
     #[test]
@@ -468,32 +434,5 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("evil\\u{1b}[2Jtype"), "{text}");
         assert!(!text.contains('\x1b'));
-    }
-
-    #[test]
-    fn secret_names() {
-        for key in [
-            "auth_token",
-            "password",
-            "X_SECRET",
-            "api_key",
-            "keystone_token",
-        ] {
-            assert!(is_secret_key(key), "{key}");
-        }
-        for key in ["user", "project_id", "roles", "request_id"] {
-            assert!(!is_secret_key(key), "{key}");
-        }
-    }
-
-    #[test]
-    fn poison_descriptions_keep_the_whole_body_on_one_line() {
-        let text = describe_poison("ex", "t.info", "body is not JSON", b"line1\nline2 \"q\"");
-        assert_eq!(
-            text,
-            r#"message on exchange "ex" with routing key "t.info" is not a notification: body is not JSON; body (15 bytes): "line1\nline2 \"q\"""#
-        );
-        let binary = describe_poison("ex", "t.info", "body is not UTF-8", b"\xff\x00a");
-        assert!(binary.ends_with("body (3 bytes, base64): /wBh"), "{binary}");
     }
 }

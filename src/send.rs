@@ -1,18 +1,20 @@
 //! The `oslo-notify` command: from its configuration to confirmed notifications.
 
-use crate::broker::{self, ConnectOptions, Durability, Publisher, Reconnect, Start};
+use crate::broker::{ConnectOptions, Durability};
 use crate::envelope::{Format, Notification, Priority};
+use crate::events::Weight;
 use crate::input::{parse_payload, parse_payload_json, InputError};
-use crate::notifier::Notifier;
+use crate::notifier::{Notifier, NotifierOptions};
 use crate::pyjson::PythonJson;
 use crate::replay::parse_line;
+use crate::talk::Talk;
+use crate::topology::routing_keys;
 use crate::transport_url::TransportUrl;
 use crate::verbosity::Verbosity;
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
 use std::io::{BufRead, Read, Write};
-use std::time::Instant;
 
 /// Everything `oslo-notify` needs, with no command-line types in it.
 #[derive(Debug, Clone)]
@@ -120,41 +122,24 @@ pub fn run(
     config: &SendConfig,
     stdin: impl BufRead,
     out: &mut impl Write,
-    err: &mut impl Write,
+    err: impl Write + Send + 'static,
 ) -> Result<()> {
+    let talk = Talk::new("oslo-notify", config.verbosity, err);
     if let Some(warning) = config.connect.tls.insecure_warning() {
-        writeln!(err, "oslo-notify: warning: {warning}")?;
+        talk.warn(warning)?;
     }
-    let verbosity = config.verbosity;
-    let deadline = Instant::now() + config.connect.timeout;
-    if verbosity.details() {
-        writeln!(err, "oslo-notify: connecting to {}", config.url)?;
-    }
-    let connection = broker::connect_retrying(
+    talk.say(Weight::Detail, format_args!("connecting to {}", config.url))?;
+    let options = NotifierOptions {
+        connect: config.connect.clone(),
+        durability: config.durability,
+    };
+    let notifier = Notifier::connect_with(
         &config.url,
-        &config.connect,
-        Start::Anywhere,
-        Some(deadline),
-        |e, wait| {
-            if verbosity.notices() {
-                let _ = writeln!(err, "oslo-notify: {e}; trying again in {wait:.1?}");
-            }
-        },
+        config.publisher_id.clone(),
+        &options,
+        Box::new(talk.clone()),
     )?;
-    if verbosity.details() {
-        writeln!(err, "oslo-notify: connected to {}", connection.address())?;
-    }
-    let publisher = Publisher::new(connection, config.durability, config.connect.timeout)?
-        .with_reconnect(Reconnect {
-            url: config.url.clone(),
-            options: config.connect.clone(),
-        })
-        .with_notices(Box::new(move |line| {
-            if verbosity.notices() {
-                let _ = writeln!(std::io::stderr(), "oslo-notify: {line}");
-            }
-        }));
-    let mut notifier = Notifier::new(publisher, config.publisher_id.clone())
+    let mut notifier = notifier
         .exchange(config.exchange.clone())
         .topics(config.topics.iter().cloned())
         .format(config.format);
@@ -168,7 +153,7 @@ pub fn run(
             let payload = PythonJson::from_value(payload).context("encoding the payload")?;
             let notification = config.notification(*priority, event_type, payload);
             notifier.prepare(*priority)?;
-            config.say_declared(*priority, err)?;
+            config.say_declared(*priority, &talk)?;
             pending.send(
                 &mut notifier,
                 Outgoing {
@@ -182,7 +167,7 @@ pub fn run(
             event_type,
         } => {
             notifier.prepare(*priority)?;
-            config.say_declared(*priority, err)?;
+            config.say_declared(*priority, &talk)?;
             send_lines(&mut notifier, stdin, &mut pending, out, |text, number| {
                 let what = format_args!("payload on line {number}");
                 let payload = parse_payload_json(text, what)?;
@@ -209,13 +194,10 @@ pub fn run(
     // Whatever stopped the input, report what the broker took before saying why.
     let flushed = notifier.flush();
     pending.write_confirmed(notifier.confirmed_through(), out)?;
-    if config.verbosity.details() {
-        writeln!(
-            err,
-            "oslo-notify: the broker confirmed {} notification(s)",
-            pending.confirmed
-        )?;
-    }
+    talk.say(
+        Weight::Detail,
+        format_args!("the broker confirmed {} notification(s)", pending.confirmed),
+    )?;
     result?;
     flushed?;
     notifier.close()
@@ -223,20 +205,16 @@ pub fn run(
 
 impl SendConfig {
     /// With -v: what was declared for `priority`.
-    fn say_declared(&self, priority: Priority, err: &mut impl Write) -> Result<()> {
-        if self.verbosity.details() {
-            let queues: Vec<String> = self
-                .topics
-                .iter()
-                .map(|topic| format!("{topic}.{}", priority.name()))
-                .collect();
-            writeln!(
-                err,
-                "oslo-notify: exchange {:?} has queues {} bound with their names",
+    fn say_declared(&self, priority: Priority, talk: &Talk) -> Result<()> {
+        let queues = routing_keys(&self.topics, &[priority]);
+        talk.say(
+            Weight::Detail,
+            format_args!(
+                "exchange {:?} has queues {} bound with their names",
                 self.exchange,
                 queues.join(", ")
-            )?;
-        }
+            ),
+        )?;
         Ok(())
     }
 
@@ -350,16 +328,16 @@ impl Pending {
             Some((exchange, key)) => notifier.send_to(&outgoing.notification, exchange, key)?,
         };
         self.queue
-            .push_back((sent.last_tag, outgoing.notification.message_id));
+            .push_back((sent.last_seq, outgoing.notification.message_id));
         Ok(())
     }
 
     /// Writes the message_id of every notification whose publishes are confirmed through
-    /// delivery tag `through`.
+    /// sequence number `through`.
     fn write_confirmed(&mut self, through: u64, out: &mut impl Write) -> Result<()> {
         let mut wrote = false;
-        while let Some((tag, _)) = self.queue.front() {
-            if *tag > through {
+        while let Some((seq, _)) = self.queue.front() {
+            if *seq > through {
                 break;
             }
             if let Some((_, id)) = self.queue.pop_front() {

@@ -41,7 +41,7 @@ impl Endpoint for Recorder {
         m: &Metadata,
     ) -> Handled {
         self.record("info", c, p, e, x, m);
-        Handled::Yes
+        Handled::Done
     }
     fn critical(
         &mut self,
@@ -52,7 +52,7 @@ impl Endpoint for Recorder {
         m: &Metadata,
     ) -> Handled {
         self.record("critical", c, p, e, x, m);
-        Handled::Yes
+        Handled::Done
     }
 }
 

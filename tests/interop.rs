@@ -209,15 +209,10 @@ fn peer_send(exchange: &str, cases: &Value) -> BTreeMap<String, Value> {
 }
 
 fn masked(context: &Value) -> Value {
-    let mut context = context.clone();
-    if let Some(map) = context.as_object_mut() {
-        for (key, value) in map.iter_mut() {
-            if oslo_notify::output::is_secret_key(key) && !value.is_null() {
-                *value = json!("***");
-            }
-        }
+    match context.as_object() {
+        Some(map) => Value::Object(oslo_notify::mask::mask_dict(map)),
+        None => context.clone(),
     }
-    context
 }
 
 #[test]

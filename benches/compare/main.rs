@@ -24,7 +24,7 @@ const NOTIFY: &str = env!("CARGO_BIN_EXE_oslo-notify");
 const LISTEN: &str = env!("CARGO_BIN_EXE_oslo-listen");
 const ONE_SHOT_PAYLOAD: &str = r#"{"heavy":"payload"}"#;
 /// The confirm window of `oslo-notify --lines`.
-const WINDOW: usize = oslo_notify::broker::Publisher::DEFAULT_WINDOW;
+const WINDOW: usize = oslo_notify::broker::Publisher::WINDOW;
 /// oslo-listen's default prefetch and its ack batch.
 const PREFETCH: u16 = 1000;
 const ACK_BATCH: usize = 64;

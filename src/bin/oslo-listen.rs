@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         })
         .and_then(|config| {
             let mut out = io::BufWriter::new(io::stdout().lock());
-            listen::run(&config, &mut out, &mut io::stderr(), &stop)
+            listen::run(&config, &mut out, io::stderr(), &stop)
         });
     exit::finish("oslo-listen", result)
 }

@@ -90,10 +90,7 @@ impl Listener {
     /// Opens the channels on `connection`. Shared queues that must be created are created
     /// with `durability`.
     pub fn new(mut connection: Connection, durability: Durability) -> Result<Self, BrokerError> {
-        let channel = connection
-            .inner
-            .open_channel(None)
-            .map_err(|e| BrokerError::amqp("opening a channel", e))?;
+        let channel = connection.open_channel()?;
         Ok(Listener {
             connection,
             declarer: Declarer::new(durability),
@@ -109,17 +106,17 @@ impl Listener {
     /// Whether `exchange` exists, without creating it.
     pub fn exchange_exists(&mut self, exchange: &str) -> Result<bool, BrokerError> {
         self.declarer
-            .exchange_exists(&mut self.connection.inner, exchange)
+            .exchange_exists(&mut self.connection, exchange)
     }
 
     /// Makes sure the topic exchange `exchange` exists (created as oslo would when missing).
     pub fn declare_exchange(&mut self, exchange: &str) -> Result<(), BrokerError> {
-        self.declarer.exchange(&mut self.connection.inner, exchange)
+        self.declarer.exchange(&mut self.connection, exchange)
     }
 
     /// Makes sure `queue` exists.
     pub fn declare_queue(&mut self, queue: &QueueSpec) -> Result<(), BrokerError> {
-        self.declarer.queue(&mut self.connection.inner, queue)
+        self.declarer.queue(&mut self.connection, queue)
     }
 
     /// Binds `queue` to `exchange` with `routing_key`.
@@ -130,7 +127,7 @@ impl Listener {
         routing_key: &str,
     ) -> Result<(), BrokerError> {
         self.declarer
-            .bind(&mut self.connection.inner, queue, exchange, routing_key)
+            .bind(&mut self.connection, queue, exchange, routing_key)
     }
 
     /// Consumes from `queues`, at most `prefetch` unsettled deliveries per queue, calling
@@ -176,15 +173,13 @@ impl Listener {
     /// Closes the connection. Deliveries not acknowledged go back to their queues.
     pub fn close(self) -> Result<(), BrokerError> {
         let Listener {
-            connection,
-            declarer,
+            mut connection,
+            mut declarer,
             channel,
         } = self;
-        drop(channel);
-        // The declarer's channels are dropped only once the connection is closed.
-        let closed = connection.close();
-        drop(declarer);
-        closed
+        connection.retire(channel);
+        declarer.retire_into(&mut connection);
+        connection.close()
     }
 }
 

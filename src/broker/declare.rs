@@ -7,7 +7,7 @@
 //! for. A passive declare of something missing is answered with 404, which closes the
 //! channel, so declarations run on a control channel of their own that is reopened then.
 
-use super::{BrokerError, BrokerErrorKind, Durability};
+use super::{BrokerError, Connection, Durability};
 use amiquip::{
     AmqpValue, Channel, ExchangeDeclareOptions, ExchangeType, FieldTable, QueueDeclareOptions,
 };
@@ -38,13 +38,10 @@ fn is_channel_error(error: &amiquip::Error, wanted: u16) -> bool {
 }
 
 /// Runs declarations on a control channel of its own, and remembers what it has done.
+/// Channels the broker closes (after a 404 or 406) are retired into the [`Connection`].
 pub(crate) struct Declarer {
     durability: Durability,
     control: Option<Channel>,
-    /// Channels the broker closed (after a 404 or 406). Their handles live as long as the
-    /// connection: amiquip's I/O thread fails the whole connection if it finds a closed
-    /// channel's handle dropped before the connection is closed.
-    retired: Vec<Channel>,
     /// Exchange -> routing keys whose queue is declared and bound on it.
     routes: HashMap<String, HashSet<String>>,
 }
@@ -54,7 +51,6 @@ impl Declarer {
         Declarer {
             durability,
             control: None,
-            retired: Vec::new(),
             routes: HashMap::new(),
         }
     }
@@ -63,40 +59,42 @@ impl Declarer {
     /// `tolerated` code (which closed the channel; the next step opens a new one).
     fn step(
         &mut self,
-        connection: &mut amiquip::Connection,
+        connection: &mut Connection,
         doing: impl fmt::Display,
         tolerated: Option<u16>,
         step: impl FnOnce(&Channel) -> amiquip::Result<()>,
     ) -> Result<bool, BrokerError> {
-        if self.control.is_none() {
-            let channel = connection
-                .open_channel(None)
-                .map_err(|e| BrokerError::amqp("opening a channel", e))?;
-            self.control = Some(channel);
-        }
-        let Some(channel) = &self.control else {
-            return Err(BrokerError::new(
-                BrokerErrorKind::Other,
-                "no control channel",
-            ));
+        let channel = match self.control.take() {
+            Some(channel) => channel,
+            None => connection.open_channel()?,
         };
-        match step(channel) {
-            Ok(()) => Ok(true),
-            Err(e) if tolerated.is_some_and(|code| is_channel_error(&e, code)) => {
-                self.retired.extend(self.control.take());
-                Ok(false)
+        match step(&channel) {
+            Ok(()) => {
+                self.control = Some(channel);
+                Ok(true)
             }
             Err(e) => {
-                self.retired.extend(self.control.take());
-                Err(BrokerError::amqp(doing, e))
+                connection.retire(channel);
+                if tolerated.is_some_and(|code| is_channel_error(&e, code)) {
+                    Ok(false)
+                } else {
+                    Err(BrokerError::amqp(doing, e))
+                }
             }
+        }
+    }
+
+    /// Hands the control channel to `connection`, to be closed with it.
+    pub(crate) fn retire_into(&mut self, connection: &mut Connection) {
+        if let Some(channel) = self.control.take() {
+            connection.retire(channel);
         }
     }
 
     /// Whether `exchange` exists, without creating it.
     pub(crate) fn exchange_exists(
         &mut self,
-        connection: &mut amiquip::Connection,
+        connection: &mut Connection,
         exchange: &str,
     ) -> Result<bool, BrokerError> {
         if self.routes.contains_key(exchange) {
@@ -111,7 +109,7 @@ impl Declarer {
     /// Makes sure the topic exchange `exchange` exists.
     pub(crate) fn exchange(
         &mut self,
-        connection: &mut amiquip::Connection,
+        connection: &mut Connection,
         exchange: &str,
     ) -> Result<(), BrokerError> {
         if !self.exchange_exists(connection, exchange)? {
@@ -133,7 +131,7 @@ impl Declarer {
     /// Makes sure the queue exists.
     pub(crate) fn queue(
         &mut self,
-        connection: &mut amiquip::Connection,
+        connection: &mut Connection,
         queue: &QueueSpec,
     ) -> Result<(), BrokerError> {
         let name = queue.name();
@@ -176,7 +174,7 @@ impl Declarer {
     /// Binds `queue` to `exchange` with `routing_key`.
     pub(crate) fn bind(
         &mut self,
-        connection: &mut amiquip::Connection,
+        connection: &mut Connection,
         queue: &str,
         exchange: &str,
         routing_key: &str,
@@ -189,7 +187,7 @@ impl Declarer {
     /// `tolerated` code.
     fn try_bind(
         &mut self,
-        connection: &mut amiquip::Connection,
+        connection: &mut Connection,
         queue: &str,
         exchange: &str,
         routing_key: &str,
@@ -208,7 +206,7 @@ impl Declarer {
     /// route and connection.
     pub(crate) fn route(
         &mut self,
-        connection: &mut amiquip::Connection,
+        connection: &mut Connection,
         exchange: &str,
         routing_key: &str,
     ) -> Result<(), BrokerError> {

@@ -11,17 +11,17 @@
 //! the message once it has one. One still refused after the publisher's timeout (a full queue
 //! that rejects publishes, say) is an error.
 
+use super::confirms::Ledger;
 use super::declare::Declarer;
 use super::{
     connect_retrying, BrokerError, BrokerErrorKind, ConnectOptions, Connection, Durability, Start,
 };
+use crate::events::{DefaultObserver, Event, Observer};
 use crate::transport_url::TransportUrl;
 use amiquip::{
     AmqpProperties, Channel, Confirm, ConnectionBlockedNotification, FieldTable, Publish,
 };
 use crossbeam_channel::{Receiver, Select};
-use std::collections::BTreeMap;
-use std::mem::ManuallyDrop;
 use std::time::{Duration, Instant};
 
 /// How to connect again when the connection is lost.
@@ -31,10 +31,6 @@ pub struct Reconnect {
     /// How; `timeout` also bounds how long reconnecting may take.
     pub options: ConnectOptions,
 }
-
-/// Hears one line about each event worth telling a person: a lost connection, a failed
-/// attempt to connect again, a broker that blocks publishes.
-pub type Notices = Box<dyn FnMut(&str) + Send>;
 
 /// Where messages go: an exchange and a routing key.
 struct Route {
@@ -47,34 +43,26 @@ struct Kept {
     /// Index into the publisher's routes.
     route: usize,
     body: Vec<u8>,
-    /// How many times the broker refused (nacked) it, and when first.
-    nacks: u32,
-    first_nack: Option<Instant>,
 }
 
 /// One connection's channel in confirm mode.
 struct Link {
     connection: Connection,
-    channel: Channel,
+    /// None once the link is abandoned (its handle is then the connection's, and leaked).
+    channel: Option<Channel>,
     declarer: Declarer,
     /// Which of the publisher's routes are declared on this connection.
     declared: Vec<bool>,
     confirms: Receiver<Confirm>,
     /// connection.blocked and connection.unblocked from the broker.
     blocked: Receiver<ConnectionBlockedNotification>,
-    /// Delivery tag (of this connection) -> sequence number.
-    tags: BTreeMap<u64, u64>,
-    next_tag: u64,
 }
 
 /// Opens a channel on `connection` in confirm mode, and the receiver of its confirms.
 fn confirm_channel(
     connection: &mut Connection,
 ) -> Result<(Channel, Receiver<Confirm>), BrokerError> {
-    let channel = connection
-        .inner
-        .open_channel(None)
-        .map_err(|e| BrokerError::amqp("opening a channel", e))?;
+    let channel = connection.open_channel()?;
     let confirms = channel
         .listen_for_publisher_confirms()
         .map_err(|e| BrokerError::amqp("listening for publisher confirms", e))?;
@@ -90,48 +78,52 @@ impl Link {
     fn open(mut connection: Connection, durability: Durability) -> Result<Link, BrokerError> {
         let (channel, confirms) = confirm_channel(&mut connection)?;
         let blocked = connection
-            .inner
+            .amqp()?
             .listen_for_connection_blocked()
             .map_err(|e| BrokerError::amqp("listening for blocked publishing", e))?;
         Ok(Link {
             connection,
-            channel,
+            channel: Some(channel),
             declarer: Declarer::new(durability),
             declared: Vec::new(),
             confirms,
             blocked,
-            tags: BTreeMap::new(),
-            next_tag: 1,
         })
     }
 
     /// Publishes on a new channel from now on; the old one, with nothing left to confirm on
-    /// it, is closed.
+    /// it, is closed with the connection.
     fn renew_channel(&mut self) -> Result<(), BrokerError> {
         let (channel, confirms) = confirm_channel(&mut self.connection)?;
-        let old = std::mem::replace(&mut self.channel, channel);
+        let old = self.channel.replace(channel);
         self.confirms = confirms;
-        self.next_tag = 1;
-        self.tags.clear();
-        // A failure here is the connection's, and the next publish finds it.
-        let _ = old.close();
+        if let Some(old) = old {
+            self.connection.retire(old);
+        }
         Ok(())
     }
 
-    fn send(&mut self, seq: u64, kept: &Kept, routes: &[Route]) -> Result<(), BrokerError> {
+    /// Publishes `kept` (declaring its route first when this connection has not).
+    fn send(&mut self, kept: &Kept, routes: &[Route]) -> Result<(), BrokerError> {
         let route = &routes[kept.route];
         if !self.declared.get(kept.route).copied().unwrap_or(false) {
-            self.declarer.route(
-                &mut self.connection.inner,
-                &route.exchange,
-                &route.routing_key,
-            )?;
+            self.declarer
+                .route(&mut self.connection, &route.exchange, &route.routing_key)?;
             if self.declared.len() <= kept.route {
                 self.declared.resize(kept.route + 1, false);
             }
             self.declared[kept.route] = true;
         }
-        self.channel
+        let Some(channel) = &self.channel else {
+            return Err(BrokerError::new(
+                BrokerErrorKind::Other,
+                format!(
+                    "the connection to {} was given up (the broker blocked it)",
+                    self.connection.address()
+                ),
+            ));
+        };
+        channel
             .basic_publish(
                 route.exchange.as_str(),
                 Publish::with_properties(
@@ -148,35 +140,47 @@ impl Link {
                     ),
                     e,
                 )
-            })?;
-        self.tags.insert(self.next_tag, seq);
-        self.next_tag += 1;
-        Ok(())
+            })
+    }
+
+    /// Closes the connection with its channels in one round trip.
+    fn close(self) -> Result<(), BrokerError> {
+        let Link {
+            mut connection,
+            channel,
+            mut declarer,
+            ..
+        } = self;
+        if let Some(channel) = channel {
+            connection.retire(channel);
+        }
+        declarer.retire_into(&mut connection);
+        connection.close()
+    }
+
+    /// Gives the connection up without closing it: a broker that blocks us reads nothing,
+    /// a close included. Every handle stays with the connection, which is left to the end
+    /// of the process.
+    fn abandon(&mut self) {
+        if let Some(channel) = self.channel.take() {
+            self.connection.retire(channel);
+        }
+        self.declarer.retire_into(&mut self.connection);
+        self.connection.abandon();
     }
 }
 
 /// Publishes notifications with publisher confirms, declaring what each needs first.
 pub struct Publisher {
-    /// Dropped by hand (see `Drop`), unless abandoned or taken by `finish`.
-    link: ManuallyDrop<Link>,
-    /// Set when the broker may never answer a close: the link is then left to the end of
-    /// the process rather than closed and waited on.
-    abandoned: bool,
+    link: Link,
     durability: Durability,
+    /// Bounds every wait for confirms, and how long a refused message is sent again.
     timeout: Duration,
-    window: usize,
-    next_seq: u64,
     /// Every route published to, in order of first use.
     routes: Vec<Route>,
-    unconfirmed: BTreeMap<u64, Kept>,
-    /// Refused (nacked) messages to publish again, and when.
-    resend: Vec<u64>,
-    resend_at: Option<Instant>,
-    /// Messages refused for longer than the timeout.
-    nacked: usize,
-    first_nacked: Option<u64>,
+    ledger: Ledger<Kept>,
     reconnect: Option<Reconnect>,
-    notices: Option<Notices>,
+    observer: Box<dyn Observer>,
     /// Why the broker blocks our publishes, while it does.
     blocked: Option<String>,
 }
@@ -197,30 +201,24 @@ fn is_lost(error: &BrokerError) -> bool {
 
 impl Publisher {
     /// The number of unconfirmed messages [`Publisher::publish`] lets be in flight.
-    pub const DEFAULT_WINDOW: usize = 1000;
+    pub const WINDOW: usize = 1000;
 
     /// Opens the channels on `connection` and turns publisher confirms on. `timeout` bounds
-    /// every wait for the broker's confirms.
+    /// every wait for the broker's confirms. Events go to [`DefaultObserver`] until
+    /// [`Publisher::with_observer`].
     pub fn new(
         connection: Connection,
         durability: Durability,
         timeout: Duration,
     ) -> Result<Self, BrokerError> {
         Ok(Publisher {
-            link: ManuallyDrop::new(Link::open(connection, durability)?),
-            abandoned: false,
+            link: Link::open(connection, durability)?,
             durability,
             timeout,
-            window: Self::DEFAULT_WINDOW,
-            next_seq: 1,
             routes: Vec::new(),
-            unconfirmed: BTreeMap::new(),
-            resend: Vec::new(),
-            resend_at: None,
-            nacked: 0,
-            first_nacked: None,
+            ledger: Ledger::new(timeout),
             reconnect: None,
-            notices: None,
+            observer: Box::new(DefaultObserver),
             blocked: None,
         })
     }
@@ -232,17 +230,11 @@ impl Publisher {
         self
     }
 
-    /// Tells `notices` of lost connections, attempts to connect again, and a broker that
-    /// blocks publishes.
-    pub fn with_notices(mut self, notices: Notices) -> Self {
-        self.notices = Some(notices);
+    /// Tells `observer` of lost connections, attempts to connect again, republished
+    /// messages, refused ones sent again, and a broker that blocks publishes.
+    pub fn with_observer(mut self, observer: Box<dyn Observer>) -> Self {
+        self.observer = observer;
         self
-    }
-
-    fn notice(&mut self, line: &str) {
-        if let Some(notices) = self.notices.as_mut() {
-            notices(line);
-        }
     }
 
     /// The broker this publisher is connected to.
@@ -255,10 +247,10 @@ impl Publisher {
     /// before any listener exists waits in that queue. What exists is used as it is.
     pub fn declare(&mut self, exchange: &str, routing_key: &str) -> Result<(), BrokerError> {
         loop {
-            let link = &mut *self.link;
+            let link = &mut self.link;
             match link
                 .declarer
-                .route(&mut link.connection.inner, exchange, routing_key)
+                .route(&mut link.connection, exchange, routing_key)
             {
                 Err(e) if is_lost(&e) => self.recover(e)?,
                 other => return other,
@@ -277,24 +269,21 @@ impl Publisher {
     ) -> Result<u64, BrokerError> {
         self.drain_confirms();
         // Refused messages go again before anything new.
-        while self.unconfirmed.len() >= self.window || !self.resend.is_empty() {
+        while self.ledger.unconfirmed_count() >= Self::WINDOW || self.ledger.resend_at().is_some() {
             self.wait_for_confirm()?;
         }
-        self.check_nacks()?;
-        let seq = self.next_seq;
-        self.next_seq += 1;
+        self.check_refused()?;
         let kept = Kept {
             route: self.route_index(exchange, routing_key),
             body,
-            nacks: 0,
-            first_nack: None,
         };
-        let sent = self.link.send(seq, &kept, &self.routes);
-        self.unconfirmed.insert(seq, kept);
+        let sent = self.link.send(&kept, &self.routes);
+        let seq = self.ledger.add(kept);
         match sent {
+            Ok(()) => self.ledger.published(seq),
             // Republished, with everything else unconfirmed, once connected again.
             Err(e) if is_lost(&e) => self.recover(e)?,
-            other => other?,
+            Err(e) => return Err(e),
         }
         Ok(seq)
     }
@@ -315,27 +304,22 @@ impl Publisher {
 
     /// Every message up to and including this sequence number has been confirmed (acked).
     pub fn confirmed_through(&self) -> u64 {
-        let oldest_open = self
-            .unconfirmed
-            .keys()
-            .next()
-            .copied()
-            .unwrap_or(self.next_seq);
-        oldest_open.min(self.first_nacked.unwrap_or(u64::MAX)) - 1
+        self.ledger.confirmed_through()
     }
 
-    /// Waits until every message published so far is confirmed; fails if any was nacked.
+    /// Waits until every message published so far is confirmed; fails if any was refused
+    /// for longer than the timeout.
     pub fn wait_for_all_confirms(&mut self) -> Result<(), BrokerError> {
-        while !self.unconfirmed.is_empty() {
+        while self.ledger.unconfirmed_count() > 0 {
             self.wait_for_confirm()?;
         }
-        self.check_nacks()
+        self.check_refused()
     }
 
     /// Takes the confirms that have arrived, without waiting.
     pub fn drain_confirms(&mut self) {
         while let Ok(confirm) = self.link.confirms.try_recv() {
-            self.apply(confirm);
+            self.apply_confirm(confirm);
         }
     }
 
@@ -345,7 +329,10 @@ impl Publisher {
         let started = Instant::now();
         loop {
             // They go once nothing more is to be confirmed on this channel.
-            let resend_at = self.resend_at.filter(|_| self.link.tags.is_empty());
+            let resend_at = self
+                .ledger
+                .resend_at()
+                .filter(|_| !self.ledger.awaiting_confirms());
             if resend_at.is_some_and(|at| at <= Instant::now()) {
                 return self.resend_due();
             }
@@ -356,32 +343,30 @@ impl Publisher {
             let mut select = Select::new();
             let confirm_op = select.recv(&self.link.confirms);
             let blocked_op = select.recv(&self.link.blocked);
-            let ready = match select.select_timeout(left) {
-                Ok(ready) => ready,
-                // Refused messages are due: published again below.
-                Err(_) if resend_at.is_some() && started.elapsed() < self.timeout => continue,
-                Err(_) => {
-                    if self.blocked.is_some() {
-                        // It reads nothing from us now, a channel or connection close included.
-                        self.abandoned = true;
-                    }
-                    return Err(self.not_confirmed(started.elapsed()));
+            let Ok(ready) = select.select_timeout(left) else {
+                drop(select);
+                // Refused messages are due: published again above.
+                if resend_at.is_some() && started.elapsed() < self.timeout {
+                    continue;
                 }
+                if self.blocked.is_some() {
+                    self.link.abandon();
+                }
+                return Err(self.not_confirmed(started.elapsed()));
             };
             if ready.index() == blocked_op {
                 match ready.recv(&self.link.blocked) {
                     Ok(ConnectionBlockedNotification::Blocked(reason)) => {
-                        let line = format!(
-                            "the broker at {} is blocking publishes ({reason}); waiting",
-                            self.address()
-                        );
-                        self.notice(&line);
+                        self.observer.event(Event::Blocked {
+                            address: self.address().to_owned(),
+                            reason: reason.clone(),
+                        });
                         self.blocked = Some(reason);
                     }
                     Ok(ConnectionBlockedNotification::Unblocked) => {
-                        let line =
-                            format!("the broker at {} takes publishes again", self.address());
-                        self.notice(&line);
+                        self.observer.event(Event::Unblocked {
+                            address: self.address().to_owned(),
+                        });
                         self.blocked = None;
                     }
                     // The connection is gone: the confirms' side says so too.
@@ -392,16 +377,29 @@ impl Publisher {
             debug_assert_eq!(ready.index(), confirm_op);
             return match ready.recv(&self.link.confirms) {
                 Ok(confirm) => {
-                    self.apply(confirm);
+                    self.apply_confirm(confirm);
                     Ok(())
                 }
                 Err(_) => self.recover(BrokerError::disconnected(format!(
                     "lost the connection to {} with {} notifications unconfirmed",
                     self.address(),
-                    self.unconfirmed.len()
+                    self.ledger.unconfirmed_count()
                 ))),
             };
         }
+    }
+
+    fn apply_confirm(&mut self, confirm: Confirm) {
+        let (payload, acked) = match confirm {
+            Confirm::Ack(payload) => (payload, true),
+            Confirm::Nack(payload) => (payload, false),
+        };
+        self.ledger.confirm(
+            payload.delivery_tag,
+            payload.multiple,
+            acked,
+            Instant::now(),
+        );
     }
 
     fn not_confirmed(&self, waited: Duration) -> BrokerError {
@@ -414,7 +412,7 @@ impl Publisher {
             format!(
                 "the broker at {} confirmed none of {} notifications within {waited:.1?}{why}",
                 self.address(),
-                self.unconfirmed.len()
+                self.ledger.unconfirmed_count()
             ),
         )
     }
@@ -426,43 +424,48 @@ impl Publisher {
             return Err(lost);
         };
         let (url, options) = (policy.url.clone(), policy.options.clone());
-        self.notice(&format!("{lost}; reconnecting"));
+        self.observer.event(Event::Lost {
+            error: lost.to_string(),
+        });
         // Everything unconfirmed is published again on the new connection, refused ones too.
-        self.resend.clear();
-        self.resend_at = None;
+        self.ledger.forget_resends();
         let deadline = Instant::now() + options.timeout;
         let lost_address = self.address().to_owned();
         loop {
-            let notices = &mut self.notices;
+            let observer = &mut self.observer;
             let start = Start::After(&lost_address);
             let connection = connect_retrying(&url, &options, start, Some(deadline), |e, wait| {
-                if let Some(notices) = notices.as_mut() {
-                    notices(&format!("{e}; trying again in {wait:.1?}"));
-                }
+                observer.event(Event::Retrying {
+                    error: e.to_string(),
+                    wait,
+                });
             })?;
             let mut link = match Link::open(connection, self.durability) {
                 Ok(link) => link,
                 Err(e) if is_lost(&e) && Instant::now() < deadline => continue,
                 Err(e) => return Err(e),
             };
+            self.ledger.new_channel();
             let mut republished = Ok(());
-            for (seq, kept) in &self.unconfirmed {
-                republished = link.send(*seq, kept, &self.routes);
+            let mut sent = Vec::with_capacity(self.ledger.unconfirmed_count());
+            for (seq, kept) in self.ledger.unconfirmed() {
+                republished = link.send(kept, &self.routes);
                 if republished.is_err() {
                     break;
                 }
+                sent.push(seq);
+            }
+            for seq in sent {
+                self.ledger.published(seq);
             }
             match republished {
                 Ok(()) => {
-                    let line = format!(
-                        "reconnected to {}; sent {} unconfirmed notifications again",
-                        link.connection.address(),
-                        self.unconfirmed.len()
-                    );
-                    self.notice(&line);
-                    // The old connection's handles go with it; it is gone anyway.
-                    let old = std::mem::replace(&mut self.link, ManuallyDrop::new(link));
-                    drop(ManuallyDrop::into_inner(old));
+                    self.observer.event(Event::Republished {
+                        address: link.connection.address().to_owned(),
+                        resent: self.ledger.unconfirmed_count(),
+                    });
+                    // The old connection is gone anyway; its handles go with it.
+                    drop(std::mem::replace(&mut self.link, link));
                     self.blocked = None;
                     return Ok(());
                 }
@@ -472,123 +475,50 @@ impl Publisher {
         }
     }
 
-    fn apply(&mut self, confirm: Confirm) {
-        let (payload, acked) = match confirm {
-            Confirm::Ack(payload) => (payload, true),
-            Confirm::Nack(payload) => (payload, false),
-        };
-        let settled: Vec<u64> = if payload.multiple {
-            let open = self.link.tags.split_off(&(payload.delivery_tag + 1));
-            std::mem::replace(&mut self.link.tags, open)
-                .into_values()
-                .collect()
-        } else {
-            self.link
-                .tags
-                .remove(&payload.delivery_tag)
-                .into_iter()
-                .collect()
-        };
-        if acked {
-            for seq in &settled {
-                self.unconfirmed.remove(seq);
-            }
-            return;
-        }
-        let now = Instant::now();
-        for seq in settled {
-            let Some(kept) = self.unconfirmed.get_mut(&seq) else {
-                continue;
-            };
-            kept.nacks += 1;
-            let first = *kept.first_nack.get_or_insert(now);
-            if now.duration_since(first) >= self.timeout {
-                self.unconfirmed.remove(&seq);
-                self.nacked += 1;
-                self.first_nacked = Some(self.first_nacked.map_or(seq, |f| f.min(seq)));
-                continue;
-            }
-            // 0.2 s, doubling up to 5 s.
-            let wait = super::FIRST_BACKOFF
-                .saturating_mul(1 << (kept.nacks - 1).min(5))
-                .min(super::MAX_BACKOFF);
-            let at = now + wait;
-            self.resend_at = Some(self.resend_at.map_or(at, |due| due.min(at)));
-            self.resend.push(seq);
-        }
-    }
-
     /// Publishes the refused messages again, on a new channel: a RabbitMQ (3.10) channel
     /// that published to a quorum queue while it had no leader goes on refusing what is sent
     /// to it, where a new channel finds the new leader.
     fn resend_due(&mut self) -> Result<(), BrokerError> {
-        self.resend_at = None;
+        let seqs = self.ledger.take_resends();
         if let Err(e) = self.link.renew_channel() {
             return if is_lost(&e) { self.recover(e) } else { Err(e) };
         }
-        let mut seqs = std::mem::take(&mut self.resend);
-        seqs.sort_unstable();
-        let line = format!(
-            "the broker at {} refused (nacked) {} notification(s); sending them again",
-            self.address(),
-            seqs.len()
-        );
-        self.notice(&line);
+        self.ledger.new_channel();
+        self.observer.event(Event::Resending {
+            address: self.address().to_owned(),
+            count: seqs.len(),
+        });
         for seq in seqs {
-            let Some(kept) = self.unconfirmed.get(&seq) else {
+            let Some(kept) = self.ledger.get(seq) else {
                 continue;
             };
-            match self.link.send(seq, kept, &self.routes) {
+            match self.link.send(kept, &self.routes) {
+                Ok(()) => self.ledger.published(seq),
                 // Republished with everything else unconfirmed.
                 Err(e) if is_lost(&e) => return self.recover(e),
-                other => other?,
+                Err(e) => return Err(e),
             }
         }
         Ok(())
     }
 
-    fn check_nacks(&self) -> Result<(), BrokerError> {
-        if self.nacked == 0 {
-            return Ok(());
+    fn check_refused(&self) -> Result<(), BrokerError> {
+        match self.ledger.refused() {
+            0 => Ok(()),
+            refused => Err(BrokerError::new(
+                BrokerErrorKind::Refused,
+                format!(
+                    "the broker at {} refused (nacked) {refused} notification(s) again and again for {:?}: is a queue full (x-max-length with reject-publish)?",
+                    self.address(),
+                    self.timeout
+                ),
+            )),
         }
-        Err(BrokerError::new(
-            BrokerErrorKind::Refused,
-            format!(
-                "the broker at {} refused (nacked) {} notification(s) again and again for {:?}: is a queue full (x-max-length with reject-publish)?",
-                self.address(),
-                self.nacked,
-                self.timeout
-            ),
-        ))
     }
 
     /// Waits for every confirm, then closes the channels and the connection.
     pub fn finish(mut self) -> Result<(), BrokerError> {
         self.wait_for_all_confirms()?;
-        // SAFETY: taken once; `abandoned` keeps Drop from touching it again.
-        let link = unsafe { ManuallyDrop::take(&mut self.link) };
-        self.abandoned = true;
-        let Link {
-            connection,
-            channel,
-            declarer,
-            ..
-        } = link;
-        // Closing the connection closes its channels: one round trip rather than one per
-        // channel. Their handles go once it is closed (amiquip fails a connection whose
-        // closed channels' handles are dropped before it).
-        let closed = connection.close();
-        drop(channel);
-        drop(declarer);
-        closed
-    }
-}
-
-impl Drop for Publisher {
-    fn drop(&mut self) {
-        if !self.abandoned {
-            // SAFETY: dropped here once; `finish` takes the link and sets `abandoned` first.
-            unsafe { ManuallyDrop::drop(&mut self.link) }
-        }
+        self.link.close()
     }
 }

@@ -1,0 +1,264 @@
+//! Secrets masked the way OpenStack masks them (oslo.utils' `strutils.mask_dict_password`
+//! and `mask_password`), so that what the tools print hides exactly what an OpenStack
+//! service's own logs hide:
+//!
+//! - a value whose key contains one of [`SANITIZE_KEYS`] (any case) is replaced by `***`,
+//!   unless it is an object, which is masked member by member instead;
+//! - a string under any other key is searched for `password=...`, `--password ...`,
+//!   `"password": "..."`, `<password>...</password>` and the like, and only the secret in it
+//!   is replaced.
+//!
+//! No I/O here.
+
+use regex::Regex;
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+/// What stands in for a masked secret.
+pub const MASK: &str = "***";
+
+/// The key names (lower case) that mark a secret: a key holding one of them, in any case,
+/// has its value masked. oslo.utils' `_SANITIZE_KEYS`.
+pub const SANITIZE_KEYS: [&str; 34] = [
+    "adminpass",
+    "admin_pass",
+    "password",
+    "admin_password",
+    "auth_token",
+    "new_pass",
+    "auth_password",
+    "secret_uuid",
+    "secret",
+    "sys_pswd",
+    "token",
+    "configdrive",
+    "chappassword",
+    "encrypted_key",
+    "private_key",
+    "fernetkey",
+    "sslkey",
+    "passphrase",
+    "cephclusterfsid",
+    "octaviaheartbeatkey",
+    "rabbitcookie",
+    "cephmanilaclientkey",
+    "pacemakerremoteauthkey",
+    "designaterndckey",
+    "cephadminkey",
+    "heatauthencryptionkey",
+    "cephclientkey",
+    "keystonecredential",
+    "barbicansimplecryptokek",
+    "cephrgwkey",
+    "swifthashsuffix",
+    "migrationsshkey",
+    "cephmdskey",
+    "cephmonkey",
+];
+
+/// The indices of the [`SANITIZE_KEYS`] that `text` holds, in any case.
+fn keys_in(text: &str) -> impl Iterator<Item = usize> + '_ {
+    static FINDER: OnceLock<aho_corasick::AhoCorasick> = OnceLock::new();
+    let finder = FINDER.get_or_init(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(SANITIZE_KEYS)
+            .expect("the sanitize keys are plain words")
+    });
+    let mut seen = [false; SANITIZE_KEYS.len()];
+    finder
+        .find_overlapping_iter(text)
+        .map(|found| found.pattern().as_usize())
+        .filter(move |&index| !std::mem::replace(&mut seen[index], true))
+}
+
+/// Whether a key names a secret: it holds one of [`SANITIZE_KEYS`], in any case.
+pub fn is_secret_key(key: &str) -> bool {
+    keys_in(key).next().is_some()
+}
+
+/// Patterns that keep what surrounds the secret in two groups (the secret between them).
+const SURROUNDED: [&str; 10] = [
+    r#"(KEY[0-9]*\s*[=]\s*["'])[^"']*(["'])"#,
+    r#"(KEY[0-9]*\s*[=]\s*["])[^"]*(["])"#,
+    r#"(KEY[0-9]*\s*[=]\s*['])[^']*(['])"#,
+    r#"(KEY[0-9]*\s+["'])[^"']*(["'])"#,
+    r#"([-]{2}KEY[0-9]*\s+)[^'^"^=^\s]+([\s]*)"#,
+    r#"(<KEY[0-9]*>)[^<]*(</KEY[0-9]*>)"#,
+    r#"(["']KEY[0-9]*["']\s*:\s*["'])[^"']*(["'])"#,
+    r#"(['"][^"']*KEY[0-9]*['"]\s*:\s*u?['"])[^"']*(['"])"#,
+    r#"(['"][^'"]*KEY[0-9]*['"]\s*,\s*'--?[A-z]+'\s*,\s*u?['"])[^"']*(['"])"#,
+    r#"(KEY[0-9]*\s*--?[A-z]+\s*)\S+(\s*)"#,
+];
+/// A pattern that keeps what precedes the secret in one group.
+const PRECEDED: &str = r#"(KEY[0-9]*\s*[=]\s*)[^\s^'"]+"#;
+/// A pattern whose match is cut back to its first group (quoted values with quotes inside).
+const WILDCARD: &str = r#"(['"][^"']*KEY[0-9]*['"]\s*:\s*u?['"].*['"])[^"']*(['"])"#;
+
+/// The compiled patterns of one key, in the order they are applied.
+struct KeyPatterns {
+    surrounded: Vec<Regex>,
+    preceded: Regex,
+    wildcard: Regex,
+}
+
+impl KeyPatterns {
+    fn compile(key: &str) -> KeyPatterns {
+        let regex = |pattern: &str| {
+            Regex::new(&format!("(?is){}", pattern.replace("KEY", key)))
+                .expect("the masking patterns are valid")
+        };
+        KeyPatterns {
+            surrounded: SURROUNDED.iter().map(|p| regex(p)).collect(),
+            preceded: regex(PRECEDED),
+            wildcard: regex(WILDCARD),
+        }
+    }
+}
+
+/// The patterns of `SANITIZE_KEYS[index]`, compiled the first time they are needed.
+fn patterns(index: usize) -> &'static KeyPatterns {
+    static COMPILED: [OnceLock<KeyPatterns>; SANITIZE_KEYS.len()] =
+        [const { OnceLock::new() }; SANITIZE_KEYS.len()];
+    COMPILED[index].get_or_init(|| KeyPatterns::compile(SANITIZE_KEYS[index]))
+}
+
+/// `text` with the secrets in it masked, as oslo.utils' `mask_password` masks them:
+/// `"'adminPass' : 'aaaaa'"` becomes `"'adminPass' : '***'"`, `password=x y` becomes
+/// `password=*** y`. Borrowed when there is nothing to mask.
+pub fn mask_text(text: &str) -> Cow<'_, str> {
+    let mut masked = Cow::Borrowed(text);
+    let found: Vec<usize> = keys_in(text).collect();
+    for index in found {
+        let key = patterns(index);
+        for regex in &key.surrounded {
+            replace(&mut masked, regex, &format!("${{1}}{MASK}${{2}}"));
+        }
+        replace(&mut masked, &key.preceded, &format!("${{1}}{MASK}"));
+        replace(&mut masked, &key.wildcard, "${1}");
+    }
+    masked
+}
+
+fn replace(text: &mut Cow<'_, str>, regex: &Regex, with: &str) {
+    if let Cow::Owned(replaced) = regex.replace_all(text, with) {
+        *text = Cow::Owned(replaced);
+    }
+}
+
+/// A copy of `dictionary` with its secrets masked, as oslo.utils' `mask_dict_password`
+/// masks them (see the module's documentation). Null values stay null: they hide nothing.
+pub fn mask_dict(dictionary: &Map<String, Value>) -> Map<String, Value> {
+    dictionary
+        .iter()
+        .map(|(key, value)| (key.clone(), mask_member(key, value).into_owned()))
+        .collect()
+}
+
+/// The value of `key` in an object, masked.
+pub fn mask_member<'v>(key: &str, value: &'v Value) -> Cow<'v, Value> {
+    match value {
+        Value::Object(members) => Cow::Owned(Value::Object(mask_dict(members))),
+        Value::Null => Cow::Borrowed(value),
+        _ if is_secret_key(key) => Cow::Owned(Value::String(MASK.to_owned())),
+        Value::String(text) => match mask_text(text) {
+            Cow::Borrowed(_) => Cow::Borrowed(value),
+            Cow::Owned(masked) => Cow::Owned(Value::String(masked)),
+        },
+        _ => Cow::Borrowed(value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secret_keys_are_oslos_words_anywhere_in_the_name() {
+        for key in [
+            "password",
+            "auth_token",
+            "db_password",
+            "AdminPass",
+            "X-Auth-Token",
+            "secret_key",
+            "CHAPPASSWORD",
+            "ssl_private_key",
+            "cephmonkey",
+        ] {
+            assert!(is_secret_key(key), "{key}");
+        }
+        for key in [
+            "user",
+            "keystone_endpoint",
+            "api_key",
+            "key_name",
+            "monkey",
+            "request_id",
+            "project_name",
+        ] {
+            assert!(!is_secret_key(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn strings_have_only_their_secrets_masked() {
+        for (text, masked) in [
+            ("'adminPass' : 'aaaaa'", "'adminPass' : '***'"),
+            ("'admin_pass' : 'aaaaa'", "'admin_pass' : '***'"),
+            (r#""password" : "aaaaa""#, r#""password" : "***""#),
+            (
+                "'original_password' : 'aaaaa'",
+                "'original_password' : '***'",
+            ),
+            (
+                "--password d81juxmEW_ --user admin",
+                "--password *** --user admin",
+            ),
+            (
+                "mysql://u:p@db?password=hunter2 next",
+                "mysql://u:p@db?password=*** next",
+            ),
+            ("<password>x</password>", "<password>***</password>"),
+            ("token = \"abc def\"", "token = \"***\""),
+            ("nothing to see", "nothing to see"),
+        ] {
+            assert_eq!(mask_text(text), masked, "{text}");
+        }
+        assert!(matches!(mask_text("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn dictionaries_are_masked_as_oslo_masks_them() {
+        let context = json!({
+            "user": "admin",
+            "auth_token": "gAAAA-token",
+            "db_password": "pw",
+            "token_count": 3,
+            "keystone_endpoint": "http://keystone:5000",
+            "api_key": "not an oslo word",
+            "SecretThing": {"password": "x", "a": 1},
+            "roles": ["admin", "member"],
+            "connection": "mysql://nova:pw@db/nova?password=s3cret",
+            "token_null": null,
+        });
+        let masked = mask_dict(context.as_object().unwrap());
+        assert_eq!(
+            Value::Object(masked),
+            json!({
+                "user": "admin",
+                "auth_token": "***",
+                "db_password": "***",
+                "token_count": "***",
+                "keystone_endpoint": "http://keystone:5000",
+                "api_key": "not an oslo word",
+                "SecretThing": {"password": "***", "a": 1},
+                "roles": ["admin", "member"],
+                "connection": "mysql://nova:pw@db/nova?password=***",
+                "token_null": null,
+            })
+        );
+    }
+}
