@@ -236,12 +236,32 @@ impl NotificationListener {
             Ok(()) => Ok(running),
             // The thread ended (and dropped the sender) before it listened.
             Err(_) => match running.wait() {
-                Ok(()) => Err(anyhow::anyhow!("the listener stopped before it listened")),
+                Ok(()) => Err(ListenerError::StoppedBeforeListening.into()),
                 Err(e) => Err(e),
             },
         }
     }
 }
+
+/// How a [`NotificationListener`] can end other than by an error of the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerError {
+    /// Its thread ended before it listened.
+    StoppedBeforeListening,
+    /// An endpoint panicked.
+    Panicked,
+}
+
+impl std::fmt::Display for ListenerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ListenerError::StoppedBeforeListening => "the listener stopped before it listened",
+            ListenerError::Panicked => "the listener thread panicked (in an endpoint)",
+        })
+    }
+}
+
+impl std::error::Error for ListenerError {}
 
 /// A started [`NotificationListener`].
 pub struct Running {
@@ -265,7 +285,7 @@ impl Running {
     pub fn wait(self) -> Result<()> {
         match self.thread.join() {
             Ok(result) => result,
-            Err(_) => Err(anyhow::anyhow!("the listener thread panicked")),
+            Err(_) => Err(ListenerError::Panicked.into()),
         }
     }
 }

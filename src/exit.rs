@@ -10,10 +10,12 @@
 
 use crate::broker::{BrokerError, BrokerErrorKind};
 use crate::config::ConfigError;
-use crate::envelope::UnknownPriority;
+use crate::endpoint::ListenerError;
+use crate::envelope::{EnvelopeError, UnknownPriority};
 use crate::filter::BadPattern;
 use crate::input::InputError;
 use crate::listen::CountNotReached;
+use crate::template::TemplateError;
 use crate::transport_url::UrlError;
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -53,29 +55,54 @@ Exit codes:
   4  not confirmed in time, refused (nacked) by the broker, or --count not reached
      before --timeout";
 
-/// Which failure `error` is: the first error in its chain that says.
+/// The exit class of one error of a chain: every error type the library returns, and the
+/// foreign ones it passes on, each named here; `None` for an error of no known type (a
+/// context message, or a type this table misses).
+fn class_of(cause: &(dyn std::error::Error + 'static)) -> Option<Failure> {
+    if let Some(broker) = cause.downcast_ref::<BrokerError>() {
+        return Some(match broker.kind() {
+            BrokerErrorKind::Connect => Failure::Connect,
+            BrokerErrorKind::Timeout | BrokerErrorKind::Refused => Failure::Timeout,
+            BrokerErrorKind::Disconnected | BrokerErrorKind::Other => Failure::Runtime,
+        });
+    }
+    macro_rules! classes {
+        ($($error:ty => $failure:ident,)*) => {
+            $(
+                if cause.is::<$error>() {
+                    return Some(Failure::$failure);
+                }
+            )*
+        };
+    }
+    classes! {
+        UrlError => Usage,
+        InputError => Usage,
+        UnknownPriority => Usage,
+        BadPattern => Usage,
+        ConfigError => Usage,
+        TemplateError => Usage,
+        EnvelopeError => Usage,
+        CountNotReached => Timeout,
+        ListenerError => Runtime,
+        io::Error => Runtime,
+        serde_json::Error => Runtime,
+        ctrlc::Error => Runtime,
+    }
+    None
+}
+
+/// Which failure `error` is: the first error in its chain of a known type. Every error the
+/// library returns has one; a chain without (a type missing from the table) exits 1, and in
+/// a debug build fails loudly so that tests find it.
 pub fn failure_of(error: &anyhow::Error) -> Failure {
-    for cause in error.chain() {
-        if cause.is::<UrlError>()
-            || cause.is::<InputError>()
-            || cause.is::<UnknownPriority>()
-            || cause.is::<BadPattern>()
-            || cause.is::<ConfigError>()
-        {
-            return Failure::Usage;
-        }
-        if cause.is::<CountNotReached>() {
-            return Failure::Timeout;
-        }
-        if let Some(broker) = cause.downcast_ref::<BrokerError>() {
-            return match broker.kind() {
-                BrokerErrorKind::Connect => Failure::Connect,
-                BrokerErrorKind::Timeout | BrokerErrorKind::Refused => Failure::Timeout,
-                BrokerErrorKind::Disconnected | BrokerErrorKind::Other => Failure::Runtime,
-            };
+    match error.chain().find_map(class_of) {
+        Some(failure) => failure,
+        None => {
+            debug_assert!(false, "no exit class for this error: {error:#}");
+            Failure::Runtime
         }
     }
-    Failure::Runtime
 }
 
 /// Whether `error` comes from writing to a closed pipe (`oslo-listen | head -1`).
@@ -105,7 +132,7 @@ pub fn finish(program: &str, result: anyhow::Result<()>) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use anyhow::Context;
+    use crate::transport_url::TransportUrl;
 
     #[test]
     fn codes_are_distinct_and_documented() {
@@ -119,19 +146,89 @@ mod tests {
             let line = format!("  {}  ", failure.code());
             assert!(EXIT_CODES_HELP.contains(&line), "{failure:?}");
         }
-        let mut codes: Vec<u8> = all.iter().map(|f| f.code()).collect();
-        codes.dedup();
-        assert_eq!(codes, [1, 2, 3, 4]);
+        let codes: std::collections::BTreeSet<u8> = all.iter().map(|f| f.code()).collect();
+        assert_eq!(codes.len(), all.len(), "distinct");
     }
 
     #[test]
-    fn errors_are_classified_through_their_context() {
-        let usage = anyhow::Error::new(InputError("bad".into())).context("reading the payload");
-        assert_eq!(failure_of(&usage), Failure::Usage);
-        let url = crate::transport_url::TransportUrl::parse("nope").unwrap_err();
-        assert_eq!(failure_of(&anyhow::Error::new(url)), Failure::Usage);
-        let plain: anyhow::Result<()> = Err(anyhow::anyhow!("disk full")).context("writing");
-        assert_eq!(failure_of(&plain.unwrap_err()), Failure::Runtime);
+    fn every_error_type_has_its_exit_class() {
+        let broker = |kind| BrokerError::new(kind, "b");
+        let errors: Vec<(anyhow::Error, Failure)> = vec![
+            (
+                TransportUrl::parse("nope").unwrap_err().into(),
+                Failure::Usage,
+            ),
+            (InputError("bad".into()).into(), Failure::Usage),
+            (
+                "loud"
+                    .parse::<crate::envelope::Priority>()
+                    .unwrap_err()
+                    .into(),
+                Failure::Usage,
+            ),
+            (
+                crate::filter::Filter::new(&["a[".into()], &[], &[])
+                    .unwrap_err()
+                    .into(),
+                Failure::Usage,
+            ),
+            (
+                ConfigError {
+                    file: "f".into(),
+                    place: None,
+                    reason: "r".into(),
+                }
+                .into(),
+                Failure::Usage,
+            ),
+            (
+                crate::template::Template::parse("{nope}")
+                    .unwrap_err()
+                    .into(),
+                Failure::Usage,
+            ),
+            (
+                crate::envelope::decode(b"[]").unwrap_err().into(),
+                Failure::Usage,
+            ),
+            (
+                CountNotReached {
+                    seen: 0,
+                    wanted: 1,
+                    timeout: std::time::Duration::from_secs(1),
+                }
+                .into(),
+                Failure::Timeout,
+            ),
+            (
+                ListenerError::StoppedBeforeListening.into(),
+                Failure::Runtime,
+            ),
+            (broker(BrokerErrorKind::Connect).into(), Failure::Connect),
+            (broker(BrokerErrorKind::Timeout).into(), Failure::Timeout),
+            (broker(BrokerErrorKind::Refused).into(), Failure::Timeout),
+            (
+                broker(BrokerErrorKind::Disconnected).into(),
+                Failure::Runtime,
+            ),
+            (broker(BrokerErrorKind::Other).into(), Failure::Runtime),
+            (io::Error::other("disk full").into(), Failure::Runtime),
+            (
+                serde_json::from_str::<u8>("x").unwrap_err().into(),
+                Failure::Runtime,
+            ),
+        ];
+        for (error, failure) in errors {
+            let error = error.context("doing something");
+            assert_eq!(failure_of(&error), failure, "{error:#}");
+        }
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "no exit class for this error")]
+    fn an_error_of_no_known_type_is_found_in_tests() {
+        failure_of(&anyhow::anyhow!("untyped"));
     }
 
     #[test]

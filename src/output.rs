@@ -141,6 +141,7 @@ impl Printer {
                     routing_key: received.routing_key,
                     payload: &n.payload,
                     context: &context,
+                    escape_controls: self.escape_controls,
                 };
                 template.render(out, &values)
             }

@@ -162,22 +162,23 @@ impl Template {
 
     /// Writes one line for `values` (with its line end).
     pub fn render(&self, out: &mut impl Write, values: &Values) -> io::Result<()> {
+        let escape = values.escape_controls;
         for part in &self.parts {
             match part {
                 Part::Text(text) => out.write_all(text.as_bytes())?,
                 Part::Field(field) => match field {
-                    Field::Timestamp => out.write_all(values.timestamp.as_bytes())?,
-                    Field::Priority => out.write_all(values.priority.as_bytes())?,
-                    Field::PriorityUpper => out.write_all(values.priority_upper.as_bytes())?,
-                    Field::EventType => out.write_all(values.event_type.as_bytes())?,
+                    Field::Timestamp => write_text(out, values.timestamp, escape)?,
+                    Field::Priority => write_text(out, values.priority, escape)?,
+                    Field::PriorityUpper => write_text(out, values.priority_upper, escape)?,
+                    Field::EventType => write_text(out, values.event_type, escape)?,
                     Field::PublisherId => {
-                        out.write_all(values.publisher_id.unwrap_or_default().as_bytes())?
+                        write_text(out, values.publisher_id.unwrap_or_default(), escape)?
                     }
-                    Field::MessageId => out.write_all(values.message_id.as_bytes())?,
-                    Field::Exchange => out.write_all(values.exchange.as_bytes())?,
-                    Field::RoutingKey => out.write_all(values.routing_key.as_bytes())?,
-                    Field::Payload(path) => write_value(out, lookup(values.payload, path))?,
-                    Field::Context(path) => write_value(out, lookup(values.context, path))?,
+                    Field::MessageId => write_text(out, values.message_id, escape)?,
+                    Field::Exchange => write_text(out, values.exchange, escape)?,
+                    Field::RoutingKey => write_text(out, values.routing_key, escape)?,
+                    Field::Payload(path) => write_value(out, lookup(values.payload, path), escape)?,
+                    Field::Context(path) => write_value(out, lookup(values.context, path), escape)?,
                 },
             }
         }
@@ -199,6 +200,8 @@ pub struct Values<'a> {
     pub routing_key: &'a str,
     pub payload: &'a Value,
     pub context: &'a Value,
+    /// Write control characters in values as escapes (`\u{1b}`), as on a terminal.
+    pub escape_controls: bool,
 }
 
 fn lookup<'v>(value: &'v Value, path: &[String]) -> Option<&'v Value> {
@@ -209,12 +212,28 @@ fn lookup<'v>(value: &'v Value, path: &[String]) -> Option<&'v Value> {
     })
 }
 
-fn write_value(out: &mut impl Write, value: Option<&Value>) -> io::Result<()> {
+fn write_value(out: &mut impl Write, value: Option<&Value>, escape: bool) -> io::Result<()> {
     match value {
         None | Some(Value::Null) => Ok(()),
-        Some(Value::String(text)) => out.write_all(text.as_bytes()),
+        Some(Value::String(text)) => write_text(out, text, escape),
         Some(other) => serde_json::to_writer(out, other).map_err(io::Error::from),
     }
+}
+
+/// Writes `text`, with its control characters escaped when `escape` is set: a value must
+/// not move the cursor or recolour a terminal.
+fn write_text(out: &mut impl Write, text: &str, escape: bool) -> io::Result<()> {
+    if !escape || !text.chars().any(char::is_control) {
+        return out.write_all(text.as_bytes());
+    }
+    for c in text.chars() {
+        if c.is_control() {
+            write!(out, "{}", c.escape_default())?;
+        } else {
+            write!(out, "{c}")?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -223,6 +242,10 @@ mod tests {
     use serde_json::json;
 
     fn render(template: &str, payload: &Value, context: &Value) -> String {
+        render_for(template, payload, context, false)
+    }
+
+    fn render_for(template: &str, payload: &Value, context: &Value, terminal: bool) -> String {
         let values = Values {
             timestamp: "2026-11-25 08:41:45.339791",
             priority: "info",
@@ -234,6 +257,7 @@ mod tests {
             routing_key: "notifications.info",
             payload,
             context,
+            escape_controls: terminal,
         };
         let mut out = Vec::new();
         Template::parse(template)
@@ -241,6 +265,22 @@ mod tests {
             .render(&mut out, &values)
             .unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn control_characters_in_values_are_escaped_on_a_terminal() {
+        let payload = json!({"name": "evil\u{1b}[2Jvm", "n": "tab\there"});
+        let template = "{payload.name}\t{payload.n}";
+        assert_eq!(
+            render_for(template, &payload, &Value::Null, true),
+            "evil\\u{1b}[2Jvm\ttab\\there\n",
+            "the template's own tab stays"
+        );
+        assert_eq!(
+            render_for(template, &payload, &Value::Null, false),
+            "evil\u{1b}[2Jvm\ttab\there\n",
+            "a pipe gets the values as they are"
+        );
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub struct BrokerError {
 }
 
 impl BrokerError {
-    fn new(kind: BrokerErrorKind, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: BrokerErrorKind, message: impl Into<String>) -> Self {
         BrokerError {
             kind,
             message: message.into(),

@@ -148,7 +148,7 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
 
 /// The connection settings once flags, env, config files and defaults are weighed.
 #[derive(Debug, Clone)]
-pub struct Connection {
+pub struct ConnectionSettings {
     /// Where to connect.
     pub url: TransportUrl,
     /// How.
@@ -175,7 +175,7 @@ impl ConnectionArgs {
 
     /// Weighs the flags and env against `config` and the defaults; each wait for one host
     /// lasts at most `timeout`.
-    pub fn resolve(&self, config: &OsloConfig, timeout: Duration) -> Result<Connection> {
+    pub fn resolve(&self, config: &OsloConfig, timeout: Duration) -> Result<ConnectionSettings> {
         let mut url = match (&self.transport_url, config.notification_transport_url()) {
             (Some(text), _) => TransportUrl::parse(text)?,
             (None, Some(setting)) => TransportUrl::parse(&setting.value)
@@ -225,7 +225,7 @@ impl ConnectionArgs {
             } else {
                 Durability::Transient
             };
-        Ok(Connection {
+        Ok(ConnectionSettings {
             url,
             options: ConnectOptions {
                 timeout,
