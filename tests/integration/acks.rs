@@ -3,9 +3,9 @@
 //! SIGTERM, and with filters that hold some back. Checked with passive declares and by
 //! reading what is left.
 
-mod common;
 
-use common::{listen, scratch, send, Broker, Run};
+use crate::common;
+use crate::common::{listen, scratch, send, Broker, Run};
 use serde_json::Value;
 use std::collections::BTreeSet;
 

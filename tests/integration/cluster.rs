@@ -6,10 +6,10 @@
 //! plain `cargo test`: `scripts/test.sh` runs them with `--ignored --nocapture`, which shows
 //! the failover times they measure.
 
-mod common;
 
-use common::cluster::Cluster;
-use common::{read_lines, wait_or_kill, Line};
+use crate::common;
+use crate::common::cluster::Cluster;
+use crate::common::{read_lines, wait_or_kill, Line};
 use std::collections::HashSet;
 use std::io::Write;
 use std::process::{Child, Command, Stdio};

@@ -3,11 +3,11 @@
 //! name included; a wrong CA or host name fails with exit 3 naming the problem; `--insecure`
 //! connects anyway and says so; client certificates work; no password is ever printed.
 
-mod common;
 
-use common::node::{free_port, Node};
-use common::tls::Certs;
-use common::{listen_on, notify_with_url, Broker, Run};
+use crate::common;
+use crate::common::node::{free_port, Node};
+use crate::common::tls::Certs;
+use crate::common::{listen_on, notify_with_url, Broker, Run};
 
 const USER: &str = "tlsuser";
 const PASSWORD: &str = "s3cr3t-tls-Passw0rd";

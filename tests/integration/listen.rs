@@ -1,9 +1,9 @@
 //! `oslo-listen` against the real broker: the seed scenario, every mode, format and filter,
 //! acknowledgement and requeueing, exit codes, poison messages, and replay.
 
-mod common;
 
-use common::{listen, notify, scratch, send, Broker};
+use crate::common;
+use crate::common::{listen, notify, scratch, send, Broker};
 use serde_json::{json, Value};
 
 fn json_lines(stdout: &str) -> Vec<Value> {
@@ -504,7 +504,7 @@ fn captured_oslo_messages_are_decoded_right() {
         "v2_all_priorities",
         "v2_request_context_nova_payload",
     ] {
-        let path = format!("{}/tests/fixtures/{case}.json", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/tests/integration/fixtures/{case}.json", env!("CARGO_MANIFEST_DIR"));
         let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         for message in fixture["messages"].as_array().unwrap() {
             let body = message["body"].as_str().unwrap();

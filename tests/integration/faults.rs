@@ -1,10 +1,10 @@
 //! Faults: a broker that is down, restarts or is killed, and a listener killed mid-stream.
 //! Each test that stops its broker runs a RabbitMQ node of its own (tests/common/node.rs).
 
-mod common;
 
-use common::node::Node;
-use common::{Listening, Run};
+use crate::common;
+use crate::common::node::Node;
+use crate::common::{Listening, Run};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};

@@ -4,7 +4,7 @@
 //! The broker is `OSLO_TEST_TRANSPORT_URL`'s (amqp URL syntax, default the local broker that
 //! `scripts/ensure-rabbitmq.sh` brings up).
 
-#![allow(dead_code)]
+
 
 pub mod cluster;
 pub mod node;

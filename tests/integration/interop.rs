@@ -1,13 +1,13 @@
 //! Interop with the reference Python oslo.messaging, in both directions, against the real
-//! broker: `tests/interop/peer.py` run by the python of the virtualenv that
+//! broker: `tests/integration/peer.py` run by the python of the virtualenv that
 //! `scripts/ensure-oslo-venv.sh` makes (its path in `OSLO_PEER_PYTHON`).
 //!
 //! These tests are `#[ignore]`d so that a plain `cargo test` needs no Python;
 //! `scripts/test.sh` runs them with `cargo test --test interop -- --ignored`.
 
-mod common;
 
-use common::{listen, notify, Broker};
+use crate::common;
+use crate::common::{listen, notify, Broker};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Write};
@@ -21,7 +21,7 @@ fn python() -> String {
 }
 
 fn peer_script() -> String {
-    format!("{}/tests/interop/peer.py", env!("CARGO_MANIFEST_DIR"))
+    format!("{}/tests/integration/peer.py", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// The notifier methods oslo has, and the priority each sends.

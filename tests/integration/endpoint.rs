@@ -1,9 +1,9 @@
 //! The library's `NotificationListener` against the real broker: endpoints get every
 //! notification of their priority, with what an oslo endpoint gets, and pools each get all.
 
-mod common;
 
-use common::{send, Broker};
+use crate::common;
+use crate::common::{send, Broker};
 use oslo_notify::endpoint::{Endpoint, Handled, Metadata, NotificationListener, Target};
 use oslo_notify::transport_url::TransportUrl;
 use serde_json::{json, Map, Value};

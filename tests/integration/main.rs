@@ -1,0 +1,23 @@
+//! The integration tests, one crate: the built tools and the library against a real
+//! RabbitMQ (the local one, or nodes and clusters of a test's own), and the reference Python
+//! oslo.messaging as a peer. `common` holds what they share.
+//!
+//! `scripts/test.sh` runs them all: `cargo test` for the default set, then the interop
+//! matrix (`-- --ignored interop::`) and the cluster failover tests (`-- --ignored
+//! --nocapture --test-threads 1 cluster::`).
+
+mod common;
+
+mod acks;
+mod cluster;
+mod config;
+mod endpoint;
+mod faults;
+mod install;
+mod interop;
+mod large;
+mod listen;
+mod notify;
+mod properties;
+mod tls;
+mod wire_fixtures;
