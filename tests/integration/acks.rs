@@ -3,7 +3,6 @@
 //! SIGTERM, and with filters that hold some back. Checked with passive declares and by
 //! reading what is left.
 
-
 use crate::common;
 use crate::common::{listen, scratch, send, Broker, Run};
 use serde_json::Value;

@@ -6,7 +6,6 @@
 //! plain `cargo test`: `scripts/test.sh` runs them with `--ignored --nocapture`, which shows
 //! the failover times they measure.
 
-
 use crate::common;
 use crate::common::cluster::Cluster;
 use crate::common::{read_lines, wait_or_kill, Line};

@@ -1,10 +1,9 @@
 //! `--config-file` with a service's own oslo.config file, against the real broker: what it
 //! sets, what flags and env override, and how a bad file is reported.
 
-
 use crate::common;
-use amiquip::FieldTable;
 use crate::common::{listen_with_url, notify_with_url, scratch, transport_url, Broker};
+use amiquip::FieldTable;
 
 /// Writes `text` to a fresh file and returns its path.
 fn conf_file(text: &str) -> std::path::PathBuf {

@@ -1,7 +1,6 @@
 //! The library's `NotificationListener` against the real broker: endpoints get every
 //! notification of their priority, with what an oslo endpoint gets, and pools each get all.
 
-
 use crate::common;
 use crate::common::{send, Broker};
 use oslo_notify::endpoint::{Endpoint, Handled, Metadata, NotificationListener, Target};

@@ -1,7 +1,6 @@
 //! Faults: a broker that is down, restarts or is killed, and a listener killed mid-stream.
 //! Each test that stops its broker runs a RabbitMQ node of its own (tests/common/node.rs).
 
-
 use crate::common;
 use crate::common::node::Node;
 use crate::common::{Listening, Run};

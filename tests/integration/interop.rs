@@ -5,7 +5,6 @@
 //! These tests are `#[ignore]`d so that a plain `cargo test` needs no Python;
 //! `scripts/test.sh` runs them with `cargo test --test interop -- --ignored`.
 
-
 use crate::common;
 use crate::common::{listen, notify, Broker};
 use serde_json::{json, Value};

@@ -1,7 +1,6 @@
 //! A 50 MB payload goes both ways, and each tool's peak memory stays within a small
 //! multiple of it (measured as the process's maximum resident set size).
 
-
 use crate::common;
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -1,7 +1,6 @@
 //! `oslo-listen` against the real broker: the seed scenario, every mode, format and filter,
 //! acknowledgement and requeueing, exit codes, poison messages, and replay.
 
-
 use crate::common;
 use crate::common::{listen, notify, scratch, send, Broker};
 use serde_json::{json, Value};
@@ -504,7 +503,10 @@ fn captured_oslo_messages_are_decoded_right() {
         "v2_all_priorities",
         "v2_request_context_nova_payload",
     ] {
-        let path = format!("{}/tests/integration/fixtures/{case}.json", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/integration/fixtures/{case}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         for message in fixture["messages"].as_array().unwrap() {
             let body = message["body"].as_str().unwrap();

@@ -3,8 +3,8 @@
 //! oslo.messaging as a peer. `common` holds what they share.
 //!
 //! `scripts/test.sh` runs them all: `cargo test` for the default set, then the interop
-//! matrix (`-- --ignored interop::`) and the cluster failover tests (`-- --ignored
-//! --nocapture --test-threads 1 cluster::`).
+//! matrix (`-- --ignored interop::`) and the cluster failover tests, the library's among
+//! them (`-- --ignored --nocapture --test-threads 1 cluster:: library::`).
 
 mod common;
 
@@ -16,6 +16,7 @@ mod faults;
 mod install;
 mod interop;
 mod large;
+mod library;
 mod listen;
 mod notify;
 mod properties;

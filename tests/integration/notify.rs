@@ -1,10 +1,9 @@
 //! `oslo-notify` against the real broker: what lands on it, read back with a plain AMQP
 //! `basic_get`, and how every kind of failure is reported.
 
-
 use crate::common;
-use amiquip::{AmqpValue, FieldTable};
 use crate::common::{notify, notify_with_url, quorum, scratch, Broker, Got};
+use amiquip::{AmqpValue, FieldTable};
 use oslo_notify::envelope::{Format, Priority};
 use serde_json::{json, Value};
 

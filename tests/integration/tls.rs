@@ -3,7 +3,6 @@
 //! name included; a wrong CA or host name fails with exit 3 naming the problem; `--insecure`
 //! connects anyway and says so; client certificates work; no password is ever printed.
 
-
 use crate::common;
 use crate::common::node::{free_port, Node};
 use crate::common::tls::Certs;

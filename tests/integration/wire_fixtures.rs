@@ -12,7 +12,10 @@ struct Captured {
 }
 
 fn load(case: &str) -> Vec<Captured> {
-    let path = format!("{}/tests/integration/fixtures/{case}.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/integration/fixtures/{case}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let fixture: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(fixture["oslo.messaging"], "18.3.1");

@@ -4,8 +4,6 @@
 //! The broker is `OSLO_TEST_TRANSPORT_URL`'s (amqp URL syntax, default the local broker that
 //! `scripts/ensure-rabbitmq.sh` brings up).
 
-
-
 pub mod cluster;
 pub mod node;
 pub mod tls;
