@@ -10,16 +10,26 @@
 //! ```
 //!
 //! Run it with `cargo run --example notifier` (set OSLO_TRANSPORT_URL for another broker).
-//! It prints the message_id once the broker has confirmed the notification.
+//! It prints the message_id of each notification once the broker has confirmed them all.
+//!
+//! Give it a count (`cargo run --example notifier -- 200`) to send that many, ten a second,
+//! and restart the broker meanwhile: the notifier connects again and sends again what the
+//! broker had not confirmed, with no code of this example's; every message_id printed is
+//! on the broker.
 
 use oslo_notify::envelope::Format;
 use oslo_notify::notifier::Notifier;
 use oslo_notify::transport_url::{TransportUrl, DEFAULT_URL};
 use serde_json::{json, Map};
+use std::time::Duration;
 
 fn main() -> anyhow::Result<()> {
     let url = std::env::var("OSLO_TRANSPORT_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
     let url = TransportUrl::parse(&url)?;
+    let count: u64 = match std::env::args().nth(1) {
+        Some(text) => text.parse()?,
+        None => 1,
+    };
 
     let mut notifier = Notifier::connect(&url, "testing")?
         .topics(["notifications"])
@@ -28,8 +38,17 @@ fn main() -> anyhow::Result<()> {
     // oslo.messaging drops a context given as a plain dict (only a RequestContext is
     // packed), so the Python sample sends none; an empty map sends the same message.
     let context = Map::new();
-    let message_id = notifier.info(&context, "just.testing", json!({"heavy": "payload"}))?;
+    let mut message_ids = Vec::new();
+    for n in 0..count {
+        if n > 0 {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let payload = json!({"heavy": "payload"});
+        message_ids.push(notifier.info(&context, "just.testing", payload)?);
+    }
     notifier.close()?;
-    println!("{message_id}");
+    for message_id in message_ids {
+        println!("{message_id}");
+    }
     Ok(())
 }

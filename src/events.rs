@@ -64,6 +64,13 @@ pub enum Event {
         /// How many.
         count: usize,
     },
+    /// A notifier declared its exchange and the queues of its topics for a priority.
+    Declared {
+        /// The exchange.
+        exchange: String,
+        /// The `<topic>.<priority>` queues, bound with their names.
+        queues: Vec<String>,
+    },
     /// The queues are declared and bound.
     Bound {
         /// Which queues, as a person says it ("the shared queues").
@@ -99,7 +106,9 @@ impl Event {
     /// How much it matters.
     pub fn weight(&self) -> Weight {
         match self {
-            Event::Connected { .. } | Event::Settled { .. } => Weight::Detail,
+            Event::Connected { .. } | Event::Declared { .. } | Event::Settled { .. } => {
+                Weight::Detail
+            }
             Event::Poison { .. } => Weight::Always,
             Event::Retrying { .. }
             | Event::Lost { .. }
@@ -134,6 +143,11 @@ impl fmt::Display for Event {
                 f,
                 "the broker at {address} refused (nacked) {count} notification(s); \
                  sending them again"
+            ),
+            Event::Declared { exchange, queues } => write!(
+                f,
+                "exchange {exchange:?} has queues {} bound with their names",
+                queues.join(", ")
             ),
             Event::Bound {
                 queues,

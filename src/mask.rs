@@ -10,7 +10,7 @@
 //!
 //! No I/O here.
 
-use regex::Regex;
+use regex_lite::Regex;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -59,18 +59,17 @@ pub const SANITIZE_KEYS: [&str; 34] = [
 
 /// The indices of the [`SANITIZE_KEYS`] that `text` holds, in any case.
 fn keys_in(text: &str) -> impl Iterator<Item = usize> + '_ {
-    static FINDER: OnceLock<aho_corasick::AhoCorasick> = OnceLock::new();
-    let finder = FINDER.get_or_init(|| {
-        aho_corasick::AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(SANITIZE_KEYS)
-            .expect("the sanitize keys are plain words")
-    });
-    let mut seen = [false; SANITIZE_KEYS.len()];
-    finder
-        .find_overlapping_iter(text)
-        .map(|found| found.pattern().as_usize())
-        .filter(move |&index| !std::mem::replace(&mut seen[index], true))
+    // Most strings hold none of them: the common case costs one pass and no allocation.
+    let haystack: Cow<'_, str> = if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(text)
+    };
+    SANITIZE_KEYS
+        .iter()
+        .enumerate()
+        .filter(move |(_, key)| haystack.contains(*key))
+        .map(|(index, _)| index)
 }
 
 /// Whether a key names a secret: it holds one of [`SANITIZE_KEYS`], in any case.
@@ -126,7 +125,8 @@ fn patterns(index: usize) -> &'static KeyPatterns {
 
 /// `text` with the secrets in it masked, as oslo.utils' `mask_password` masks them:
 /// `"'adminPass' : 'aaaaa'"` becomes `"'adminPass' : '***'"`, `password=x y` becomes
-/// `password=*** y`. Borrowed when there is nothing to mask.
+/// `password=*** y`. Borrowed when there is nothing to mask. The patterns are oslo's, with
+/// `\s` matching ASCII white space.
 pub fn mask_text(text: &str) -> Cow<'_, str> {
     let mut masked = Cow::Borrowed(text);
     let found: Vec<usize> = keys_in(text).collect();
@@ -224,6 +224,11 @@ mod tests {
             ("<password>x</password>", "<password>***</password>"),
             ("token = \"abc def\"", "token = \"***\""),
             ("nothing to see", "nothing to see"),
+            ("password=h\u{e9}\u{1f680}s next", "password=*** next"),
+            (
+                "\u{e9}t\u{e9} token=x \u{1f680}",
+                "\u{e9}t\u{e9} token=*** \u{1f680}",
+            ),
         ] {
             assert_eq!(mask_text(text), masked, "{text}");
         }

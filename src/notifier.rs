@@ -8,7 +8,7 @@
 use crate::broker::{self, ConnectOptions, Durability, Publisher, Reconnect, Start};
 use crate::envelope::{new_unique_id, Format, Notification, PayloadJson, Priority};
 use crate::events::{DefaultObserver, Event, Observer};
-use crate::topology::write_routing_key;
+use crate::topology::{routing_keys, write_routing_key};
 pub use crate::topology::{DEFAULT_EXCHANGE, DEFAULT_TOPIC};
 use crate::transport_url::TransportUrl;
 use anyhow::{Context, Result};
@@ -171,6 +171,10 @@ impl Notifier {
                 .declare(&self.exchange, &self.routing_key)
                 .with_context(|| format!("preparing to send to exchange {:?}", self.exchange))?;
         }
+        self.publisher.tell(Event::Declared {
+            exchange: self.exchange.clone(),
+            queues: routing_keys(&self.topics, &[priority]),
+        });
         Ok(())
     }
 

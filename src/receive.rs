@@ -3,8 +3,8 @@
 //! notification to a [`Handler`], acknowledge it once the handler is done with it (batched),
 //! and when the connection is lost, connect again (from the next host) and go on.
 //!
-//! Both `oslo-listen` and [`crate::endpoint::NotificationListener`] run on it; it prints
-//! nothing, and tells its [`Observer`] what happens.
+//! Both `oslo-listen` and the library's `NotificationListener` (in `endpoint`) run on it; it
+//! prints nothing, and tells its [`Observer`] what happens.
 
 use crate::broker::{self, Acks, ConnectOptions, DeliveryToken, Durability, Flow, Listener, Start};
 use crate::envelope::{decode, Notification, Priority};

@@ -8,7 +8,6 @@ use crate::notifier::{Notifier, NotifierOptions};
 use crate::pyjson::PythonJson;
 use crate::replay::parse_line;
 use crate::talk::Talk;
-use crate::topology::routing_keys;
 use crate::transport_url::TransportUrl;
 use crate::verbosity::Verbosity;
 use anyhow::{Context, Result};
@@ -153,7 +152,6 @@ pub fn run(
             let payload = PythonJson::from_value(payload).context("encoding the payload")?;
             let notification = config.notification(*priority, event_type, payload);
             notifier.prepare(*priority)?;
-            config.say_declared(*priority, &talk)?;
             pending.send(
                 &mut notifier,
                 Outgoing {
@@ -167,7 +165,6 @@ pub fn run(
             event_type,
         } => {
             notifier.prepare(*priority)?;
-            config.say_declared(*priority, &talk)?;
             send_lines(&mut notifier, stdin, &mut pending, out, |text, number| {
                 let what = format_args!("payload on line {number}");
                 let payload = parse_payload_json(text, what)?;
@@ -204,20 +201,6 @@ pub fn run(
 }
 
 impl SendConfig {
-    /// With -v: what was declared for `priority`.
-    fn say_declared(&self, priority: Priority, talk: &Talk) -> Result<()> {
-        let queues = routing_keys(&self.topics, &[priority]);
-        talk.say(
-            Weight::Detail,
-            format_args!(
-                "exchange {:?} has queues {} bound with their names",
-                self.exchange,
-                queues.join(", ")
-            ),
-        )?;
-        Ok(())
-    }
-
     fn notification<P>(&self, priority: Priority, event_type: &str, payload: P) -> Notification<P> {
         Notification::new(priority, event_type, payload)
             .with_publisher_id(self.publisher_id.clone())

@@ -15,12 +15,6 @@ pub trait Tagged {
     fn tag(&self) -> u64;
 }
 
-impl Tagged for crate::broker::DeliveryToken {
-    fn tag(&self) -> u64 {
-        crate::broker::DeliveryToken::tag(self)
-    }
-}
-
 impl Tagged for u64 {
     fn tag(&self) -> u64 {
         *self

@@ -3,7 +3,6 @@
 //! each way of listening reads them through. Every side (the notifier, the listening engine,
 //! the tools) takes its names from here.
 
-use crate::broker::QueueSpec;
 use crate::envelope::Priority;
 
 /// oslo.messaging's default `control_exchange`.
@@ -90,14 +89,6 @@ impl Route {
     }
 }
 
-/// Every exchange with every routing key, exchange by exchange.
-pub fn routes(exchanges: &[String], keys: &[String]) -> Vec<Route> {
-    exchanges
-        .iter()
-        .flat_map(|exchange| keys.iter().map(move |key| Route::new(exchange, key)))
-        .collect()
-}
-
 /// An exchange and topic to listen to, like `oslo_messaging.Target(exchange=..., topic=...)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -164,6 +155,25 @@ impl Mode {
     /// want must be given back rather than taken.
     pub fn is_shared(&self) -> bool {
         !matches!(self, Mode::Tap)
+    }
+}
+
+/// A queue to consume from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueSpec {
+    /// A queue shared with others (oslo's `<topic>.<priority>` queues, or a pool's): used as
+    /// it is when it exists, created with the [`crate::broker::Durability`] asked for when it does not.
+    Shared(String),
+    /// A queue of our own: exclusive to this connection, deleted when it closes.
+    Private(String),
+}
+
+impl QueueSpec {
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        match self {
+            QueueSpec::Shared(name) | QueueSpec::Private(name) => name,
+        }
     }
 }
 
@@ -235,10 +245,6 @@ mod tests {
             ["a.info", "a.error", "b.info", "b.error"]
         );
         let exchanges = ["x".to_owned(), "y".to_owned()];
-        assert_eq!(
-            routes(&exchanges, &["a.info".to_owned()]),
-            [Route::new("x", "a.info"), Route::new("y", "a.info")]
-        );
         let targets = Target::every(&exchanges, &topics);
         assert_eq!(
             target_routes(&targets, &[Priority::Info]),

@@ -1,8 +1,10 @@
 //! Consuming with manual acknowledgements: set queues up, then hand each delivery to the
 //! caller, who acknowledges or requeues it once it has done its work.
 
-use super::declare::{Declarer, QueueSpec};
+use super::declare::Declarer;
 use super::{BrokerError, BrokerErrorKind, Connection, Durability};
+use crate::settlement::Tagged;
+use crate::topology::QueueSpec;
 use amiquip::{Channel, Consumer, ConsumerMessage, ConsumerOptions};
 use crossbeam_channel::Select;
 use std::time::Duration;
@@ -24,9 +26,9 @@ pub struct Delivery {
 /// The handle of an unsettled delivery.
 pub struct DeliveryToken(amiquip::Delivery);
 
-impl DeliveryToken {
+impl Tagged for DeliveryToken {
     /// The delivery tag: deliveries on one listener are numbered 1, 2, 3, ...
-    pub fn tag(&self) -> u64 {
+    fn tag(&self) -> u64 {
         self.0.delivery_tag()
     }
 }

@@ -8,30 +8,12 @@
 //! channel, so declarations run on a control channel of their own that is reopened then.
 
 use super::{BrokerError, Connection, Durability};
+use crate::topology::QueueSpec;
 use amiquip::{
     AmqpValue, Channel, ExchangeDeclareOptions, ExchangeType, FieldTable, QueueDeclareOptions,
 };
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-
-/// A queue to consume from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QueueSpec {
-    /// A queue shared with others (oslo's `<topic>.<priority>` queues, or a pool's): used as
-    /// it is when it exists, created with the [`Durability`] asked for when it does not.
-    Shared(String),
-    /// A queue of our own: exclusive to this connection, deleted when it closes.
-    Private(String),
-}
-
-impl QueueSpec {
-    /// The queue's name.
-    pub fn name(&self) -> &str {
-        match self {
-            QueueSpec::Shared(name) | QueueSpec::Private(name) => name,
-        }
-    }
-}
 
 fn is_channel_error(error: &amiquip::Error, wanted: u16) -> bool {
     matches!(error, amiquip::Error::ServerClosedChannel { code, .. } if *code == wanted)

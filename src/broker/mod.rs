@@ -12,9 +12,9 @@ mod publish;
 mod reconnect;
 mod tls;
 
+pub use crate::topology::QueueSpec;
 pub use connect::connect;
 pub use consume::{Acks, Delivery, DeliveryToken, Event, Flow, Listener};
-pub use declare::QueueSpec;
 pub use publish::{Publisher, Reconnect};
 pub use reconnect::{connect_retrying, Backoff, Start};
 pub use tls::TlsFiles;

@@ -237,6 +237,11 @@ impl Publisher {
         self
     }
 
+    /// Tells the observer of `event`.
+    pub(crate) fn tell(&mut self, event: Event) {
+        self.observer.event(event);
+    }
+
     /// The broker this publisher is connected to.
     pub fn address(&self) -> &str {
         self.link.connection.address()

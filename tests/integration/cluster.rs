@@ -8,7 +8,7 @@
 
 use crate::common;
 use crate::common::cluster::Cluster;
-use crate::common::{read_lines, wait_or_kill, Line};
+use crate::common::{read_lines, wait_for_line, wait_or_kill, Line};
 use std::collections::HashSet;
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
@@ -62,19 +62,7 @@ fn gather(rx: &Receiver<Line>, into: &mut Vec<Line>) {
 
 /// Waits (up to 60 s) for a line on `rx` that contains `text`; lines read go to `into`.
 fn wait_for(rx: &Receiver<Line>, into: &mut Vec<Line>, text: &str) -> Line {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                into.push(line.clone());
-                if line.1.contains(text) {
-                    return line;
-                }
-            }
-            Err(_) => panic!("never saw {text:?}; so far: {into:#?}"),
-        }
-    }
+    wait_for_line(rx, into, text, Duration::from_secs(60))
 }
 
 /// The first of `lines` read after `after`, and how long after `from` it was read.

@@ -223,8 +223,9 @@ fn oslo_listen_reads_the_same_file() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    common::wait_until_listening(&mut stderr);
+    let stderr = common::read_lines(child.stderr.take().unwrap());
+    let within = std::time::Duration::from_secs(30);
+    common::wait_for_line(&stderr, &mut Vec::new(), "listening on", within);
     let run = notify(&["--config-file", path, "warn", "from.config", "{}"]);
     assert_eq!(run.code, 0, "{run:?}");
     let output = child.wait_with_output().unwrap();

@@ -222,12 +222,7 @@ fn oslo_listen_killed_mid_stream_loses_nothing() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut stdout = first.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
-        text
-    });
+    let reader = common::read_all(first.stdout.take().unwrap());
     // Kill it once it is well into the stream.
     let queue = format!("{topic}.info");
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -236,7 +231,7 @@ fn oslo_listen_killed_mid_stream_loses_nothing() {
     }
     first.kill().unwrap();
     first.wait().unwrap();
-    let first_output = reader.join().unwrap();
+    let first_output = String::from_utf8(reader.join().unwrap()).unwrap();
     let first_ids = message_ids(&first_output);
     assert!(
         !first_ids.is_empty() && first_ids.len() < total,

@@ -9,9 +9,9 @@ use crate::common;
 use crate::common::{listen, notify, Broker};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn python() -> String {
     std::env::var("OSLO_PEER_PYTHON").expect(
@@ -134,25 +134,10 @@ impl PeerListener {
             .stderr(Stdio::piped())
             .spawn()
             .expect("the peer runs");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let stderr = common::read_lines(child.stderr.take().unwrap());
         let mut said = Vec::new();
-        loop {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) if line == "ready" => break,
-                Ok(line) => said.push(line),
-                Err(_) => panic!("the peer listener did not start: {said:?}"),
-            }
-        }
+        let ready = "peer listener ready";
+        common::wait_for_line(&stderr, &mut said, ready, Duration::from_secs(60));
         PeerListener { child }
     }
 

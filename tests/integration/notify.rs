@@ -414,7 +414,6 @@ fn a_message_the_broker_refuses_exits_4() {
 
 #[test]
 fn a_refused_message_is_sent_again_and_lands_once_there_is_room() {
-    use std::io::BufRead;
     let (mut broker, exchange, topic) = scratch();
     let queue = declare_bounded_queue(&broker, &exchange, &topic, 1);
     let first = notify(&args(&exchange, &topic, &["info", "first", "{}"]), b"");
@@ -426,12 +425,9 @@ fn a_refused_message_is_sent_again_and_lands_once_there_is_room() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("sending them again") {
-        line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "no retry notice");
-    }
+    let stderr = common::read_lines(child.stderr.take().unwrap());
+    let within = std::time::Duration::from_secs(30);
+    common::wait_for_line(&stderr, &mut Vec::new(), "sending them again", within);
     // The queue is full until the first one is taken off it.
     let channel = broker.channel();
     let taken = channel.basic_get(&queue, true).unwrap().expect("the first");

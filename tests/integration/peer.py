@@ -2,7 +2,7 @@
 
 send:   reads a JSON list of cases on stdin, sends each with oslo_messaging.Notifier, and
         prints one JSON line per case with what a listener must receive.
-listen: runs get_notification_listener with an endpoint for every priority, says "ready" on
+listen: runs get_notification_listener with an endpoint for every priority, says "peer listener ready" on
         stderr once consuming, and prints one JSON line per notification an endpoint got.
 """
 
@@ -94,7 +94,7 @@ def listen(args):
         transport(args.url, args.exchange), targets, [endpoint],
         executor="threading", pool=args.pool)
     listener.start()
-    print("ready", file=sys.stderr, flush=True)
+    print("peer listener ready", file=sys.stderr, flush=True)
     deadline = time.time() + args.timeout
     while time.time() < deadline:
         with lock:

@@ -300,6 +300,32 @@ pub fn read_lines(pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc:
     rx
 }
 
+/// Waits up to `within` for a line from `rx` that contains `text`, and returns it; every line
+/// read on the way is kept in `seen`. Fails the test, showing what was seen, if none comes.
+pub fn wait_for_line(
+    rx: &std::sync::mpsc::Receiver<Line>,
+    seen: &mut Vec<Line>,
+    text: &str,
+    within: std::time::Duration,
+) -> Line {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                seen.push(line.clone());
+                if line.1.contains(text) {
+                    return line;
+                }
+            }
+            Err(_) => {
+                let lines: Vec<&str> = seen.iter().map(|(_, l)| l.as_str()).collect();
+                panic!("never saw {text:?}; lines so far: {lines:#?}")
+            }
+        }
+    }
+}
+
 /// Reads all of `pipe` on a thread of its own, so that the child never waits on a full pipe.
 pub fn read_all(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
@@ -332,7 +358,14 @@ pub struct Listening {
     child: std::process::Child,
     stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
     stderr_lines: std::sync::mpsc::Receiver<Line>,
-    stderr: Vec<String>,
+    stderr: Vec<Line>,
+}
+
+/// `oslo-listen` arguments that read `topic` on `exchange`, followed by `rest`.
+pub fn listen_args<'a>(exchange: &'a str, topic: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--exchange", exchange, "--topic", topic];
+    args.extend_from_slice(rest);
+    args
 }
 
 /// Starts `oslo-listen` on the test broker and waits until it says it is listening.
@@ -366,7 +399,7 @@ pub fn listen_on(url: &str, args: &[&str], wait: bool) -> Listening {
 impl Listening {
     /// Waits (up to 30 s) for a stderr line containing `text`, and returns it.
     pub fn wait_for_stderr(&mut self, text: &str) -> String {
-        if let Some(line) = self.stderr.iter().find(|l| l.contains(text)) {
+        if let Some((_, line)) = self.stderr.iter().find(|(_, l)| l.contains(text)) {
             return line.clone();
         }
         self.wait_for_new_stderr(text)
@@ -374,22 +407,8 @@ impl Listening {
 
     /// Waits (up to 30 s) for a stderr line containing `text` that is not yet seen.
     pub fn wait_for_new_stderr(&mut self, text: &str) -> String {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.stderr_lines.recv_timeout(left) {
-                Ok((_, line)) => {
-                    self.stderr.push(line.clone());
-                    if line.contains(text) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!(
-                    "oslo-listen never wrote {text:?}; stderr so far: {:?}",
-                    self.stderr
-                ),
-            }
-        }
+        let within = std::time::Duration::from_secs(30);
+        wait_for_line(&self.stderr_lines, &mut self.stderr, text, within).1
     }
 
     /// The name of the private tap queue, from the "listening on" line.
@@ -417,16 +436,17 @@ impl Listening {
             .map(|t| t.join().unwrap())
             .unwrap_or_default();
         // The stderr reader ends with the process.
-        while let Ok((_, line)) = self
+        while let Ok(line) = self
             .stderr_lines
             .recv_timeout(std::time::Duration::from_secs(5))
         {
             self.stderr.push(line);
         }
+        let stderr: Vec<String> = self.stderr.drain(..).map(|(_, line)| line).collect();
         Run {
             code: status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: std::mem::take(&mut self.stderr).join("\n"),
+            stderr: stderr.join("\n"),
         }
     }
 }
@@ -531,16 +551,4 @@ pub fn send(exchange: &str, topic: &str, rest: &[&str]) -> String {
     let run = notify(&args, b"");
     assert_eq!(run.code, 0, "{run:?}");
     run.stdout.trim().to_owned()
-}
-
-/// Reads `stderr` until oslo-listen says it is listening; fails if it ends first.
-pub fn wait_until_listening(stderr: &mut impl std::io::BufRead) {
-    let mut said = String::new();
-    while !said.contains("listening on") {
-        said.clear();
-        assert!(
-            stderr.read_line(&mut said).unwrap() > 0,
-            "oslo-listen ended before it listened"
-        );
-    }
 }
