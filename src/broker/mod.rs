@@ -8,6 +8,7 @@ mod confirms;
 mod connect;
 mod consume;
 mod declare;
+mod link;
 mod publish;
 mod reconnect;
 mod tls;
