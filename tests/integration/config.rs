@@ -224,8 +224,7 @@ fn oslo_listen_reads_the_same_file() {
         .spawn()
         .unwrap();
     let stderr = common::read_lines(child.stderr.take().unwrap());
-    let within = std::time::Duration::from_secs(30);
-    common::wait_for_line(&stderr, &mut Vec::new(), "listening on", within);
+    common::await_line(&stderr, "listening on");
     let run = notify(&["--config-file", path, "warn", "from.config", "{}"]);
     assert_eq!(run.code, 0, "{run:?}");
     let output = child.wait_with_output().unwrap();

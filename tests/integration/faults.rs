@@ -370,18 +370,7 @@ fn oslo_notify_lines_republishes_what_a_killed_broker_did_not_confirm() {
     assert_eq!(printed.len(), total, "every line confirmed and reported");
 
     let broker = common::Broker::at(&node.amqp_url());
-    let on_broker: BTreeSet<String> = broker
-        .drain("survive.info")
-        .iter()
-        .map(|m| m.decoded().notification.message_id)
-        .collect();
-    let missing: Vec<_> = printed.difference(&on_broker).collect();
-    assert!(
-        missing.is_empty(),
-        "{} reported sent but not on the broker: {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
+    common::assert_none_missing(&printed, &broker.drain_ids("survive.info"));
     eprintln!("{stderr}");
 }
 

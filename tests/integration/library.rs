@@ -73,18 +73,7 @@ fn a_notifier_loses_nothing_it_returned_across_a_broker_restart() {
         "the broker died under the notifier: {events:?}"
     );
     let broker = common::Broker::at(&node.amqp_url());
-    let on_broker: BTreeSet<String> = broker
-        .drain("survive.info")
-        .iter()
-        .map(|m| m.decoded().notification.message_id)
-        .collect();
-    let missing: Vec<_> = sent.difference(&on_broker).collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {total} returned as sent are not on the broker: {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
+    common::assert_none_missing(&sent, &broker.drain_ids("survive.info"));
     eprintln!("{}", events.join("\n"));
 }
 

@@ -408,8 +408,7 @@ fn a_closed_pipe_ends_it_quietly() {
         .spawn()
         .unwrap();
     let stderr = common::read_lines(child.stderr.take().unwrap());
-    let within = std::time::Duration::from_secs(30);
-    common::wait_for_line(&stderr, &mut Vec::new(), "listening on", within);
+    common::await_line(&stderr, "listening on");
     // Like `| head -1`: read one line, then close the pipe.
     let stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {

@@ -426,8 +426,7 @@ fn a_refused_message_is_sent_again_and_lands_once_there_is_room() {
         .spawn()
         .unwrap();
     let stderr = common::read_lines(child.stderr.take().unwrap());
-    let within = std::time::Duration::from_secs(30);
-    common::wait_for_line(&stderr, &mut Vec::new(), "sending them again", within);
+    common::await_line(&stderr, "sending them again");
     // The queue is full until the first one is taken off it.
     let channel = broker.channel();
     let taken = channel.basic_get(&queue, true).unwrap().expect("the first");

@@ -202,6 +202,14 @@ impl Broker {
         }
     }
 
+    /// The message_id of every message now in `queue`, taken off it.
+    pub fn drain_ids(&self, queue: &str) -> std::collections::BTreeSet<String> {
+        self.drain(queue)
+            .iter()
+            .map(|m| m.decoded().notification.message_id)
+            .collect()
+    }
+
     /// Every message now in `queue`, taken off it.
     pub fn drain(&self, queue: &str) -> Vec<Got> {
         let mut got = Vec::new();
@@ -324,6 +332,31 @@ pub fn wait_for_line(
             }
         }
     }
+}
+
+/// Waits up to 30 s for a line from `rx` that contains `text`.
+pub fn await_line(rx: &std::sync::mpsc::Receiver<Line>, text: &str) -> Line {
+    wait_for_line(
+        rx,
+        &mut Vec::new(),
+        text,
+        std::time::Duration::from_secs(30),
+    )
+}
+
+/// Fails unless every one of `sent` is in `found`.
+pub fn assert_none_missing(
+    sent: &std::collections::BTreeSet<String>,
+    found: &std::collections::BTreeSet<String>,
+) {
+    let missing: Vec<_> = sent.difference(found).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} sent are missing: {:?}",
+        missing.len(),
+        sent.len(),
+        &missing[..missing.len().min(5)]
+    );
 }
 
 /// Reads all of `pipe` on a thread of its own, so that the child never waits on a full pipe.
