@@ -7,6 +7,9 @@
 //! | 2 | usage or invalid input (bad arguments, JSON, priority, transport URL) |
 //! | 3 | cannot connect or authenticate (refused, DNS, TLS, credentials, virtual host) |
 //! | 4 | not confirmed in time, refused (nacked) by the broker, or `--count` not reached before `--timeout` |
+//! | 5 | `oslo-listen --fail-on`: a failure notification arrived |
+//! | 6 | `oslo-listen -- COMMAND`: the command could not start or failed |
+//! | 130, 143 | `oslo-listen -- COMMAND`: stopped by SIGINT or SIGTERM (passed on to the command) |
 
 use crate::broker::{BrokerError, BrokerErrorKind};
 use crate::config::ConfigError;
@@ -14,9 +17,11 @@ use crate::endpoint::ListenerError;
 use crate::envelope::{EnvelopeError, UnknownPriority};
 use crate::filter::BadPattern;
 use crate::input::InputError;
-use crate::listen::CountNotReached;
+use crate::listen::{CommandTimedOut, CountNotReached, FailureNotification, Signalled};
+use crate::predicate::BadPredicate;
 use crate::template::TemplateError;
 use crate::transport_url::UrlError;
+use crate::trigger::CommandFailed;
 use std::io::{self, Write};
 use std::process::ExitCode;
 
@@ -31,6 +36,12 @@ pub enum Failure {
     Connect,
     /// Exit 4: not confirmed or not done in time, or refused by the broker.
     Timeout,
+    /// Exit 5: a `--fail-on` notification arrived.
+    FailureNotification,
+    /// Exit 6: the command run once listening could not start or failed.
+    Command,
+    /// Exit 128 + N: stopped by signal N while a command ran.
+    Signal(u8),
 }
 
 impl Failure {
@@ -41,6 +52,9 @@ impl Failure {
             Failure::Usage => 2,
             Failure::Connect => 3,
             Failure::Timeout => 4,
+            Failure::FailureNotification => 5,
+            Failure::Command => 6,
+            Failure::Signal(number) => 128u8.saturating_add(number),
         }
     }
 }
@@ -53,12 +67,18 @@ Exit codes:
   2  usage or invalid input (arguments, JSON, priority, transport URL, config file)
   3  cannot connect or authenticate (refused, DNS, TLS, credentials, vhost)
   4  not confirmed in time, refused (nacked) by the broker, or --count not reached
-     before --timeout";
+     before --timeout
+  5  oslo-listen --fail-on: a failure notification arrived
+  6  oslo-listen -- COMMAND: the command could not start or failed
+  130/143  oslo-listen -- COMMAND: stopped by SIGINT/SIGTERM (passed on to it)";
 
 /// The exit class of one error of a chain: every error type the library returns, and the
 /// foreign ones it passes on, each named here; `None` for an error of no known type (a
 /// context message, or a type this table misses).
 fn class_of(cause: &(dyn std::error::Error + 'static)) -> Option<Failure> {
+    if let Some(Signalled(number)) = cause.downcast_ref::<Signalled>() {
+        return Some(Failure::Signal(u8::try_from(*number).unwrap_or(127)));
+    }
     if let Some(broker) = cause.downcast_ref::<BrokerError>() {
         return Some(match broker.kind() {
             BrokerErrorKind::Connect => Failure::Connect,
@@ -83,11 +103,14 @@ fn class_of(cause: &(dyn std::error::Error + 'static)) -> Option<Failure> {
         ConfigError => Usage,
         TemplateError => Usage,
         EnvelopeError => Usage,
+        BadPredicate => Usage,
         CountNotReached => Timeout,
+        CommandTimedOut => Timeout,
+        FailureNotification => FailureNotification,
+        CommandFailed => Command,
         ListenerError => Runtime,
         io::Error => Runtime,
         serde_json::Error => Runtime,
-        ctrlc::Error => Runtime,
     }
     None
 }
@@ -141,11 +164,15 @@ mod tests {
             Failure::Usage,
             Failure::Connect,
             Failure::Timeout,
+            Failure::FailureNotification,
+            Failure::Command,
         ];
         for failure in all {
             let line = format!("  {}  ", failure.code());
             assert!(EXIT_CODES_HELP.contains(&line), "{failure:?}");
         }
+        assert_eq!(Failure::Signal(2).code(), 130);
+        assert!(EXIT_CODES_HELP.contains("130/143"));
         let codes: std::collections::BTreeSet<u8> = all.iter().map(|f| f.code()).collect();
         assert_eq!(codes.len(), all.len(), "distinct");
     }

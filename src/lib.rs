@@ -9,8 +9,8 @@
 //!    it), [`transport_url`] (oslo transport URLs, passwords kept out of every message),
 //!    [`topology`] (routing keys, routes, and the queues each way of listening reads),
 //!    [`settlement`] (which acknowledgements settle deliveries handled in any order),
-//!    [`mask`] (secrets masked as OpenStack masks them) and [`events`] (what the engine
-//!    tells its caller).
+//!    [`mask`] (secrets masked as OpenStack masks them), [`versioned`] (versioned objects
+//!    made readable) and [`events`] (what the engine tells its caller).
 //! 2. [`broker`]: the only module that talks AMQP: connecting with host rotation and one
 //!    reconnect policy, declaring as oslo does, confirmed publishing that republishes what a
 //!    lost connection left unconfirmed, and consuming with manual acknowledgements.
@@ -21,6 +21,8 @@
 //!    `oslo_messaging.get_notification_listener`, on the listening engine).
 //! 4. The tools: [`send`] and [`listen`] (the `oslo-notify` and `oslo-listen` commands, thin
 //!    adapters from a configuration to the engine and back), with [`input`], [`filter`],
+//!    [`predicate`] (jq programs for `--where` and `--fail-on`), [`trigger`] (the command
+//!    run once listening),
 //!    [`output`], [`template`], [`replay`], [`save`], [`config`] (oslo.config files),
 //!    [`talk`] and [`verbosity`] (what they say on stderr).
 //! 5. [`cli`] (arguments) and [`exit`] (the one place where an error becomes an exit code),
@@ -54,6 +56,7 @@ pub mod listen;
 pub mod mask;
 pub mod notifier;
 pub mod output;
+pub mod predicate;
 pub mod pyjson;
 pub mod receive;
 pub mod replay;
@@ -64,4 +67,6 @@ pub mod talk;
 pub mod template;
 pub mod topology;
 pub mod transport_url;
+pub mod trigger;
 pub mod verbosity;
+pub mod versioned;

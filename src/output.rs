@@ -5,6 +5,7 @@ use crate::envelope::Priority;
 use crate::mask::mask_member;
 pub use crate::receive::Received;
 use crate::template::{Template, Values};
+use crate::versioned;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 use std::io::{self, Write};
@@ -87,6 +88,31 @@ fn priority_color(priority: Priority) -> &'static str {
 }
 
 impl Printer {
+    /// Writes the object `--format json` prints for a notification (without a line end):
+    /// `priority` (lower case), `event_type`, `publisher_id`, `payload`, `metadata`
+    /// (`message_id`, `timestamp`), `context` (masked unless secrets are shown),
+    /// `exchange`, `routing_key`.
+    pub fn write_json_object(&self, out: &mut impl Write, received: &Received) -> io::Result<()> {
+        let n = received.notification;
+        let line = JsonLine {
+            priority: n.priority.name(),
+            event_type: &n.event_type,
+            publisher_id: n.publisher_id.as_deref(),
+            payload: &n.payload,
+            metadata: Metadata {
+                message_id: &n.message_id,
+                timestamp: &n.timestamp,
+            },
+            context: MaskedContext {
+                context: &n.context,
+                show_secrets: self.show_secrets,
+            },
+            exchange: received.exchange,
+            routing_key: received.routing_key,
+        };
+        serde_json::to_writer(out, &line).map_err(io::Error::from)
+    }
+
     /// Writes one notification (with its line end).
     pub fn write(&self, out: &mut impl Write, received: &Received) -> io::Result<()> {
         let n = received.notification;
@@ -100,23 +126,7 @@ impl Printer {
                 out.write_all(b"\n")
             }
             OutputFormat::Json => {
-                let line = JsonLine {
-                    priority: n.priority.name(),
-                    event_type: &n.event_type,
-                    publisher_id: n.publisher_id.as_deref(),
-                    payload: &n.payload,
-                    metadata: Metadata {
-                        message_id: &n.message_id,
-                        timestamp: &n.timestamp,
-                    },
-                    context: MaskedContext {
-                        context: &n.context,
-                        show_secrets: self.show_secrets,
-                    },
-                    exchange: received.exchange,
-                    routing_key: received.routing_key,
-                };
-                serde_json::to_writer(&mut *out, &line)?;
+                self.write_json_object(&mut *out, received)?;
                 out.write_all(b"\n")
             }
             OutputFormat::Pretty => self.write_pretty(out, received),
@@ -184,62 +194,14 @@ impl Printer {
                 n.priority.wire_name()
             )?;
         }
-        match versioned(&n.payload) {
+        match versioned::object(&n.payload) {
             Some((title, data)) => {
                 writeln!(out, "{}", self.field(&title))?;
-                serde_json::to_writer_pretty(&mut *out, &readable(&data))?;
+                serde_json::to_writer_pretty(&mut *out, &versioned::unwrap(data))?;
             }
             None => serde_json::to_writer_pretty(&mut *out, &n.payload)?,
         }
         out.write_all(b"\n\n")
-    }
-}
-
-/// The name, version and data of a versioned object (oslo.versionedobjects' primitive, as
-/// in Nova's versioned notifications: `nova_object.name`, `nova_object.version`,
-/// `nova_object.namespace`, `nova_object.data`; other services use their own prefix).
-fn versioned(value: &Value) -> Option<(String, Value)> {
-    let map = value.as_object()?;
-    let name_key = map.keys().find(|k| k.ends_with("_object.name"))?;
-    let prefix = name_key.strip_suffix(".name")?;
-    let data = map.get(&format!("{prefix}.data"))?;
-    let name = map.get(name_key)?.as_str()?;
-    let mut title = name.to_owned();
-    if let Some(version) = map
-        .get(&format!("{prefix}.version"))
-        .and_then(Value::as_str)
-    {
-        title.push_str(&format!(" v{version}"));
-    }
-    if let Some(namespace) = map
-        .get(&format!("{prefix}.namespace"))
-        .and_then(Value::as_str)
-    {
-        title.push_str(&format!(" ({namespace})"));
-    }
-    Some((title, data.clone()))
-}
-
-/// `value` with every nested versioned object replaced by its data, named in an `@object`
-/// member: what a person wants to read.
-fn readable(value: &Value) -> Value {
-    if let Some((title, data)) = versioned(value) {
-        let mut shown = Map::new();
-        shown.insert("@object".to_owned(), Value::String(title));
-        match readable(&data) {
-            Value::Object(fields) => shown.extend(fields),
-            other => {
-                shown.insert("@data".to_owned(), other);
-            }
-        }
-        return Value::Object(shown);
-    }
-    match value {
-        Value::Object(map) => {
-            Value::Object(map.iter().map(|(k, v)| (k.clone(), readable(v))).collect())
-        }
-        Value::Array(items) => Value::Array(items.iter().map(readable).collect()),
-        other => other.clone(),
     }
 }
 

@@ -38,9 +38,63 @@ enum Field {
     Exchange,
     RoutingKey,
     /// A path into the payload (empty: the whole payload).
-    Payload(Vec<String>),
+    Payload(Vec<Segment>),
     /// A path into the context (empty: the whole context).
-    Context(Vec<String>),
+    Context(Vec<Segment>),
+}
+
+/// One segment of a path: a key (or a list index).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Segment {
+    key: String,
+    /// Written in double quotes: one key, dots and all.
+    quoted: bool,
+}
+
+/// Splits a path (`a.b`, `"nova_object.data".uuid`) into its segments.
+fn segments(path: &str, name: &str) -> Result<Vec<Segment>, TemplateError> {
+    let mut segments = Vec::new();
+    let mut rest = path;
+    loop {
+        let segment = if let Some(quoted) = rest.strip_prefix('"') {
+            let end = quoted.find('"').ok_or_else(|| {
+                TemplateError(format!("{{{name}}} has an unclosed \" in its path"))
+            })?;
+            rest = &quoted[end + 1..];
+            Segment {
+                key: quoted[..end].to_owned(),
+                quoted: true,
+            }
+        } else {
+            let end = rest.find('.').unwrap_or(rest.len());
+            let key = &rest[..end];
+            if key.is_empty() {
+                return Err(TemplateError(format!(
+                    "{{{name}}} has an empty path segment"
+                )));
+            }
+            if key.contains('"') {
+                return Err(TemplateError(format!(
+                    "{{{name}}} has a half-quoted path segment"
+                )));
+            }
+            rest = &rest[end..];
+            Segment {
+                key: key.to_owned(),
+                quoted: false,
+            }
+        };
+        segments.push(segment);
+        match rest.strip_prefix('.') {
+            Some(next) => rest = next,
+            None if rest.is_empty() => return Ok(segments),
+            None => {
+                return Err(TemplateError(format!(
+                    "{{{name}}}: a quoted segment must be followed by . or the end"
+                )))
+            }
+        }
+    }
 }
 
 /// A template that cannot be used; exit code 2.
@@ -63,17 +117,11 @@ fn field(name: &str) -> Result<Field, TemplateError> {
         Some((head, rest)) => (head, Some(rest)),
         None => (name, None),
     };
-    let path_of = |rest: Option<&str>| -> Result<Vec<String>, TemplateError> {
-        let Some(rest) = rest else {
-            return Ok(Vec::new());
-        };
-        let segments: Vec<String> = rest.split('.').map(str::to_owned).collect();
-        if segments.iter().any(String::is_empty) {
-            return Err(TemplateError(format!(
-                "{{{name}}} has an empty path segment"
-            )));
+    let path_of = |rest: Option<&str>| -> Result<Vec<Segment>, TemplateError> {
+        match rest {
+            None => Ok(Vec::new()),
+            Some(rest) => segments(rest, name),
         }
-        Ok(segments)
     };
     let simple = |field: Field| match path {
         None => Ok(field),
@@ -204,11 +252,44 @@ pub struct Values<'a> {
     pub escape_controls: bool,
 }
 
-fn lookup<'v>(value: &'v Value, path: &[String]) -> Option<&'v Value> {
-    path.iter().try_fold(value, |value, segment| match value {
-        Value::Object(map) => map.get(segment),
-        Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+/// The value at `path` in `value`: segment by segment, or else, where keys hold dots (as
+/// every key of a versioned object does), with runs of unquoted segments joined into the
+/// longest keys that exist, left to right.
+fn lookup<'v>(value: &'v Value, path: &[Segment]) -> Option<&'v Value> {
+    step_by_step(value, path).or_else(|| longest_keys(value, path))
+}
+
+fn child<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
+    match value {
+        Value::Object(map) => map.get(key),
+        Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
         _ => None,
+    }
+}
+
+fn step_by_step<'v>(value: &'v Value, path: &[Segment]) -> Option<&'v Value> {
+    path.iter()
+        .try_fold(value, |value, segment| child(value, &segment.key))
+}
+
+fn longest_keys<'v>(value: &'v Value, path: &[Segment]) -> Option<&'v Value> {
+    let Some(first) = path.first() else {
+        return Some(value);
+    };
+    // How many segments from here may be joined: a run of unquoted ones, or a quoted one.
+    let run = if first.quoted {
+        1
+    } else {
+        path.iter().take_while(|s| !s.quoted).count()
+    };
+    (1..=run).rev().find_map(|len| {
+        let key = if len == 1 {
+            first.key.clone()
+        } else {
+            let keys: Vec<&str> = path[..len].iter().map(|s| s.key.as_str()).collect();
+            keys.join(".")
+        };
+        child(value, &key).and_then(|found| longest_keys(found, &path[len..]))
     })
 }
 
@@ -281,6 +362,48 @@ mod tests {
             "evil\u{1b}[2Jvm\ttab\there\n",
             "a pipe gets the values as they are"
         );
+    }
+
+    #[test]
+    fn keys_with_dots_are_reached_quoted_or_by_the_longest_keys() {
+        let payload = json!({
+            "nova_object.name": "InstanceActionPayload",
+            "nova_object.data": {
+                "uuid": "178b0921",
+                "flavor": {"nova_object.name": "FlavorPayload",
+                           "nova_object.data": {"name": "m1.tiny"}},
+                "ip_addresses": [{"nova_object.data": {"address": "10.0.0.3"}}]
+            },
+            "a": {"b": "segment by segment"},
+            "a.b": "one key"
+        });
+        let none = Value::Null;
+        for (template, line) in [
+            ("{payload.nova_object.name}", "InstanceActionPayload"),
+            ("{payload.\"nova_object.name\"}", "InstanceActionPayload"),
+            ("{payload.\"nova_object.data\".uuid}", "178b0921"),
+            ("{payload.nova_object.data.uuid}", "178b0921"),
+            (
+                "{payload.nova_object.data.flavor.nova_object.data.name}",
+                "m1.tiny",
+            ),
+            (
+                "{payload.nova_object.data.ip_addresses.0.nova_object.data.address}",
+                "10.0.0.3",
+            ),
+            ("{payload.a.b}", "segment by segment"),
+            ("{payload.\"a.b\"}", "one key"),
+            ("[{payload.\"nova_object\".name}]", "[]"),
+        ] {
+            assert_eq!(
+                render(template, &payload, &none),
+                format!("{line}\n"),
+                "{template}"
+            );
+        }
+        for bad in ["{payload.\"open}", "{payload.\"a\"b}", "{payload.a..b}"] {
+            assert!(Template::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

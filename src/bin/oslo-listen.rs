@@ -5,7 +5,7 @@ use oslo_notify::cli::ListenArgs;
 use oslo_notify::{exit, listen};
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 fn main() -> ExitCode {
@@ -13,18 +13,27 @@ fn main() -> ExitCode {
     if let Some(printed) = args.install.write::<ListenArgs>(&mut io::stdout().lock()) {
         return exit::finish("oslo-listen", printed);
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let on_signal = Arc::clone(&stop);
-    let result = ctrlc::set_handler(move || on_signal.store(true, Ordering::Relaxed))
-        .map_err(anyhow::Error::from)
-        .and_then(|()| {
-            let terminal = io::stdout().is_terminal();
-            let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-            args.into_config(terminal, no_color)
-        })
-        .and_then(|config| {
-            let mut out = io::BufWriter::new(io::stdout().lock());
-            listen::run(&config, &mut out, io::stderr(), &stop)
-        });
+    // The number of the signal that asks us to stop (0: none yet).
+    let signal = Arc::new(AtomicUsize::new(0));
+    let result = [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ]
+    .into_iter()
+    .try_for_each(|number| {
+        let value = usize::try_from(number).unwrap_or(usize::MAX);
+        signal_hook::flag::register_usize(number, Arc::clone(&signal), value).map(drop)
+    })
+    .map_err(anyhow::Error::from)
+    .and_then(|()| {
+        let terminal = io::stdout().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        args.into_config(terminal, no_color)
+    })
+    .and_then(|config| {
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        listen::run(&config, &mut out, io::stderr(), &signal)
+    });
     exit::finish("oslo-listen", result)
 }

@@ -6,6 +6,7 @@ use crate::exit::EXIT_CODES_HELP;
 use crate::filter::Filter;
 use crate::listen::{ListenConfig, Mode};
 use crate::output::{OutputFormat, Printer};
+use crate::predicate::Predicate;
 use crate::template::Template;
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
@@ -58,12 +59,11 @@ Examples:
   oslo-listen --shared --count 1 --timeout 60    # take one from the shared queues
   oslo-listen --pool audit-log --json >> audit.jsonl
 
-Waiting for an event in CI:
-  oslo-listen --json --event-type compute.instance.create.end --count 1 --timeout 300 \\
-      > event.json 2> listen.log &
-  until grep -q 'listening on' listen.log; do sleep 0.1; done
-  openstack server create ...
-  wait $! && jq .payload event.json";
+Waiting for an event in CI, in one command (the command after -- starts once listening):
+  oslo-listen --exchange nova --topic versioned_notifications --unwrap --json \\
+      --where '.event_type == \"instance.create.end\" and .payload.display_name == \"vm1\"' \\
+      --fail-on '.event_type == \"instance.create.error\"' --count 1 --timeout 300 \\
+      -- openstack server create --flavor m1.tiny --image cirros vm1 > event.json";
 
 /// Print OpenStack notifications as they arrive.
 ///
@@ -132,6 +132,22 @@ pub struct ListenArgs {
     #[arg(long = "message-id", value_name = "ID")]
     pub message_ids: Vec<String>,
 
+    /// Only notifications for which this jq program's first output is neither false nor
+    /// null, run on the object --format json prints (priority, event_type, publisher_id,
+    /// payload, metadata, context, exchange, routing_key); repeat for several, all must hold
+    #[arg(long = "where", value_name = "FILTER", value_parser = parse_predicate)]
+    pub wheres: Vec<Predicate>,
+
+    /// Exit 5 at once, after printing it, on a notification for which this jq program holds
+    /// (checked before every other filter); repeat for several
+    #[arg(long = "fail-on", value_name = "FILTER", value_parser = parse_predicate)]
+    pub fail_on: Vec<Predicate>,
+
+    /// Replace every versioned object in payloads (nova_object.name/.data, ...) by its data
+    /// and an "@object" member naming it, for printing, --save, --where and --fail-on
+    #[arg(long)]
+    pub unwrap: bool,
+
     /// Exit 0 after this many matching notifications
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
@@ -152,6 +168,15 @@ pub struct ListenArgs {
 
     #[command(flatten)]
     pub install: InstallArgs,
+
+    /// A command to run once listening (so that nothing it causes is missed): its stdout
+    /// goes to stderr; oslo-listen exits 6 if it fails, and waits for it after --count
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+fn parse_predicate(code: &str) -> Result<Predicate, String> {
+    Predicate::compile(code).map_err(|e| e.to_string())
 }
 
 /// How long to wait for one host when no --timeout bounds it.
@@ -207,6 +232,10 @@ impl ListenArgs {
             prefetch: self.prefetch,
             save: self.save,
             verbosity: self.verbosity.level(),
+            wheres: self.wheres,
+            fail_on: self.fail_on,
+            unwrap: self.unwrap,
+            command: self.command,
         })
     }
 }

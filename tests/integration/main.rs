@@ -21,4 +21,5 @@ mod listen;
 mod notify;
 mod properties;
 mod tls;
+mod wait;
 mod wire_fixtures;

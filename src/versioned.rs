@@ -1,0 +1,107 @@
+//! oslo.versionedobjects primitives, as Nova, Ironic and others send them in versioned
+//! notifications: an object of `<namespace>_object.name`, `.version`, `.namespace` and
+//! `.data` members. [`unwrap`] turns every one of them, however deep, into its data with an
+//! `"@object": "InstanceActionPayload v1.8 (nova)"` member: what a person or a jq program
+//! wants to read. Pure.
+
+use serde_json::{Map, Value};
+
+/// The title (`Name vVERSION (namespace)`) and the data of a versioned object primitive.
+pub fn object(value: &Value) -> Option<(String, &Value)> {
+    let map = value.as_object()?;
+    let name_key = map.keys().find(|k| k.ends_with("_object.name"))?;
+    let prefix = name_key.strip_suffix(".name")?;
+    let data = map.get(&format!("{prefix}.data"))?;
+    let mut title = map.get(name_key)?.as_str()?.to_owned();
+    if let Some(version) = map
+        .get(&format!("{prefix}.version"))
+        .and_then(Value::as_str)
+    {
+        title.push_str(" v");
+        title.push_str(version);
+    }
+    if let Some(namespace) = map
+        .get(&format!("{prefix}.namespace"))
+        .and_then(Value::as_str)
+    {
+        title.push_str(" (");
+        title.push_str(namespace);
+        title.push(')');
+    }
+    Some((title, data))
+}
+
+/// `value` with every versioned object in it (nested ones and ones in lists too) replaced
+/// by its data and an `@object` member naming it (data that is not an object goes under
+/// `@data`).
+pub fn unwrap(value: &Value) -> Value {
+    if let Some((title, data)) = object(value) {
+        let mut shown = Map::new();
+        shown.insert("@object".to_owned(), Value::String(title));
+        match unwrap(data) {
+            Value::Object(fields) => shown.extend(fields),
+            other => {
+                shown.insert("@data".to_owned(), other);
+            }
+        }
+        return Value::Object(shown);
+    }
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), unwrap(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(unwrap).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nested_objects_and_lists_of_objects_are_unwrapped() {
+        let flavor = json!({
+            "nova_object.name": "FlavorPayload",
+            "nova_object.namespace": "nova",
+            "nova_object.version": "1.4",
+            "nova_object.data": {"flavorid": "a1", "vcpus": 1}
+        });
+        let payload = json!({
+            "nova_object.name": "InstanceActionPayload",
+            "nova_object.namespace": "nova",
+            "nova_object.version": "1.8",
+            "nova_object.data": {
+                "uuid": "178b0921",
+                "flavor": flavor,
+                "block_devices": [{
+                    "nova_object.name": "BlockDevicePayload",
+                    "nova_object.namespace": "nova",
+                    "nova_object.version": "1.0",
+                    "nova_object.data": {"device_name": "/dev/vda"}
+                }],
+                "fault": null
+            }
+        });
+        assert_eq!(
+            unwrap(&payload),
+            json!({
+                "@object": "InstanceActionPayload v1.8 (nova)",
+                "uuid": "178b0921",
+                "flavor": {"@object": "FlavorPayload v1.4 (nova)", "flavorid": "a1", "vcpus": 1},
+                "block_devices": [
+                    {"@object": "BlockDevicePayload v1.0 (nova)", "device_name": "/dev/vda"}
+                ],
+                "fault": null
+            })
+        );
+        let ironic = json!({"ironic_object.name": "NodePayload", "ironic_object.data": 3});
+        assert_eq!(
+            unwrap(&ironic),
+            json!({"@object": "NodePayload", "@data": 3})
+        );
+        let plain = json!({"a": [1, {"b": "c"}]});
+        assert_eq!(unwrap(&plain), plain);
+    }
+}
