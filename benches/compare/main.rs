@@ -9,6 +9,7 @@
 //! virtualenv) and runs it. It measures, and fails only when something could not be run:
 //! whether a target is met is in the table, not in the exit code.
 
+mod filters;
 mod measure;
 mod raw;
 mod report;
@@ -484,7 +485,12 @@ fn preload(scratch: &Scratch, queue: &str, count: usize) -> Result<(), String> {
         .iter()
         .map(|p| body("compute.instance.bench", p))
         .collect::<Result<Vec<_>, _>>()?;
-    raw::publish(&scratch.url, &scratch.exchange, queue, &bodies, WINDOW).map(drop)
+    preload_bodies(scratch, queue, &bodies)
+}
+
+/// Puts `bodies` on `queue` (bound to the scratch exchange with its name).
+fn preload_bodies(scratch: &Scratch, queue: &str, bodies: &[Vec<u8>]) -> Result<(), String> {
+    raw::publish(&scratch.url, &scratch.exchange, queue, bodies, WINDOW).map(drop)
 }
 
 fn listen(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Result<(), String> {
@@ -607,6 +613,7 @@ fn run(options: &Options) -> Result<Report, String> {
     one_shot(options, &mut scratch, &mut rows)?;
     bulk(options, &mut scratch, &mut rows)?;
     listen(options, &mut scratch, &mut rows)?;
+    filters::filters(options, &mut scratch, &mut rows)?;
     Ok(Report {
         machine: machine(&url),
         one_shot_runs: options.runs,

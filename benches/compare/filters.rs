@@ -1,0 +1,156 @@
+//! oslo-listen's `--where` and `--unwrap` beside its plain `--shared --json`, on the same
+//! preloaded queue: what a jq predicate and unwrapping versioned payloads cost.
+
+use super::measure;
+use super::report::{Row, Target};
+use super::{preload_bodies, Options, Scratch, LISTEN, MIB};
+use oslo_notify::envelope::{Format, Notification, Priority};
+use serde_json::json;
+
+/// A body whose payload's `n` is even, so that `--where '.payload.n % 2 == 0'` keeps every
+/// one: each is evaluated, none is given back.
+fn numbered(n: usize) -> Result<Vec<u8>, String> {
+    let payload = json!({"n": n * 2, "instance_id": uuid::Uuid::new_v4().to_string(),
+                         "state": "active", "host": "compute-01.example.org"});
+    encode("compute.instance.bench", payload)
+}
+
+/// A Nova versioned notification of about 3 KB: an instance with its flavor, keypair, IP
+/// addresses and block devices, each a `nova_object`.
+fn versioned(n: usize) -> Result<Vec<u8>, String> {
+    let object = |name: &str, data: serde_json::Value| {
+        json!({"nova_object.name": name, "nova_object.namespace": "nova",
+               "nova_object.version": "1.0", "nova_object.data": data})
+    };
+    let flavor = object(
+        "FlavorPayload",
+        json!({"flavorid": "a6ba3d4b", "name": "m1.small", "memory_mb": 2048, "vcpus": 1,
+               "root_gb": 20, "ephemeral_gb": 0, "swap": 0, "rxtx_factor": 1.0,
+               "is_public": true, "description": null,
+               "extra_specs": {"hw:watchdog_action": "disabled", "hw:cpu_policy": "shared"},
+               "projects": null}),
+    );
+    let ips: Vec<_> = (0..3)
+        .map(|i| {
+            object(
+                "IpPayload",
+                json!({"address": format!("192.168.{i}.{}", n % 250), "version": 4,
+                       "label": "private-network", "mac": "fa:16:3e:4c:2c:30",
+                       "port_uuid": uuid::Uuid::new_v4().to_string(),
+                       "device_name": "tapce531f90-19", "meta": {}}),
+            )
+        })
+        .collect();
+    let disks: Vec<_> = (0..3)
+        .map(|i| {
+            object(
+                "BlockDevicePayload",
+                json!({"device_name": format!("/dev/vd{}", (b'a' + i) as char),
+                       "boot_index": i, "delete_on_termination": true,
+                       "volume_id": uuid::Uuid::new_v4().to_string(), "tag": null}),
+            )
+        })
+        .collect();
+    let payload = object(
+        "InstanceActionPayload",
+        json!({
+            "uuid": uuid::Uuid::new_v4().to_string(), "display_name": format!("bench-{n}"),
+            "display_description": "an instance of the benchmark",
+            "host": "compute-01.example.org", "node": "compute-01.example.org",
+            "host_name": format!("bench-{n}"), "state": "active", "power_state": "running",
+            "task_state": null, "architecture": "x86_64", "availability_zone": "nova",
+            "image_uuid": "155d900f-4e14-4e4c-a73d-069cbf4541e6",
+            "kernel_id": "", "ramdisk_id": "", "os_type": null, "locked": false,
+            "tenant_id": "6f70656e737461636b20342065766572",
+            "user_id": "fake", "reservation_id": "r-npxv0e40",
+            "created_at": "2012-10-29T13:42:11Z", "launched_at": "2012-10-29T13:42:11Z",
+            "terminated_at": null, "deleted_at": null, "updated_at": "2012-10-29T13:42:11Z",
+            "metadata": {}, "tags": [], "key_name": "my-key",
+            "action_initiator_user": "admin", "action_initiator_project": "6f70656e",
+            "flavor": flavor, "ip_addresses": ips, "block_devices": disks, "fault": null,
+            "auto_disk_config": "MANUAL", "progress": 0, "request_id": "req-5b6c791d"
+        }),
+    );
+    encode("instance.power_off.end", payload)
+}
+
+fn encode(event_type: &str, payload: serde_json::Value) -> Result<Vec<u8>, String> {
+    Notification::new(Priority::Info, event_type, payload)
+        .with_publisher_id("nova-compute:compute-01")
+        .encode(Format::V2, &oslo_notify::envelope::new_unique_id())
+        .map_err(|e| format!("encoding: {e}"))
+}
+
+/// Runs `oslo-listen --shared --json --count N` plus `extra` over `count` bodies made by
+/// `make`, preloaded on a queue of its own.
+fn listen_over(
+    options: &Options,
+    scratch: &mut Scratch,
+    make: fn(usize) -> Result<Vec<u8>, String>,
+    extra: &[&str],
+) -> Result<measure::Run, String> {
+    let topic = scratch.topic("filters");
+    let queue = format!("{topic}.info");
+    scratch.declare(&queue)?;
+    let bodies = (0..options.count)
+        .map(make)
+        .collect::<Result<Vec<_>, _>>()?;
+    preload_bodies(scratch, &queue, &bodies)?;
+    let count = options.count.to_string();
+    let mut args = vec![
+        "--transport-url",
+        &options.url,
+        "--exchange",
+        &scratch.exchange,
+        "--topic",
+        &topic,
+        "--priority",
+        "info",
+        "--shared",
+        "--json",
+        "--count",
+        &count,
+    ];
+    args.extend_from_slice(extra);
+    measure::run(LISTEN, &args, None)
+}
+
+/// The `--where` and `--unwrap` rows.
+pub fn filters(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Result<(), String> {
+    eprintln!("bench: --where and --unwrap, {} notifications", options.count);
+    let rate = |run: &measure::Run| options.count as f64 / run.wall.as_secs_f64();
+    let plain = listen_over(options, scratch, numbered, &[])?;
+    let with_where = listen_over(
+        options,
+        scratch,
+        numbered,
+        &["--where", ".payload.n % 2 == 0"],
+    )?;
+    rows.push(Row::new(
+        "listen --where '.payload.n % 2 == 0', rate",
+        "/s",
+        rate(&with_where),
+        "itself without --where",
+        Some(rate(&plain)),
+        Some(Target::RatioAtLeast { bound: 0.6 }),
+    ));
+    rows.push(Row::new(
+        "listen --where, peak RSS",
+        "MiB",
+        with_where.max_rss_bytes as f64 / MIB,
+        "itself without --where",
+        Some(plain.max_rss_bytes as f64 / MIB),
+        Some(Target::ValueAtMost { bound: 12.0 }),
+    ));
+    let nova = listen_over(options, scratch, versioned, &[])?;
+    let unwrapped = listen_over(options, scratch, versioned, &["--unwrap"])?;
+    rows.push(Row::new(
+        "listen --unwrap (3 KB Nova payloads), rate",
+        "/s",
+        rate(&unwrapped),
+        "itself without --unwrap",
+        Some(rate(&nova)),
+        Some(Target::RatioAtLeast { bound: 0.7 }),
+    ));
+    Ok(())
+}
