@@ -202,6 +202,7 @@ impl NotificationListener {
             sources: Sources::Targets(self.targets),
             priorities: Priority::ALL.to_vec(),
             prefetch: PREFETCH,
+            unwrap: false,
             deadline: None,
         };
         let stop = Arc::new(AtomicBool::new(false));

@@ -2,7 +2,7 @@
 //! run with a handler that filters, prints and saves, and the engine's events said on stderr.
 
 use crate::broker::{ConnectOptions, Durability};
-use crate::envelope::{Notification, Priority};
+use crate::envelope::Priority;
 use crate::events::{Event, Observer, Weight};
 use crate::filter::Filter;
 use crate::output::{Printer, Received};
@@ -15,7 +15,6 @@ use crate::topology::Target;
 use crate::transport_url::TransportUrl;
 use crate::trigger::{CommandFailed, Trigger, GRACE};
 use crate::verbosity::Verbosity;
-use crate::versioned;
 use anyhow::{Context, Result};
 use std::fmt;
 use std::io::Write;
@@ -178,6 +177,7 @@ pub fn run(
         },
         priorities: config.priorities.clone(),
         prefetch: config.prefetch,
+        unwrap: config.unwrap,
         deadline,
     };
     let mut printed = 0;
@@ -186,23 +186,10 @@ pub fn run(
     let verdicts = talk.clone();
     let mut json = Vec::new();
     let mut print = |received: &Received| -> Result<Verdict> {
-        let unwrapped;
-        let received = if config.unwrap {
-            unwrapped = Notification {
-                payload: versioned::unwrap(&received.notification.payload),
-                ..received.notification.clone()
-            };
-            Received {
-                notification: &unwrapped,
-                ..*received
-            }
-        } else {
-            *received
-        };
         let n = received.notification;
         let input = if predicates {
             json.clear();
-            config.printer.write_json_object(&mut json, &received)?;
+            config.printer.write_json_object(&mut json, received)?;
             Some(Input::from_json(&json).map_err(std::io::Error::other)?)
         } else {
             None
@@ -221,7 +208,7 @@ pub fn run(
         };
         if let Some(input) = &input {
             if config.fail_on.iter().any(|p| holds(p, input)) {
-                write(config, &save, out, &received)?;
+                write(config, &save, out, received)?;
                 failure = Some(FailureNotification {
                     event_type: n.event_type.clone(),
                     publisher_id: n.publisher_id.clone(),
@@ -238,7 +225,7 @@ pub fn run(
                 return Ok(Verdict::Skip);
             }
         }
-        write(config, &save, out, &received)?;
+        write(config, &save, out, received)?;
         printed += 1;
         Ok(match config.count {
             Some(count) if printed >= count => Verdict::DoneAndStop,

@@ -12,6 +12,7 @@ use crate::events::{Event, Observer};
 use crate::settlement::{Settle, Settlement};
 use crate::topology::{self, Mode, Route, Target, DEFAULT_EXCHANGE, WELL_KNOWN_EXCHANGES};
 use crate::transport_url::TransportUrl;
+use crate::versioned;
 use anyhow::Result;
 use base64::Engine;
 use std::collections::{HashSet, VecDeque};
@@ -35,6 +36,8 @@ pub struct Settings {
     pub priorities: Vec<Priority>,
     /// Unacknowledged deliveries allowed per queue.
     pub prefetch: u16,
+    /// Hand payloads over with their versioned objects unwrapped ([`versioned::unwrap`]).
+    pub unwrap: bool,
     /// Stop at this moment ([`Ended::TimedOut`]); without one, run until stopped. The first
     /// connection waits for a broker at most [`ConnectOptions::timeout`] when there is no
     /// deadline.
@@ -251,7 +254,7 @@ impl Session<'_> {
     /// Decodes one delivery and hands it to the handler unless it is poison (reported) or a
     /// second copy of one handled (dropped); both are done with.
     fn deliver(&mut self, exchange: &str, routing_key: &str, body: &[u8]) -> Result<Verdict> {
-        let decoded = match decode(body) {
+        let mut decoded = match decode(body) {
             Ok(decoded) => decoded,
             Err(reason) => {
                 self.observer.event(Event::Poison {
@@ -266,6 +269,9 @@ impl Session<'_> {
             if self.recent.contains(id) {
                 return Ok(Verdict::Done);
             }
+        }
+        if self.settings.unwrap {
+            versioned::unwrap_in_place(&mut decoded.notification.payload);
         }
         let received = Received {
             notification: &decoded.notification,

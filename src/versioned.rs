@@ -6,12 +6,14 @@
 
 use serde_json::{Map, Value};
 
-/// The title (`Name vVERSION (namespace)`) and the data of a versioned object primitive.
-pub fn object(value: &Value) -> Option<(String, &Value)> {
-    let map = value.as_object()?;
+/// The title (`Name vVERSION (namespace)`) of a versioned object primitive, and the prefix
+/// of its keys (`nova_object`).
+fn describe(map: &Map<String, Value>) -> Option<(String, &str)> {
     let name_key = map.keys().find(|k| k.ends_with("_object.name"))?;
     let prefix = name_key.strip_suffix(".name")?;
-    let data = map.get(&format!("{prefix}.data"))?;
+    if !map.contains_key(&format!("{prefix}.data")) {
+        return None;
+    }
     let mut title = map.get(name_key)?.as_str()?.to_owned();
     if let Some(version) = map
         .get(&format!("{prefix}.version"))
@@ -28,6 +30,14 @@ pub fn object(value: &Value) -> Option<(String, &Value)> {
         title.push_str(namespace);
         title.push(')');
     }
+    Some((title, prefix))
+}
+
+/// The title (`Name vVERSION (namespace)`) and the data of a versioned object primitive.
+pub fn object(value: &Value) -> Option<(String, &Value)> {
+    let map = value.as_object()?;
+    let (title, prefix) = describe(map)?;
+    let data = map.get(&format!("{prefix}.data"))?;
     Some((title, data))
 }
 
@@ -35,23 +45,38 @@ pub fn object(value: &Value) -> Option<(String, &Value)> {
 /// by its data and an `@object` member naming it (data that is not an object goes under
 /// `@data`).
 pub fn unwrap(value: &Value) -> Value {
-    if let Some((title, data)) = object(value) {
-        let mut shown = Map::new();
-        shown.insert("@object".to_owned(), Value::String(title));
-        match unwrap(data) {
-            Value::Object(fields) => shown.extend(fields),
-            other => {
-                shown.insert("@data".to_owned(), other);
-            }
-        }
-        return Value::Object(shown);
-    }
+    let mut copy = value.clone();
+    unwrap_in_place(&mut copy);
+    copy
+}
+
+/// [`unwrap`], done in place: what needs no change is not copied.
+pub fn unwrap_in_place(value: &mut Value) {
     match value {
-        Value::Object(map) => {
-            Value::Object(map.iter().map(|(k, v)| (k.clone(), unwrap(v))).collect())
-        }
-        Value::Array(items) => Value::Array(items.iter().map(unwrap).collect()),
-        other => other.clone(),
+        Value::Object(map) => match describe(map).map(|(title, prefix)| {
+            let data_key = format!("{prefix}.data");
+            (title, data_key)
+        }) {
+            Some((title, data_key)) => {
+                let mut data = map.remove(&data_key).unwrap_or(Value::Null);
+                unwrap_in_place(&mut data);
+                *map = match data {
+                    Value::Object(mut fields) => {
+                        fields.shift_insert(0, "@object".to_owned(), Value::String(title));
+                        fields
+                    }
+                    other => {
+                        let mut shown = Map::with_capacity(2);
+                        shown.insert("@object".to_owned(), Value::String(title));
+                        shown.insert("@data".to_owned(), other);
+                        shown
+                    }
+                };
+            }
+            None => map.values_mut().for_each(unwrap_in_place),
+        },
+        Value::Array(items) => items.iter_mut().for_each(unwrap_in_place),
+        _ => {}
     }
 }
 
