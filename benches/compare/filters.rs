@@ -116,8 +116,15 @@ fn listen_over(
 }
 
 /// The `--where` and `--unwrap` rows.
-pub fn filters(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Result<(), String> {
-    eprintln!("bench: --where and --unwrap, {} notifications", options.count);
+pub fn filters(
+    options: &Options,
+    scratch: &mut Scratch,
+    rows: &mut Vec<Row>,
+) -> Result<(), String> {
+    eprintln!(
+        "bench: --where and --unwrap, {} notifications",
+        options.count
+    );
     let rate = |run: &measure::Run| options.count as f64 / run.wall.as_secs_f64();
     let plain = listen_over(options, scratch, numbered, &[])?;
     let with_where = listen_over(

@@ -468,3 +468,49 @@ fn templates_reach_keys_with_dots_quoted_or_not() {
         "instance.create.end InstanceCreatePayload u-1 m1.tiny\n"
     );
 }
+
+#[test]
+fn fail_on_in_shared_mode_acknowledges_the_failure_and_gives_the_rest_back() {
+    let (mut broker, exchange, topic) = scratch();
+    let queue = format!("{topic}.info");
+    for event in ["noise.one", "noise.two"] {
+        common::send(&exchange, &topic, &["info", event, "{}"]);
+    }
+    let failure = common::send(&exchange, &topic, &["info", "instance.create.error", "{}"]);
+    common::send(&exchange, &topic, &["info", "noise.three", "{}"]);
+    let run = common::listen_with_url(
+        &common::transport_url(),
+        &listen_args(
+            &exchange,
+            &topic,
+            &[
+                "--shared",
+                "--priority",
+                "info",
+                "--json",
+                "--where",
+                ".event_type == \"instance.create.end\"",
+                "--fail-on",
+                ".event_type | endswith(\".error\")",
+                "--timeout",
+                "60",
+            ],
+        ),
+    );
+    assert_eq!(run.code, 5, "{run:?}");
+    let printed = json_lines(&run);
+    assert_eq!(printed.len(), 1);
+    assert_eq!(printed[0]["metadata"]["message_id"], failure.as_str());
+    let left: Vec<String> = broker
+        .drain(&queue)
+        .iter()
+        .map(|m| m.decoded().notification.event_type)
+        .collect();
+    assert_eq!(
+        left.len(),
+        3,
+        "the failure is taken, the rest given back: {left:?}"
+    );
+    assert!(!left.contains(&"instance.create.error".to_owned()));
+    broker.forget_queue(&queue);
+}
