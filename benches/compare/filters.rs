@@ -3,7 +3,7 @@
 
 use super::measure;
 use super::report::{Row, Target};
-use super::{preload_bodies, Options, Scratch, LISTEN, MIB};
+use super::{preload_bodies, run_listen, Options, Scratch, MIB};
 use oslo_notify::envelope::{Format, Notification, Priority};
 use serde_json::json;
 
@@ -96,23 +96,7 @@ fn listen_over(
         .map(make)
         .collect::<Result<Vec<_>, _>>()?;
     preload_bodies(scratch, &queue, &bodies)?;
-    let count = options.count.to_string();
-    let mut args = vec![
-        "--transport-url",
-        &options.url,
-        "--exchange",
-        &scratch.exchange,
-        "--topic",
-        &topic,
-        "--priority",
-        "info",
-        "--shared",
-        "--json",
-        "--count",
-        &count,
-    ];
-    args.extend_from_slice(extra);
-    measure::run(LISTEN, &args, None)
+    run_listen(options, scratch, &topic, options.count, extra)
 }
 
 /// The `--where` and `--unwrap` rows.

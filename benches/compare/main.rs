@@ -488,6 +488,33 @@ fn preload(scratch: &Scratch, queue: &str, count: usize) -> Result<(), String> {
     preload_bodies(scratch, queue, &bodies)
 }
 
+/// `oslo-listen --shared --json --count COUNT` plus `extra` on `topic`'s info queue.
+fn run_listen(
+    options: &Options,
+    scratch: &Scratch,
+    topic: &str,
+    count: usize,
+    extra: &[&str],
+) -> Result<measure::Run, String> {
+    let count = count.to_string();
+    let mut args = vec![
+        "--transport-url",
+        &options.url,
+        "--exchange",
+        &scratch.exchange,
+        "--topic",
+        topic,
+        "--priority",
+        "info",
+        "--shared",
+        "--json",
+        "--count",
+        &count,
+    ];
+    args.extend_from_slice(extra);
+    measure::run(LISTEN, &args, None)
+}
+
 /// Puts `bodies` on `queue` (bound to the scratch exchange with its name).
 fn preload_bodies(scratch: &Scratch, queue: &str, bodies: &[Vec<u8>]) -> Result<(), String> {
     raw::publish(&scratch.url, &scratch.exchange, queue, bodies, WINDOW).map(drop)
@@ -499,22 +526,7 @@ fn listen(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Resu
     scratch.declare(&queue)?;
     let run_ours = |count: usize| -> Result<measure::Run, String> {
         preload(scratch, &queue, count)?;
-        let count = count.to_string();
-        let args = [
-            "--transport-url",
-            &options.url,
-            "--exchange",
-            &scratch.exchange,
-            "--topic",
-            &topic,
-            "--priority",
-            "info",
-            "--shared",
-            "--json",
-            "--count",
-            &count,
-        ];
-        measure::run(LISTEN, &args, None)
+        run_listen(options, scratch, &topic, count, &[])
     };
     eprintln!("bench: listen, {} notifications", options.count);
     let small = run_ours((options.count / 10).max(1))?;

@@ -107,6 +107,17 @@ fn wait_for(exchange: &str, topic: &str, args: &[&str], lines: &[String]) -> Run
     listen_fed(&all, &(lines.join("\n") + "\n"))
 }
 
+/// Fails unless the process whose pid a command wrote to `pid_file` is gone (reaped).
+fn assert_gone(pid_file: &std::path::Path) {
+    let pid = std::fs::read_to_string(pid_file).unwrap();
+    std::fs::remove_file(pid_file).unwrap();
+    assert!(
+        !std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(),
+        "the command {} is gone",
+        pid.trim()
+    );
+}
+
 fn json_lines(run: &Run) -> Vec<Value> {
     run.stdout
         .lines()
@@ -296,12 +307,7 @@ fn fail_on_prints_the_failure_ends_the_command_and_exits_5() {
         "{}",
         run.stderr
     );
-    let pid = std::fs::read_to_string(&pid_file).unwrap();
-    std::fs::remove_file(&pid_file).unwrap();
-    assert!(
-        !std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(),
-        "the command is gone"
-    );
+    assert_gone(&pid_file);
 }
 
 #[test]
@@ -343,12 +349,7 @@ fn the_timeout_ends_a_command_still_running_with_exit_4() {
     args.extend(["--", "sh", "-c", &script]);
     let run = listen_fed(&args, "");
     assert_eq!(run.code, 4, "{run:?}");
-    let pid = std::fs::read_to_string(&pid_file).unwrap();
-    std::fs::remove_file(&pid_file).unwrap();
-    assert!(
-        !std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(),
-        "the command is gone"
-    );
+    assert_gone(&pid_file);
 }
 
 #[test]
