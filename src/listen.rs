@@ -283,7 +283,11 @@ pub fn run(
                 }
             }
         };
-        let ended = receive::run(&settings, &mut print, &mut observer, &halt);
+        let mut handler = Syncing {
+            handle: &mut print,
+            save: save.as_ref(),
+        };
+        let ended = receive::run(&settings, &mut handler, &mut observer, &halt);
         engine_done.store(true, Ordering::Relaxed);
         ended
     });
@@ -296,6 +300,25 @@ pub fn run(
         return Err(failed.into());
     }
     finish(config, ended?, halted, failure, trigger, printed, deadline)
+}
+
+/// The tool's handler, with `--save`'s files synced before acknowledgements.
+struct Syncing<'a, F> {
+    handle: F,
+    save: Option<&'a SaveDir>,
+}
+
+impl<F: FnMut(&Received) -> Result<Verdict>> receive::Handler for Syncing<'_, F> {
+    fn handle(&mut self, received: &Received) -> Result<Verdict> {
+        (self.handle)(received)
+    }
+
+    fn before_acknowledging(&mut self) -> Result<()> {
+        match self.save {
+            Some(save) => save.sync(),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Prints (and saves) one notification.

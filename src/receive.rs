@@ -84,6 +84,13 @@ pub enum Verdict {
 pub trait Handler {
     /// Handles one notification.
     fn handle(&mut self, received: &Received) -> Result<Verdict>;
+
+    /// Called before acknowledgements are sent for what it handled: the moment to make its
+    /// work durable (`--save` syncs its files here). An error stops the engine, and those
+    /// messages are not acknowledged.
+    fn before_acknowledging(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl<F: FnMut(&Received) -> Result<Verdict>> Handler for F {
@@ -296,6 +303,9 @@ impl Session<'_> {
 
     /// Sends the settlements, and tells the observer how many went.
     fn apply(&mut self, acks: &Acks, settles: Vec<Settle<DeliveryToken>>) -> Result<()> {
+        if settles.iter().any(|s| matches!(s, Settle::Ack { .. })) {
+            self.handler.before_acknowledging()?;
+        }
         let (mut acked, mut requeued) = (0, 0);
         for settle in settles {
             match settle {

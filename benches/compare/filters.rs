@@ -89,14 +89,23 @@ fn listen_over(
     make: fn(usize) -> Result<Vec<u8>, String>,
     extra: &[&str],
 ) -> Result<measure::Run, String> {
+    listen_count(options, scratch, options.count, make, extra)
+}
+
+/// [`listen_over`] with `count` bodies.
+fn listen_count(
+    options: &Options,
+    scratch: &mut Scratch,
+    count: usize,
+    make: fn(usize) -> Result<Vec<u8>, String>,
+    extra: &[&str],
+) -> Result<measure::Run, String> {
     let topic = scratch.topic("filters");
     let queue = format!("{topic}.info");
     scratch.declare(&queue)?;
-    let bodies = (0..options.count)
-        .map(make)
-        .collect::<Result<Vec<_>, _>>()?;
+    let bodies = (0..count).map(make).collect::<Result<Vec<_>, _>>()?;
     preload_bodies(scratch, &queue, &bodies)?;
-    run_listen(options, scratch, &topic, options.count, extra)
+    run_listen(options, scratch, &topic, count, extra)
 }
 
 /// The `--where` and `--unwrap` rows.
@@ -142,6 +151,31 @@ pub fn filters(
         "itself without --unwrap",
         Some(rate(&nova)),
         Some(Target::RatioAtLeast { bound: 0.7 }),
+    ));
+    // --save: a file per notification, synced to disk before its message is acknowledged.
+    let count = (options.count / 5).max(1);
+    let dir = std::env::temp_dir().join(format!("oslo-bench-save-{}", std::process::id()));
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let json = listen_count(options, scratch, count, numbered, &[])?;
+    let saved = listen_count(options, scratch, count, numbered, &["--save", &dir_arg]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let saved = saved?;
+    let rate_of = |run: &measure::Run| count as f64 / run.wall.as_secs_f64();
+    rows.push(Row::new(
+        format!("listen --save ({count}), rate"),
+        "/s",
+        rate_of(&saved),
+        "itself with --json > /dev/null only",
+        Some(rate_of(&json)),
+        Some(Target::RatioAtLeast { bound: 0.1 }),
+    ));
+    rows.push(Row::new(
+        "listen --save, rate",
+        "/s",
+        rate_of(&saved),
+        "at least 2,000/s",
+        Some(2000.0),
+        Some(Target::RatioAtLeast { bound: 1.0 }),
     ));
     Ok(())
 }

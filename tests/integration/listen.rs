@@ -949,3 +949,74 @@ fn a_second_copy_of_a_printed_notification_is_dropped() {
     );
     assert_eq!(broker.depth(&key), 0, "the copy was acknowledged too");
 }
+
+#[test]
+fn a_message_killed_mid_save_is_on_its_queue_or_whole_in_its_file() {
+    let (broker, exchange, topic) = scratch();
+    let queue = format!("{topic}.info");
+    let dir = std::env::temp_dir().join(common::unique("saved-kill"));
+    let dir_arg = dir.to_str().unwrap().to_owned();
+    let total = 10_000;
+    let lines: String = (0..total).map(|n| format!("{{\"n\": {n}}}\n")).collect();
+    let run = notify(
+        &[
+            "--exchange",
+            &exchange,
+            "--topic",
+            &topic,
+            "--lines",
+            "info",
+            "saved.kill",
+        ],
+        lines.as_bytes(),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let sent: std::collections::BTreeSet<String> = run.stdout.lines().map(str::to_owned).collect();
+    let mut listener = listen(&listen_args(
+        &exchange,
+        &topic,
+        &[
+            "-v",
+            "--shared",
+            "--priority",
+            "info",
+            "--format",
+            "payload",
+            "--prefetch",
+            "50",
+            "--save",
+            &dir_arg,
+        ],
+    ));
+    // Some batches acknowledged (and their acks on the wire), then a crash mid-stream.
+    listener.wait_for_stderr("acknowledgement(s)");
+    listener.wait_for_new_stderr("acknowledgement(s)");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    listener.kill();
+    let _ = listener.finish();
+
+    // What is gone from the queue was saved first: every such file is in place and whole.
+    let left = broker.drain_ids(&queue);
+    let mut saved = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".partial") {
+            continue; // written, never acknowledged: its message is still on the queue
+        }
+        let file: Value = serde_json::from_slice(&std::fs::read(dir.join(&name)).unwrap())
+            .unwrap_or_else(|e| panic!("{name} is not whole: {e}"));
+        saved.insert(file["metadata"]["message_id"].as_str().unwrap().to_owned());
+    }
+    let gone: std::collections::BTreeSet<String> = sent.difference(&left).cloned().collect();
+    assert!(
+        !gone.is_empty() && !left.is_empty(),
+        "killed mid-stream: {} left",
+        left.len()
+    );
+    let unsaved: Vec<_> = gone.difference(&saved).collect();
+    assert!(
+        unsaved.is_empty(),
+        "acknowledged without a file: {unsaved:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

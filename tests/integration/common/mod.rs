@@ -451,6 +451,11 @@ impl Listening {
         line[start..line.len() - 1].to_owned()
     }
 
+    /// Kills it (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+    }
+
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         let status = Command::new("kill")
