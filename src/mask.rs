@@ -57,19 +57,20 @@ pub const SANITIZE_KEYS: [&str; 34] = [
     "cephmonkey",
 ];
 
-/// The indices of the [`SANITIZE_KEYS`] that `text` holds, in any case.
+/// The indices of the [`SANITIZE_KEYS`] that `text` holds, in any case: one pass over it.
 fn keys_in(text: &str) -> impl Iterator<Item = usize> + '_ {
-    // Most strings hold none of them: the common case costs one pass and no allocation.
-    let haystack: Cow<'_, str> = if text.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(text.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(text)
-    };
-    SANITIZE_KEYS
-        .iter()
-        .enumerate()
-        .filter(move |(_, key)| haystack.contains(*key))
-        .map(|(index, _)| index)
+    static FINDER: OnceLock<aho_corasick::AhoCorasick> = OnceLock::new();
+    let finder = FINDER.get_or_init(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(SANITIZE_KEYS)
+            .expect("the sanitize keys are plain words")
+    });
+    let mut seen = [false; SANITIZE_KEYS.len()];
+    finder
+        .find_overlapping_iter(text)
+        .map(|found| found.pattern().as_usize())
+        .filter(move |&index| !std::mem::replace(&mut seen[index], true))
 }
 
 /// Whether a key names a secret: it holds one of [`SANITIZE_KEYS`], in any case.
