@@ -23,7 +23,8 @@
 //!    adapters from a configuration to the engine and back), with [`input`], [`filter`],
 //!    [`predicate`] (jq programs for `--where` and `--fail-on`), [`trigger`] (the command
 //!    run once listening),
-//!    [`output`], [`template`], [`replay`], [`save`], [`config`] (oslo.config files),
+//!    [`output`], [`template`], [`replay`], [`save`], [`top`] (`oslo-listen --top`: running
+//!    figures of the traffic, on a full screen or as JSON lines), [`config`] (oslo.config files),
 //!    [`talk`] and [`verbosity`] (what they say on stderr).
 //! 5. [`cli`] (arguments) and [`exit`] (the one place where an error becomes an exit code),
 //!    used by the binaries.
@@ -65,6 +66,7 @@ pub mod send;
 pub mod settlement;
 pub mod talk;
 pub mod template;
+pub mod top;
 pub mod topology;
 pub mod transport_url;
 pub mod trigger;

@@ -2,7 +2,7 @@
 //! run with a handler that filters, prints and saves, and the engine's events said on stderr.
 
 use crate::broker::{ConnectOptions, Durability};
-use crate::envelope::Priority;
+use crate::envelope::{Notification, Priority};
 use crate::events::{Event, Observer, Weight};
 use crate::filter::Filter;
 use crate::output::{Printer, Received};
@@ -61,6 +61,8 @@ pub struct ListenConfig {
     pub unwrap: bool,
     /// A command to start once listening; empty for none.
     pub command: Vec<String>,
+    /// Show running figures instead of each notification ([`crate::top`]).
+    pub top: Option<crate::top::TopOptions>,
 }
 
 /// `--count` was not reached before `--timeout`. Exit code 4.
@@ -165,21 +167,7 @@ pub fn run(
     };
     let started = Instant::now();
     let deadline = config.timeout.map(|t| started + t);
-    let settings = Settings {
-        url: config.url.clone(),
-        connect: config.connect.clone(),
-        durability: config.durability,
-        mode: config.mode.clone(),
-        sources: if config.exchanges.is_empty() {
-            Sources::WellKnown(config.topics.clone())
-        } else {
-            Sources::Targets(Target::every(&config.exchanges, &config.topics))
-        },
-        priorities: config.priorities.clone(),
-        prefetch: config.prefetch,
-        unwrap: config.unwrap,
-        deadline,
-    };
+    let settings = settings(config, deadline);
     let mut printed = 0;
     let mut failure: Option<FailureNotification> = None;
     let predicates = !config.wheres.is_empty() || !config.fail_on.is_empty();
@@ -188,24 +176,11 @@ pub fn run(
     let mut print = |received: &Received| -> Result<Verdict> {
         let n = received.notification;
         let input = if predicates {
-            json.clear();
-            config.printer.write_json_object(&mut json, received)?;
-            Some(Input::from_json(&json).map_err(std::io::Error::other)?)
+            Some(predicate_input(config, received, &mut json)?)
         } else {
             None
         };
-        let holds = |predicate: &Predicate, input: &Input| match predicate.holds(input) {
-            Ok(holds) => holds,
-            Err(why) => {
-                let line = format_args!(
-                    "{:?} failed on notification {}: {why}",
-                    predicate.code(),
-                    n.message_id
-                );
-                let _ = verdicts.say(Weight::Detail, line);
-                false
-            }
-        };
+        let holds = |predicate: &Predicate, input: &Input| holds(predicate, input, n, &verdicts);
         if let Some(input) = &input {
             if config.fail_on.iter().any(|p| holds(p, input)) {
                 write(config, &save, out, received)?;
@@ -300,6 +275,58 @@ pub fn run(
         return Err(failed.into());
     }
     finish(config, ended?, halted, failure, trigger, printed, deadline)
+}
+
+/// The engine's settings for `config`, to stop at `deadline`.
+pub(crate) fn settings(config: &ListenConfig, deadline: Option<Instant>) -> Settings {
+    Settings {
+        url: config.url.clone(),
+        connect: config.connect.clone(),
+        durability: config.durability,
+        mode: config.mode.clone(),
+        sources: if config.exchanges.is_empty() {
+            Sources::WellKnown(config.topics.clone())
+        } else {
+            Sources::Targets(Target::every(&config.exchanges, &config.topics))
+        },
+        priorities: config.priorities.clone(),
+        prefetch: config.prefetch,
+        unwrap: config.unwrap,
+        deadline,
+    }
+}
+
+/// A notification as `--where` and `--fail-on` programs see it: the `--format json` object.
+pub(crate) fn predicate_input(
+    config: &ListenConfig,
+    received: &Received,
+    json: &mut Vec<u8>,
+) -> Result<Input> {
+    json.clear();
+    config.printer.write_json_object(&mut *json, received)?;
+    Ok(Input::from_json(json).map_err(std::io::Error::other)?)
+}
+
+/// Whether `predicate` holds for `input`; a program that fails on it does not hold, and
+/// says so at `-v`.
+pub(crate) fn holds(
+    predicate: &Predicate,
+    input: &Input,
+    notification: &Notification,
+    talk: &Talk,
+) -> bool {
+    match predicate.holds(input) {
+        Ok(holds) => holds,
+        Err(why) => {
+            let line = format_args!(
+                "{:?} failed on notification {}: {why}",
+                predicate.code(),
+                notification.message_id
+            );
+            let _ = talk.say(Weight::Detail, line);
+            false
+        }
+    }
 }
 
 /// The tool's handler, with `--save`'s files synced before acknowledgements.

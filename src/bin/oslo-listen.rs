@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use oslo_notify::cli::ListenArgs;
-use oslo_notify::{exit, listen};
+use oslo_notify::{exit, listen, top};
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicUsize;
@@ -33,7 +33,20 @@ fn main() -> ExitCode {
     })
     .and_then(|config| {
         let mut out = io::BufWriter::new(io::stdout().lock());
-        listen::run(&config, &mut out, io::stderr(), &signal)
+        match &config.top {
+            Some(options) => {
+                let face = if io::stdout().is_terminal() {
+                    top::Face::Screen {
+                        hold_stderr: io::stderr().is_terminal(),
+                        color: config.printer.color,
+                    }
+                } else {
+                    top::Face::Lines
+                };
+                top::run(&config, options, face, &mut out, io::stderr(), &signal)
+            }
+            None => listen::run(&config, &mut out, io::stderr(), &signal),
+        }
     });
     exit::finish("oslo-listen", result)
 }

@@ -46,24 +46,55 @@ impl Declarer {
         tolerated: Option<u16>,
         step: impl FnOnce(&Channel) -> amiquip::Result<()>,
     ) -> Result<bool, BrokerError> {
+        self.ask(connection, doing, tolerated, step)
+            .map(|answer| answer.is_some())
+    }
+
+    /// Runs `step` on the control channel and returns what it returns; `Ok(None)` when the
+    /// broker answered with the `tolerated` code.
+    fn ask<T>(
+        &mut self,
+        connection: &mut Connection,
+        doing: impl fmt::Display,
+        tolerated: Option<u16>,
+        step: impl FnOnce(&Channel) -> amiquip::Result<T>,
+    ) -> Result<Option<T>, BrokerError> {
         let channel = match self.control.take() {
             Some(channel) => channel,
             None => connection.open_channel()?,
         };
         match step(&channel) {
-            Ok(()) => {
+            Ok(answer) => {
                 self.control = Some(channel);
-                Ok(true)
+                Ok(Some(answer))
             }
             Err(e) => {
                 connection.retire(channel);
                 if tolerated.is_some_and(|code| is_channel_error(&e, code)) {
-                    Ok(false)
+                    Ok(None)
                 } else {
                     Err(BrokerError::amqp(doing, e))
                 }
             }
         }
+    }
+
+    /// How many messages wait in `queue` and how many consumers read it, without creating it:
+    /// `None` when it does not exist.
+    pub(crate) fn queue_depth(
+        &mut self,
+        connection: &mut Connection,
+        queue: &str,
+    ) -> Result<Option<(u32, u32)>, BrokerError> {
+        let doing = format!("checking queue {queue:?}");
+        self.ask(connection, doing, Some(404), |c| {
+            c.queue_declare_passive(queue).map(|q| {
+                (
+                    q.declared_message_count().unwrap_or(0),
+                    q.declared_consumer_count().unwrap_or(0),
+                )
+            })
+        })
     }
 
     /// Hands the control channel to `connection`, to be closed with it.

@@ -8,6 +8,7 @@ use crate::listen::{ListenConfig, Mode};
 use crate::output::{OutputFormat, Printer};
 use crate::predicate::Predicate;
 use crate::template::Template;
+use crate::top::{GroupBy, TopOptions};
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
 use std::time::Duration;
@@ -24,6 +25,32 @@ pub enum FormatArg {
     Payload,
     /// The message body exactly as received, one per line
     Raw,
+}
+
+/// `--by` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ByArg {
+    /// One row per event type
+    #[value(name = "event_type", alias = "event-type")]
+    EventType,
+    /// One row per publisher_id
+    #[value(name = "publisher_id", alias = "publisher-id")]
+    PublisherId,
+    /// One row per priority
+    Priority,
+    /// One row per exchange
+    Exchange,
+}
+
+impl From<ByArg> for GroupBy {
+    fn from(by: ByArg) -> GroupBy {
+        match by {
+            ByArg::EventType => GroupBy::EventType,
+            ByArg::PublisherId => GroupBy::PublisherId,
+            ByArg::Priority => GroupBy::Priority,
+            ByArg::Exchange => GroupBy::Exchange,
+        }
+    }
 }
 
 /// `--format`: a named format, or a template (anything with a `{`).
@@ -58,6 +85,8 @@ Examples:
   oslo-listen --exchange nova --priority error,critical --format payload
   oslo-listen --shared --count 1 --timeout 60    # take one from the shared queues
   oslo-listen --pool audit-log --json >> audit.jsonl
+  oslo-listen --top --exchange nova --exchange neutron    # live traffic view
+  oslo-listen --top --by publisher_id --timeout 60 | tail -n 1 | jq .rows
 
 Waiting for an event in CI, in one command (the command after -- starts once listening):
   oslo-listen --exchange nova --topic versioned_notifications --unwrap --json \\
@@ -99,6 +128,30 @@ pub struct ListenArgs {
     /// Consume the queue of this oslo listener pool (every pool gets a copy)
     #[arg(long, value_name = "NAME")]
     pub pool: Option<String>,
+
+    /// Show a live view of the traffic instead of each notification: rows per event type
+    /// (or --by), operations (.start/.end pairs with their durations) and the depth of the
+    /// shared queues. Full-screen on a terminal (q quits, s sorts, b groups, p pauses, Enter
+    /// shows a row's last notification); elsewhere a JSON object per --interval
+    #[arg(long, conflicts_with_all = ["format", "json", "save", "fail_on", "command"])]
+    pub top: bool,
+
+    /// With --top: what rows are grouped by
+    #[arg(
+        long,
+        value_name = "FIELD",
+        default_value = "event_type",
+        requires = "top"
+    )]
+    pub by: ByArg,
+
+    /// With --top: seconds between two updates
+    #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_seconds, requires = "top")]
+    pub interval: f64,
+
+    /// With --top: seconds in flight after which an operation is stale
+    #[arg(long, value_name = "SECONDS", default_value = "600", value_parser = parse_seconds, requires = "top")]
+    pub stale: f64,
 
     /// Output format: pretty, json, payload, raw, or a template such as
     /// '{timestamp} {priority} {event_type} {payload.instance_id}' (fields: timestamp,
@@ -236,6 +289,11 @@ impl ListenArgs {
             fail_on: self.fail_on,
             unwrap: self.unwrap,
             command: self.command,
+            top: self.top.then(|| TopOptions {
+                by: self.by.into(),
+                interval: Duration::from_secs_f64(self.interval),
+                stale: Duration::from_secs_f64(self.stale),
+            }),
         })
     }
 }

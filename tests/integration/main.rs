@@ -21,5 +21,6 @@ mod listen;
 mod notify;
 mod properties;
 mod tls;
+mod top;
 mod wait;
 mod wire_fixtures;

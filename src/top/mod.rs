@@ -1,0 +1,549 @@
+//! `oslo-listen --top`: instead of printing each notification, keep running figures of the
+//! traffic and show them, on a terminal as a full-screen view, elsewhere as a JSON line every
+//! interval.
+//!
+//! The listening engine ([`crate::receive`]) feeds a [`Tally`] (rows, totals, rates,
+//! operations); a thread of its own reads the depth of the shared queues every
+//! [`QUEUE_INTERVAL`] with passive declares; every interval a [`Snapshot`] of both is written
+//! ([`Face::Lines`]) or drawn ([`Face::Screen`], [`view`]).
+
+pub mod operations;
+pub mod snapshot;
+pub mod tally;
+pub mod view;
+
+pub use snapshot::{QueueDepth, Snapshot, SortBy};
+pub use tally::{GroupBy, Sample, Tally};
+
+use crate::broker::{self, QueueGauge};
+use crate::envelope::decode;
+use crate::events::{Event, Observer};
+use crate::listen::{holds, predicate_input, settings, CountNotReached, ListenConfig};
+use crate::output::{OutputFormat, Printer};
+use crate::receive::{self, Ended, Received, Verdict};
+use crate::talk::Talk;
+use crate::versioned;
+use anyhow::{Context, Result};
+use chrono::Utc;
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use view::{Action, Key, View};
+
+/// How often the depth of the shared queues is read.
+pub const QUEUE_INTERVAL: Duration = Duration::from_secs(5);
+/// How many lines said on stderr are held while the screen is in use.
+const HELD_LINES: usize = 1_000;
+/// How often the loops look at keys, signals and the engine.
+const TICK: Duration = Duration::from_millis(50);
+
+/// What `--top` was asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopOptions {
+    /// What rows are grouped by.
+    pub by: GroupBy,
+    /// How often the figures are written or drawn.
+    pub interval: Duration,
+    /// How long in flight makes an operation stale.
+    pub stale: Duration,
+}
+
+/// Where the figures go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Face {
+    /// One JSON object per line every interval, and a last one when the run ends.
+    Lines,
+    /// A full-screen view on the terminal; the final tables as plain text once it ends.
+    Screen {
+        /// Hold what would go to stderr until the screen is given back (stderr is the same
+        /// terminal), showing the last line at the bottom.
+        hold_stderr: bool,
+        /// Colours (NO_COLOR unset).
+        color: bool,
+    },
+}
+
+/// What the engine's thread and the others share.
+struct Shared {
+    tally: Mutex<Tally>,
+    /// The shared queues to read the depth of, with the exchange each is named for.
+    watched: Mutex<Vec<(String, String)>>,
+    /// Their depths as last read.
+    queues: Mutex<Vec<QueueDepth>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Listens as `config` says and shows the figures on `face` until `--count` notifications
+/// were counted, `--timeout` passes, a signal arrives (its number is stored in `signal`),
+/// the person at the screen quits, or an error. The final figures go to `out`; notices and
+/// diagnostics to `err`.
+pub fn run(
+    config: &ListenConfig,
+    top: &TopOptions,
+    face: Face,
+    out: &mut impl Write,
+    err: impl Write + Send + 'static,
+    signal: &AtomicUsize,
+) -> Result<()> {
+    let held = match face {
+        Face::Screen {
+            hold_stderr: true, ..
+        } => Some(Held::default()),
+        _ => None,
+    };
+    let talk = match &held {
+        Some(held) => Talk::new("oslo-listen", config.verbosity, held.clone()),
+        None => Talk::new("oslo-listen", config.verbosity, err),
+    };
+    if let Some(warning) = config.connect.tls.insecure_warning() {
+        talk.warn(warning)?;
+    }
+    let started = Instant::now();
+    let deadline = config.timeout.map(|t| started + t);
+    let settings = settings(config, deadline);
+    let shared = Arc::new(Shared {
+        tally: Mutex::new(Tally::new(top.stale)),
+        watched: Mutex::new(Vec::new()),
+        queues: Mutex::new(Vec::new()),
+    });
+    let gauge_stop = Arc::new(AtomicBool::new(false));
+    {
+        // Not joined: it may be waiting on a broker when the run ends.
+        let (shared, stop) = (Arc::clone(&shared), Arc::clone(&gauge_stop));
+        let (url, options) = (config.url.clone(), config.connect.clone());
+        std::thread::spawn(move || read_depths(&url, &options, &shared, &stop));
+    }
+    let keep_samples = matches!(face, Face::Screen { .. });
+    let mut counted = 0;
+    let mut json = Vec::new();
+    let verdicts = talk.clone();
+    let mut count = |received: &Received| -> Result<Verdict> {
+        let n = received.notification;
+        if !config.filter.matches(n) {
+            return Ok(Verdict::Skip);
+        }
+        if !config.wheres.is_empty() {
+            let input = predicate_input(config, received, &mut json)?;
+            if !config.wheres.iter().all(|p| holds(p, &input, n, &verdicts)) {
+                return Ok(Verdict::Skip);
+            }
+        }
+        let sample = keep_samples.then(|| {
+            Arc::new(Sample {
+                exchange: received.exchange.to_owned(),
+                routing_key: received.routing_key.to_owned(),
+                body: received.body.to_vec(),
+            })
+        });
+        lock(&shared.tally).record(n, received.exchange, started.elapsed(), sample);
+        counted += 1;
+        Ok(match config.count {
+            Some(count) if counted >= count => Verdict::DoneAndStop,
+            _ => Verdict::Done,
+        })
+    };
+    let mut observer = Watcher {
+        talk: talk.clone(),
+        shared: &shared,
+    };
+    let halt = AtomicBool::new(false);
+    let engine_done = AtomicBool::new(false);
+    let clock = Clock { started };
+    let shown = std::thread::scope(|scope| {
+        let engine = scope.spawn(|| {
+            let ended = receive::run(&settings, &mut count, &mut observer, &halt);
+            engine_done.store(true, Ordering::Relaxed);
+            ended
+        });
+        let stopped = || engine_done.load(Ordering::Relaxed) || signal.load(Ordering::Relaxed) != 0;
+        let shown = match face {
+            Face::Lines => lines(&shared, top, &clock, out, stopped),
+            Face::Screen { color, .. } => {
+                let mut view = View::new(top.by, color, "oslo-listen --top".to_owned());
+                let screen = Screen {
+                    config,
+                    shared: &shared,
+                    top,
+                    clock: &clock,
+                    held: held.as_ref(),
+                };
+                screen
+                    .run(&mut view, stopped)
+                    .map(|()| (view.by, view.sort))
+            }
+        };
+        halt.store(true, Ordering::Relaxed);
+        let ended = engine
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the listening engine stopped unexpectedly")));
+        shown.and_then(|shown| Ok((ended?, shown)))
+    });
+    gauge_stop.store(true, Ordering::Relaxed);
+    if let Some(held) = &held {
+        held.give_back(&mut io::stderr());
+    }
+    let (ended, (by, sort)) = shown?;
+    let mut last = clock.snapshot(&shared, by, sort);
+    last.last = true;
+    match face {
+        Face::Lines => last.write_json_line(out),
+        Face::Screen { .. } => last.write_text(out),
+    }
+    .and_then(|()| out.flush())
+    .context("writing to stdout")?;
+    match (ended, config.count, config.timeout) {
+        (Ended::TimedOut, Some(wanted), Some(timeout)) => Err(CountNotReached {
+            seen: counted,
+            wanted,
+            timeout,
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// Time since the start, and the wall clock.
+struct Clock {
+    started: Instant,
+}
+
+impl Clock {
+    fn snapshot(&self, shared: &Shared, by: GroupBy, sort: SortBy) -> Snapshot {
+        let queues = lock(&shared.queues).clone();
+        let tally = lock(&shared.tally);
+        Snapshot::take(
+            &tally,
+            &queues,
+            by,
+            sort,
+            self.started.elapsed(),
+            Utc::now(),
+        )
+    }
+}
+
+/// The JSON face: a line every interval until `stopped`.
+fn lines(
+    shared: &Shared,
+    top: &TopOptions,
+    clock: &Clock,
+    out: &mut impl Write,
+    stopped: impl Fn() -> bool,
+) -> Result<(GroupBy, SortBy)> {
+    let mut next = clock.started + top.interval;
+    while !stopped() {
+        let now = Instant::now();
+        if now >= next {
+            let snapshot = clock.snapshot(shared, top.by, SortBy::Count);
+            snapshot
+                .write_json_line(out)
+                .and_then(|()| out.flush())
+                .context("writing to stdout")?;
+            // A slow reader delays lines; it does not make them bunch up afterwards.
+            next = (next + top.interval).max(now);
+        }
+        std::thread::sleep(TICK.min(next.saturating_duration_since(Instant::now())));
+    }
+    Ok((top.by, SortBy::Count))
+}
+
+/// The full-screen face.
+struct Screen<'a> {
+    config: &'a ListenConfig,
+    shared: &'a Shared,
+    top: &'a TopOptions,
+    clock: &'a Clock,
+    held: Option<&'a Held>,
+}
+
+impl Screen<'_> {
+    /// Draws every interval and follows the keys until quit or `stopped`; the terminal is
+    /// given back as it was in every case.
+    fn run(&self, view: &mut View, stopped: impl Fn() -> bool) -> Result<()> {
+        let mut terminal = ratatui::try_init().context("setting up the terminal")?;
+        let result = self.follow(&mut terminal, view, stopped);
+        ratatui::try_restore().context("restoring the terminal")?;
+        result
+    }
+
+    fn follow(
+        &self,
+        terminal: &mut ratatui::DefaultTerminal,
+        view: &mut View,
+        stopped: impl Fn() -> bool,
+    ) -> Result<()> {
+        use ratatui::crossterm::event::{self, Event as Input, KeyEventKind};
+        let mut latest = self.clock.snapshot(self.shared, view.by, view.sort);
+        let mut next = Instant::now();
+        let mut dirty = true;
+        while !stopped() {
+            if Instant::now() >= next {
+                latest = self.clock.snapshot(self.shared, view.by, view.sort);
+                next = Instant::now() + self.top.interval;
+                dirty = true;
+            }
+            if dirty {
+                let status = self.held.and_then(Held::last).unwrap_or_default();
+                let status = status.strip_prefix("oslo-listen: ").unwrap_or(&status);
+                terminal
+                    .draw(|frame| view.draw(frame, &latest, status))
+                    .context("drawing on the terminal")?;
+                dirty = false;
+            }
+            if !event::poll(TICK).context("reading the terminal")? {
+                continue;
+            }
+            match event::read().context("reading the terminal")? {
+                Input::Key(press) if press.kind == KeyEventKind::Press => {
+                    let Some(key) = key_of(press) else { continue };
+                    let (by, sort) = (view.by, view.sort);
+                    match view.key(key, &latest) {
+                        Action::Quit => return Ok(()),
+                        Action::Show(row) => {
+                            let lines = self.last_of(view.by, &row);
+                            view.show(row, lines);
+                        }
+                        Action::Redraw => {}
+                    }
+                    if (by, sort) != (view.by, view.sort) {
+                        latest = self.clock.snapshot(self.shared, view.by, view.sort);
+                    }
+                    dirty = true;
+                }
+                Input::Resize(..) => dirty = true,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The last notification of a row, as the pretty format writes it, line by line.
+    fn last_of(&self, by: GroupBy, row: &str) -> Vec<String> {
+        let sample = lock(&self.shared.tally)
+            .group(by)
+            .get(row)
+            .and_then(|r| r.last.clone());
+        let Some(sample) = sample else {
+            return vec!["(none kept)".to_owned()];
+        };
+        let mut decoded = match decode(&sample.body) {
+            Ok(decoded) => decoded,
+            Err(e) => return vec![format!("cannot show it: {e}")],
+        };
+        if self.config.unwrap {
+            versioned::unwrap_in_place(&mut decoded.notification.payload);
+        }
+        let printer = Printer {
+            format: OutputFormat::Pretty,
+            color: false,
+            escape_controls: true,
+            show_secrets: self.config.printer.show_secrets,
+        };
+        let mut text = Vec::new();
+        let received = Received {
+            notification: &decoded.notification,
+            exchange: &sample.exchange,
+            routing_key: &sample.routing_key,
+            body: &sample.body,
+        };
+        if let Err(e) = printer.write(&mut text, &received) {
+            return vec![format!("cannot show it: {e}")];
+        }
+        String::from_utf8_lossy(&text)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// The key a key press stands for.
+fn key_of(press: ratatui::crossterm::event::KeyEvent) -> Option<Key> {
+    use ratatui::crossterm::event::{KeyCode, KeyModifiers};
+    Some(match press.code {
+        KeyCode::Char('c') if press.modifiers.contains(KeyModifiers::CONTROL) => Key::Quit,
+        KeyCode::Char('q') => Key::Quit,
+        KeyCode::Esc => Key::Back,
+        KeyCode::Char('s') => Key::Sort,
+        KeyCode::Char('b') => Key::Group,
+        KeyCode::Char('p') => Key::Pause,
+        KeyCode::Up | KeyCode::Char('k') => Key::Up,
+        KeyCode::Down | KeyCode::Char('j') => Key::Down,
+        KeyCode::PageUp => Key::PageUp,
+        KeyCode::PageDown | KeyCode::Char(' ') => Key::PageDown,
+        KeyCode::Home | KeyCode::Char('g') => Key::Home,
+        KeyCode::End | KeyCode::Char('G') => Key::End,
+        KeyCode::Enter => Key::Enter,
+        _ => return None,
+    })
+}
+
+/// Says the engine's events, and learns from them which shared queues to watch.
+struct Watcher<'a> {
+    talk: Talk,
+    shared: &'a Shared,
+}
+
+impl Observer for Watcher<'_> {
+    fn event(&mut self, event: Event) {
+        if let Event::Bound {
+            exchanges, keys, ..
+        } = &event
+        {
+            // The shared queue of a route is named by its routing key, whatever the exchange.
+            let first = exchanges.first().cloned().unwrap_or_default();
+            *lock(&self.shared.watched) = keys
+                .iter()
+                .map(|key| (key.clone(), first.clone()))
+                .collect();
+        }
+        self.talk.event(event);
+    }
+}
+
+/// Reads the depth of the watched queues every [`QUEUE_INTERVAL`] (and as soon as there are
+/// some) over a connection of its own, until `stop`. A queue that does not exist is left out.
+fn read_depths(
+    url: &crate::transport_url::TransportUrl,
+    options: &broker::ConnectOptions,
+    shared: &Shared,
+    stop: &AtomicBool,
+) {
+    let mut gauge: Option<QueueGauge> = None;
+    let mut next = Instant::now();
+    let mut read: Vec<(String, String)> = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let watched = lock(&shared.watched).clone();
+        if !watched.is_empty() && (Instant::now() >= next || watched != read) {
+            next = Instant::now() + QUEUE_INTERVAL;
+            read.clone_from(&watched);
+            if gauge.is_none() {
+                gauge = broker::connect(url, options).ok().map(QueueGauge::new);
+            }
+            if let Some(reader) = &mut gauge {
+                match depths(reader, &watched) {
+                    Some(depths) => *lock(&shared.queues) = depths,
+                    // Connected again at the next turn; the last figures stay meanwhile.
+                    None => gauge = None,
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if let Some(gauge) = gauge {
+        let _ = gauge.close();
+    }
+}
+
+fn depths(gauge: &mut QueueGauge, watched: &[(String, String)]) -> Option<Vec<QueueDepth>> {
+    let mut depths = Vec::with_capacity(watched.len());
+    for (queue, exchange) in watched {
+        if let Some(depth) = gauge.depth(queue).ok()? {
+            depths.push(QueueDepth {
+                queue: queue.clone(),
+                exchange: exchange.clone(),
+                messages: depth.messages,
+                consumers: depth.consumers,
+            });
+        }
+    }
+    Some(depths)
+}
+
+/// Lines said on stderr while the screen is in use: the last ones kept, given back after.
+#[derive(Clone, Default)]
+struct Held(Arc<Mutex<HeldLines>>);
+
+#[derive(Default)]
+struct HeldLines {
+    lines: VecDeque<String>,
+    dropped: u64,
+    partial: Vec<u8>,
+}
+
+impl Held {
+    /// The last line said.
+    fn last(&self) -> Option<String> {
+        lock(&self.0).lines.back().cloned()
+    }
+
+    /// Writes every line held to `err`.
+    fn give_back(&self, err: &mut impl Write) {
+        let mut held = lock(&self.0);
+        if held.dropped > 0 {
+            let _ = writeln!(
+                err,
+                "oslo-listen: {} earlier lines were not kept while the screen was in use",
+                held.dropped
+            );
+        }
+        for line in held.lines.drain(..) {
+            let _ = writeln!(err, "{line}");
+        }
+    }
+}
+
+impl Write for Held {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut held = lock(&self.0);
+        held.partial.extend_from_slice(buf);
+        while let Some(end) = held.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = held.partial.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line[..end]).into_owned();
+            if held.lines.len() == HELD_LINES {
+                held.lines.pop_front();
+                held.dropped += 1;
+            }
+            held.lines.push_back(line);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_lines_are_given_back_in_order_within_bounds() {
+        let mut held = Held::default();
+        write!(held, "a: one\na: tw").unwrap();
+        assert_eq!(held.last().as_deref(), Some("a: one"));
+        writeln!(held, "o").unwrap();
+        assert_eq!(held.last().as_deref(), Some("a: two"));
+        for i in 0..HELD_LINES {
+            writeln!(held, "line {i}").unwrap();
+        }
+        let mut err = Vec::new();
+        held.give_back(&mut err);
+        let err = String::from_utf8(err).unwrap();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), HELD_LINES + 1);
+        assert_eq!(
+            lines[0],
+            "oslo-listen: 2 earlier lines were not kept while the screen was in use"
+        );
+        assert_eq!(lines[HELD_LINES], format!("line {}", HELD_LINES - 1));
+    }
+
+    #[test]
+    fn keys_map_to_what_they_do() {
+        use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+        let key = |code| key_of(KeyEvent::new(code, KeyModifiers::NONE));
+        assert_eq!(key(KeyCode::Char('q')), Some(Key::Quit));
+        assert_eq!(key(KeyCode::Esc), Some(Key::Back));
+        assert_eq!(key(KeyCode::Char('s')), Some(Key::Sort));
+        assert_eq!(key(KeyCode::Enter), Some(Key::Enter));
+        assert_eq!(key(KeyCode::Char('x')), None);
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(key_of(ctrl_c), Some(Key::Quit));
+    }
+}

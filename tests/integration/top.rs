@@ -1,0 +1,606 @@
+//! `oslo-listen --top`: the JSON face against the real broker (rows for each grouping,
+//! operations paired from chosen timestamps, shared queue depths), and the full-screen face
+//! in a real terminal (tmux).
+
+use crate::common::{listen, listen_args, scratch, send, unique, Run};
+use chrono::{Duration as Span, NaiveDateTime, Utc};
+use oslo_notify::envelope::{new_unique_id, Format, Notification, Priority};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// An oslo message body with every field chosen.
+fn body(
+    priority: Priority,
+    event_type: &str,
+    publisher: Option<&str>,
+    payload: Value,
+    timestamp: NaiveDateTime,
+) -> Vec<u8> {
+    let mut n = Notification::new(priority, event_type, payload);
+    n.publisher_id = publisher.map(str::to_owned);
+    n.timestamp = timestamp.format("%Y-%m-%d %H:%M:%S%.6f").to_string();
+    n.encode(Format::V2, &new_unique_id()).unwrap()
+}
+
+/// The JSON lines of a finished `--top` run; the last one is marked final.
+fn figures(run: &Run) -> Vec<Value> {
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines: Vec<Value> = run
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let last = lines.last().expect("a final line");
+    assert_eq!(last["final"], true, "{last}");
+    lines
+}
+
+/// `key -> (count, errors)` of a line's rows.
+fn rows(line: &Value) -> BTreeMap<String, (u64, u64)> {
+    line["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let key = r["key"].as_str().unwrap().to_owned();
+            (
+                key,
+                (r["count"].as_u64().unwrap(), r["errors"].as_u64().unwrap()),
+            )
+        })
+        .collect()
+}
+
+fn counts<const N: usize>(rows: [(&str, u64, u64); N]) -> BTreeMap<String, (u64, u64)> {
+    rows.into_iter()
+        .map(|(k, c, e)| (k.to_owned(), (c, e)))
+        .collect()
+}
+
+#[test]
+fn rows_count_and_errors_for_each_grouping() {
+    let (mut broker, ex1, topic) = scratch();
+    let ex2 = broker.exchange_name();
+    let now = Utc::now().naive_utc();
+    let mix: [(&str, Priority, &str, Option<&str>, usize); 6] = [
+        (
+            &ex1,
+            Priority::Info,
+            "compute.instance.create.end",
+            Some("compute.h1"),
+            3,
+        ),
+        (
+            &ex1,
+            Priority::Error,
+            "compute.instance.create.error",
+            Some("compute.h1"),
+            1,
+        ),
+        (
+            &ex2,
+            Priority::Info,
+            "port.create.end",
+            Some("network.h2"),
+            2,
+        ),
+        (
+            &ex1,
+            Priority::Critical,
+            "volume.delete.end",
+            Some("volume.h3"),
+            1,
+        ),
+        (&ex1, Priority::Warn, "image.update", None, 2),
+        (
+            &ex2,
+            Priority::Sample,
+            "port.delete.end",
+            Some("network.h2"),
+            1,
+        ),
+    ];
+    let listeners: Vec<_> = ["event_type", "publisher_id", "priority", "exchange"]
+        .into_iter()
+        .map(|by| {
+            let args = [
+                "--exchange",
+                &ex1,
+                "--exchange",
+                &ex2,
+                "--topic",
+                &topic,
+                "--top",
+                "--by",
+                by,
+                "--count",
+                "10",
+                "--timeout",
+                "60",
+                "--interval",
+                "0.2",
+            ];
+            listen(&args)
+        })
+        .collect();
+    for (exchange, priority, event_type, publisher, times) in mix {
+        for _ in 0..times {
+            let routing_key = format!("{topic}.{}", priority.name());
+            broker.publish_raw(
+                exchange,
+                &routing_key,
+                &body(priority, event_type, publisher, json!({}), now),
+            );
+        }
+    }
+    let lines: Vec<Vec<Value>> = listeners
+        .into_iter()
+        .map(|l| figures(&l.finish()))
+        .collect();
+    for line in &lines {
+        let last = line.last().unwrap();
+        assert_eq!(
+            (last["total"].as_u64(), last["errors"].as_u64()),
+            (Some(10), Some(2))
+        );
+    }
+    assert_eq!(
+        rows(lines[0].last().unwrap()),
+        counts([
+            ("compute.instance.create.end", 3, 0),
+            ("compute.instance.create.error", 1, 1),
+            ("port.create.end", 2, 0),
+            ("volume.delete.end", 1, 1),
+            ("image.update", 2, 0),
+            ("port.delete.end", 1, 0),
+        ])
+    );
+    assert_eq!(
+        rows(lines[1].last().unwrap()),
+        counts([
+            ("compute.h1", 4, 1),
+            ("network.h2", 3, 0),
+            ("volume.h3", 1, 1),
+            ("(none)", 2, 0)
+        ])
+    );
+    assert_eq!(
+        rows(lines[2].last().unwrap()),
+        counts([
+            ("info", 5, 0),
+            ("error", 1, 1),
+            ("critical", 1, 1),
+            ("warn", 2, 0),
+            ("sample", 1, 0)
+        ])
+    );
+    assert_eq!(
+        rows(lines[3].last().unwrap()),
+        counts([(&ex1, 7, 2), (&ex2, 3, 0)])
+    );
+    // Sorted by count, most first.
+    let first = &lines[0].last().unwrap()["rows"][0];
+    assert_eq!(first["key"], "compute.instance.create.end");
+    assert!(first["rate"].as_f64().unwrap() > 0.0);
+}
+
+/// An operation's figures from a line.
+fn operation(line: &Value, name: &str) -> Value {
+    line["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["operation"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
+        .clone()
+}
+
+fn close_to(value: &Value, want: f64) {
+    let got = value
+        .as_f64()
+        .unwrap_or_else(|| panic!("{value} is not a number"));
+    assert!(
+        (got - want).abs() <= want * 0.01 + 0.001,
+        "{got} is not {want}"
+    );
+}
+
+#[test]
+fn operations_pair_by_every_id_kind_with_durations_from_timestamps() {
+    let (mut broker, exchange, topic) = scratch();
+    let now = Utc::now().naive_utc();
+    let t0 = now - Span::seconds(60);
+    let at = |seconds: f64| t0 + Span::milliseconds((seconds * 1000.0) as i64);
+    let versioned = |uuid: &str| {
+        json!({
+            "nova_object.name": "InstanceActionPayload",
+            "nova_object.namespace": "nova",
+            "nova_object.version": "1.8",
+            "nova_object.data": {
+                "uuid": uuid,
+                "host": "compute-1",
+                "flavor": {
+                    "nova_object.name": "FlavorPayload",
+                    "nova_object.namespace": "nova",
+                    "nova_object.version": "1.4",
+                    "nova_object.data": {"flavorid": "a1", "memory_mb": 512, "vcpus": 1}
+                },
+                "ip_addresses": [{
+                    "nova_object.name": "IpPayload",
+                    "nova_object.namespace": "nova",
+                    "nova_object.version": "1.0",
+                    "nova_object.data": {"address": "10.0.0.5", "version": 4}
+                }]
+            }
+        })
+    };
+    let request = |id: &str| {
+        let mut n = Notification::new(Priority::Info, "", json!({"name": "net1"}));
+        n.context.insert("request_id".into(), json!(id));
+        n
+    };
+    let create = "compute.instance.create";
+    let sends: Vec<(String, Value, NaiveDateTime, Option<&str>)> = vec![
+        (
+            format!("{create}.start"),
+            json!({"instance_id": "a", "id": "x"}),
+            at(0.0),
+            None,
+        ),
+        (
+            format!("{create}.start"),
+            json!({"instance_id": "b"}),
+            at(0.0),
+            None,
+        ),
+        (
+            format!("{create}.start"),
+            json!({"instance_id": "c"}),
+            now - Span::seconds(120),
+            None,
+        ),
+        (
+            format!("{create}.start"),
+            json!({"instance_id": "d"}),
+            now,
+            None,
+        ),
+        (
+            format!("{create}.start"),
+            json!({"instance_id": "e"}),
+            at(0.0),
+            None,
+        ),
+        (
+            format!("{create}.end"),
+            json!({"instance_id": "a", "id": "y"}),
+            at(4.0),
+            None,
+        ),
+        (
+            format!("{create}.end"),
+            json!({"instance_id": "b"}),
+            at(2.0),
+            None,
+        ),
+        (
+            format!("{create}.error"),
+            json!({"instance_id": "e"}),
+            at(1.0),
+            None,
+        ),
+        (
+            "volume.attach.start".into(),
+            json!({"resource_id": "r1"}),
+            at(0.0),
+            None,
+        ),
+        (
+            "volume.attach.end".into(),
+            json!({"resource_id": "r1"}),
+            at(1.5),
+            None,
+        ),
+        ("image.upload.start".into(), json!({"id": 7}), at(0.0), None),
+        ("image.upload.end".into(), json!({"id": 7}), at(0.25), None),
+        (
+            "network.create.start".into(),
+            Value::Null,
+            at(0.0),
+            Some("req-1"),
+        ),
+        (
+            "network.create.end".into(),
+            Value::Null,
+            at(3.0),
+            Some("req-1"),
+        ),
+        (
+            "instance.resize.start".into(),
+            versioned("u1"),
+            at(0.0),
+            None,
+        ),
+        (
+            "instance.resize.end".into(),
+            versioned("u1"),
+            at(10.0),
+            None,
+        ),
+    ];
+    let total = sends.len().to_string();
+    let runs: Vec<_> = [&[][..], &["--unwrap"][..]]
+        .into_iter()
+        .map(|extra| {
+            let mut args = listen_args(&exchange, &topic, &["--top", "--stale", "30"]);
+            args.extend_from_slice(&["--count", &total, "--timeout", "60"]);
+            args.extend_from_slice(extra);
+            listen(&args)
+        })
+        .collect();
+    for (event_type, payload, timestamp, request_id) in &sends {
+        let mut n = match request_id {
+            Some(id) => {
+                let mut n = request(id);
+                n.event_type = event_type.clone();
+                n
+            }
+            None => Notification::new(Priority::Info, event_type.as_str(), payload.clone()),
+        };
+        n.publisher_id = Some("compute.h1".into());
+        n.timestamp = timestamp.format("%Y-%m-%d %H:%M:%S%.6f").to_string();
+        let body = n.encode(Format::V2, &new_unique_id()).unwrap();
+        broker.publish_raw(&exchange, &format!("{topic}.info"), &body);
+    }
+    for run in runs {
+        let lines = figures(&run.finish());
+        let last = lines.last().unwrap();
+        let ops = operation(last, create);
+        let fields =
+            ["started", "ended", "failed", "in_flight", "stale"].map(|k| ops[k].as_u64().unwrap());
+        assert_eq!(fields, [5, 2, 1, 2, 1], "{ops}");
+        close_to(&ops["p50_s"], 2.0);
+        close_to(&ops["p95_s"], 4.0);
+        assert_eq!(ops["max_s"], 4.0);
+        for (name, seconds) in [
+            ("volume.attach", 1.5),
+            ("image.upload", 0.25),
+            ("network.create", 3.0),
+            ("instance.resize", 10.0),
+        ] {
+            let op = operation(last, name);
+            let fields = ["started", "ended", "failed", "in_flight", "stale"]
+                .map(|k| op[k].as_u64().unwrap());
+            assert_eq!(fields, [1, 1, 0, 0, 0], "{op}");
+            assert_eq!(op["max_s"], seconds, "{op}");
+            close_to(&op["p50_s"], seconds);
+        }
+    }
+}
+
+#[test]
+fn an_operation_with_nothing_ended_has_null_durations() {
+    let (mut broker, exchange, topic) = scratch();
+    let args = listen_args(
+        &exchange,
+        &topic,
+        &["--top", "--count", "1", "--timeout", "60"],
+    );
+    let listener = listen(&args);
+    let start = body(
+        Priority::Info,
+        "snapshot.create.start",
+        Some("volume.h1"),
+        json!({"id": "s1"}),
+        Utc::now().naive_utc(),
+    );
+    broker.publish_raw(&exchange, &format!("{topic}.info"), &start);
+    let lines = figures(&listener.finish());
+    let op = operation(lines.last().unwrap(), "snapshot.create");
+    assert_eq!(
+        op,
+        json!({"operation": "snapshot.create", "started": 1, "ended": 0, "failed": 0,
+               "in_flight": 1, "stale": 0, "p50_s": null, "p95_s": null, "max_s": null})
+    );
+}
+
+#[test]
+fn a_queue_filling_with_nobody_reading_shows_and_a_missing_one_is_not_created() {
+    let (mut broker, exchange, topic) = scratch();
+    for _ in 0..5 {
+        send(
+            &exchange,
+            &topic,
+            &["info", "compute.instance.exists", "{}"],
+        );
+    }
+    let info = format!("{topic}.info");
+    let error = format!("{topic}.error");
+    assert!(!broker.queue_exists(&error));
+    let args = listen_args(
+        &exchange,
+        &topic,
+        &["--top", "--timeout", "2", "--interval", "0.5"],
+    );
+    let run = crate::common::listen_with_url(&crate::common::transport_url(), &args);
+    let lines = figures(&run);
+    let queues = &lines.last().unwrap()["queues"];
+    assert_eq!(
+        queues,
+        &json!([{"queue": info, "exchange": exchange, "messages": 5, "consumers": 0}])
+    );
+    // A line every half second, before the final one.
+    assert!(lines.len() >= 3, "{lines:?}");
+    assert!(!broker.queue_exists(&error), "a passive declare created it");
+    assert_eq!(broker.depth(&info), 5, "reading the depth took nothing");
+}
+
+/// A tmux server of the test's own, with one 80x24 window.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Tmux {
+        let tmux = Tmux {
+            socket: unique("oslo-top"),
+        };
+        tmux.run(&[
+            "new-session",
+            "-d",
+            "-x",
+            "80",
+            "-y",
+            "24",
+            "-s",
+            "top",
+            command,
+        ]);
+        tmux.run(&["set-option", "-t", "top", "remain-on-exit", "on"]);
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("tmux runs");
+        assert!(out.status.success(), "tmux {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "top"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "top"])
+    }
+
+    /// Waits (up to 30 s) for the screen to show every one of `texts`; returns it.
+    fn wait_for(&self, texts: &[&str]) -> String {
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
+            if texts.iter().all(|t| screen.contains(t)) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < until,
+                "waiting for {texts:?}, the screen shows:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn show(&self, format: &str) -> String {
+        self.run(&["display-message", "-p", "-t", "top", format])
+            .trim()
+            .to_owned()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+#[test]
+fn the_terminal_view_follows_its_keys_and_gives_the_terminal_back() {
+    let (_broker, exchange, topic) = scratch();
+    let command = format!(
+        "env OSLO_TRANSPORT_URL={} {} --top --exchange {exchange} --topic {topic} --interval 0.3; echo EXIT=$?; sleep 60",
+        crate::common::transport_url(),
+        env!("CARGO_BIN_EXE_oslo-listen"),
+    );
+    let tmux = Tmux::start(&format!("sh -c '{command}'"));
+    let screen = tmux.wait_for(&["q quit", "0 notifications"]);
+    assert_eq!(tmux.show("#{alternate_on}"), "1", "{screen}");
+    // Wait for the tap queue to be bound (its binding shows in the queues table's topic).
+    tmux.wait_for(&["listening on"]);
+    for (event_type, publisher, priority) in [
+        ("compute.instance.create.start", "compute.h1", "info"),
+        ("compute.instance.create.end", "compute.h1", "info"),
+        ("compute.instance.create.end", "compute.h2", "info"),
+        ("compute.instance.delete.error", "compute.h2", "error"),
+    ] {
+        let payload = r#"{"instance_id": "9a3b", "display_name": "vm1"}"#;
+        let args = [
+            "--exchange",
+            &exchange,
+            "--topic",
+            &topic,
+            "--publisher-id",
+            publisher,
+            priority,
+            event_type,
+            payload,
+        ];
+        let run = crate::common::notify(&args, b"");
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    let screen = tmux.wait_for(&["4 notifications", "compute.instance.create.end"]);
+    let row = screen
+        .lines()
+        .find(|l| l.contains("compute.instance.create.end"))
+        .unwrap();
+    assert!(row.split_whitespace().nth(1) == Some("2"), "{screen}");
+    assert!(screen.contains("compute.instance.create"), "{screen}");
+    // Both shared queues oslo-notify created, waiting with nobody to read them (names shortened
+    // in the middle to fit 80 columns).
+    let screen = tmux.wait_for(&["MESSAGES", "CONSUMERS"]);
+    let unread: Vec<&str> = screen
+        .lines()
+        .filter(|l| l.ends_with("NO CONSUMER"))
+        .collect();
+    assert_eq!(unread.len(), 2, "{screen}");
+    assert!(
+        unread[0].contains(".error ") && unread[1].contains(".info "),
+        "{screen}"
+    );
+    tmux.keys(&["s"]);
+    tmux.wait_for(&["sorted by rate"]);
+    tmux.keys(&["b"]);
+    let screen = tmux.wait_for(&["by publisher_id"]);
+    assert!(screen.contains("compute.h2"), "{screen}");
+    tmux.keys(&["p"]);
+    tmux.wait_for(&["PAUSED"]);
+    let exists = r#"{"instance_id": "9a3b", "audit_period_beginning": "2026-11-26 00:00:00"}"#;
+    send(
+        &exchange,
+        &topic,
+        &["info", "compute.instance.exists", exists],
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        tmux.screen().contains("4 notifications"),
+        "paused, the count stays"
+    );
+    tmux.keys(&["p"]);
+    tmux.wait_for(&["5 notifications"]);
+    // The first row by publisher, sorted by rate then count: compute.h1 or compute.h2.
+    tmux.keys(&["Home", "Enter"]);
+    let screen = tmux.wait_for(&["last of compute.h", "Esc back"]);
+    assert!(screen.contains("\"instance_id\""), "{screen}");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for(&["q quit"]);
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for(&["EXIT=0"]);
+    assert_eq!(tmux.show("#{alternate_on}"), "0", "{screen}");
+    assert_eq!(tmux.show("#{cursor_flag}"), "1", "{screen}");
+    // The final tables, as plain text, after the screen is given back.
+    assert!(
+        screen.contains("5 notifications in"),
+        "the summary line is printed: {screen}"
+    );
+    assert!(screen.contains("PUBLISHER_ID"), "{screen}");
+    assert!(screen.contains("OPERATION"), "{screen}");
+}
