@@ -174,7 +174,7 @@ pub fn run(
                 };
                 screen
                     .run(&mut view, stopped)
-                    .map(|()| (view.by, view.sort))
+                    .map(|quit| (view.by, view.sort, quit == Quit::HungUp))
             }
         };
         halt.store(true, Ordering::Relaxed);
@@ -187,7 +187,11 @@ pub fn run(
     if let Some(held) = &held {
         held.give_back(&mut io::stderr());
     }
-    let (ended, (by, sort)) = shown?;
+    let (ended, (by, sort, hung_up)) = shown?;
+    if hung_up {
+        // Nowhere to show the final tables.
+        return Ok(());
+    }
     let mut last = clock.snapshot(&shared, by, sort);
     last.last = true;
     match face {
@@ -234,7 +238,7 @@ fn lines(
     clock: &Clock,
     out: &mut impl Write,
     stopped: impl Fn() -> bool,
-) -> Result<(GroupBy, SortBy)> {
+) -> Result<(GroupBy, SortBy, bool)> {
     let mut next = clock.started + top.interval;
     while !stopped() {
         let now = Instant::now();
@@ -249,7 +253,7 @@ fn lines(
         }
         std::thread::sleep(TICK.min(next.saturating_duration_since(Instant::now())));
     }
-    Ok((top.by, SortBy::Count))
+    Ok((top.by, SortBy::Count, false))
 }
 
 /// The full-screen face.
@@ -264,19 +268,23 @@ struct Screen<'a> {
 impl Screen<'_> {
     /// Draws every interval and follows the keys until quit or `stopped`; the terminal is
     /// given back as it was in every case.
-    fn run(&self, view: &mut View, stopped: impl Fn() -> bool) -> Result<()> {
+    fn run(&self, view: &mut View, stopped: impl Fn() -> bool) -> Result<Quit> {
+        let tty = Tty::open().context("opening the terminal")?;
         let mut terminal = ratatui::try_init().context("setting up the terminal")?;
-        let result = self.follow(&mut terminal, view, stopped);
-        ratatui::try_restore().context("restoring the terminal")?;
+        let result = self.follow(&mut terminal, &tty, view, stopped);
+        if !matches!(result, Ok(Quit::HungUp)) {
+            ratatui::try_restore().context("restoring the terminal")?;
+        }
         result
     }
 
     fn follow(
         &self,
         terminal: &mut ratatui::DefaultTerminal,
+        tty: &Tty,
         view: &mut View,
         stopped: impl Fn() -> bool,
-    ) -> Result<()> {
+    ) -> Result<Quit> {
         use ratatui::crossterm::event::{self, Event as Input, KeyEventKind};
         let mut latest = self.clock.snapshot(self.shared, view.by, view.sort);
         let mut next = Instant::now();
@@ -295,31 +303,37 @@ impl Screen<'_> {
                     .context("drawing on the terminal")?;
                 dirty = false;
             }
-            if !event::poll(TICK).context("reading the terminal")? {
-                continue;
+            match tty.wait(TICK).context("reading the terminal")? {
+                Ready::Nothing => continue,
+                // The terminal is gone (its window closed): as if SIGHUP had come.
+                Ready::HungUp => return Ok(Quit::HungUp),
+                Ready::Input => {}
             }
-            match event::read().context("reading the terminal")? {
-                Input::Key(press) if press.kind == KeyEventKind::Press => {
-                    let Some(key) = key_of(press) else { continue };
-                    let (by, sort) = (view.by, view.sort);
-                    match view.key(key, &latest) {
-                        Action::Quit => return Ok(()),
-                        Action::Show(row) => {
-                            let lines = self.last_of(view.by, &row);
-                            view.show(row, lines);
+            // Every event already read from the terminal, not only the first.
+            while event::poll(Duration::ZERO).context("reading the terminal")? {
+                match event::read().context("reading the terminal")? {
+                    Input::Key(press) if press.kind == KeyEventKind::Press => {
+                        let Some(key) = key_of(press) else { continue };
+                        let (by, sort) = (view.by, view.sort);
+                        match view.key(key, &latest) {
+                            Action::Quit => return Ok(Quit::Asked),
+                            Action::Show(row) => {
+                                let lines = self.last_of(view.by, &row);
+                                view.show(row, lines);
+                            }
+                            Action::Redraw => {}
                         }
-                        Action::Redraw => {}
+                        if (by, sort) != (view.by, view.sort) {
+                            latest = self.clock.snapshot(self.shared, view.by, view.sort);
+                        }
+                        dirty = true;
                     }
-                    if (by, sort) != (view.by, view.sort) {
-                        latest = self.clock.snapshot(self.shared, view.by, view.sort);
-                    }
-                    dirty = true;
+                    Input::Resize(..) => dirty = true,
+                    _ => {}
                 }
-                Input::Resize(..) => dirty = true,
-                _ => {}
             }
         }
-        Ok(())
+        Ok(Quit::Stopped)
     }
 
     /// The last notification of a row, as the pretty format writes it, line by line.
@@ -358,6 +372,78 @@ impl Screen<'_> {
             .lines()
             .map(str::to_owned)
             .collect()
+    }
+}
+
+/// How the full-screen face ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quit {
+    /// The person at the screen quit.
+    Asked,
+    /// The run ended (count, timeout, signal, error).
+    Stopped,
+    /// The terminal hung up: nothing more can be written to it.
+    HungUp,
+}
+
+/// What [`Tty::wait`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ready {
+    Input,
+    Nothing,
+    HungUp,
+}
+
+/// The terminal keys are read from, watched with poll(2) so that a terminal that hangs up
+/// (its window closed) is noticed rather than read from for ever.
+struct Tty {
+    /// `/dev/tty`, when stdin is not the terminal.
+    _opened: Option<std::fs::File>,
+    fd: std::os::fd::RawFd,
+}
+
+impl Tty {
+    fn open() -> io::Result<Tty> {
+        use std::io::IsTerminal;
+        use std::os::fd::AsRawFd;
+        if io::stdin().is_terminal() {
+            return Ok(Tty {
+                _opened: None,
+                fd: io::stdin().as_raw_fd(),
+            });
+        }
+        let file = std::fs::File::open("/dev/tty")?;
+        let fd = file.as_raw_fd();
+        Ok(Tty {
+            _opened: Some(file),
+            fd,
+        })
+    }
+
+    /// Waits up to `timeout` for input.
+    fn wait(&self, timeout: Duration) -> io::Result<Ready> {
+        let mut watched = libc::pollfd {
+            fd: self.fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: poll(2) is given one pollfd that lives across the call, and a count of 1.
+        let ready = unsafe { libc::poll(&mut watched, 1, millis) };
+        if ready < 0 {
+            let error = io::Error::last_os_error();
+            return match error.kind() {
+                io::ErrorKind::Interrupted => Ok(Ready::Nothing),
+                _ => Err(error),
+            };
+        }
+        if ready == 0 {
+            return Ok(Ready::Nothing);
+        }
+        if watched.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            return Ok(Ready::HungUp);
+        }
+        Ok(Ready::Input)
     }
 }
 

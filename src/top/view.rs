@@ -7,7 +7,7 @@ use super::tally::GroupBy;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Sparkline, Table, TableState};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Sparkline, Table, TableState, Wrap};
 use ratatui::Frame;
 
 /// The smallest screen the view is drawn on; a smaller one says so instead.
@@ -222,11 +222,20 @@ impl View {
     pub fn draw(&mut self, frame: &mut Frame, latest: &Snapshot, status: &str) {
         let area = frame.area();
         if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-            let text = format!(
-                "terminal too small: {}x{}, oslo-listen --top needs {MIN_WIDTH}x{MIN_HEIGHT}\n(q quits)",
-                area.width, area.height
+            let text = vec![
+                Line::raw(format!(
+                    "terminal too small: {}x{}",
+                    area.width, area.height
+                )),
+                Line::raw(format!("--top needs {MIN_WIDTH}x{MIN_HEIGHT}")),
+                Line::raw("q quits"),
+            ];
+            frame.render_widget(
+                Paragraph::new(text)
+                    .alignment(Alignment::Center)
+                    .wrap(Wrap { trim: true }),
+                area,
             );
-            frame.render_widget(Paragraph::new(text).alignment(Alignment::Center), area);
             return;
         }
         let snapshot = self.paused.clone().unwrap_or_else(|| latest.clone());
@@ -329,10 +338,11 @@ impl View {
         .areas(area);
         self.page = usize::from(rows.height.saturating_sub(2)).max(1);
         let title = format!(
-            " by {} (b) · sorted by {} (s) · {} rows ",
+            " by {} (b) · sorted by {} (s) · {} {} ",
             s.by,
             self.sort.name(),
-            s.rows.len()
+            s.rows.len(),
+            if s.rows.len() == 1 { "row" } else { "rows" }
         );
         let mut state = TableState::default().with_selected(Some(self.selected));
         let rows_cells = s.rows_table();
@@ -432,7 +442,9 @@ impl View {
             .collect();
         let title = format!(" last of {} · Esc back ", shown.key);
         frame.render_widget(
-            Paragraph::new(lines).block(Block::new().borders(Borders::TOP).title(title)),
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .block(Block::new().borders(Borders::TOP).title(title)),
             area,
         );
     }

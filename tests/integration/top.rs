@@ -604,3 +604,33 @@ fn the_terminal_view_follows_its_keys_and_gives_the_terminal_back() {
     assert!(screen.contains("PUBLISHER_ID"), "{screen}");
     assert!(screen.contains("OPERATION"), "{screen}");
 }
+
+#[test]
+fn the_terminal_view_ends_when_its_terminal_hangs_up() {
+    let (_broker, exchange, topic) = scratch();
+    let command = format!(
+        "env OSLO_TRANSPORT_URL={} {} --top --exchange {exchange} --topic {topic}",
+        crate::common::transport_url(),
+        env!("CARGO_BIN_EXE_oslo-listen"),
+    );
+    let tmux = Tmux::start(&command);
+    tmux.wait_for(&["q quit", "listening on"]);
+    let pid = tmux.show("#{pane_pid}");
+    // env has become the listener.
+    let program = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(program.contains("oslo-listen\0--top"), "{program:?}");
+    // The window closes: the terminal hangs up under the listener.
+    tmux.run(&["kill-server"]);
+    let until = Instant::now() + Duration::from_secs(20);
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| !stat.contains(") Z "))
+    };
+    while alive() {
+        assert!(
+            Instant::now() < until,
+            "oslo-listen {pid} still runs after its terminal hung up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
