@@ -41,6 +41,17 @@ pub fn object(value: &Value) -> Option<(String, &Value)> {
     Some((title, data))
 }
 
+/// The data of a versioned object primitive, without building its title: for a quick look
+/// inside.
+pub fn data(value: &Value) -> Option<&Value> {
+    let map = value.as_object()?;
+    let (key, data) = map.iter().find(|(k, _)| k.ends_with("_object.data"))?;
+    let prefix = key.strip_suffix("data")?;
+    map.keys()
+        .any(|k| k.strip_prefix(prefix) == Some("name"))
+        .then_some(data)
+}
+
 /// `value` with every versioned object in it (nested ones and ones in lists too) replaced
 /// by its data and an `@object` member naming it (data that is not an object goes under
 /// `@data`).

@@ -13,6 +13,7 @@ mod filters;
 mod measure;
 mod raw;
 mod report;
+mod top;
 
 use amiquip::{ExchangeDeclareOptions, ExchangeType, FieldTable, QueueDeclareOptions};
 use oslo_notify::envelope::{Format, Notification, Priority};
@@ -38,6 +39,8 @@ struct Options {
     python_count: usize,
     json: PathBuf,
     url: String,
+    /// Only these groups of rows (one_shot, bulk, listen, filters, top); empty for all.
+    only: Vec<String>,
 }
 
 impl Options {
@@ -50,6 +53,7 @@ impl Options {
             json: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench/compare.json"),
             url: std::env::var("OSLO_TRANSPORT_URL")
                 .unwrap_or_else(|_| "rabbit://guest:guest@127.0.0.1:5672/".to_owned()),
+            only: Vec::new(),
         };
         let mut python_count = None;
         let mut args = std::env::args().skip(1);
@@ -75,6 +79,7 @@ impl Options {
                 }
                 "--json" => options.json = PathBuf::from(value("--json")?),
                 "--url" => options.url = value("--url")?,
+                "--only" => options.only.push(value("--only")?),
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
@@ -496,6 +501,21 @@ fn run_listen(
     count: usize,
     extra: &[&str],
 ) -> Result<measure::Run, String> {
+    let mut args = vec!["--json"];
+    args.extend_from_slice(extra);
+    run_listen_to(options, scratch, topic, count, &args, None)
+}
+
+/// `oslo-listen --shared --count N` on `topic`'s info queue with `extra`, its stdout to
+/// `stdout` (or nowhere).
+fn run_listen_to(
+    options: &Options,
+    scratch: &Scratch,
+    topic: &str,
+    count: usize,
+    extra: &[&str],
+    stdout: Option<&std::path::Path>,
+) -> Result<measure::Run, String> {
     let count = count.to_string();
     let mut args = vec![
         "--transport-url",
@@ -507,12 +527,11 @@ fn run_listen(
         "--priority",
         "info",
         "--shared",
-        "--json",
         "--count",
         &count,
     ];
     args.extend_from_slice(extra);
-    measure::run(LISTEN, &args, None)
+    measure::run_to(LISTEN, &args, None, stdout)
 }
 
 /// Puts `bodies` on `queue` (bound to the scratch exchange with its name).
@@ -622,10 +641,19 @@ fn run(options: &Options) -> Result<Report, String> {
     let url = TransportUrl::parse(&options.url).map_err(|e| e.to_string())?;
     let mut scratch = Scratch::new(url.clone())?;
     let mut rows = Vec::new();
-    one_shot(options, &mut scratch, &mut rows)?;
-    bulk(options, &mut scratch, &mut rows)?;
-    listen(options, &mut scratch, &mut rows)?;
-    filters::filters(options, &mut scratch, &mut rows)?;
+    type Group = fn(&Options, &mut Scratch, &mut Vec<Row>) -> Result<(), String>;
+    let groups: [(&str, Group); 5] = [
+        ("one_shot", one_shot),
+        ("bulk", bulk),
+        ("listen", listen),
+        ("filters", filters::filters),
+        ("top", top::top),
+    ];
+    for (name, group) in groups {
+        if options.only.is_empty() || options.only.iter().any(|o| o == name) {
+            group(options, &mut scratch, &mut rows)?;
+        }
+    }
     Ok(Report {
         machine: machine(&url),
         one_shot_runs: options.runs,

@@ -26,6 +26,19 @@ pub const HELPER: &str = "--measure-child";
 /// holds many megabytes at times, so it starts a copy of itself, small, that starts
 /// `program` and reports what it took.
 pub fn run(program: &str, args: &[&str], stdin: Option<&Path>) -> Result<Run, String> {
+    run_to(program, args, stdin, None)
+}
+
+/// The environment variable that tells the helper to write `program`'s stdout to a file.
+const STDOUT_FILE: &str = "OSLO_BENCH_STDOUT_FILE";
+
+/// [`run`], with stdout written to `stdout` (a file) rather than thrown away.
+pub fn run_to(
+    program: &str,
+    args: &[&str],
+    stdin: Option<&Path>,
+    stdout: Option<&Path>,
+) -> Result<Run, String> {
     let stdin = match stdin {
         Some(path) => {
             Stdio::from(File::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?)
@@ -34,7 +47,11 @@ pub fn run(program: &str, args: &[&str], stdin: Option<&Path>) -> Result<Run, St
     };
     let helper = std::env::current_exe().map_err(|e| format!("finding the bench binary: {e}"))?;
     let stderr_file = tempfile_for_stderr()?;
-    let output = Command::new(helper)
+    let mut helper = Command::new(helper);
+    if let Some(path) = stdout {
+        helper.env(STDOUT_FILE, path);
+    }
+    let output = helper
         .arg(HELPER)
         .arg(program)
         .args(args)
@@ -73,10 +90,21 @@ pub fn child_main(argv: &[String]) -> std::process::ExitCode {
         eprintln!("{HELPER}: no program given");
         return std::process::ExitCode::from(2);
     };
+    let stdout = match std::env::var_os(STDOUT_FILE) {
+        Some(path) => match File::create(&path) {
+            Ok(file) => Stdio::from(file),
+            Err(e) => {
+                eprintln!("creating {}: {e}", Path::new(&path).display());
+                return std::process::ExitCode::FAILURE;
+            }
+        },
+        None => Stdio::null(),
+    };
     let started = Instant::now();
     let child = match Command::new(program)
         .args(args)
-        .stdout(Stdio::null())
+        .env_remove(STDOUT_FILE)
+        .stdout(stdout)
         .spawn()
     {
         Ok(child) => child,

@@ -8,6 +8,7 @@ use crate::versioned;
 use chrono::{DateTime, NaiveDateTime};
 use hdrhistogram::Histogram;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -52,28 +53,34 @@ impl<'a> Phase<'a> {
 /// The id a start and its end are paired by: the first of [`ID_MEMBERS`] found in the
 /// payload (or in the data of a versioned object that is the payload), as a string, else
 /// the context's `request_id`.
-pub fn operation_id(notification: &Notification) -> Option<String> {
+pub fn operation_id(notification: &Notification) -> Option<Cow<'_, str>> {
     let payload = &notification.payload;
-    let data = versioned::object(payload).map(|(_, data)| data);
-    let as_id = |value: &Value| match value {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    };
-    ID_MEMBERS
-        .iter()
-        .find_map(|member| {
-            payload
-                .get(member)
-                .and_then(as_id)
-                .or_else(|| data.and_then(|d| d.get(member)).and_then(as_id))
-        })
-        .or_else(|| notification.context.get("request_id").and_then(as_id))
+    fn as_id(value: &Value) -> Option<Cow<'_, str>> {
+        match value {
+            Value::String(s) if !s.is_empty() => Some(Cow::Borrowed(s.as_str())),
+            Value::Number(n) => Some(Cow::Owned(n.to_string())),
+            _ => None,
+        }
+    }
+    let mut data = None;
+    for member in ID_MEMBERS {
+        if let Some(id) = payload.get(member).and_then(as_id) {
+            return Some(id);
+        }
+        let data = *data.get_or_insert_with(|| versioned::data(payload));
+        if let Some(id) = data.and_then(|d| d.get(member)).and_then(as_id) {
+            return Some(id);
+        }
+    }
+    notification.context.get("request_id").and_then(as_id)
 }
 
 /// A notification's timestamp: Python's `str(datetime)` as oslo writes it, or ISO 8601
 /// (with a `T`, and an offset or `Z`).
 pub fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
+    if let Some(at) = parse_python(text) {
+        return Some(at);
+    }
     for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
             return Some(t);
@@ -82,6 +89,37 @@ pub fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
     DateTime::parse_from_rfc3339(text)
         .ok()
         .map(|t| t.naive_utc())
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.ffffff]`, the form oslo writes, read without a format parser: it
+/// is read for every start and end.
+fn parse_python(text: &str) -> Option<NaiveDateTime> {
+    let b = text.as_bytes();
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        b[range].iter().try_fold(0u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let micros = match &b[19..] {
+        [] => 0,
+        [b'.', digits @ ..] if (1..=6).contains(&digits.len()) => {
+            let n = number(20..b.len())?;
+            n * 10u32.pow(6 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    let date =
+        chrono::NaiveDate::from_ymd_opt(number(0..4)? as i32, number(5..7)?, number(8..10)?)?;
+    date.and_hms_micro_opt(number(11..13)?, number(14..16)?, number(17..19)?, micros)
 }
 
 /// The figures of one operation name.
@@ -93,8 +131,8 @@ pub struct Operation {
     pub ended: u64,
     /// Errors seen.
     pub failed: u64,
-    /// Tracked ones in flight.
-    open: u64,
+    /// Tracked ones in flight, by id.
+    open: HashMap<String, Open>,
     /// In flight, but dropped from tracking to keep within [`MAX_OPEN`]: counted as stale.
     dropped: u64,
     /// Durations of paired ends, in milliseconds.
@@ -109,7 +147,7 @@ impl Operation {
             started: 0,
             ended: 0,
             failed: 0,
-            open: 0,
+            open: HashMap::new(),
             dropped: 0,
             durations: None,
             max: None,
@@ -118,7 +156,7 @@ impl Operation {
 
     /// Operations started and not yet ended.
     pub fn in_flight(&self) -> u64 {
-        self.open + self.dropped
+        self.open.len() as u64 + self.dropped
     }
 
     /// Durations of paired ends: how many were measured.
@@ -164,9 +202,8 @@ struct Open {
 #[derive(Debug)]
 pub struct Operations {
     names: HashMap<String, Operation>,
-    /// (name, id) of each operation in flight.
-    open: HashMap<(String, String), Open>,
-    /// The same, oldest first, to drop the oldest beyond [`MAX_OPEN`].
+    /// (name, id) of each operation in flight, oldest first, to drop the oldest beyond
+    /// [`MAX_OPEN`].
     order: BTreeMap<u64, (String, String)>,
     next: u64,
     stale: Duration,
@@ -177,7 +214,6 @@ impl Operations {
     pub fn new(stale: Duration) -> Self {
         Operations {
             names: HashMap::new(),
-            open: HashMap::new(),
             order: BTreeMap::new(),
             next: 0,
             stale,
@@ -189,12 +225,19 @@ impl Operations {
         self.stale
     }
 
-    fn name_of(&mut self, name: &str) -> String {
-        if self.names.contains_key(name) || self.names.len() < MAX_OPERATIONS {
-            name.to_owned()
+    /// The figures of `name` (or of [`OTHER`] beyond [`MAX_OPERATIONS`] names), and the
+    /// name they are kept under.
+    fn operation<'a>(&mut self, name: &'a str) -> (&'a str, &mut Operation) {
+        let name = if self.names.contains_key(name) || self.names.len() < MAX_OPERATIONS {
+            name
         } else {
-            OTHER.to_owned()
+            OTHER
+        };
+        if !self.names.contains_key(name) {
+            self.names.insert(name.to_owned(), Operation::new());
         }
+        let operation = self.names.get_mut(name).expect("inserted above");
+        (name, operation)
     }
 
     /// Counts `notification` if its event type opens or closes an operation.
@@ -206,53 +249,39 @@ impl Operations {
         let at = parse_timestamp(&notification.timestamp);
         match phase {
             Phase::Start(name) => {
-                let name = self.name_of(name);
-                let operation = self
-                    .names
-                    .entry(name.clone())
-                    .or_insert_with(Operation::new);
+                let order = self.next;
+                let (name, operation) = self.operation(name);
                 operation.started += 1;
-                let Some(id) = id else {
-                    // Nothing to pair its end with: it cannot be followed.
+                // Without an id, nothing pairs its end with it: it cannot be followed. Started
+                // again before it ended: the first start stands.
+                let Some(id) = id.filter(|id| !operation.open.contains_key(id.as_ref())) else {
                     return;
                 };
-                let key = (name, id);
-                if self.open.contains_key(&key) {
-                    // Started again before it ended: the first start stands.
-                    return;
-                }
-                operation.open += 1;
-                let order = self.next;
+                let id = id.into_owned();
+                let open = Open { started: at, order };
+                operation.open.insert(id.clone(), open);
+                let name = name.to_owned();
                 self.next += 1;
-                self.order.insert(order, key.clone());
-                self.open.insert(key, Open { started: at, order });
-                if self.open.len() > MAX_OPEN {
+                self.order.insert(order, (name, id));
+                if self.order.len() > MAX_OPEN {
                     self.drop_oldest();
                 }
             }
             Phase::End(name) | Phase::Error(name) => {
                 let failed = matches!(phase, Phase::Error(_));
-                let name = self.name_of(name);
-                let open = id.and_then(|id| {
-                    let key = (name.clone(), id);
-                    self.open.remove(&key)
-                });
-                if let Some(open) = &open {
-                    self.order.remove(&open.order);
-                }
-                let operation = self.names.entry(name).or_insert_with(Operation::new);
+                let (_, operation) = self.operation(name);
                 if failed {
                     operation.failed += 1;
                 } else {
                     operation.ended += 1;
                 }
-                match open {
+                match id.and_then(|id| operation.open.remove(id.as_ref())) {
                     Some(open) => {
-                        operation.open -= 1;
                         if let (false, Some(start), Some(end)) = (failed, open.started, at) {
                             let duration = (end - start).to_std().unwrap_or(Duration::ZERO);
                             operation.record_duration(duration);
                         }
+                        self.order.remove(&open.order);
                     }
                     // Most likely the end of one dropped from tracking.
                     None => operation.dropped = operation.dropped.saturating_sub(1),
@@ -262,13 +291,13 @@ impl Operations {
     }
 
     fn drop_oldest(&mut self) {
-        let Some((_, key)) = self.order.pop_first() else {
+        let Some((_, (name, id))) = self.order.pop_first() else {
             return;
         };
-        self.open.remove(&key);
-        if let Some(operation) = self.names.get_mut(&key.0) {
-            operation.open -= 1;
-            operation.dropped += 1;
+        if let Some(operation) = self.names.get_mut(&name) {
+            if operation.open.remove(&id).is_some() {
+                operation.dropped += 1;
+            }
         }
     }
 
@@ -280,19 +309,16 @@ impl Operations {
     /// How many operations of each name are stale at `now` (UTC): in flight for longer than
     /// the stale time by their start's timestamp, or dropped from tracking.
     pub fn stale(&self, now: NaiveDateTime) -> HashMap<&str, u64> {
-        let mut stale: HashMap<&str, u64> = self
-            .names
-            .iter()
-            .filter(|(_, o)| o.dropped > 0)
-            .map(|(k, o)| (k.as_str(), o.dropped))
-            .collect();
-        for ((name, _), open) in &self.open {
-            let Some(started) = open.started else {
-                continue;
-            };
-            let age = (now - started).to_std().unwrap_or(Duration::ZERO);
-            if age > self.stale {
-                *stale.entry(name.as_str()).or_default() += 1;
+        let mut stale = HashMap::new();
+        for (name, operation) in &self.names {
+            let old = operation
+                .open
+                .values()
+                .filter_map(|open| open.started)
+                .filter(|started| (now - *started).to_std().is_ok_and(|age| age > self.stale))
+                .count() as u64;
+            if old + operation.dropped > 0 {
+                stale.insert(name.as_str(), old + operation.dropped);
             }
         }
         stale
@@ -300,7 +326,7 @@ impl Operations {
 
     /// How many operations are tracked in flight.
     pub fn tracked(&self) -> usize {
-        self.open.len()
+        self.order.len()
     }
 }
 
@@ -342,7 +368,7 @@ mod tests {
     #[test]
     fn ids_are_looked_for_in_order() {
         let with = |payload: Value| event("x.start", payload, "");
-        let id = |n: &Notification| operation_id(n);
+        let id = |n: &Notification| operation_id(n).map(Cow::into_owned);
         assert_eq!(
             id(&with(
                 json!({"id": "4", "resource_id": "3", "uuid": "2", "instance_id": "1"})
@@ -387,6 +413,12 @@ mod tests {
             Some(at("2026-11-26 11:00:00.0"))
         );
         assert_eq!(parse_timestamp("yesterday"), None);
+        assert_eq!(
+            parse_timestamp("2026-11-26 11:00:00.2"),
+            Some(want - chrono::Duration::milliseconds(50))
+        );
+        assert_eq!(parse_timestamp("2026-13-26 11:00:00"), None);
+        assert_eq!(parse_timestamp("2026-11-26 11:0a:00"), None);
     }
 
     #[test]

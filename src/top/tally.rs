@@ -187,18 +187,22 @@ impl Row {
 /// The rows of one grouping: at most [`MAX_ROWS`] keys, then [`OTHER`].
 #[derive(Debug, Clone, Default)]
 pub struct Group {
-    rows: HashMap<String, Row>,
+    /// Key -> index in `rows`: a key seen before costs one lookup and no allocation.
+    index: HashMap<Box<str>, usize>,
+    rows: Vec<(Box<str>, Row)>,
     other: Option<Row>,
 }
 
 impl Group {
     fn row(&mut self, key: &str) -> &mut Row {
-        // Looked up by &str first: a key seen before costs no allocation.
-        if self.rows.contains_key(key) {
-            return self.rows.get_mut(key).expect("looked up just now");
+        if let Some(&at) = self.index.get(key) {
+            return &mut self.rows[at].1;
         }
         if self.rows.len() < MAX_ROWS {
-            return self.rows.entry(key.to_owned()).or_default();
+            self.index.insert(key.into(), self.rows.len());
+            self.rows.push((key.into(), Row::default()));
+            let last = self.rows.len() - 1;
+            return &mut self.rows[last].1;
         }
         self.other.get_or_insert_with(Row::default)
     }
@@ -207,7 +211,7 @@ impl Group {
     pub fn rows(&self) -> impl Iterator<Item = (&str, &Row)> {
         self.rows
             .iter()
-            .map(|(k, r)| (k.as_str(), r))
+            .map(|(k, r)| (&**k, r))
             .chain(self.other.iter().map(|r| (OTHER, r)))
     }
 
@@ -216,7 +220,7 @@ impl Group {
         if key == OTHER {
             return self.other.as_ref();
         }
-        self.rows.get(key)
+        self.index.get(key).map(|at| &self.rows[*at].1)
     }
 }
 
