@@ -18,6 +18,7 @@ mod interop;
 mod large;
 mod library;
 mod listen;
+mod network;
 mod notify;
 mod properties;
 mod tls;

@@ -6,6 +6,7 @@
 
 pub mod cluster;
 pub mod node;
+pub mod proxy;
 pub mod tls;
 
 use amiquip::{
@@ -451,6 +452,11 @@ impl Listening {
         line[start..line.len() - 1].to_owned()
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills it (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         self.child.kill().unwrap();
@@ -520,6 +526,38 @@ impl Broker {
             .recv_timeout(std::time::Duration::from_secs(30))
             .expect("a confirm");
         assert!(matches!(confirm, amiquip::Confirm::Ack(_)), "{confirm:?}");
+    }
+
+    /// Publishes `bodies` as they are to `exchange` with `routing_key`, with confirms in
+    /// flight, and waits until the broker confirmed every one.
+    pub fn publish_many(&mut self, exchange: &str, routing_key: &str, bodies: &[Vec<u8>]) {
+        let channel = self.channel();
+        let confirms = channel.listen_for_publisher_confirms().unwrap();
+        channel.enable_publisher_confirms().unwrap();
+        let properties = AmqpProperties::default()
+            .with_content_type("application/json".into())
+            .with_content_encoding("utf-8".into())
+            .with_delivery_mode(2);
+        for body in bodies {
+            let publish = amiquip::Publish::with_properties(body, routing_key, properties.clone());
+            channel.basic_publish(exchange, publish).unwrap();
+        }
+        let mut confirmed = 0u64;
+        while confirmed < bodies.len() as u64 {
+            let confirm = confirms
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .expect("a confirm");
+            match confirm {
+                amiquip::Confirm::Ack(payload) => {
+                    confirmed = if payload.multiple {
+                        payload.delivery_tag
+                    } else {
+                        confirmed + 1
+                    }
+                }
+                nack => panic!("{nack:?}"),
+            }
+        }
     }
 
     /// How many consumers `queue` has.

@@ -1,0 +1,464 @@
+//! Network faults between the tools and a broker node of the test's own, made by the fault
+//! proxy (`common/proxy.rs`): silent partitions, resets in the middle of a frame, latency,
+//! refused connections; peers that are not brokers; and poison interleaved with good
+//! messages. Nothing may be lost.
+
+use crate::common::node::Node;
+use crate::common::proxy::Proxy;
+use crate::common::{self, listen_on, read_lines, scratch, unique, Broker, Line};
+use oslo_notify::envelope::{new_unique_id, Format, Notification, Priority};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+/// A transport URL naming these proxies in order.
+fn url_of(proxies: &[&Proxy]) -> String {
+    let hosts: Vec<String> = proxies
+        .iter()
+        .map(|p| format!("guest:guest@127.0.0.1:{}", p.port()))
+        .collect();
+    format!("rabbit://{}/", hosts.join(","))
+}
+
+/// The proxy of the two that holds a connection now.
+fn in_use<'a>(a: &'a Proxy, b: &'a Proxy) -> (&'a Proxy, &'a Proxy) {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        match (a.open(), b.open()) {
+            (0, 0) => {}
+            (_, 0) => return (a, b),
+            (0, _) => return (b, a),
+            (x, y) => panic!("connections on both proxies: {x} and {y}"),
+        }
+        assert!(Instant::now() < until, "no connection through either proxy");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The message_ids of `--json` lines.
+fn ids_of(lines: &str) -> Vec<String> {
+    lines
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| v["metadata"]["message_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every id once, or the ids printed more than once.
+fn assert_each_once(ids: &[String]) {
+    let mut seen = BTreeMap::<&str, usize>::new();
+    for id in ids {
+        *seen.entry(id).or_default() += 1;
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "printed more than once: {twice:?}");
+}
+
+/// Sends `count` notifications straight to the node; returns their message_ids.
+fn send_direct(node: &Node, exchange: &str, topic: &str, count: usize) -> BTreeSet<String> {
+    let lines: String = (0..count).map(|i| format!("{{\"n\": {i}}}\n")).collect();
+    let args = [
+        "--exchange",
+        exchange,
+        "--topic",
+        topic,
+        "--lines",
+        "info",
+        "net.test",
+    ];
+    let run = common::notify_with_url(&node.transport_url(), &args, lines.as_bytes());
+    assert_eq!(run.code, 0, "{run:?}");
+    run.stdout.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn a_silent_partition_under_a_shared_listener_moves_it_to_the_other_host() {
+    let node = Node::start();
+    let mut broker = Broker::at(&node.amqp_url());
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let (a, b) = (Proxy::start(node.port()), Proxy::start(node.port()));
+    let url = url_of(&[&a, &b]);
+    let args = [
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--shared",
+        "--json",
+        "--heartbeat",
+        "2",
+        "--count",
+        "1500",
+        "--timeout",
+        "120",
+    ];
+    let mut listener = listen_on(&url, &args, true);
+    let (partitioned, other) = in_use(&a, &b);
+    let mut sent = send_direct(&node, &exchange, &topic, 500);
+    partitioned.blackhole();
+    let cut = Instant::now();
+    sent.extend(send_direct(&node, &exchange, &topic, 500));
+    listener.wait_for_new_stderr("lost");
+    let detected = cut.elapsed();
+    listener.wait_for_new_stderr("listening on");
+    let listening = cut.elapsed();
+    assert!(other.open() > 0, "it moved to the other host");
+    sent.extend(send_direct(&node, &exchange, &topic, 500));
+    // Everything arrives (what the lost connection held comes back once the broker gives
+    // up on it), none twice.
+    let run = listener.finish();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let printed = ids_of(&run.stdout);
+    assert_each_once(&printed);
+    let printed: BTreeSet<String> = printed.into_iter().collect();
+    let missing: Vec<_> = sent.difference(&printed).collect();
+    assert!(
+        missing.is_empty(),
+        "{} not printed: {missing:?}",
+        missing.len()
+    );
+    eprintln!(
+        "silent partition under oslo-listen --heartbeat 2: lost after {:.1} s, listening through the other host after {:.1} s",
+        detected.as_secs_f64(),
+        listening.as_secs_f64()
+    );
+}
+
+/// Starts `oslo-notify` on `url` with `args`, stdin piped; its stdout lines come on the
+/// receiver.
+fn notify_piped(url: &str, args: &[&str]) -> (Child, Receiver<Line>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oslo-notify"))
+        .args(args)
+        .env("OSLO_TRANSPORT_URL", url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("oslo-notify runs");
+    let lines = read_lines(child.stdout.take().unwrap());
+    (child, lines)
+}
+
+/// The message_ids on `queue`, taken off it.
+fn drained(broker: &Broker, queue: &str) -> BTreeSet<String> {
+    broker.drain_ids(queue)
+}
+
+#[test]
+fn a_silent_partition_under_a_publisher_sends_everything_through_the_other_host() {
+    let node = Node::start();
+    let mut broker = Broker::at(&node.amqp_url());
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let (a, b) = (Proxy::start(node.port()), Proxy::start(node.port()));
+    let url = url_of(&[&a, &b]);
+    let args = [
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--heartbeat",
+        "2",
+        "--lines",
+        "info",
+        "net.partition",
+    ];
+    let (mut child, lines) = notify_piped(&url, &args);
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        for i in 0..20_000 {
+            if writeln!(stdin, "{{\"n\": {i}, \"pad\": \"{}\"}}", "x".repeat(200)).is_err() {
+                return;
+            }
+        }
+    });
+    let mut printed = BTreeSet::new();
+    let mut cut = None;
+    let mut resumed = None;
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(90)) {
+        printed.insert(line.1.trim().to_owned());
+        if let (Some(cut), None) = (cut, resumed) {
+            // The lines printed before the partition was noticed were confirmed before it.
+            if line.0.duration_since(cut) > Duration::from_millis(500) {
+                resumed = Some(line.0.duration_since(cut));
+            }
+        }
+        if cut.is_none() && printed.len() == 5_000 {
+            in_use(&a, &b).0.blackhole();
+            cut = Some(Instant::now());
+        }
+    }
+    writer.join().unwrap();
+    let status = common::wait_or_kill(&mut child, Duration::from_secs(60));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(cut.is_some(), "{} printed: {stderr}", printed.len());
+    assert_eq!(printed.len(), 20_000, "{stderr}");
+    assert!(stderr.contains("lost"), "{stderr}");
+    let queued = drained(&broker, &format!("{topic}.info"));
+    let missing: Vec<_> = printed.difference(&queued).collect();
+    assert!(missing.is_empty(), "{} printed, not queued", missing.len());
+    eprintln!(
+        "silent partition under oslo-notify --lines --heartbeat 2: confirms again after {:.1} s; {stderr}",
+        resumed.unwrap_or_default().as_secs_f64()
+    );
+}
+
+/// Open file descriptors and resident memory of a process, from /proc.
+fn footprint(pid: u32) -> (usize, u64) {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    (fds, rss_kib * 1024)
+}
+
+/// Waits until the proxy has reset `resets` connections and accepted the one after;
+/// returns the process's footprint then.
+fn after_resets(proxy: &Proxy, resets: usize, pid: u32) -> (usize, u64) {
+    let until = Instant::now() + Duration::from_secs(120);
+    while proxy.resets() < resets || proxy.accepted() <= resets || proxy.open() == 0 {
+        assert!(
+            Instant::now() < until,
+            "{} resets, {} accepted",
+            proxy.resets(),
+            proxy.accepted()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    footprint(pid)
+}
+
+fn assert_flat(first: (usize, u64), last: (usize, u64), what: &str) {
+    assert_eq!(
+        first.0, last.0,
+        "{what}: open files after the first reset and the 100th"
+    );
+    assert!(
+        last.1 <= first.1 + 2 * 1024 * 1024,
+        "{what}: RSS grew from {} to {} bytes",
+        first.1,
+        last.1
+    );
+    eprintln!(
+        "{what}: after the 1st reset {} fds, {:.1} MiB; after the 100th {} fds, {:.1} MiB",
+        first.0,
+        first.1 as f64 / 1048576.0,
+        last.0,
+        last.1 as f64 / 1048576.0
+    );
+}
+
+/// A body of about 400 bytes.
+fn body(n: usize) -> Vec<u8> {
+    Notification::new(
+        Priority::Info,
+        "net.reset",
+        json!({"n": n, "pad": "y".repeat(300)}),
+    )
+    .encode(Format::V2, &new_unique_id())
+    .unwrap()
+}
+
+#[test]
+fn a_hundred_resets_in_the_middle_of_a_frame_under_a_listener() {
+    let node = Node::start();
+    let mut broker = Broker::at(&node.amqp_url());
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    broker.declare_exchange(&exchange, false);
+    let queue = format!("{topic}.info");
+    broker.declare_bound_queue(&exchange, &queue, false, Default::default());
+    let count = 30_000;
+    let bodies: Vec<Vec<u8>> = (0..count).map(body).collect();
+    broker.publish_many(&exchange, &queue, &bodies);
+    let proxy = Proxy::start(node.port());
+    // Each connection is reset after about 40 deliveries, in the middle of one.
+    proxy.cut_after(Some(20_011));
+    let total = count.to_string();
+    let args = [
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--shared",
+        "--json",
+        "--prefetch",
+        "100",
+        "--count",
+        &total,
+    ];
+    let listener = listen_on(&url_of(&[&proxy]), &args, false);
+    let pid = listener.pid();
+    let first = after_resets(&proxy, 1, pid);
+    let last = after_resets(&proxy, 100, pid);
+    proxy.cut_after(None);
+    let run = listener.finish();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(broker.depth(&queue), 0);
+    let printed = ids_of(&run.stdout);
+    assert_each_once(&printed);
+    assert_eq!(printed.len(), count, "every one printed once");
+    assert_flat(first, last, "oslo-listen --shared");
+}
+
+#[test]
+fn a_hundred_resets_in_the_middle_of_a_frame_under_a_publisher() {
+    let node = Node::start();
+    let mut broker = Broker::at(&node.amqp_url());
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let proxy = Proxy::start(node.port());
+    // Confirms are small: each connection gets a few hundred before the reset.
+    proxy.cut_after(Some(1_503));
+    let args = [
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--lines",
+        "info",
+        "net.reset",
+    ];
+    let (mut child, lines) = notify_piped(&url_of(&[&proxy]), &args);
+    let stderr = common::read_all(child.stderr.take().unwrap());
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writing = std::sync::Arc::clone(&stop);
+    let writer = std::thread::spawn(move || {
+        let mut n = 0;
+        while !writing.load(std::sync::atomic::Ordering::Relaxed)
+            && writeln!(stdin, "{{\"n\": {n}}}").is_ok()
+        {
+            n += 1;
+        }
+        // stdin closes here: oslo-notify sends what it read and exits.
+    });
+    let first = after_resets(&proxy, 1, pid);
+    let last = after_resets(&proxy, 100, pid);
+    proxy.cut_after(None);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    let mut printed = BTreeSet::new();
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(30)) {
+        printed.insert(line.1.trim().to_owned());
+    }
+    let status = common::wait_or_kill(&mut child, Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&stderr.join().unwrap()).into_owned();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let queued = drained(&broker, &format!("{topic}.info"));
+    let missing: Vec<_> = printed.difference(&queued).collect();
+    assert!(missing.is_empty(), "{} printed, not queued", missing.len());
+    assert!(printed.len() > 1000, "{} printed", printed.len());
+    assert_flat(first, last, "oslo-notify --lines");
+}
+
+#[test]
+fn poison_interleaved_with_good_notifications_is_reported_and_the_rest_printed() {
+    let (mut broker, exchange, topic) = scratch();
+    broker.declare_exchange(&exchange, false);
+    let queue = format!("{topic}.info");
+    broker.declare_bound_queue(&exchange, &queue, false, Default::default());
+    let mut bodies = Vec::new();
+    let mut good = BTreeSet::new();
+    for n in 0..10_000 {
+        bodies.push(format!("poison {n} \u{1}{{not json").into_bytes());
+        let body = body(n);
+        good.insert(
+            common::inner_json(&body)["message_id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+        bodies.push(body);
+    }
+    broker.publish_many(&exchange, &queue, &bodies);
+    let args = [
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--shared",
+        "--json",
+        "--count",
+        "10000",
+        "--timeout",
+        "120",
+    ];
+    let run = common::listen_with_url(&common::transport_url(), &args);
+    assert_eq!(run.code, 0, "{}", &run.stderr[..run.stderr.len().min(2000)]);
+    let printed = ids_of(&run.stdout);
+    assert_each_once(&printed);
+    let printed: BTreeSet<String> = printed.into_iter().collect();
+    assert_eq!(printed, good);
+    let reports = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("is not a notification"))
+        .count();
+    assert_eq!(reports, 10_000);
+    for n in [0, 4_999, 9_999] {
+        assert!(
+            run.stderr
+                .contains(&format!("poison {n} \\u0001{{not json")),
+            "{n}"
+        );
+    }
+    assert_eq!(broker.depth(&queue), 0);
+}
+
+#[test]
+fn a_peer_that_is_not_a_broker_is_a_connect_error() {
+    // An HTTP server on the port: it answers garbage to the AMQP header and closes.
+    let http = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = http.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in http.incoming().flatten() {
+            let mut stream = stream;
+            let mut header = [0; 8];
+            let _ = std::io::Read::read(&mut stream, &mut header);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    // A peer that accepts and never says a word.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    for port in [port, silent_port] {
+        let url = format!("rabbit://guest:guest@127.0.0.1:{port}/");
+        let address = format!("127.0.0.1:{port}");
+        let started = Instant::now();
+        let run = common::notify_with_url(&url, &["--timeout", "3", "info", "e", "{}"], b"");
+        assert_eq!(run.code, 3, "{run:?}");
+        let last = run.stderr.lines().last().unwrap();
+        assert!(
+            last.contains("cannot connect") && last.contains(&address),
+            "{last}"
+        );
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "bounded by --timeout"
+        );
+        let args = ["--timeout", "3", "--exchange", "x", "--topic", "t"];
+        let run = common::listen_with_url(&url, &args);
+        assert_eq!(run.code, 3, "{run:?}");
+        let last = run.stderr.lines().last().unwrap();
+        assert!(
+            last.contains("cannot connect") && last.contains(&address),
+            "{last}"
+        );
+    }
+    let _ = unique("unused");
+}
