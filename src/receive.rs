@@ -114,6 +114,21 @@ pub enum Ended {
 pub const REMEMBERED_IDS: usize = 4096;
 /// How many done deliveries are acknowledged at once.
 const ACK_BATCH: usize = 64;
+/// A broker whose connection took longer than this (about four round trips) is far away: the
+/// well-known exchanges are then looked for all at once rather than one after another.
+const FAR: Duration = Duration::from_millis(200);
+
+/// The well-known exchanges but the default one.
+fn other_well_known() -> Vec<&'static str> {
+    WELL_KNOWN_EXCHANGES
+        .iter()
+        .copied()
+        .filter(|name| *name != DEFAULT_EXCHANGE)
+        .collect()
+}
+
+/// Which of [`other_well_known`] exist, being found out on a thread of its own.
+type Probe = std::thread::JoinHandle<Result<Vec<bool>, broker::BrokerError>>;
 /// How often the stop flag and the deadline are looked at when nothing arrives.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -195,12 +210,25 @@ struct Session<'a> {
 impl Session<'_> {
     /// Sets up and consumes on `connection` until done, or until the connection is lost.
     fn run(&mut self, connection: broker::Connection, stop: &AtomicBool) -> Result<Ended> {
-        let mut listener = Listener::new(connection, self.settings.durability)?;
-        let queues = self.set_up(&mut listener)?;
+        // A broker far away: the well-known exchanges are looked for all at once, while this
+        // connection sets itself up.
+        let far = connection.handshake() > FAR;
+        let probe = match &self.settings.sources {
+            Sources::WellKnown(_) if far => {
+                let (url, connect) = (self.settings.url.clone(), self.settings.connect.clone());
+                Some(std::thread::spawn(move || {
+                    broker::exchanges_exist(&url, &connect, &other_well_known())
+                }))
+            }
+            _ => None,
+        };
+        let mut listener =
+            Listener::new(connection, self.settings.durability, self.settings.prefetch)?;
+        let queues = self.set_up(&mut listener, probe)?;
         let hold_limit = usize::from(self.settings.prefetch / 2).max(1);
         let address = listener.address().to_owned();
         let mut ended = Ended::Stopped;
-        listener.consume(&queues, self.settings.prefetch, TICK, |event, acks| {
+        listener.consume(&queues, TICK, |event, acks| {
             match event {
                 broker::Event::Ready => {
                     self.observer.event(Event::Listening {
@@ -329,14 +357,27 @@ impl Session<'_> {
     }
 
     /// Declares and binds what the settings read from; returns the queues to consume.
-    fn set_up(&mut self, listener: &mut Listener) -> Result<Vec<String>> {
+    fn set_up(&mut self, listener: &mut Listener, probe: Option<Probe>) -> Result<Vec<String>> {
         let settings = self.settings;
         let targets = match &settings.sources {
             Sources::WellKnown(topics) => {
                 listener.declare_exchange(DEFAULT_EXCHANGE)?;
+                let others = other_well_known();
+                let exist = match probe {
+                    Some(probe) => probe.join().unwrap_or_else(|_| {
+                        Err(broker::BrokerError::new(
+                            broker::BrokerErrorKind::Disconnected,
+                            "looking for the OpenStack exchanges failed",
+                        ))
+                    })?,
+                    None => others
+                        .iter()
+                        .map(|name| listener.exchange_exists(name))
+                        .collect::<Result<_, _>>()?,
+                };
                 let mut found = vec![DEFAULT_EXCHANGE.to_owned()];
-                for name in WELL_KNOWN_EXCHANGES {
-                    if *name != DEFAULT_EXCHANGE && listener.exchange_exists(name)? {
+                for (name, exists) in others.iter().zip(exist) {
+                    if exists {
                         found.push((*name).to_owned());
                     }
                 }
@@ -374,13 +415,17 @@ impl Session<'_> {
 fn declare(listener: &mut Listener, plans: &[topology::QueuePlan]) -> Result<Vec<String>> {
     for plan in plans {
         listener.declare_queue(&plan.queue)?;
-        for Route {
-            exchange,
-            routing_key,
-        } in &plan.bindings
-        {
-            listener.bind(plan.queue.name(), exchange, routing_key)?;
-        }
+        let routes: Vec<(&str, &str)> = plan
+            .bindings
+            .iter()
+            .map(
+                |Route {
+                     exchange,
+                     routing_key,
+                 }| (exchange.as_str(), routing_key.as_str()),
+            )
+            .collect();
+        listener.bind_all(plan.queue.name(), &routes)?;
     }
     Ok(plans.iter().map(|p| p.queue.name().to_owned()).collect())
 }

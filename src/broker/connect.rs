@@ -23,8 +23,13 @@ pub(super) fn connect_from(
     let mut retriable = false;
     let (before, from) = url.hosts.split_at(first.min(url.hosts.len()));
     for host in from.iter().chain(before) {
+        let started = std::time::Instant::now();
         match connect_host(url, host, options) {
-            Ok(inner) => return Ok(Connection::new(inner, host.address())),
+            Ok(inner) => {
+                let mut connection = Connection::new(inner, host.address());
+                connection.handshake = started.elapsed();
+                return Ok(connection);
+            }
             Err(failure) => {
                 retriable |= failure.retriable;
                 failures.push(format!("{}: {}", host.address(), failure.reason));

@@ -89,10 +89,17 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Opens the channels on `connection`. Shared queues that must be created are created
-    /// with `durability`.
-    pub fn new(mut connection: Connection, durability: Durability) -> Result<Self, BrokerError> {
+    /// Opens the channel to consume on, with at most `prefetch` unsettled deliveries per
+    /// queue. Shared queues that must be created are created with `durability`.
+    pub fn new(
+        mut connection: Connection,
+        durability: Durability,
+        prefetch: u16,
+    ) -> Result<Self, BrokerError> {
         let channel = connection.open_channel()?;
+        channel
+            .qos(0, prefetch, false)
+            .map_err(|e| BrokerError::amqp("setting the prefetch count", e))?;
         Ok(Listener {
             connection,
             declarer: Declarer::new(durability),
@@ -132,19 +139,20 @@ impl Listener {
             .bind(&mut self.connection, queue, exchange, routing_key)
     }
 
-    /// Consumes from `queues`, at most `prefetch` unsettled deliveries per queue, calling
+    /// Binds `queue` to each exchange with its key, waiting for the broker once for them all.
+    pub fn bind_all(&mut self, queue: &str, routes: &[(&str, &str)]) -> Result<(), BrokerError> {
+        self.declarer.bind_all(&mut self.connection, queue, routes)
+    }
+
+    /// Consumes from `queues`, calling
     /// `handle` for each [`Event`] until it returns [`Flow::Stop`] or fails. `handle` gets
     /// [`Event::Idle`] when nothing arrived for `tick`.
     pub fn consume(
         &mut self,
         queues: &[String],
-        prefetch: u16,
         tick: Duration,
         mut handle: impl FnMut(Event, &Acks) -> anyhow::Result<Flow>,
     ) -> anyhow::Result<()> {
-        self.channel
-            .qos(0, prefetch, false)
-            .map_err(|e| BrokerError::amqp("setting the prefetch count", e))?;
         let mut consumers = Vec::with_capacity(queues.len());
         for queue in queues {
             let consumer = self

@@ -17,7 +17,7 @@ mod tls;
 pub use crate::topology::QueueSpec;
 pub use connect::connect;
 pub use consume::{Acks, Delivery, DeliveryToken, Event, Flow, Listener};
-pub use gauge::{Depth, QueueGauge};
+pub use gauge::{exchanges_exist, Depth, QueueGauge};
 pub use publish::{Publisher, Reconnect};
 pub use reconnect::{connect_retrying, Backoff, Start};
 pub use tls::TlsFiles;
@@ -150,6 +150,8 @@ pub struct Connection {
     /// Set when the broker may never answer a close (it blocks us): the connection is then
     /// left to the end of the process rather than closed and waited on.
     abandoned: bool,
+    /// How long connecting took (TCP, TLS and the AMQP handshake): four round trips or so.
+    handshake: Duration,
 }
 
 impl Connection {
@@ -159,7 +161,13 @@ impl Connection {
             address,
             retired: Vec::new(),
             abandoned: false,
+            handshake: Duration::ZERO,
         }
+    }
+
+    /// How long connecting took: about four round trips to the broker.
+    pub fn handshake(&self) -> Duration {
+        self.handshake
     }
 
     /// `host:port` of the broker this connection reached.

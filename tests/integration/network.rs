@@ -462,3 +462,66 @@ fn a_peer_that_is_not_a_broker_is_a_connect_error() {
     }
     let _ = unique("unused");
 }
+
+#[test]
+fn two_hundred_milliseconds_each_way() {
+    let node = Node::start();
+    let mut broker = Broker::at(&node.amqp_url());
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let proxy = Proxy::start(node.port());
+    proxy.latency(Duration::from_millis(200), Duration::from_millis(200));
+    let url = url_of(&[&proxy]);
+    // Listening with the default exchanges: the well-known ones are looked for concurrently.
+    let started = Instant::now();
+    let mut listener = listen_on(&url, &["--topic", &topic, "--json"], false);
+    listener.wait_for_stderr("listening on");
+    let listening = started.elapsed();
+    listener.terminate();
+    assert_eq!(listener.finish().code, 0);
+    // One confirm per round trip would take 5,000 x 0.4 s: more than half an hour.
+    let lines: String = (0..5_000).map(|i| format!("{{\"n\": {i}}}\n")).collect();
+    let started = Instant::now();
+    let args = [
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--lines",
+        "info",
+        "net.far",
+    ];
+    let run = common::notify_with_url(&url, &args, lines.as_bytes());
+    let sent = started.elapsed();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        sent < Duration::from_secs(300),
+        "confirms are pipelined: {sent:?}"
+    );
+    let args = [
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--shared",
+        "--json",
+        "--count",
+        "5000",
+        "--priority",
+        "info",
+    ];
+    // From listening (the queue full) to the last one.
+    let listener = listen_on(&url, &args, true);
+    let started = Instant::now();
+    let run = listener.finish();
+    let read = started.elapsed();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(ids_of(&run.stdout).len(), 5_000);
+    eprintln!(
+        "200 ms each way: oslo-listen (default exchanges) listening after {:.1} s; 5,000 sent in {:.1} s ({:.0}/s), read in {:.1} s ({:.0}/s)",
+        listening.as_secs_f64(),
+        sent.as_secs_f64(),
+        5000.0 / sent.as_secs_f64(),
+        read.as_secs_f64(),
+        5000.0 / read.as_secs_f64()
+    );
+}
