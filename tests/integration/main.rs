@@ -21,6 +21,7 @@ mod listen;
 mod network;
 mod notify;
 mod properties;
+mod soak;
 mod tls;
 mod top;
 mod wait;
