@@ -17,6 +17,8 @@ cargo test --locked --test integration -- --ignored interop::
 # Failover on a three-node cluster of the test's own (the tools', and the library's listener),
 # one scenario at a time so that the failover times it prints are not skewed by the other.
 cargo test --locked --test integration -- --ignored --nocapture --test-threads 1 cluster:: library::
+# Two minutes of traffic through broken links: no loss, no growth.
+scripts/soak.sh 2
 # The Debian package, installed into this machine, checked and removed again.
 scripts/check-package.sh
 # The benchmark in its quick mode: proves it still runs; speed is not judged here.

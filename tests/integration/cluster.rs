@@ -396,3 +396,123 @@ fn longest_gap(lines: &[Line], from: Instant) -> Duration {
     }
     longest
 }
+
+#[test]
+#[ignore = "starts a three-node cluster: scripts/test.sh runs it with --nocapture"]
+fn both_tools_carry_on_through_a_silent_partition_from_their_node() {
+    use crate::common::proxy::Proxy;
+    let cluster = Cluster::start(3);
+    let proxies: Vec<Proxy> = cluster
+        .nodes
+        .iter()
+        .map(|n| Proxy::start(n.port()))
+        .collect();
+    let hosts: Vec<String> = proxies
+        .iter()
+        .map(|p| format!("guest:guest@127.0.0.1:{}", p.port()))
+        .collect();
+    let url = format!("rabbit://{}/", hosts.join(","));
+    let exchange = common::unique("partition");
+    let topic = common::unique("partition");
+    let common_args = [
+        "--quorum",
+        "--heartbeat",
+        "2",
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+    ];
+    let mut listen_args = common_args.to_vec();
+    listen_args.extend_from_slice(&["--shared", "--priority", "info", "--format", "{message_id}"]);
+    let mut listener = Tool::spawn(
+        env!("CARGO_BIN_EXE_oslo-listen"),
+        &url,
+        &listen_args,
+        Stdio::null(),
+    );
+    let mut listen_err = Vec::new();
+    wait_for(&listener.stderr, &mut listen_err, "listening on");
+    let mut notify_args = common_args.to_vec();
+    notify_args.extend_from_slice(&["--timeout", "120", "--lines", "info", "cluster.partition"]);
+    let mut notifier = Tool::spawn(
+        env!("CARGO_BIN_EXE_oslo-notify"),
+        &url,
+        &notify_args,
+        Stdio::piped(),
+    );
+    let mut stdin = notifier.child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        for n in 0..20_000 {
+            if writeln!(stdin, "{{\"n\": {n}}}").is_err() {
+                return;
+            }
+            if n % 500 == 0 {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    });
+    // After the first 5,000 are confirmed, the listener's node is cut off without a word:
+    // its process and its links to the other nodes stay up.
+    let mut confirmed = Vec::new();
+    while confirmed.len() < 5_000 {
+        let line = notifier
+            .stdout
+            .recv_timeout(Duration::from_secs(60))
+            .expect("confirms");
+        confirmed.push(line);
+    }
+    let cut = proxies
+        .iter()
+        .position(|p| {
+            p.open() > 0
+                && listen_err
+                    .iter()
+                    .any(|(_, l)| l.contains(&format!(":{} ", p.port())))
+        })
+        .or_else(|| proxies.iter().position(|p| p.open() > 0))
+        .expect("a proxy in use");
+    proxies[cut].blackhole();
+    let cut_at = Instant::now();
+    writer.join().unwrap();
+    assert_eq!(
+        notifier.wait(Duration::from_secs(180)),
+        Some(0),
+        "oslo-notify: {}",
+        {
+            let mut err = Vec::new();
+            gather(&notifier.stderr, &mut err);
+            texts(&err)
+        }
+    );
+    confirmed.extend(notifier.stdout.try_iter());
+    let sent: HashSet<String> = confirmed.iter().map(|(_, l)| l.trim().to_owned()).collect();
+    assert_eq!(sent.len(), 20_000);
+    let mut printed = HashSet::new();
+    let until = Instant::now() + Duration::from_secs(120);
+    while printed.len() < sent.len() && Instant::now() < until {
+        if let Ok((_, id)) = listener.stdout.recv_timeout(Duration::from_millis(500)) {
+            printed.insert(id.trim().to_owned());
+        }
+    }
+    gather(&listener.stderr, &mut listen_err);
+    let missing = sent.difference(&printed).count();
+    assert_eq!(
+        missing,
+        0,
+        "not printed; oslo-listen said: {}",
+        texts(&listen_err)
+    );
+    let lost = listen_err
+        .iter()
+        .find(|(at, l)| *at >= cut_at && l.contains("lost"))
+        .map(|(at, _)| at.duration_since(cut_at));
+    let _ = Command::new("kill")
+        .args(["-TERM", &listener.child.id().to_string()])
+        .status();
+    listener.wait(Duration::from_secs(30));
+    eprintln!(
+        "silent partition from node {cut} of three: oslo-listen lost it after {:?}; all 20,000 printed",
+        lost
+    );
+}
