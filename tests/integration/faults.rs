@@ -4,7 +4,7 @@
 use crate::common;
 use crate::common::node::Node;
 use crate::common::{Listening, Run};
-use serde_json::Value;
+
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,11 +14,7 @@ fn oslo_notify(url: &str, args: &[&str], stdin: &[u8]) -> Run {
 }
 
 fn message_ids(stdout: &str) -> BTreeSet<String> {
-    stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .map(|v| v["metadata"]["message_id"].as_str().unwrap().to_owned())
-        .collect()
+    common::json_message_ids(stdout).into_iter().collect()
 }
 
 fn lines_of_payloads(count: usize) -> String {

@@ -5,13 +5,13 @@
 
 use crate::common::node::Node;
 use crate::common::proxy::Proxy;
-use crate::common::{self, listen_on, read_lines, scratch, unique, Broker, Line};
+use crate::common::{self, listen_on, scratch, unique, Broker, Line};
 use oslo_notify::envelope::{new_unique_id, Format, Notification, Priority};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -39,14 +39,7 @@ fn in_use<'a>(a: &'a Proxy, b: &'a Proxy) -> (&'a Proxy, &'a Proxy) {
     }
 }
 
-/// The message_ids of `--json` lines.
-fn ids_of(lines: &str) -> Vec<String> {
-    lines
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .map(|v| v["metadata"]["message_id"].as_str().unwrap().to_owned())
-        .collect()
-}
+use common::json_message_ids as ids_of;
 
 /// Every id once, or the ids printed more than once.
 fn assert_each_once(ids: &[String]) {
@@ -75,13 +68,46 @@ fn send_direct(node: &Node, exchange: &str, topic: &str, count: usize) -> BTreeS
     run.stdout.lines().map(str::to_owned).collect()
 }
 
-#[test]
-fn a_silent_partition_under_a_shared_listener_moves_it_to_the_other_host() {
+/// A node of the test's own with two proxies in front of it, a scratch area on it with an
+/// exchange and a topic, and a URL naming both proxies.
+struct TwoWays {
+    node: Node,
+    broker: Broker,
+    exchange: String,
+    topic: String,
+    a: Proxy,
+    b: Proxy,
+    url: String,
+}
+
+fn two_ways() -> TwoWays {
     let node = Node::start();
     let mut broker = Broker::at(&node.amqp_url());
     let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
     let (a, b) = (Proxy::start(node.port()), Proxy::start(node.port()));
     let url = url_of(&[&a, &b]);
+    TwoWays {
+        node,
+        broker,
+        exchange,
+        topic,
+        a,
+        b,
+        url,
+    }
+}
+
+#[test]
+fn a_silent_partition_under_a_shared_listener_moves_it_to_the_other_host() {
+    let TwoWays {
+        node,
+        broker: _broker,
+        exchange,
+        topic,
+        a,
+        b,
+        url,
+    } = two_ways();
     let args = [
         "--exchange",
         &exchange,
@@ -131,16 +157,7 @@ fn a_silent_partition_under_a_shared_listener_moves_it_to_the_other_host() {
 /// Starts `oslo-notify` on `url` with `args`, stdin piped; its stdout lines come on the
 /// receiver.
 fn notify_piped(url: &str, args: &[&str]) -> (Child, Receiver<Line>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oslo-notify"))
-        .args(args)
-        .env("OSLO_TRANSPORT_URL", url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("oslo-notify runs");
-    let lines = read_lines(child.stdout.take().unwrap());
-    (child, lines)
+    common::spawn_piped(env!("CARGO_BIN_EXE_oslo-notify"), url, args, Stdio::piped())
 }
 
 /// The message_ids on `queue`, taken off it.
@@ -150,11 +167,15 @@ fn drained(broker: &Broker, queue: &str) -> BTreeSet<String> {
 
 #[test]
 fn a_silent_partition_under_a_publisher_sends_everything_through_the_other_host() {
-    let node = Node::start();
-    let mut broker = Broker::at(&node.amqp_url());
-    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
-    let (a, b) = (Proxy::start(node.port()), Proxy::start(node.port()));
-    let url = url_of(&[&a, &b]);
+    let TwoWays {
+        node: _node,
+        broker,
+        exchange,
+        topic,
+        a,
+        b,
+        url,
+    } = two_ways();
     let args = [
         "--exchange",
         &exchange,
@@ -208,17 +229,7 @@ fn a_silent_partition_under_a_publisher_sends_everything_through_the_other_host(
     );
 }
 
-/// Open file descriptors and resident memory of a process, from /proc.
-fn footprint(pid: u32) -> (usize, u64) {
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
-    (fds, rss_kib * 1024)
-}
+use common::footprint;
 
 /// Waits until the proxy has reset `resets` connections and accepted the one after;
 /// returns the process's footprint then.

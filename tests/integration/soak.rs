@@ -7,7 +7,7 @@
 
 use crate::common::node::Node;
 use crate::common::proxy::Proxy;
-use crate::common::{read_lines, unique, wait_or_kill, Line};
+use crate::common::{footprint, unique, wait_or_kill, Line};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
@@ -22,28 +22,7 @@ const RATE: u64 = 200;
 const GRACE: Duration = Duration::from_secs(60);
 
 fn spawn(program: &str, url: &str, args: &[&str]) -> (Child, Receiver<Line>) {
-    let mut child = Command::new(program)
-        .args(args)
-        .env("OSLO_TRANSPORT_URL", url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the tool runs");
-    let lines = read_lines(child.stdout.take().unwrap());
-    (child, lines)
-}
-
-/// Open files and resident memory (bytes), from /proc.
-fn footprint(pid: u32) -> (usize, u64) {
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
-    (fds, kib * 1024)
+    crate::common::spawn_piped(program, url, args, Stdio::inherit())
 }
 
 fn mib(bytes: u64) -> f64 {

@@ -68,6 +68,27 @@ pub fn inner_json(body: &[u8]) -> serde_json::Value {
     }
 }
 
+/// The message_ids of `oslo-listen --json` lines, in the order printed.
+pub fn json_message_ids(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["metadata"]["message_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Open files and resident memory (bytes) of a process, from /proc.
+pub fn footprint(pid: u32) -> (usize, u64) {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    (fds, kib * 1024)
+}
+
 /// A scratch area on the broker: exchanges and queues created through it, or named to it,
 /// are deleted when it is dropped, also when the test fails.
 pub struct Broker {
@@ -264,6 +285,26 @@ fn finish(output: Output) -> Run {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
+}
+
+/// Starts `program` on `url` with `args`, stdin piped (for the caller to write to) and
+/// stderr as given; its stdout lines come on the receiver as they are printed.
+pub fn spawn_piped(
+    program: &str,
+    url: &str,
+    args: &[&str],
+    stderr: Stdio,
+) -> (std::process::Child, std::sync::mpsc::Receiver<Line>) {
+    let mut child = Command::new(program)
+        .args(args)
+        .env("OSLO_TRANSPORT_URL", url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    let lines = read_lines(child.stdout.take().unwrap());
+    (child, lines)
 }
 
 /// Runs `oslo-notify` against the test broker with `args` and `stdin`.
@@ -509,23 +550,7 @@ impl Broker {
     /// Publishes a body as it is, with oslo's properties, to `exchange` with `routing_key`,
     /// and waits for the broker's confirm (so it is in its queues before anything sent later).
     pub fn publish_raw(&mut self, exchange: &str, routing_key: &str, body: &[u8]) {
-        let channel = self.channel();
-        let confirms = channel.listen_for_publisher_confirms().unwrap();
-        channel.enable_publisher_confirms().unwrap();
-        let properties = AmqpProperties::default()
-            .with_content_type("application/json".into())
-            .with_content_encoding("utf-8".into())
-            .with_delivery_mode(2);
-        channel
-            .basic_publish(
-                exchange,
-                amiquip::Publish::with_properties(body, routing_key, properties),
-            )
-            .unwrap();
-        let confirm = confirms
-            .recv_timeout(std::time::Duration::from_secs(30))
-            .expect("a confirm");
-        assert!(matches!(confirm, amiquip::Confirm::Ack(_)), "{confirm:?}");
+        self.publish_many(exchange, routing_key, &[body.to_vec()]);
     }
 
     /// Publishes `bodies` as they are to `exchange` with `routing_key`, with confirms in
