@@ -62,19 +62,22 @@ zcat /usr/share/man/man1/oslo-listen.1.gz | grep -q '^\.TH oslo-listen' \
     || fail "the oslo-listen man page is not roff"
 
 # A person's shell: bash-completion loads the installed script when oslo-listen is first
-# completed; two tabs list the candidates.
+# completed; two tabs list the candidates (--prefetch and --priority).
 tmux new-session -d -s "$session" -x 200 -y 50 "env -i PATH=/usr/bin:/bin TERM=xterm bash --norc --noprofile"
 tmux send-keys -t "$session" '. /usr/share/bash-completion/bash_completion' Enter
-tmux send-keys -t "$session" 'oslo-listen --to' Tab Tab
+sleep 1
+tmux send-keys -t "$session" 'oslo-listen --pr' Tab
+sleep 1
+tmux send-keys -t "$session" Tab
 screen=""
 for _ in $(seq 1 50); do
     screen=$(tmux capture-pane -p -t "$session")
-    case "$screen" in *--topic*) break ;; esac
+    case "$screen" in *--prefetch*--priority*|*--priority*--prefetch*) break ;; esac
     sleep 0.1
 done
 case "$screen" in
-    *--topic*) ;;
-    *) fail "bash did not complete 'oslo-listen --to'; the screen: $screen" ;;
+    *--prefetch*--priority*|*--priority*--prefetch*) ;;
+    *) fail "bash did not list the completions of 'oslo-listen --pr'; the screen: $screen" ;;
 esac
 tmux kill-session -t "$session"
 
