@@ -153,18 +153,24 @@ pub fn run(
     let mut lost: Option<String> = None;
     loop {
         let start = lost.as_deref().map_or(Start::Anywhere, Start::After);
-        let connection = broker::connect_retrying(
+        let connected = broker::connect_retrying_unless(
             &settings.url,
             &settings.connect,
             start,
             connect_deadline,
+            stop,
             |e, wait| {
                 observer.event(Event::Retrying {
                     error: e.to_string(),
                     wait,
                 })
             },
-        )?;
+        );
+        let connection = match connected {
+            // Asked to stop while the broker was out of reach.
+            Err(_) if stop.load(Ordering::Relaxed) => return Ok(Ended::Interrupted),
+            other => other?,
+        };
         connect_deadline = settings.deadline;
         lost = Some(connection.address().to_owned());
         observer.event(Event::Connected {

@@ -19,7 +19,7 @@ pub use connect::connect;
 pub use consume::{Acks, Delivery, DeliveryToken, Event, Flow, Listener};
 pub use gauge::{exchanges_exist, Depth, QueueGauge};
 pub use publish::{Publisher, Reconnect};
-pub use reconnect::{connect_retrying, Backoff, Start};
+pub use reconnect::{connect_retrying, connect_retrying_unless, Backoff, Start};
 pub use tls::TlsFiles;
 
 use std::fmt;

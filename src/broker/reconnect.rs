@@ -5,6 +5,7 @@
 use super::connect::connect_from;
 use super::{BrokerError, ConnectOptions, Connection};
 use crate::transport_url::TransportUrl;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Waits between attempts: 0.2 s, doubling up to 5 s.
@@ -84,6 +85,26 @@ pub fn connect_retrying(
     options: &ConnectOptions,
     start: Start,
     deadline: Option<Instant>,
+    retrying: impl FnMut(&BrokerError, Duration),
+) -> Result<Connection, BrokerError> {
+    connect_retrying_unless(
+        url,
+        options,
+        start,
+        deadline,
+        &AtomicBool::new(false),
+        retrying,
+    )
+}
+
+/// [`connect_retrying`], giving up with the last error as soon as `stop` is set (looked at
+/// between attempts and while waiting for the next).
+pub fn connect_retrying_unless(
+    url: &TransportUrl,
+    options: &ConnectOptions,
+    start: Start,
+    deadline: Option<Instant>,
+    stop: &AtomicBool,
     mut retrying: impl FnMut(&BrokerError, Duration),
 ) -> Result<Connection, BrokerError> {
     let first = start.index(url);
@@ -98,7 +119,7 @@ pub fn connect_retrying(
             Ok(connection) => return Ok(connection),
             Err(error) => error,
         };
-        if !error.retriable {
+        if !error.retriable || stop.load(Ordering::Relaxed) {
             return Err(error);
         }
         let wait = backoff.next_wait();
@@ -111,7 +132,13 @@ pub fn connect_retrying(
             },
         };
         retrying(&error, wait);
-        std::thread::sleep(wait);
+        let until = Instant::now() + wait;
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            if stop.load(Ordering::Relaxed) {
+                return Err(error);
+            }
+            std::thread::sleep(left.min(Duration::from_millis(100)));
+        }
     }
 }
 

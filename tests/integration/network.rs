@@ -536,3 +536,17 @@ fn two_hundred_milliseconds_each_way() {
         5000.0 / read.as_secs_f64()
     );
 }
+
+#[test]
+fn sigterm_while_the_broker_is_out_of_reach_ends_the_listener_at_once() {
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let url = format!("rabbit://guest:guest@127.0.0.1:{port}/");
+    let mut listener = listen_on(&url, &["--exchange", "x", "--topic", "t"], false);
+    listener.wait_for_stderr("trying again");
+    listener.terminate();
+    let run = listener.finish();
+    // Not exit 3 after the 30 s it would otherwise go on trying for.
+    assert_eq!(run.code, 0, "{run:?}");
+}
