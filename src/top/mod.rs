@@ -10,6 +10,7 @@
 pub mod operations;
 pub mod snapshot;
 pub mod tally;
+pub mod tty;
 pub mod view;
 
 pub use snapshot::{QueueDepth, Snapshot, SortBy};
@@ -30,7 +31,8 @@ use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use view::{Action, Key, View};
+use tty::{Ready, Tty};
+use view::{Action, View};
 
 /// How often the depth of the shared queues is read.
 pub const QUEUE_INTERVAL: Duration = Duration::from_secs(5);
@@ -269,9 +271,9 @@ impl Screen<'_> {
     /// Draws every interval and follows the keys until quit or `stopped`; the terminal is
     /// given back as it was in every case.
     fn run(&self, view: &mut View, stopped: impl Fn() -> bool) -> Result<Quit> {
-        let tty = Tty::open().context("opening the terminal")?;
+        let mut tty = Tty::open().context("opening the terminal")?;
         let mut terminal = ratatui::try_init().context("setting up the terminal")?;
-        let result = self.follow(&mut terminal, &tty, view, stopped);
+        let result = self.follow(&mut terminal, &mut tty, view, stopped);
         if !matches!(result, Ok(Quit::HungUp)) {
             ratatui::try_restore().context("restoring the terminal")?;
         }
@@ -281,14 +283,15 @@ impl Screen<'_> {
     fn follow(
         &self,
         terminal: &mut ratatui::DefaultTerminal,
-        tty: &Tty,
+        tty: &mut Tty,
         view: &mut View,
         stopped: impl Fn() -> bool,
     ) -> Result<Quit> {
-        use ratatui::crossterm::event::{self, Event as Input, KeyEventKind};
         let mut latest = self.clock.snapshot(self.shared, view.by, view.sort);
         let mut next = Instant::now();
         let mut dirty = true;
+        // Every turn blocks in `tty.wait` (keys, signals, hang-up) for at most a tick, and
+        // looks at the stop flag: no state of the view skips either.
         while !stopped() {
             if Instant::now() >= next {
                 latest = self.clock.snapshot(self.shared, view.by, view.sort);
@@ -298,39 +301,38 @@ impl Screen<'_> {
             if dirty {
                 let status = self.held.and_then(Held::last).unwrap_or_default();
                 let status = status.strip_prefix("oslo-listen: ").unwrap_or(&status);
+                // A draw asks the terminal its size: a resize shows at the next one.
                 terminal
                     .draw(|frame| view.draw(frame, &latest, status))
                     .context("drawing on the terminal")?;
                 dirty = false;
             }
-            match tty.wait(TICK).context("reading the terminal")? {
+            let wait = TICK.min(next.saturating_duration_since(Instant::now()));
+            let keys = match tty.wait(wait).context("reading the terminal")? {
                 Ready::Nothing => continue,
+                // A new size, or a stop asked for (seen at the top of the loop).
+                Ready::Signalled => {
+                    dirty = true;
+                    continue;
+                }
                 // The terminal is gone (its window closed): as if SIGHUP had come.
                 Ready::HungUp => return Ok(Quit::HungUp),
-                Ready::Input => {}
-            }
-            // Every event already read from the terminal, not only the first.
-            while event::poll(Duration::ZERO).context("reading the terminal")? {
-                match event::read().context("reading the terminal")? {
-                    Input::Key(press) if press.kind == KeyEventKind::Press => {
-                        let Some(key) = key_of(press) else { continue };
-                        let (by, sort) = (view.by, view.sort);
-                        match view.key(key, &latest) {
-                            Action::Quit => return Ok(Quit::Asked),
-                            Action::Show(row) => {
-                                let lines = self.last_of(view.by, &row);
-                                view.show(row, lines);
-                            }
-                            Action::Redraw => {}
-                        }
-                        if (by, sort) != (view.by, view.sort) {
-                            latest = self.clock.snapshot(self.shared, view.by, view.sort);
-                        }
-                        dirty = true;
+                Ready::Keys(keys) => keys,
+            };
+            for key in keys {
+                let (by, sort) = (view.by, view.sort);
+                match view.key(key, &latest) {
+                    Action::Quit => return Ok(Quit::Asked),
+                    Action::Show(row) => {
+                        let lines = self.last_of(view.by, &row);
+                        view.show(row, lines);
                     }
-                    Input::Resize(..) => dirty = true,
-                    _ => {}
+                    Action::Redraw => {}
                 }
+                if (by, sort) != (view.by, view.sort) {
+                    latest = self.clock.snapshot(self.shared, view.by, view.sort);
+                }
+                dirty = true;
             }
         }
         Ok(Quit::Stopped)
@@ -384,88 +386,6 @@ enum Quit {
     Stopped,
     /// The terminal hung up: nothing more can be written to it.
     HungUp,
-}
-
-/// What [`Tty::wait`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ready {
-    Input,
-    Nothing,
-    HungUp,
-}
-
-/// The terminal keys are read from, watched with poll(2) so that a terminal that hangs up
-/// (its window closed) is noticed rather than read from for ever.
-struct Tty {
-    /// `/dev/tty`, when stdin is not the terminal.
-    _opened: Option<std::fs::File>,
-    fd: std::os::fd::RawFd,
-}
-
-impl Tty {
-    fn open() -> io::Result<Tty> {
-        use std::io::IsTerminal;
-        use std::os::fd::AsRawFd;
-        if io::stdin().is_terminal() {
-            return Ok(Tty {
-                _opened: None,
-                fd: io::stdin().as_raw_fd(),
-            });
-        }
-        let file = std::fs::File::open("/dev/tty")?;
-        let fd = file.as_raw_fd();
-        Ok(Tty {
-            _opened: Some(file),
-            fd,
-        })
-    }
-
-    /// Waits up to `timeout` for input.
-    fn wait(&self, timeout: Duration) -> io::Result<Ready> {
-        let mut watched = libc::pollfd {
-            fd: self.fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
-        // SAFETY: poll(2) is given one pollfd that lives across the call, and a count of 1.
-        let ready = unsafe { libc::poll(&mut watched, 1, millis) };
-        if ready < 0 {
-            let error = io::Error::last_os_error();
-            return match error.kind() {
-                io::ErrorKind::Interrupted => Ok(Ready::Nothing),
-                _ => Err(error),
-            };
-        }
-        if ready == 0 {
-            return Ok(Ready::Nothing);
-        }
-        if watched.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
-            return Ok(Ready::HungUp);
-        }
-        Ok(Ready::Input)
-    }
-}
-
-/// The key a key press stands for.
-fn key_of(press: ratatui::crossterm::event::KeyEvent) -> Option<Key> {
-    use ratatui::crossterm::event::{KeyCode, KeyModifiers};
-    Some(match press.code {
-        KeyCode::Char('c') if press.modifiers.contains(KeyModifiers::CONTROL) => Key::Quit,
-        KeyCode::Char('q') => Key::Quit,
-        KeyCode::Esc => Key::Back,
-        KeyCode::Char('s') => Key::Sort,
-        KeyCode::Char('b') => Key::Group,
-        KeyCode::Char('p') => Key::Pause,
-        KeyCode::Up | KeyCode::Char('k') => Key::Up,
-        KeyCode::Down | KeyCode::Char('j') => Key::Down,
-        KeyCode::PageUp => Key::PageUp,
-        KeyCode::PageDown | KeyCode::Char(' ') => Key::PageDown,
-        KeyCode::Home | KeyCode::Char('g') => Key::Home,
-        KeyCode::End | KeyCode::Char('G') => Key::End,
-        KeyCode::Enter => Key::Enter,
-        _ => return None,
-    })
 }
 
 /// Says the engine's events, and learns from them which shared queues to watch.
@@ -618,18 +538,5 @@ mod tests {
             "oslo-listen: 2 earlier lines were not kept while the screen was in use"
         );
         assert_eq!(lines[HELD_LINES], format!("line {}", HELD_LINES - 1));
-    }
-
-    #[test]
-    fn keys_map_to_what_they_do() {
-        use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-        let key = |code| key_of(KeyEvent::new(code, KeyModifiers::NONE));
-        assert_eq!(key(KeyCode::Char('q')), Some(Key::Quit));
-        assert_eq!(key(KeyCode::Esc), Some(Key::Back));
-        assert_eq!(key(KeyCode::Char('s')), Some(Key::Sort));
-        assert_eq!(key(KeyCode::Enter), Some(Key::Enter));
-        assert_eq!(key(KeyCode::Char('x')), None);
-        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
-        assert_eq!(key_of(ctrl_c), Some(Key::Quit));
     }
 }

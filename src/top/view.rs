@@ -621,4 +621,74 @@ mod tests {
         assert_eq!(view.key(Key::Back, &s), Action::Quit);
         assert_eq!(view.key(Key::Quit, &s), Action::Quit);
     }
+
+    /// One thing a person does: a key, a resize (the next draw is at that size), or the
+    /// next snapshot arriving with another number of rows.
+    #[derive(Debug, Clone)]
+    enum Act {
+        Key(Key),
+        Size(u16, u16),
+        Rows(usize),
+    }
+
+    fn any_act() -> impl proptest::strategy::Strategy<Value = Act> {
+        use proptest::prelude::*;
+        let key = prop::sample::select(vec![
+            Key::Back,
+            Key::Sort,
+            Key::Group,
+            Key::Pause,
+            Key::Up,
+            Key::Down,
+            Key::PageUp,
+            Key::PageDown,
+            Key::Home,
+            Key::End,
+            Key::Enter,
+        ]);
+        prop_oneof![
+            4 => key.prop_map(Act::Key),
+            1 => (10u16..200, 3u16..60).prop_map(|(w, h)| Act::Size(w, h)),
+            1 => (0usize..30).prop_map(Act::Rows),
+        ]
+    }
+
+    proptest::proptest! {
+        // Each case draws up to 60 frames: fewer cases than the default keep it quick.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever keys, resizes and snapshots came before (the caller showing each row
+        /// asked for, as the terminal loop does), `q` quits, and Esc quits once back at the
+        /// table; drawing never fails at any size.
+        #[test]
+        fn every_state_answers_quit(acts in proptest::collection::vec(any_act(), 0..60)) {
+            let mut view = View::new(GroupBy::EventType, false, "oslo-listen --top".into());
+            let mut latest = snapshot(3);
+            let (mut width, mut height) = (120u16, 40u16);
+            for act in acts {
+                match act {
+                    Act::Key(key) => {
+                        match view.key(key, &latest) {
+                            Action::Show(row) => view.show(row, vec!["{".into(); 50]),
+                            // Only Esc at the table quits here (Quit is never generated).
+                            Action::Quit => proptest::prop_assert_eq!(key, Key::Back),
+                            Action::Redraw => {}
+                        }
+                    }
+                    Act::Size(w, h) => (width, height) = (w, h),
+                    Act::Rows(rows) => latest = snapshot(rows),
+                }
+                screen(&mut view, &latest, width, height);
+            }
+            let mut asked = view.clone();
+            proptest::prop_assert_eq!(asked.key(Key::Quit, &latest), Action::Quit);
+            // Esc: back to the table first when a notification is shown, then quit.
+            let mut escaped = view;
+            if escaped.shown.is_some() {
+                proptest::prop_assert_eq!(escaped.key(Key::Back, &latest), Action::Redraw);
+                proptest::prop_assert!(escaped.shown.is_none());
+            }
+            proptest::prop_assert_eq!(escaped.key(Key::Back, &latest), Action::Quit);
+        }
+    }
 }

@@ -444,16 +444,22 @@ struct Tmux {
 
 impl Tmux {
     fn start(command: &str) -> Tmux {
+        Tmux::start_sized(command, 80, 24)
+    }
+
+    /// A window of `width` x `height`.
+    fn start_sized(command: &str, width: u16, height: u16) -> Tmux {
         let tmux = Tmux {
             socket: unique("oslo-top"),
         };
+        let (width, height) = (width.to_string(), height.to_string());
         tmux.run(&[
             "new-session",
             "-d",
             "-x",
-            "80",
+            &width,
             "-y",
-            "24",
+            &height,
             "-s",
             "top",
             command,
@@ -633,4 +639,214 @@ fn the_terminal_view_ends_when_its_terminal_hangs_up() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// One thing a person does to the view: a key (tmux's name for it) or a resize.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Key(&'static str),
+    Size(u16, u16),
+}
+
+/// How a run of the view ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum End {
+    Quit,
+    Sigterm,
+    Sigint,
+    HangUp,
+}
+
+/// The CPU time (user + system) a process has used so far.
+fn cpu_time(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name, which is in parentheses and may hold blanks.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf reads a configuration value and has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_millis(ticks * 1000 / per_second)
+}
+
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
+}
+
+/// Runs `--top` in a 120x40 terminal over notifications of three event types, does `steps`
+/// (a short pause after each), measures the CPU over an idle period, then ends the view as
+/// `end` says; the view must end, give the terminal back and leave no process behind.
+fn sequence_then(name: &str, steps: &[Step], end: End) {
+    let (_broker, exchange, topic) = scratch();
+    let command = format!(
+        "env OSLO_TRANSPORT_URL={} {} --top --exchange {exchange} --topic {topic} --interval 0.3",
+        crate::common::transport_url(),
+        env!("CARGO_BIN_EXE_oslo-listen"),
+    );
+    // After the view: its exit code, then the shell waits so that the screen can be read.
+    let tmux = Tmux::start_sized(
+        &format!("sh -c '{command}; echo EXIT=$?; sleep 60'"),
+        120,
+        40,
+    );
+    tmux.wait_for(&["q quit", "listening on"]);
+    for event_type in [
+        "compute.instance.create.start",
+        "compute.instance.create.end",
+        "port.update.end",
+    ] {
+        send(
+            &exchange,
+            &topic,
+            &["info", event_type, r#"{"instance_id": "9a3b"}"#],
+        );
+    }
+    tmux.wait_for(&["3 notifications", "port.update.end"]);
+    let pid = crate::common::pid_of_child(&tmux.show("#{pane_pid}"), "oslo-listen");
+    for step in steps {
+        match step {
+            Step::Key(key) => tmux.keys(&[key]),
+            Step::Size(width, height) => {
+                tmux.run(&[
+                    "resize-window",
+                    "-t",
+                    "top",
+                    "-x",
+                    &width.to_string(),
+                    "-y",
+                    &height.to_string(),
+                ]);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    // Idle: nothing arrives and nothing is typed.
+    let idle = Duration::from_secs(2);
+    let before = cpu_time(&pid);
+    std::thread::sleep(idle);
+    let used = cpu_time(&pid) - before;
+    assert!(
+        used < idle / 10,
+        "{name}: {used:?} of CPU in {idle:?} of idling after {steps:?}:\n{}",
+        tmux.screen()
+    );
+    assert!(
+        alive(&pid),
+        "{name}: the view ended by itself:\n{}",
+        tmux.screen()
+    );
+    match end {
+        End::Quit => tmux.keys(&["q"]),
+        End::Sigterm | End::Sigint => {
+            let signal = if end == End::Sigterm { "-TERM" } else { "-INT" };
+            let killed = Command::new("kill").args([signal, &pid]).status().unwrap();
+            assert!(killed.success());
+        }
+        End::HangUp => drop(tmux.run(&["kill-server"])),
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    while alive(&pid) {
+        assert!(
+            Instant::now() < until,
+            "{name}: oslo-listen {pid} still runs 10 s after {end:?} (steps {steps:?})"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if end != End::HangUp {
+        // The terminal given back, and the final tables printed on it (above the screen of a
+        // small window).
+        let screen = tmux.wait_for(&["EXIT=0"]);
+        let history = tmux.run(&["capture-pane", "-p", "-J", "-S", "-200", "-t", "top"]);
+        assert!(
+            history.contains("3 notifications in") && history.contains("OPERATION"),
+            "{name}: no final tables:\n{history}"
+        );
+        assert_eq!(tmux.show("#{alternate_on}"), "0", "{name}: {screen}");
+        assert_eq!(tmux.show("#{cursor_flag}"), "1", "{name}: {screen}");
+    }
+}
+
+/// Sequences of keys and resizes people make, each followed by idling and one way of ending:
+/// in every state the view stays idle when nothing happens and ends when asked.
+#[test]
+fn sequences_of_keys_and_resizes_leave_the_view_idle_and_answering() {
+    use End::*;
+    use Step::{Key as K, Size as S};
+    let cases: Vec<(&str, Vec<Step>, End)> = vec![
+        (
+            "detail, back, resize",
+            vec![K("Enter"), K("Escape"), S(100, 30), S(120, 40)],
+            Quit,
+        ),
+        (
+            "detail, back, tiny",
+            vec![K("Enter"), K("Escape"), S(20, 5), S(120, 40)],
+            Quit,
+        ),
+        (
+            "sort, group, pause, tiny, detail",
+            vec![
+                K("s"),
+                K("b"),
+                K("p"),
+                S(20, 5),
+                K("p"),
+                K("Enter"),
+                K("Escape"),
+            ],
+            Sigterm,
+        ),
+        (
+            "detail, resize while shown, scroll",
+            vec![
+                K("Enter"),
+                S(100, 30),
+                K("Down"),
+                K("PgDn"),
+                K("PgUp"),
+                S(120, 40),
+                K("Escape"),
+            ],
+            HangUp,
+        ),
+        (
+            "moving around the table, resized",
+            vec![
+                K("Down"),
+                K("End"),
+                K("Up"),
+                K("Home"),
+                S(60, 16),
+                K("PgDn"),
+                S(120, 40),
+                K("PgUp"),
+            ],
+            Sigint,
+        ),
+        (
+            "left in the detail view",
+            vec![S(100, 30), K("Enter"), S(20, 5), S(80, 24), K("End")],
+            Quit,
+        ),
+        ("left too small and paused", vec![K("p"), S(20, 5)], Sigterm),
+        (
+            "left paused in the detail view",
+            vec![K("p"), K("Enter"), S(90, 20)],
+            HangUp,
+        ),
+    ];
+    let runs: Vec<_> = cases
+        .into_iter()
+        .map(|(name, steps, end)| std::thread::spawn(move || sequence_then(name, &steps, end)))
+        .collect();
+    let failed: Vec<String> = runs
+        .into_iter()
+        .filter_map(|run| run.join().err())
+        .map(|panic| {
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .unwrap_or_else(|| "a case panicked".to_owned())
+        })
+        .collect();
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
 }

@@ -89,6 +89,30 @@ pub fn footprint(pid: u32) -> (usize, u64) {
     (fds, kib * 1024)
 }
 
+/// The pid of the child of `parent` whose command is `name`, waiting up to 10 s for it.
+pub fn pid_of_child(parent: &str, name: &str) -> String {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let found = std::fs::read_dir("/proc").ok().and_then(|entries| {
+            entries.flatten().find_map(|entry| {
+                let pid = entry.file_name().into_string().ok()?;
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                let (command, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+                let ppid = rest.split(' ').nth(1)?;
+                (command == name && ppid == parent).then_some(pid)
+            })
+        });
+        if let Some(pid) = found {
+            return pid;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "no child {name} of {parent}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// A scratch area on the broker: exchanges and queues created through it, or named to it,
 /// are deleted when it is dropped, also when the test fails.
 pub struct Broker {
