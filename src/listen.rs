@@ -113,7 +113,7 @@ impl fmt::Display for FailureNotification {
 
 impl std::error::Error for FailureNotification {}
 
-/// A signal ended the run while a command ran: exit code 128 + the signal's number.
+/// A signal (SIGINT, SIGTERM) ended the run: exit code 128 + the signal's number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Signalled(pub i32);
 

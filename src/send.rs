@@ -4,6 +4,7 @@ use crate::broker::{ConnectOptions, Durability};
 use crate::envelope::{Format, Notification, Priority};
 use crate::events::Weight;
 use crate::input::{parse_payload, parse_payload_json, InputError};
+use crate::listen::Signalled;
 use crate::notifier::{Notifier, NotifierOptions};
 use crate::pyjson::PythonJson;
 use crate::replay::parse_line;
@@ -13,7 +14,10 @@ use crate::verbosity::Verbosity;
 use anyhow::{Context, Result};
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
-use std::io::{BufRead, Read, Write};
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Everything `oslo-notify` needs, with no command-line types in it.
 #[derive(Debug, Clone)]
@@ -117,9 +121,15 @@ struct Outgoing {
 /// Connects (trying again while the broker may come back, for up to the connect timeout),
 /// sends the notifications and writes the message_id of each to `out` once the broker has
 /// confirmed it. Notices about waiting go to `err`.
+///
+/// While notifications stream from `stdin` (`--lines`, `--replay`), SIGINT and SIGTERM ask to
+/// stop: nothing more is read, what was sent is confirmed and its ids written, and the run
+/// ends with [`Signalled`]; a second one ends the process at once. A closed `out` (a reader
+/// that went away, `| head -1`) stops the ids, not the sending: every line is still sent and
+/// confirmed.
 pub fn run(
     config: &SendConfig,
-    stdin: impl BufRead,
+    stdin: impl Read + Send + 'static,
     out: &mut impl Write,
     err: impl Write + Send + 'static,
 ) -> Result<()> {
@@ -143,6 +153,17 @@ pub fn run(
         .topics(config.topics.iter().cloned())
         .format(config.format);
     let mut pending = Pending::default();
+    let streams = !matches!(
+        config.input,
+        Input::One { .. } | Input::Replay { dir: Some(_), .. }
+    );
+    // Only once connected and with many to send: otherwise a signal ends the process as
+    // usual (there is nothing half sent to report).
+    let interrupts = match config.input {
+        Input::One { .. } => Interrupts::default(),
+        _ => Interrupts::arm().context("setting up signal handling")?,
+    };
+    let stdin = streams.then(|| Chunks::read(stdin));
     let result = match &config.input {
         Input::One {
             priority,
@@ -165,28 +186,49 @@ pub fn run(
             event_type,
         } => {
             notifier.prepare(*priority)?;
-            send_lines(&mut notifier, stdin, &mut pending, out, |text, number| {
-                let what = format_args!("payload on line {number}");
-                let payload = parse_payload_json(text, what)?;
-                let notification = config.notification(*priority, event_type, payload);
-                Ok(Outgoing {
-                    notification,
-                    route: None,
-                })
-            })
+            let stdin = stdin.expect("lines stream from stdin");
+            send_lines(
+                &mut notifier,
+                stdin,
+                &interrupts,
+                &mut pending,
+                out,
+                |text, number| {
+                    let what = format_args!("payload on line {number}");
+                    let payload = parse_payload_json(text, what)?;
+                    let notification = config.notification(*priority, event_type, payload);
+                    Ok(Outgoing {
+                        notification,
+                        route: None,
+                    })
+                },
+            )
         }
         Input::Replay {
             keep_routing,
             dir: None,
-        } => send_lines(&mut notifier, stdin, &mut pending, out, |text, number| {
-            replayed(text, &format!("line {number}"), *keep_routing)
-        }),
+        } => {
+            let stdin = stdin.expect("replay streams from stdin");
+            send_lines(
+                &mut notifier,
+                stdin,
+                &interrupts,
+                &mut pending,
+                out,
+                |text, number| replayed(text, &format!("line {number}"), *keep_routing),
+            )
+        }
         Input::Replay {
             keep_routing,
             dir: Some(dir),
-        } => send_files(&mut notifier, dir, &mut pending, out, |text, what| {
-            replayed(text, what, *keep_routing)
-        }),
+        } => send_files(
+            &mut notifier,
+            dir,
+            &interrupts,
+            &mut pending,
+            out,
+            |text, what| replayed(text, what, *keep_routing),
+        ),
     };
     // Whatever stopped the input, report what the broker took before saying why.
     let flushed = notifier.flush();
@@ -195,9 +237,124 @@ pub fn run(
         Weight::Detail,
         format_args!("the broker confirmed {} notification(s)", pending.confirmed),
     )?;
+    if pending.unprinted > 0 {
+        talk.say(
+            Weight::Detail,
+            format_args!(
+                "stdout was closed: {} confirmed message id(s) were not printed",
+                pending.unprinted
+            ),
+        )?;
+    }
+    let result = result.map_err(|e| match e.downcast::<Signalled>() {
+        Ok(signalled) => anyhow::Error::new(signalled).context(format!(
+            "interrupted: the broker confirmed {} notification(s) (their ids are on stdout); \
+             nothing more was read or sent",
+            pending.confirmed
+        )),
+        Err(e) => e,
+    });
     result?;
     flushed?;
     notifier.close()
+}
+
+/// SIGINT and SIGTERM while notifications are sent: the first is noted (the sending stops at
+/// the next notification, and what was sent is confirmed and reported), a second ends the
+/// process at once with the signal's default action. Given back to the default on drop.
+#[derive(Default)]
+struct Interrupts {
+    /// The number of the first signal (0: none yet).
+    signal: Arc<AtomicUsize>,
+    registered: Vec<signal_hook::SigId>,
+}
+
+impl Interrupts {
+    fn arm() -> io::Result<Interrupts> {
+        use signal_hook::{consts, flag};
+        let signal = Arc::new(AtomicUsize::new(0));
+        let asked = Arc::new(AtomicBool::new(false));
+        let mut registered = Vec::new();
+        for number in [consts::SIGINT, consts::SIGTERM] {
+            // In this order: the second signal finds `asked` already set.
+            registered.push(flag::register_conditional_default(
+                number,
+                Arc::clone(&asked),
+            )?);
+            registered.push(flag::register(number, Arc::clone(&asked))?);
+            let value = usize::try_from(number).unwrap_or(usize::MAX);
+            registered.push(flag::register_usize(number, Arc::clone(&signal), value)?);
+        }
+        Ok(Interrupts { signal, registered })
+    }
+
+    /// The signal that asked to stop, as an error.
+    fn check(&self) -> Result<(), Signalled> {
+        match self.signal.load(Ordering::Relaxed) {
+            0 => Ok(()),
+            number => Err(Signalled(i32::try_from(number).unwrap_or(i32::MAX))),
+        }
+    }
+}
+
+impl Drop for Interrupts {
+    fn drop(&mut self) {
+        for id in self.registered.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
+}
+
+/// Stdin read on a thread of its own, in chunks, so that waiting for input can be
+/// interrupted by a signal.
+struct Chunks {
+    chunks: crossbeam_channel::Receiver<io::Result<Vec<u8>>>,
+}
+
+/// How much stdin is read at once.
+const CHUNK: usize = 64 * 1024;
+
+impl Chunks {
+    fn read(mut stdin: impl Read + Send + 'static) -> Chunks {
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        // Not joined: it may be blocked in read(2) when sending stops early; the process
+        // ends with it.
+        std::thread::spawn(move || loop {
+            let mut chunk = vec![0; CHUNK];
+            match stdin.read(&mut chunk) {
+                Ok(0) => return,
+                Ok(n) => {
+                    chunk.truncate(n);
+                    if tx.send(Ok(chunk)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+        });
+        Chunks { chunks: rx }
+    }
+
+    /// The next chunk, or `None` at the end of stdin; waits for it, looking at `interrupts`
+    /// and calling `idle` every so often.
+    fn next(
+        &self,
+        interrupts: &Interrupts,
+        mut idle: impl FnMut() -> Result<()>,
+    ) -> Result<Option<Vec<u8>>> {
+        loop {
+            interrupts.check()?;
+            match self.chunks.recv_timeout(Duration::from_millis(50)) {
+                Ok(chunk) => return Ok(Some(chunk.context("reading stdin")?)),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => idle()?,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Ok(None),
+            }
+        }
+    }
 }
 
 impl SendConfig {
@@ -234,6 +391,7 @@ fn replayed(text: &str, what: &str, keep_routing: bool) -> Result<Outgoing> {
 fn send_files(
     notifier: &mut Notifier,
     dir: &std::path::Path,
+    interrupts: &Interrupts,
     pending: &mut Pending,
     out: &mut impl Write,
     mut parse: impl FnMut(&str, &str) -> Result<Outgoing>,
@@ -253,6 +411,7 @@ fn send_files(
     }
     files.sort();
     for path in files {
+        interrupts.check()?;
         let what = path.display().to_string();
         let bytes = std::fs::read(&path).with_context(|| format!("reading {what}"))?;
         let text = std::str::from_utf8(&bytes)
@@ -266,32 +425,49 @@ fn send_files(
 /// Sends one notification per non-blank line of `stdin`, as `parse` makes it from the text.
 fn send_lines(
     notifier: &mut Notifier,
-    mut stdin: impl BufRead,
+    stdin: Chunks,
+    interrupts: &Interrupts,
     pending: &mut Pending,
     out: &mut impl Write,
     mut parse: impl FnMut(&str, u64) -> Result<Outgoing>,
 ) -> Result<()> {
-    let mut line = Vec::new();
-    for number in 1.. {
-        line.clear();
-        if stdin
-            .read_until(b'\n', &mut line)
-            .context("reading stdin")?
-            == 0
-        {
-            return Ok(());
-        }
-        let text = std::str::from_utf8(&line).map_err(|e| {
+    // The start of a line whose end has not been read yet.
+    let mut partial: Vec<u8> = Vec::new();
+    let mut number = 0;
+    let mut line = |bytes: &[u8], notifier: &mut Notifier, pending: &mut Pending, out: &mut _| {
+        number += 1;
+        let text = std::str::from_utf8(bytes).map_err(|e| {
             InputError(format!(
                 "line {number} is not UTF-8 text (invalid byte at offset {})",
                 e.valid_up_to()
             ))
         })?;
         if text.trim().is_empty() {
-            continue;
+            return Ok(());
         }
+        interrupts.check()?;
         pending.send(notifier, parse(text, number)?)?;
-        pending.write_confirmed(notifier.confirmed_through(), out)?;
+        pending.write_confirmed(notifier.confirmed_through(), out)
+    };
+    // While stdin is quiet, the ids confirmed meanwhile are written.
+    while let Some(chunk) = stdin.next(interrupts, || {
+        pending.write_confirmed(notifier.confirmed_through(), out)
+    })? {
+        let mut rest = &chunk[..];
+        while let Some(end) = memchr::memchr(b'\n', rest) {
+            if partial.is_empty() {
+                line(&rest[..=end], notifier, pending, out)?;
+            } else {
+                partial.extend_from_slice(&rest[..=end]);
+                line(&partial, notifier, pending, out)?;
+                partial.clear();
+            }
+            rest = &rest[end + 1..];
+        }
+        partial.extend_from_slice(rest);
+    }
+    if !partial.is_empty() {
+        line(&partial, notifier, pending, out)?;
     }
     Ok(())
 }
@@ -302,6 +478,10 @@ struct Pending {
     queue: VecDeque<(u64, String)>,
     /// How many were confirmed so far.
     confirmed: u64,
+    /// stdout was closed by its reader: ids are no longer written.
+    closed: bool,
+    /// How many confirmed ids were not written for that.
+    unprinted: u64,
 }
 
 impl Pending {
@@ -324,15 +504,36 @@ impl Pending {
                 break;
             }
             if let Some((_, id)) = self.queue.pop_front() {
-                writeln!(out, "{id}").context("writing message ids to stdout")?;
-                wrote = true;
                 self.confirmed += 1;
+                if self.closed {
+                    self.unprinted += 1;
+                    continue;
+                }
+                let written = writeln!(out, "{id}");
+                self.wrote(written, 1)?;
+                wrote = true;
             }
         }
-        if wrote {
-            out.flush().context("writing message ids to stdout")?;
+        if wrote && !self.closed {
+            let flushed = out.flush();
+            // What the writer held is lost with the pipe; the count says how many ids.
+            self.wrote(flushed, 0)?;
         }
         Ok(())
+    }
+
+    /// Notes a write of `ids` ids: a reader that went away (broken pipe) closes stdout for
+    /// good, and sending goes on; any other failure stops it.
+    fn wrote(&mut self, result: io::Result<()>, ids: u64) -> Result<()> {
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                self.unprinted += ids;
+                Ok(())
+            }
+            Err(e) => Err(e).context("writing message ids to stdout"),
+        }
     }
 }
 

@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     }
     let result = args.into_config(io::stdin().lock()).and_then(|config| {
         let mut out = BufWriter::new(io::stdout().lock());
-        send::run(&config, io::stdin().lock(), &mut out, io::stderr())
+        send::run(&config, io::stdin(), &mut out, io::stderr())
     });
     exit::finish("oslo-notify", result)
 }

@@ -1,6 +1,7 @@
 //! Opening a connection to one host of a transport URL: TCP, TLS, the AMQP handshake, and
 //! what each way of failing means.
 
+use super::peer::{refused, Guarded};
 use super::reconnect::random_index;
 use super::{BrokerError, BrokerErrorKind, ConnectOptions, Connection};
 use crate::transport_url::{Host, TransportUrl};
@@ -94,6 +95,8 @@ fn connect_host(
         .map_err(|e| format!("cannot set TCP_NODELAY: {e}"))?;
     let stream = mio::net::TcpStream::from_stream(stream)
         .map_err(|e| format!("cannot set up the socket: {e}"))?;
+    // The peer's first bytes are judged before the client takes them as a frame.
+    let stream = Guarded::new(stream, url.tls);
     let amqp_options = ConnectionOptions::<Auth>::default()
         .auth(Auth::Plain {
             username: host.username.clone(),
@@ -123,6 +126,10 @@ fn connect_host(
 }
 
 fn describe_connect_error(error: amiquip::Error, host: &Host, vhost: &str) -> HostFailure {
+    // Not a broker on that port: waiting will not make it one.
+    if let Some(answered) = refused(&error) {
+        return HostFailure::from(answered.to_string());
+    }
     let (reason, retriable) = match error {
         amiquip::Error::InvalidCredentials => (
             format!(

@@ -5,7 +5,7 @@
 
 use crate::common::node::Node;
 use crate::common::proxy::Proxy;
-use crate::common::{self, listen_on, scratch, unique, Broker, Line};
+use crate::common::{self, listen_on, scratch, Broker, Line};
 use oslo_notify::envelope::{new_unique_id, Format, Notification, Priority};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -424,20 +424,64 @@ fn poison_interleaved_with_good_notifications_is_reported_and_the_rest_printed()
     assert_eq!(broker.depth(&queue), 0);
 }
 
-#[test]
-fn a_peer_that_is_not_a_broker_is_a_connect_error() {
-    // An HTTP server on the port: it answers garbage to the AMQP header and closes.
-    let http = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = http.local_addr().unwrap().port();
+/// A server on the port that answers `answer` to whatever it is sent, then closes.
+fn answering(answer: &'static [u8]) -> u16 {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        for stream in http.incoming().flatten() {
-            let mut stream = stream;
+        for mut stream in server.incoming().flatten() {
             let mut header = [0; 8];
             let _ = std::io::Read::read(&mut stream, &mut header);
-            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+            let _ = stream.write_all(answer);
         }
     });
-    // A peer that accepts and never says a word.
+    port
+}
+
+#[test]
+fn a_peer_that_is_not_a_broker_is_refused_at_once_and_named() {
+    let peers: [(&[u8], &str); 4] = [
+        (
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+            "an HTTP server answered",
+        ),
+        (b"SSH-2.0-OpenSSH_9.2p1\r\n", "an SSH server answered"),
+        (b"\x16\x03\x03\x00\x2a\x02\x00", "a TLS server answered"),
+        (b"-ERR unknown command\r\n", "something that is not AMQP"),
+    ];
+    for (answer, named) in peers {
+        let port = answering(answer);
+        let url = format!("rabbit://guest:s3cret@127.0.0.1:{port}/");
+        let address = format!("127.0.0.1:{port}");
+        let notify = ["--timeout", "30", "info", "e", "{}"];
+        let listen = ["--timeout", "30", "--exchange", "x", "--topic", "t"];
+        for (program, args) in [
+            (env!("CARGO_BIN_EXE_oslo-notify"), &notify[..]),
+            (env!("CARGO_BIN_EXE_oslo-listen"), &listen[..]),
+        ] {
+            let started = Instant::now();
+            let (run, peak_kib) = common::run_measured(program, &url, args);
+            assert_eq!(run.code, 3, "{named}: {run:?}");
+            let last = run.stderr.lines().last().unwrap();
+            assert!(
+                last.contains("cannot connect") && last.contains(&address) && last.contains(named),
+                "{last}"
+            );
+            assert!(!run.stderr.contains("s3cret"), "{}", run.stderr);
+            // Refused on its first bytes: not retried until --timeout, and no frame buffer
+            // sized by them (an HTTP status line reads as 1.3 GB).
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "{named}: retried for {:?}",
+                started.elapsed()
+            );
+            assert!(peak_kib < 64 * 1024, "{named}: peak RSS {peak_kib} KiB");
+        }
+    }
+}
+
+#[test]
+fn a_peer_that_accepts_and_stays_silent_is_bounded_by_the_timeout() {
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_port = silent.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -446,32 +490,29 @@ fn a_peer_that_is_not_a_broker_is_a_connect_error() {
             held.push(stream);
         }
     });
-    for port in [port, silent_port] {
-        let url = format!("rabbit://guest:guest@127.0.0.1:{port}/");
-        let address = format!("127.0.0.1:{port}");
-        let started = Instant::now();
-        let run = common::notify_with_url(&url, &["--timeout", "3", "info", "e", "{}"], b"");
-        assert_eq!(run.code, 3, "{run:?}");
-        let last = run.stderr.lines().last().unwrap();
-        assert!(
-            last.contains("cannot connect") && last.contains(&address),
-            "{last}"
-        );
-        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "bounded by --timeout"
-        );
-        let args = ["--timeout", "3", "--exchange", "x", "--topic", "t"];
-        let run = common::listen_with_url(&url, &args);
-        assert_eq!(run.code, 3, "{run:?}");
-        let last = run.stderr.lines().last().unwrap();
-        assert!(
-            last.contains("cannot connect") && last.contains(&address),
-            "{last}"
-        );
-    }
-    let _ = unique("unused");
+    let url = format!("rabbit://guest:guest@127.0.0.1:{silent_port}/");
+    let address = format!("127.0.0.1:{silent_port}");
+    let started = Instant::now();
+    let run = common::notify_with_url(&url, &["--timeout", "3", "info", "e", "{}"], b"");
+    assert_eq!(run.code, 3, "{run:?}");
+    let last = run.stderr.lines().last().unwrap();
+    assert!(
+        last.contains("cannot connect") && last.contains(&address),
+        "{last}"
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "bounded by --timeout"
+    );
+    let args = ["--timeout", "3", "--exchange", "x", "--topic", "t"];
+    let run = common::listen_with_url(&url, &args);
+    assert_eq!(run.code, 3, "{run:?}");
+    let last = run.stderr.lines().last().unwrap();
+    assert!(
+        last.contains("cannot connect") && last.contains(&address),
+        "{last}"
+    );
 }
 
 #[test]

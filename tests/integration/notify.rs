@@ -281,6 +281,107 @@ fn lines_sends_one_notification_per_line_and_prints_every_id() {
     }
 }
 
+/// `oslo-notify --lines` on the test broker with every pipe ours.
+fn lines_child(exchange: &str, topic: &str) -> std::process::Child {
+    use std::process::{Command, Stdio};
+    Command::new(env!("CARGO_BIN_EXE_oslo-notify"))
+        .args(args(exchange, topic, &["--lines", "info", "pipe.test"]))
+        .env("OSLO_TRANSPORT_URL", common::transport_url())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn stderr_of(child: &mut std::process::Child) -> String {
+    let mut text = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut text).unwrap();
+    text
+}
+
+/// `... | oslo-notify --lines ... | head -1`: the reader goes away after the first id; every
+/// line is still sent and confirmed, and the exit is 0 only then.
+#[test]
+fn a_reader_that_goes_away_stops_the_ids_not_the_sending() {
+    use std::io::{BufRead, BufReader, Write};
+    let (broker, exchange, topic) = scratch();
+    let mut child = lines_child(&exchange, &topic);
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{{\"n\": 0}}").unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first.trim().len(), 36, "{first:?}");
+    // The reader is gone (dropped with the BufReader): what follows has nowhere to go.
+    for n in 1..2000 {
+        writeln!(stdin, "{{\"n\": {n}}}").unwrap();
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    let err = stderr_of(&mut child);
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert_eq!(err, "", "a reader that went away is not an error");
+    let got = broker.drain(&format!("{topic}.info"));
+    let sent: Vec<u64> = got
+        .iter()
+        .map(|m| m.decoded().notification.payload["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sent, (0..2000).collect::<Vec<u64>>());
+}
+
+/// Ctrl-C or SIGTERM while lines stream in: nothing more is sent, what was sent is confirmed,
+/// and the ids printed are exactly what is on the queue; exit 130 or 143 with one line
+/// saying so.
+#[test]
+fn an_interrupt_reports_exactly_what_the_broker_confirmed() {
+    use std::io::{BufRead, BufReader, Write};
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let (broker, exchange, topic) = scratch();
+        let mut child = lines_child(&exchange, &topic);
+        let mut stdin = child.stdin.take().unwrap();
+        // Lines keep coming until the tool stops reading.
+        let writer = std::thread::spawn(move || {
+            for n in 0.. {
+                if writeln!(stdin, "{{\"n\": {n}}}").is_err() {
+                    return;
+                }
+                if n % 50 == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            }
+        });
+        let mut ids = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut printed: Vec<String> = (0..300).map(|_| ids.next().unwrap().unwrap()).collect();
+        let pid = child.id().to_string();
+        let killed = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        printed.extend(ids.map(Result::unwrap));
+        let status = child.wait().unwrap();
+        let err = stderr_of(&mut child);
+        assert_eq!(status.code(), Some(code), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!(
+                "interrupted: the broker confirmed {} notification(s)",
+                printed.len()
+            )),
+            "{err}"
+        );
+        let got = broker.drain(&format!("{topic}.info"));
+        let on_queue: Vec<String> = got
+            .iter()
+            .map(|m| m.decoded().notification.message_id)
+            .collect();
+        assert_eq!(on_queue, printed, "{signal}: printed ids are what landed");
+        drop(writer);
+    }
+}
+
 #[test]
 fn a_bad_line_stops_with_exit_2_after_confirming_the_lines_before_it() {
     let (broker, exchange, topic) = scratch();

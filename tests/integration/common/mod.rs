@@ -336,6 +336,48 @@ pub fn notify(args: &[&str], stdin: &[u8]) -> Run {
     notify_with_url(&transport_url(), args, stdin)
 }
 
+/// Runs one of our binaries (`program`) on `url` with `args` and no stdin, to its end; with
+/// the peak resident memory (KiB) of the process, from wait4(2).
+pub fn run_measured(program: &str, url: &str, args: &[&str]) -> (Run, u64) {
+    use std::io::Read;
+    let mut child = Command::new(program)
+        .args(args)
+        .env("OSLO_TRANSPORT_URL", url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = read_all(child.stdout.take().unwrap());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of that plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 writes the status and usage of our own child into the two locals.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    // Reaped above: this only settles the handle.
+    let _ = child.try_wait();
+    let run = Run {
+        code,
+        stdout: String::from_utf8_lossy(&stdout.join().unwrap()).into_owned(),
+        stderr,
+    };
+    (run, u64::try_from(usage.ru_maxrss).unwrap_or(0))
+}
+
 /// Runs `oslo-notify` with a given transport URL.
 pub fn notify_with_url(url: &str, args: &[&str], stdin: &[u8]) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_oslo-notify"))
