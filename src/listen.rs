@@ -411,8 +411,7 @@ fn finish(
     match (halted, ended) {
         (Some(Halt::Signal(number)), _) => {
             trigger.signal(number);
-            trigger.wait_until(Some(Instant::now() + GRACE));
-            drop(trigger);
+            trigger.settle(GRACE);
             Err(Signalled(number).into())
         }
         (Some(Halt::CommandFailed), _) => {

@@ -86,11 +86,23 @@ impl Trigger {
         }
     }
 
-    /// Sends `signal` to its process group (while it runs).
+    /// Sends `signal` to its process group (while any of it runs).
     pub fn signal(&mut self, signal: i32) {
-        if self.status().is_none() {
+        if self.group_alive() {
             self.signal_group(signal);
         }
+    }
+
+    /// Whether any process of its group still runs (the command itself once reaped is not
+    /// counted, nor are its children that left the group).
+    fn group_alive(&mut self) -> bool {
+        // Reaps the command if it ended, so that it does not count as a zombie.
+        self.status();
+        let Ok(group) = libc::pid_t::try_from(self.child.id()) else {
+            return false;
+        };
+        // SAFETY: kill(2) with signal 0 only checks that the group has a process.
+        unsafe { libc::kill(-group, 0) == 0 }
     }
 
     fn signal_group(&self, signal: i32) {
@@ -103,16 +115,26 @@ impl Trigger {
         }
     }
 
-    /// Ends it: SIGTERM to its group, then SIGKILL after [`GRACE`] (to what is left of the
-    /// group too); how it ended.
+    /// Ends it: SIGTERM to its group, then [`settle`](Self::settle); how it ended.
     pub fn stop(&mut self) -> Option<ExitStatus> {
         self.signal(libc::SIGTERM);
-        let ended = self.wait_until(Some(Instant::now() + GRACE));
-        self.signal_group(libc::SIGKILL);
-        if ended.is_some() {
-            return ended;
+        self.settle(GRACE)
+    }
+
+    /// Waits up to `grace` for every process of its group to end (a signal was passed on),
+    /// then kills what is left of the group: a child that ignores the signal, or that the
+    /// command left running, is not left behind. How the command ended.
+    pub fn settle(&mut self, grace: Duration) -> Option<ExitStatus> {
+        let until = Instant::now() + grace;
+        while self.group_alive() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
         }
-        self.status = self.child.wait().ok();
+        if self.group_alive() {
+            self.signal_group(libc::SIGKILL);
+        }
+        if self.status.is_none() {
+            self.status = self.child.wait().ok();
+        }
         self.status
     }
 
@@ -135,8 +157,9 @@ impl Trigger {
 }
 
 impl Drop for Trigger {
+    /// Whatever of its group still runs is stopped: the command, and what it started.
     fn drop(&mut self) {
-        if self.status().is_none() {
+        if self.group_alive() {
             self.stop();
         }
     }
@@ -185,5 +208,63 @@ mod tests {
             !std::path::Path::new(&format!("/proc/{pid}")).exists(),
             "dropped and reaped"
         );
+    }
+
+    /// The pid a command wrote to `file`, once it has.
+    fn pid_in(file: &std::path::Path) -> String {
+        for _ in 0..500 {
+            if let Ok(pid) = std::fs::read_to_string(file) {
+                if pid.ends_with('\n') {
+                    return pid.trim().to_owned();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("no pid in {}", file.display());
+    }
+
+    /// Whether `pid` still runs a second after it was killed (a kill takes effect soon, not
+    /// at once).
+    fn running(pid: &str) -> bool {
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+        };
+        (0..100).all(|_| {
+            let up = alive();
+            if up {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            up
+        })
+    }
+
+    #[test]
+    fn a_child_that_ignores_the_signal_is_killed_after_the_grace() {
+        let file = std::env::temp_dir().join(format!("trigger-{}", uuid::Uuid::new_v4()));
+        let script = format!(
+            "(trap '' TERM INT; exec sleep 102) & echo $! > {}; wait",
+            file.display()
+        );
+        let mut trigger = Trigger::start(&argv(&["bash", "-c", &script])).unwrap();
+        let sleeper = pid_in(&file);
+        std::fs::remove_file(&file).unwrap();
+        // The shell ends on SIGINT; its child ignores it.
+        trigger.signal(libc::SIGINT);
+        let started = Instant::now();
+        trigger.settle(Duration::from_millis(300));
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "waited the grace"
+        );
+        assert!(!running(&sleeper), "sleep {sleeper} was left behind");
+        // What a command that exited left running is stopped when it is dropped.
+        let script = format!("sleep 103 & echo $! > {}", file.display());
+        let mut quick = Trigger::start(&argv(&["sh", "-c", &script])).unwrap();
+        let sleeper = pid_in(&file);
+        std::fs::remove_file(&file).unwrap();
+        assert!(quick.wait_until(None).unwrap().success());
+        assert!(running(&sleeper));
+        drop(quick);
+        assert!(!running(&sleeper), "sleep {sleeper} was left behind");
     }
 }

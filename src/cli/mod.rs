@@ -128,8 +128,11 @@ impl InstallArgs {
         let mut command = C::command();
         let name = command.get_name().to_owned();
         if let Some(shell) = self.completions {
-            clap_complete::generate(shell, &mut command, name, out);
-            return Some(Ok(()));
+            // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, name.clone(), &mut script);
+            let written = out.write_all(&script).and_then(|()| out.flush());
+            return Some(written.with_context(|| format!("writing {name}'s completions")));
         }
         if self.man {
             let written = clap_mangen::Man::new(command).render(out);

@@ -77,3 +77,40 @@ fn help_and_version_never_show_a_password_from_the_environment() {
         );
     }
 }
+
+/// Runs `binary args` with its stdout a pipe whose reader has already gone (`| head -0`).
+fn into_closed_pipe(binary: &str, args: &[&str]) -> std::process::Output {
+    let mut child = Command::new(binary)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
+/// `--completions SHELL | head -1`, `--man | head`, `--help | head`: a closed pipe ends every
+/// output path quietly, with exit 0 and nothing on stderr.
+#[test]
+fn every_output_path_ends_quietly_on_a_closed_pipe() {
+    for (name, binary) in TOOLS {
+        for args in [
+            &["--completions", "bash"][..],
+            &["--completions", "zsh"],
+            &["--completions", "fish"],
+            &["--completions", "elvish"],
+            &["--completions", "powershell"],
+            &["--man"],
+            &["--help"],
+            &["--version"],
+        ] {
+            // The reader may or may not be gone before the first write: run it a few times.
+            for _ in 0..5 {
+                let output = into_closed_pipe(binary, args);
+                assert_eq!(output.status.code(), Some(0), "{name} {args:?}: {output:?}");
+                assert!(output.stderr.is_empty(), "{name} {args:?}: {output:?}");
+            }
+        }
+    }
+}

@@ -373,6 +373,58 @@ fn the_count_reached_first_waits_for_the_command_then_exits_0() {
     );
 }
 
+/// `oslo-listen --count 1 --timeout 60 -- bash -c '(trap "" TERM INT; exec sleep 102) & wait'`
+/// then SIGINT or SIGTERM: the shell ends, its child ignores the signal, and after the grace
+/// the group is killed: exit 130 or 143, nothing left behind.
+#[test]
+fn a_child_that_ignores_the_passed_on_signal_is_not_left_behind() {
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let (_broker, exchange, topic) = scratch();
+        let pid_file = std::env::temp_dir().join(common::unique("ignoring"));
+        let script = format!(
+            "(trap '' TERM INT; exec sleep 102) & echo $! > {}; wait",
+            pid_file.display()
+        );
+        let mut args = listen_args(&exchange, &topic, &["--count", "1", "--timeout", "60"]);
+        args.extend(["--", "bash", "-c", &script]);
+        let mut child = Command::new(LISTEN)
+            .args(&args)
+            .env("OSLO_TRANSPORT_URL", common::transport_url())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = common::read_lines(child.stderr.take().unwrap());
+        common::await_line(&stderr, "listening on");
+        while std::fs::read_to_string(&pid_file).map_or(true, |p| !p.ends_with('\n')) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let status = common::wait_or_kill(&mut child, Duration::from_secs(30));
+        assert_eq!(status.code(), Some(code), "{signal}");
+        // Killed before oslo-listen exits; its parent (init, or whoever reaps orphans) may
+        // take a moment to reap it.
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+            .is_ok_and(|stat| !stat.contains(") Z "))
+        {
+            assert!(
+                std::time::Instant::now() < until,
+                "{signal}: sleep {} left behind",
+                pid.trim()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = std::fs::remove_file(&pid_file);
+    }
+}
+
 #[test]
 fn sigint_is_passed_on_to_the_command() {
     let (_broker, exchange, topic) = scratch();
