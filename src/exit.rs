@@ -59,18 +59,72 @@ impl Failure {
     }
 }
 
-/// The exit-code table, for `--help`.
-pub const EXIT_CODES_HELP: &str = "\
+/// oslo-notify's exit codes, for its `--help`.
+pub const NOTIFY_EXIT_CODES: &str = "\
 Exit codes:
-  0  success
+  0  every notification confirmed by the broker
   1  other runtime failure
   2  usage or invalid input (arguments, JSON, priority, transport URL, config file)
-  3  cannot connect or authenticate (refused, DNS, TLS, credentials, vhost)
-  4  not confirmed in time, refused (nacked) by the broker, or --count not reached
-     before --timeout
-  5  oslo-listen --fail-on: a failure notification arrived
-  6  oslo-listen -- COMMAND: the command could not start or failed
-  130/143  oslo-listen -- COMMAND: stopped by SIGINT/SIGTERM (passed on to it)";
+  3  cannot connect or authenticate (refused, DNS, TLS, credentials, vhost, not a broker)
+  4  not confirmed in time, or refused (nacked) by the broker
+  130/143  stopped by SIGINT/SIGTERM during --lines or --replay (what was confirmed is
+           printed and said)";
+
+/// oslo-listen's exit codes, for its `--help`.
+pub const LISTEN_EXIT_CODES: &str = "\
+Exit codes:
+  0  success (--count reached, --timeout without --count, a signal without a command)
+  1  other runtime failure
+  2  usage or invalid input (arguments, --where program, template, transport URL, config)
+  3  cannot connect or authenticate (refused, DNS, TLS, credentials, vhost, not a broker)
+  4  --count not reached before --timeout (also with a command still running)
+  5  --fail-on: a failure notification arrived
+  6  -- COMMAND: the command could not start or failed
+  130/143  -- COMMAND: stopped by SIGINT/SIGTERM (passed on to it)";
+
+/// Parses the command line of `program` into `C`. Help and version are printed as clap
+/// prints them (exit 0, quietly into a closed pipe); any other argument error becomes one
+/// line, `PROGRAM: error: ...`, and exit 2, like every other error.
+pub fn parse_args<C: clap::Parser>(program: &str) -> Result<C, ExitCode> {
+    C::try_parse().map_err(|error| {
+        use clap::error::ErrorKind;
+        match error.kind() {
+            ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                // A closed stdout is no failure here either.
+                let _ = error.print();
+                ExitCode::SUCCESS
+            }
+            _ => {
+                let line = one_line(&error.render().to_string());
+                let _ = writeln!(io::stderr().lock(), "{program}: error: {line}");
+                ExitCode::from(Failure::Usage.code())
+            }
+        }
+    })
+}
+
+/// clap's rendering of an argument error, in one line: its first line (without `error: `),
+/// and the usage pointer.
+fn one_line(rendered: &str) -> String {
+    let mut lines = rendered.lines();
+    let first = lines.next().unwrap_or_default();
+    let mut line = first
+        .strip_prefix("error: ")
+        .unwrap_or(first)
+        .trim_end()
+        .to_owned();
+    // A first line that ends with a colon lists what it means on the indented lines after.
+    if line.ends_with(':') {
+        let listed: Vec<&str> = lines
+            .take_while(|l| l.starts_with("  "))
+            .map(str::trim)
+            .collect();
+        line = format!("{} {}", line, listed.join(", "));
+    }
+    format!("{line} (see --help)")
+}
 
 /// The exit class of one error of a chain: every error type the library returns, and the
 /// foreign ones it passes on, each named here; `None` for an error of no known type (a
@@ -169,12 +223,36 @@ mod tests {
         ];
         for failure in all {
             let line = format!("  {}  ", failure.code());
-            assert!(EXIT_CODES_HELP.contains(&line), "{failure:?}");
+            assert!(LISTEN_EXIT_CODES.contains(&line), "{failure:?}");
         }
+        // oslo-notify's own: neither --fail-on nor a command.
+        for failure in &all[..4] {
+            let line = format!("  {}  ", failure.code());
+            assert!(NOTIFY_EXIT_CODES.contains(&line), "{failure:?}");
+        }
+        assert!(!NOTIFY_EXIT_CODES.contains("  5  ") && !NOTIFY_EXIT_CODES.contains("  6  "));
         assert_eq!(Failure::Signal(2).code(), 130);
-        assert!(EXIT_CODES_HELP.contains("130/143"));
+        assert!(LISTEN_EXIT_CODES.contains("130/143"));
+        assert!(NOTIFY_EXIT_CODES.contains("130/143"));
         let codes: std::collections::BTreeSet<u8> = all.iter().map(|f| f.code()).collect();
         assert_eq!(codes.len(), all.len(), "distinct");
+    }
+
+    #[test]
+    fn argument_errors_are_one_line() {
+        let rendered = "error: unexpected argument '--frob' found\n\n  tip: to pass '--frob' \
+                        as a value, use '-- --frob'\n\nUsage: oslo-listen [OPTIONS]\n\n\
+                        For more information, try '--help'.\n";
+        assert_eq!(
+            one_line(rendered),
+            "unexpected argument '--frob' found (see --help)"
+        );
+        let missing = "error: the following required arguments were not provided:\n  \
+                       <EVENT_TYPE>\n\nUsage: oslo-notify [OPTIONS] PRIORITY EVENT_TYPE\n";
+        assert_eq!(
+            one_line(missing),
+            "the following required arguments were not provided: <EVENT_TYPE> (see --help)"
+        );
     }
 
     #[test]

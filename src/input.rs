@@ -39,20 +39,104 @@ pub fn parse_payload_json(text: &str, what: impl fmt::Display) -> Result<PythonJ
 }
 
 fn payload_error(text: &str, what: impl fmt::Display, error: serde_json::Error) -> InputError {
-    let mut message = format!("{what} is not valid JSON: {error}");
-    if let Some(fixed) = angle_brackets_to_braces(text) {
-        message.push_str(&format!(
-            " (it looks like JSON with its braces written as angle brackets: did you mean '{fixed}'?)"
+    if text.trim().is_empty() {
+        return InputError(format!(
+            "{what} is empty: give a JSON payload ('{{}}' for an empty one)"
         ));
     }
+    let mut message = format!("{what} is not valid JSON: {error}");
+    if let Some(hint) = hint(text) {
+        message.push_str(&format!(" ({hint})"));
+    }
     InputError(message)
+}
+
+/// What probably happened to text that should have been JSON, with the JSON meant where it
+/// can be made.
+fn hint(text: &str) -> Option<String> {
+    if text.starts_with('\u{feff}') {
+        return Some(
+            "it starts with a UTF-8 byte-order mark: save it as UTF-8 without one".to_owned(),
+        );
+    }
+    if text.len() > 64 * 1024 {
+        return None;
+    }
+    if let Some(fixed) = angle_brackets_to_braces(text) {
+        return Some(format!(
+            "it looks like JSON with its braces written as angle brackets: did you mean '{fixed}'?"
+        ));
+    }
+    if let Some(fixed) = python_to_json(text) {
+        return Some(format!(
+            "it looks like a Python dict: JSON wants double quotes, did you mean '{fixed}'?"
+        ));
+    }
+    if let Some(fixed) = quote_bare_words(text) {
+        return Some(format!(
+            "the shell took its double quotes: put the whole payload in single quotes, \
+             '{fixed}'"
+        ));
+    }
+    None
+}
+
+/// `{'a': 'b', 'c': True}` -> `{"a": "b", "c": true}` when that makes valid JSON.
+fn python_to_json(text: &str) -> Option<String> {
+    let trimmed = text.trim();
+    if !trimmed.contains('\'') || trimmed.contains('"') {
+        return None;
+    }
+    let fixed = trimmed
+        .replace('\'', "\"")
+        .replace("True", "true")
+        .replace("False", "false")
+        .replace("None", "null");
+    serde_json::from_str::<Value>(&fixed).ok().map(|_| fixed)
+}
+
+/// `{heavy:payload}` (what the shell leaves of `{"heavy":"payload"}` unquoted) ->
+/// `{"heavy":"payload"}`: every bare word quoted but for true, false, null and numbers, when
+/// that makes valid JSON.
+fn quote_bare_words(text: &str) -> Option<String> {
+    let trimmed = text.trim();
+    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) || trimmed.contains('"') {
+        return None;
+    }
+    let mut fixed = String::with_capacity(trimmed.len() + 16);
+    let mut word = String::new();
+    let flush = |word: &mut String, fixed: &mut String| {
+        if word.is_empty() {
+            return;
+        }
+        let keep = matches!(word.as_str(), "true" | "false" | "null")
+            || serde_json::from_str::<serde_json::Number>(word).is_ok();
+        if keep {
+            fixed.push_str(word);
+        } else {
+            fixed.push('"');
+            fixed.push_str(word);
+            fixed.push('"');
+        }
+        word.clear();
+    };
+    for c in trimmed.chars() {
+        if matches!(c, '{' | '}' | '[' | ']' | ':' | ',') || c.is_whitespace() {
+            flush(&mut word, &mut fixed);
+            fixed.push(c);
+        } else {
+            word.push(c);
+        }
+    }
+    flush(&mut word, &mut fixed);
+    serde_json::from_str::<Value>(&fixed).ok().map(|_| fixed)
 }
 
 /// `<"a": 1>` -> `{"a": 1}` when that makes valid JSON, as when a shell or a document turned
 /// the braces of `{"heavy":"payload"}` into angle brackets.
 fn angle_brackets_to_braces(text: &str) -> Option<String> {
     let trimmed = text.trim();
-    if !trimmed.starts_with('<') || !trimmed.ends_with('>') || trimmed.len() > 64 * 1024 {
+    if !trimmed.starts_with('<') || !trimmed.ends_with('>') {
         return None;
     }
     let fixed: String = trimmed
@@ -117,6 +201,39 @@ mod tests {
         // Angle brackets that would not make JSON either get no hint.
         let err = parse_payload("<html>", "payload").unwrap_err();
         assert!(!err.to_string().contains("angle"), "{err}");
+    }
+
+    #[test]
+    fn what_the_shell_or_python_did_gets_a_hint() {
+        let hint = |text| parse_payload(text, "payload").unwrap_err().to_string();
+        assert!(
+            hint("{heavy:payload}").ends_with(
+                r#"(the shell took its double quotes: put the whole payload in single quotes, '{"heavy":"payload"}')"#
+            ),
+            "{}",
+            hint("{heavy:payload}")
+        );
+        assert!(
+            hint("{n:1,ok:true,tags:[a,b]}").contains(r#"'{"n":1,"ok":true,"tags":["a","b"]}'"#),
+            "{}",
+            hint("{n:1,ok:true,tags:[a,b]}")
+        );
+        assert!(
+            hint("{'heavy': 'payload', 'ok': True}")
+                .ends_with(r#"did you mean '{"heavy": "payload", "ok": true}'?)"#),
+            "{}",
+            hint("{'heavy': 'payload', 'ok': True}")
+        );
+        assert!(hint("\u{feff}{\"a\": 1}").contains("byte-order mark"));
+        assert_eq!(
+            hint(" \n"),
+            "payload is empty: give a JSON payload ('{}' for an empty one)"
+        );
+        // Nothing to suggest: no hint.
+        assert_eq!(
+            hint("{\"a\": }"),
+            "payload is not valid JSON: expected value at line 1 column 7"
+        );
     }
 
     #[test]

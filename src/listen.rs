@@ -161,6 +161,7 @@ pub fn run(
     if let Some(warning) = config.connect.tls.insecure_warning() {
         talk.warn(warning)?;
     }
+    talk.say(Weight::Detail, format_args!("connecting to {}", config.url))?;
     let save = match &config.save {
         Some(dir) => Some(SaveDir::create(dir, config.printer.show_secrets)?),
         None => None,

@@ -1,6 +1,5 @@
 //! `oslo-listen`: print OpenStack notifications as they arrive.
 
-use clap::Parser;
 use oslo_notify::cli::ListenArgs;
 use oslo_notify::{exit, listen, top};
 use std::io::{self, IsTerminal};
@@ -9,7 +8,10 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 fn main() -> ExitCode {
-    let args = ListenArgs::parse();
+    let args = match exit::parse_args::<ListenArgs>("oslo-listen") {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     if let Some(printed) = args.install.write::<ListenArgs>(&mut io::stdout().lock()) {
         return exit::finish("oslo-listen", printed);
     }

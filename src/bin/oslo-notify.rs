@@ -1,13 +1,15 @@
 //! `oslo-notify`: publish OpenStack notifications as oslo.messaging does.
 
-use clap::Parser;
 use oslo_notify::cli::NotifyArgs;
 use oslo_notify::{exit, send};
 use std::io::{self, BufWriter};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args = NotifyArgs::parse();
+    let args = match exit::parse_args::<NotifyArgs>("oslo-notify") {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     if let Some(printed) = args.install.write::<NotifyArgs>(&mut io::stdout().lock()) {
         return exit::finish("oslo-notify", printed);
     }

@@ -19,8 +19,8 @@ pub enum Answered {
     Tls,
     /// An SSH server (`SSH-`).
     Ssh,
-    /// An AMQP server of another protocol version (AMQP 1.0, say): its protocol header.
-    OtherAmqp([u8; 4]),
+    /// An AMQP server of another protocol version (AMQP 1.0, say).
+    OtherAmqp,
     /// A frame no broker opens with (another type or channel, or an absurd size).
     BadFrame,
     /// Something else: its first bytes.
@@ -36,11 +36,10 @@ impl fmt::Display for Answered {
                 "a TLS server answered: the port wants TLS (ssl=1 in the transport URL)"
             ),
             Answered::Ssh => write!(f, "an SSH server answered, not an AMQP broker"),
-            Answered::OtherAmqp(version) => write!(
+            Answered::OtherAmqp => write!(
                 f,
-                "an AMQP server of another protocol version answered (it offers {}.{}.{}.{}, \
-                 not 0-9-1)",
-                version[0], version[1], version[2], version[3]
+                "an AMQP server of another protocol version answered (AMQP 1.0?), not an \
+                 AMQP 0-9-1 broker"
             ),
             Answered::BadFrame => write!(
                 f,
@@ -85,21 +84,16 @@ pub fn judge(seen: &[u8]) -> Result<bool, Answered> {
             Err(Answered::BadFrame)
         };
     }
+    // Each decided within 7 bytes: the client reads a frame size from bytes 3 to 6.
     let guesses: [(&[u8], Answered); 3] = [
         (b"HTTP/", Answered::Http),
         (b"SSH-", Answered::Ssh),
-        (b"AMQP", Answered::OtherAmqp([0; 4])),
+        (b"AMQP", Answered::OtherAmqp),
     ];
     for (prefix, answered) in guesses {
         if starts(prefix) {
             if seen.len() < prefix.len() {
                 return Ok(false);
-            }
-            if let Answered::OtherAmqp(_) = answered {
-                if seen.len() < 8 {
-                    return Ok(false);
-                }
-                return Err(Answered::OtherAmqp([seen[4], seen[5], seen[6], seen[7]]));
             }
             return Err(answered);
         }
@@ -249,11 +243,8 @@ mod tests {
         assert_eq!(judge(b"SSH-2.0-OpenSSH_9.2\r\n"), Err(Answered::Ssh));
         assert_eq!(judge(&[22, 3, 3, 0, 0x7a]), Err(Answered::Tls));
         assert_eq!(judge(&[21, 3, 1, 0, 2, 2, 70]), Err(Answered::Tls));
-        assert_eq!(
-            judge(b"AMQP\x03\x01\x00\x00"),
-            Err(Answered::OtherAmqp([3, 1, 0, 0]))
-        );
-        assert_eq!(judge(b"AMQP\x00\x00"), Ok(false));
+        assert_eq!(judge(b"AMQP\x03\x01\x00\x00"), Err(Answered::OtherAmqp));
+        assert_eq!(judge(b"AMQ"), Ok(false));
         assert_eq!(
             judge(b"-ERR unknown command\r\n"),
             Err(Answered::Unknown(b"-ERR unknown command\r\n".to_vec()))
@@ -280,7 +271,7 @@ mod tests {
     #[test]
     fn the_guard_refuses_before_handing_on_a_size() {
         let mut http = Guarded::new(&b"HTTP/1.1 400 Bad Request\r\n\r\n"[..], false);
-        let mut buf = [0; 4];
+        let mut buf = [0; 64];
         let error = http.read(&mut buf).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);
         assert!(error.to_string().contains("HTTP server"), "{error}");
@@ -303,5 +294,36 @@ mod tests {
         assert_eq!(tls.read(&mut [0; 8]).unwrap(), 6);
         let mut http = Guarded::new(&b"HTTP/1.0 400"[..], true);
         assert!(http.read(&mut [0; 8]).is_err());
+    }
+
+    /// Read a byte at a time, whatever is not a broker is refused before the client has the 7
+    /// bytes of a frame header (and so before it reads a size from them).
+    #[test]
+    fn no_answer_reaches_a_frame_size_unjudged() {
+        let answers: [&[u8]; 7] = [
+            b"HTTP/1.1 400 Bad Request\r\n",
+            b"SSH-2.0-OpenSSH_9.2\r\n",
+            b"AMQP\x00\x01\x00\x00",
+            &[22, 3, 3, 0, 0x7a, 2, 0, 0, 0x76],
+            &[1, 0, 0, 0x50, 0x2f, 0x31, 0x2e, 0],
+            &[1, 0, 9, 0, 0, 0, 8, 0],
+            b"-ERR unknown\r\n",
+        ];
+        for answer in answers {
+            let mut guard = Guarded::new(answer, false);
+            let mut handed_on = 0;
+            let refused = loop {
+                match guard.read(&mut [0; 1]) {
+                    Ok(0) => break false,
+                    Ok(n) => handed_on += n,
+                    Err(_) => break true,
+                }
+            };
+            assert!(refused, "{answer:?} was not refused");
+            assert!(
+                handed_on < 7,
+                "{answer:?}: {handed_on} bytes handed on first"
+            );
+        }
     }
 }

@@ -1,8 +1,10 @@
 //! `oslo-listen`'s arguments.
 
-use super::{parse_seconds, topics_from, ConnectionArgs, InstallArgs, VerbosityArgs};
+use super::{
+    parse_seconds, topics_from, ConnectionArgs, InstallArgs, PriorityParser, VerbosityArgs,
+};
 use crate::envelope::Priority;
-use crate::exit::EXIT_CODES_HELP;
+use crate::exit::LISTEN_EXIT_CODES;
 use crate::filter::Filter;
 use crate::listen::{ListenConfig, Mode};
 use crate::output::{OutputFormat, Printer};
@@ -67,6 +69,37 @@ fn parse_format(text: &str) -> Result<OutputFormat, String> {
         })
 }
 
+/// Parses `--format` ([`parse_format`]), and offers the named formats to completions.
+#[derive(Debug, Clone, Copy)]
+struct FormatParser;
+
+impl clap::builder::TypedValueParser for FormatParser {
+    type Value = OutputFormat;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<OutputFormat, clap::Error> {
+        let text = clap::builder::StringValueParser::new().parse_ref(command, arg, value)?;
+        parse_format(&text).map_err(|e| {
+            clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{e}\n"))
+                .with_cmd(command)
+        })
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            FormatArg::value_variants()
+                .iter()
+                .filter_map(ValueEnum::to_possible_value),
+        ))
+    }
+}
+
 impl From<FormatArg> for OutputFormat {
     fn from(format: FormatArg) -> OutputFormat {
         match format {
@@ -103,21 +136,27 @@ Waiting for an event in CI, in one command (the command after -- starts once lis
     name = "oslo-listen",
     version,
     after_help = LISTEN_EXAMPLES,
-    after_long_help = format!("{LISTEN_EXAMPLES}\n\n{EXIT_CODES_HELP}")
+    after_long_help = format!("{LISTEN_EXAMPLES}\n\n{LISTEN_EXIT_CODES}")
 )]
 pub struct ListenArgs {
     /// Topic to listen to; repeat for several [default: the config file's topics, or
     /// notifications]
-    #[arg(long = "topic", value_name = "TOPIC")]
+    #[arg(short = 't', long = "topic", value_name = "TOPIC")]
     pub topics: Vec<String>,
 
     /// Priorities to listen to, comma-separated [default: all seven]
-    #[arg(long = "priority", value_name = "LIST", value_delimiter = ',')]
+    #[arg(
+        long = "priority",
+        value_name = "LIST",
+        value_delimiter = ',',
+        value_parser = PriorityParser,
+        hide_possible_values = true
+    )]
     pub priorities: Vec<Priority>,
 
     /// Exchange to listen on; repeat for several [default: the config file's
     /// control_exchange, or openstack and the OpenStack service exchanges that exist]
-    #[arg(long = "exchange", value_name = "NAME")]
+    #[arg(short, long = "exchange", value_name = "NAME")]
     pub exchanges: Vec<String>,
 
     /// Consume the shared TOPIC.PRIORITY queues, as an oslo listener does (competes with
@@ -146,22 +185,29 @@ pub struct ListenArgs {
     pub by: ByArg,
 
     /// With --top: seconds between two updates
-    #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_seconds, requires = "top")]
+    #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_seconds, requires = "top", allow_negative_numbers = true)]
     pub interval: f64,
 
     /// With --top: seconds in flight after which an operation is stale
-    #[arg(long, value_name = "SECONDS", default_value = "600", value_parser = parse_seconds, requires = "top")]
+    #[arg(long, value_name = "SECONDS", default_value = "600", value_parser = parse_seconds, requires = "top", allow_negative_numbers = true)]
     pub stale: f64,
 
     /// Output format: pretty, json, payload, raw, or a template such as
     /// '{timestamp} {priority} {event_type} {payload.instance_id}' (fields: timestamp,
     /// priority, PRIORITY, event_type, publisher_id, message_id, exchange, routing_key,
     /// payload and context, with dotted paths into the last two)
-    #[arg(long, value_name = "FORMAT", default_value = "pretty", value_parser = parse_format)]
+    #[arg(
+        short,
+        long,
+        value_name = "FORMAT",
+        default_value = "pretty",
+        value_parser = FormatParser,
+        hide_possible_values = true
+    )]
     pub format: OutputFormat,
 
     /// Same as --format json
-    #[arg(long, conflicts_with = "format")]
+    #[arg(short, long, conflicts_with = "format")]
     pub json: bool,
 
     /// Also write each notification to a file of its own in DIR (created when missing),
@@ -202,11 +248,11 @@ pub struct ListenArgs {
     pub unwrap: bool,
 
     /// Exit 0 after this many matching notifications
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
 
     /// Stop after this many seconds: exit 4 if --count was not reached, 0 without --count
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, allow_negative_numbers = true)]
     pub timeout: Option<f64>,
 
     /// How many unacknowledged messages to take at once per queue

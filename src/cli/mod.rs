@@ -10,6 +10,7 @@ pub use notify::{Driver, NotifyArgs};
 
 use crate::broker::{ConnectOptions, Durability, TlsFiles};
 use crate::config::{ConfigError, OsloConfig, Setting};
+use crate::envelope::Priority;
 use crate::notifier::DEFAULT_TOPIC;
 use crate::transport_url::{TransportUrl, DEFAULT_URL};
 use crate::verbosity::Verbosity;
@@ -28,8 +29,7 @@ pub struct ConnectionArgs {
         long,
         help = "oslo.messaging transport URL: \
                 rabbit://USER:PASS@HOST:PORT[,USER:PASS@HOST2:PORT]/VHOST[?ssl=1] \
-                [env: OSLO_TRANSPORT_URL] [default: the config file's, or \
-                rabbit://guest:***@localhost:5672/]",
+                [default: the config file's, or rabbit://guest:***@localhost:5672/]",
         value_name = "URL",
         env = "OSLO_TRANSPORT_URL",
         hide_env_values = true
@@ -139,6 +139,38 @@ impl InstallArgs {
             return Some(written.with_context(|| format!("writing {name}'s man page")));
         }
         None
+    }
+}
+
+/// Parses a priority (as [`Priority`]'s `FromStr`), and offers the seven names to help and
+/// shell completions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PriorityParser;
+
+impl clap::builder::TypedValueParser for PriorityParser {
+    type Value = Priority;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Priority, clap::Error> {
+        let text = clap::builder::StringValueParser::new().parse_ref(command, arg, value)?;
+        text.parse::<Priority>().map_err(|e| {
+            clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{e}\n"))
+                .with_cmd(command)
+        })
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            Priority::ALL
+                .into_iter()
+                .map(|p| clap::builder::PossibleValue::new(p.name())),
+        ))
     }
 }
 

@@ -1,16 +1,18 @@
 //! `oslo-notify`'s arguments.
 
-use super::{parse_seconds, topics_from, ConnectionArgs, InstallArgs, VerbosityArgs};
+use super::{
+    parse_seconds, topics_from, ConnectionArgs, InstallArgs, PriorityParser, VerbosityArgs,
+};
 use crate::config::Drivers;
 use crate::envelope::{Format, Priority};
-use crate::exit::EXIT_CODES_HELP;
+use crate::exit::NOTIFY_EXIT_CODES;
 use crate::input::{parse_context, InputError};
 use crate::notifier::DEFAULT_EXCHANGE;
 use crate::send::{read_payload, Input, SendConfig};
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 use serde_json::Map;
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::time::Duration;
 
 /// oslo.messaging notification drivers.
@@ -54,16 +56,27 @@ has confirmed it.";
 #[command(
     name = "oslo-notify",
     version,
+    override_usage = "oslo-notify [OPTIONS] PRIORITY EVENT_TYPE [PAYLOAD]\n       \
+                      oslo-notify [OPTIONS] --lines PRIORITY EVENT_TYPE < payloads.jsonl\n       \
+                      oslo-notify [OPTIONS] --replay [DIR]",
     after_help = NOTIFY_EXAMPLES,
-    after_long_help = format!("{NOTIFY_EXAMPLES}\n\n{EXIT_CODES_HELP}")
+    after_long_help = format!("{NOTIFY_EXAMPLES}\n\n{NOTIFY_EXIT_CODES}")
 )]
 pub struct NotifyArgs {
     /// audit, debug, info, warn (or warning), error, critical or sample; any case
-    #[arg(value_name = "PRIORITY", required_unless_present_any = ["replay", "completions", "man"])]
+    #[arg(
+        value_name = "PRIORITY",
+        required_unless_present_any = ["replay", "completions", "man"],
+        value_parser = PriorityParser,
+        hide_possible_values = true
+    )]
     pub priority: Option<Priority>,
 
     /// The event type, such as compute.instance.create.end
-    #[arg(value_name = "EVENT_TYPE", required_unless_present_any = ["replay", "completions", "man"])]
+    #[arg(
+        value_name = "EVENT_TYPE",
+        required_unless_present_any = ["replay", "completions", "man"]
+    )]
     pub event_type: Option<String>,
 
     /// JSON payload; @FILE reads a file; - or nothing reads stdin
@@ -91,12 +104,12 @@ pub struct NotifyArgs {
 
     /// Exchange to publish to (oslo's control_exchange) [default: the config file's
     /// control_exchange, or openstack]
-    #[arg(long, value_name = "NAME")]
+    #[arg(short, long, value_name = "NAME")]
     pub exchange: Option<String>,
 
     /// Topic to publish to; repeat for several (one publish per topic, like oslo)
     /// [default: the config file's topics, or notifications]
-    #[arg(long = "topic", value_name = "TOPIC")]
+    #[arg(short = 't', long = "topic", value_name = "TOPIC")]
     pub topics: Vec<String>,
 
     /// publisher_id of the notifications [default: this host's name]
@@ -118,7 +131,13 @@ pub struct NotifyArgs {
 
     /// Seconds to wait for the broker: to connect (or reconnect), for each publisher confirm,
     /// and for it to take a notification it refused (nacked)
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = parse_seconds)]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30.0,
+        value_parser = parse_seconds,
+        allow_negative_numbers = true
+    )]
     pub timeout: f64,
 
     #[command(flatten)]
@@ -173,6 +192,33 @@ impl NotifyArgs {
             Some(text) => parse_context(text)?,
             None => Map::new(),
         };
+        if self
+            .event_type
+            .as_deref()
+            .is_some_and(|e| e.trim().is_empty())
+        {
+            return Err(InputError(
+                "the event type is empty (an unset shell variable?): give one such as \
+                 compute.instance.create.end"
+                    .into(),
+            )
+            .into());
+        }
+        // Waiting silently for a person to type looks like a hang: say what is awaited.
+        let from_stdin = match self.payload.as_deref() {
+            None | Some("-") => self.replay.as_ref().is_none_or(Option::is_none),
+            Some(_) => false,
+        };
+        if from_stdin && !self.verbosity.quiet && std::io::stdin().is_terminal() {
+            let what = if self.lines {
+                "one JSON payload per line"
+            } else if self.replay.is_some() {
+                "oslo-listen --format json lines"
+            } else {
+                "the JSON payload"
+            };
+            eprintln!("oslo-notify: reading {what} from stdin (end with Ctrl-D)");
+        }
         let input = match (self.priority, self.event_type) {
             (Some(priority), Some(event_type)) if self.lines => Input::Lines {
                 priority,

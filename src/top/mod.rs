@@ -18,7 +18,7 @@ pub use tally::{GroupBy, Sample, Tally};
 
 use crate::broker::{self, QueueGauge};
 use crate::envelope::decode;
-use crate::events::{Event, Observer};
+use crate::events::{Event, Observer, Weight};
 use crate::listen::{holds, predicate_input, settings, CountNotReached, ListenConfig};
 use crate::output::{OutputFormat, Printer};
 use crate::receive::{self, Ended, Received, Verdict};
@@ -105,6 +105,7 @@ pub fn run(
     if let Some(warning) = config.connect.tls.insecure_warning() {
         talk.warn(warning)?;
     }
+    talk.say(Weight::Detail, format_args!("connecting to {}", config.url))?;
     let started = Instant::now();
     let deadline = config.timeout.map(|t| started + t);
     let settings = settings(config, deadline);

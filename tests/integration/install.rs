@@ -114,3 +114,123 @@ fn every_output_path_ends_quietly_on_a_closed_pipe() {
         }
     }
 }
+
+/// Argument errors are one line in the tools' own form with exit 2, as every other error.
+#[test]
+fn argument_errors_are_one_line_with_exit_2() {
+    let cases: [(&str, &[&str], &str); 5] = [
+        (
+            TOOLS[1].1,
+            &["--timeout", "-1"],
+            "oslo-listen: error: invalid value '-1' for '--timeout <SECONDS>': \"-1\" is not a positive number of seconds (see --help)",
+        ),
+        (
+            TOOLS[1].1,
+            &["--frob"],
+            "oslo-listen: error: unexpected argument '--frob' found (see --help)",
+        ),
+        (
+            TOOLS[0].1,
+            &["info"],
+            "oslo-notify: error: the following required arguments were not provided: <EVENT_TYPE> (see --help)",
+        ),
+        (
+            TOOLS[0].1,
+            &["loud", "x.y", "{}"],
+            "oslo-notify: error: unknown priority \"loud\"",
+        ),
+        (
+            TOOLS[0].1,
+            &["info", "", "{}"],
+            "oslo-notify: error: the event type is empty",
+        ),
+    ];
+    for (binary, args, said) in cases {
+        let output = Command::new(binary)
+            .args(args)
+            .env("OSLO_TRANSPORT_URL", "rabbit://guest:guest@127.0.0.1:1/")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with(said), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn help_shows_the_environment_once_and_each_tools_own_exit_codes() {
+    let notify = printed(TOOLS[0].1, &["--help"]);
+    let listen = printed(TOOLS[1].1, &["--help"]);
+    for help in [&notify, &listen] {
+        assert_eq!(
+            help.matches("[env: OSLO_TRANSPORT_URL").count(),
+            1,
+            "{help}"
+        );
+    }
+    assert!(notify.contains("Usage: oslo-notify [OPTIONS] PRIORITY EVENT_TYPE [PAYLOAD]"));
+    assert!(notify.contains("130/143  stopped by SIGINT/SIGTERM during --lines"));
+    assert!(
+        !notify.contains("--fail-on") && !notify.contains("COMMAND"),
+        "{notify}"
+    );
+    assert!(listen.contains("5  --fail-on") && listen.contains("6  -- COMMAND"));
+    // The short flags people reach for.
+    for flag in [
+        "-t, --topic",
+        "-e, --exchange",
+        "-c, --count",
+        "-f, --format",
+        "-j, --json",
+    ] {
+        assert!(listen.contains(flag), "{flag}: {listen}");
+    }
+    for flag in ["-t, --topic", "-e, --exchange"] {
+        assert!(notify.contains(flag), "{flag}: {notify}");
+    }
+}
+
+/// What bash offers after a word, from the tool's own completion script.
+fn bash_completes(name: &str, binary: &str, words: &[&str]) -> Vec<String> {
+    let script = printed(binary, &["--completions", "bash"]);
+    let line = words.join(" ");
+    let check = format!(
+        "{script}\nCOMP_WORDS=({name} {line} ''); COMP_CWORD={}; \
+         $(complete -p {name} | sed -E 's/.*-F ([^ ]+).*/\\1/') {name} '' {}; \
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        words.len() + 1,
+        words.last().unwrap_or(&name),
+    );
+    let output = Command::new("bash").args(["-c", &check]).output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn completions_offer_the_values_of_options_and_the_priorities() {
+    let (notify, listen) = (TOOLS[0], TOOLS[1]);
+    let priorities = [
+        "audit", "debug", "info", "warn", "error", "critical", "sample",
+    ];
+    let offered = bash_completes(listen.0, listen.1, &["--priority"]);
+    assert_eq!(offered, priorities, "--priority");
+    let offered = bash_completes(listen.0, listen.1, &["--format"]);
+    assert_eq!(offered, ["pretty", "json", "payload", "raw"], "--format");
+    let offered = bash_completes(listen.0, listen.1, &["--by"]);
+    assert_eq!(
+        offered,
+        ["event_type", "publisher_id", "priority", "exchange"],
+        "--by"
+    );
+    let offered = bash_completes(listen.0, listen.1, &["--completions"]);
+    assert!(offered.contains(&"zsh".to_owned()), "{offered:?}");
+    // oslo-notify's first word: the priorities among what is offered.
+    let offered = bash_completes(notify.0, notify.1, &[]);
+    for priority in priorities {
+        assert!(offered.contains(&priority.to_owned()), "{offered:?}");
+    }
+}
