@@ -17,7 +17,7 @@ use crate::trigger::{CommandFailed, Trigger, GRACE};
 use crate::verbosity::Verbosity;
 use anyhow::{Context, Result};
 use std::fmt;
-use std::io::Write;
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::PoisonError;
 use std::time::{Duration, Instant};
@@ -146,6 +146,27 @@ impl std::error::Error for CommandTimedOut {}
 enum Halt {
     Signal(i32),
     CommandFailed,
+    /// stdout's reader went away while nothing was being written (`| head -1`, idle).
+    OutputClosed,
+}
+
+/// What a write into a stdout whose reader went away gives: it ends the run quietly, exit 0.
+fn stdout_closed() -> anyhow::Error {
+    anyhow::Error::new(io::Error::from(io::ErrorKind::BrokenPipe)).context("writing to stdout")
+}
+
+/// Whether stdout's reader went away (a pipe whose reader closed, a terminal that hung up),
+/// seen without writing to it: poll(2) reports an error or a hang-up on it.
+fn stdout_gone() -> bool {
+    let mut watched = libc::pollfd {
+        fd: libc::STDOUT_FILENO,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: poll(2) is given one pollfd that lives across the call, and a count of 1; a
+    // zero timeout makes it only look.
+    let ready = unsafe { libc::poll(&mut watched, 1, 0) };
+    ready > 0 && watched.revents & (libc::POLLERR | libc::POLLHUP) != 0
 }
 
 /// Connects, binds, and prints notifications to `out` until `count` is reached, `timeout`
@@ -240,6 +261,10 @@ pub fn run(
                     stop(Halt::CommandFailed);
                     return;
                 }
+                if stdout_gone() {
+                    stop(Halt::OutputClosed);
+                    return;
+                }
                 std::thread::sleep(Duration::from_millis(20));
             }
         });
@@ -316,8 +341,13 @@ pub(crate) fn holds(
     notification: &Notification,
     talk: &Talk,
 ) -> bool {
-    match predicate.holds(input) {
-        Ok(holds) => holds,
+    match predicate.judge(input) {
+        Ok(judged) => {
+            if let Some(advice) = judged.advice {
+                let _ = talk.warn(format_args!("{advice}"));
+            }
+            judged.holds
+        }
         Err(why) => {
             let line = format_args!(
                 "{:?} failed on notification {}: {why}",
@@ -406,10 +436,13 @@ fn finish(
             (_, _, _, Some(Halt::Signal(number))) if !config.command.is_empty() => {
                 Err(Signalled(number).into())
             }
+            (_, _, _, Some(Halt::OutputClosed)) => Err(stdout_closed()),
             _ => Ok(()),
         };
     };
     match (halted, ended) {
+        // The command still running is stopped as the trigger is dropped.
+        (Some(Halt::OutputClosed), _) => Err(stdout_closed()),
         (Some(Halt::Signal(number)), _) => {
             trigger.signal(number);
             trigger.settle(GRACE);

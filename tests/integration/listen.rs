@@ -1020,3 +1020,30 @@ fn a_message_killed_mid_save_is_on_its_queue_or_whole_in_its_file() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `oslo-listen --json | head -1`: once the reader has its line and goes away, oslo-listen
+/// ends at once (exit 0), without waiting for another notification to fail to write.
+#[test]
+fn a_reader_that_goes_away_ends_an_idle_listener() {
+    use std::io::BufRead;
+    let (_broker, exchange, topic) = crate::common::scratch();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oslo-listen"))
+        .args(["-e", &exchange, "-t", &topic, "-j"])
+        .env("OSLO_TRANSPORT_URL", crate::common::transport_url())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = crate::common::read_lines(child.stderr.take().unwrap());
+    crate::common::await_line(&stderr, "listening on");
+    crate::common::send(&exchange, &topic, &["info", "one.only", "{}"]);
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("one.only"), "{first}");
+    // The reader is gone (dropped), and nothing more arrives.
+    let status = crate::common::wait_or_kill(&mut child, std::time::Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0));
+}

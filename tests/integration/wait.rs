@@ -522,6 +522,63 @@ fn templates_reach_keys_with_dots_quoted_or_not() {
     );
 }
 
+/// The two programs that look right and are not: a path through a key with dots in it reads
+/// null (a hint, once), and `=` assigns, so everything counts (a warning naming `==`, once).
+#[test]
+fn mistaken_programs_are_named_once() {
+    let (_broker, exchange, topic) = scratch();
+    let run = wait_for(
+        &exchange,
+        &topic,
+        &[
+            "--where",
+            ".payload.nova_object.data.uuid == \"u-1\"",
+            "--timeout",
+            "5",
+        ],
+        &traffic(),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "", "the path reads null: nothing matches");
+    let hints: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("reads null"))
+        .collect();
+    assert_eq!(hints.len(), 1, "{}", run.stderr);
+    assert!(
+        hints[0].contains(r#"write .payload["nova_object.data"].uuid, or give --unwrap"#),
+        "{}",
+        hints[0]
+    );
+    let (_broker, exchange, topic) = scratch();
+    let run = wait_for(
+        &exchange,
+        &topic,
+        &[
+            "--where",
+            ".event_type = \"instance.create.end\"",
+            "--count",
+            "2",
+            "--timeout",
+            "60",
+            "--format",
+            "{event_type}",
+        ],
+        &traffic(),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout.lines().count(), 2, "every notification counted");
+    let warnings: Vec<&str> = run.stderr.lines().filter(|l| l.contains("==")).collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(
+        warnings[0].starts_with("oslo-listen: warning: ")
+            && warnings[0].contains("holds for every notification"),
+        "{}",
+        warnings[0]
+    );
+}
+
 #[test]
 fn fail_on_in_shared_mode_acknowledges_the_failure_and_gives_the_rest_back() {
     let (mut broker, exchange, topic) = scratch();
