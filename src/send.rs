@@ -153,10 +153,19 @@ pub fn run(
         .topics(config.topics.iter().cloned())
         .format(config.format);
     let mut pending = Pending::default();
-    let streams = !matches!(
-        config.input,
-        Input::One { .. } | Input::Replay { dir: Some(_), .. }
-    );
+    // --replay FILE reads the file as it would stdin.
+    let (stdin, streams): (Box<dyn Read + Send>, bool) = match &config.input {
+        Input::One { .. } => (Box::new(stdin), false),
+        Input::Replay {
+            dir: Some(path), ..
+        } if path.is_file() => {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("reading the --replay file {}", path.display()))?;
+            (Box::new(file), true)
+        }
+        Input::Replay { dir: Some(_), .. } => (Box::new(stdin), false),
+        _ => (Box::new(stdin), true),
+    };
     // Only once connected and with many to send: otherwise a signal ends the process as
     // usual (there is nothing half sent to report).
     let interrupts = match config.input {
@@ -204,32 +213,48 @@ pub fn run(
                 },
             )
         }
-        Input::Replay {
-            keep_routing,
-            dir: None,
-        } => {
-            let stdin = stdin.expect("replay streams from stdin");
-            send_lines(
-                &mut notifier,
-                stdin,
-                &interrupts,
-                &mut pending,
-                out,
-                |text, number| replayed(text, &format!("line {number}"), *keep_routing),
-            )
+        Input::Replay { keep_routing, dir } => {
+            let mut masked = MaskedOnce::new(&talk);
+            match (dir, stdin) {
+                (Some(dir), None) => send_files(
+                    &mut notifier,
+                    dir,
+                    &interrupts,
+                    &mut pending,
+                    out,
+                    |text, what| masked.check(replayed(text, what, *keep_routing)?, what),
+                ),
+                (_, stdin) => {
+                    let stdin = stdin.expect("replay streams from stdin or its file");
+                    send_lines(
+                        &mut notifier,
+                        stdin,
+                        &interrupts,
+                        &mut pending,
+                        out,
+                        |text, number| {
+                            let what = format!("line {number}");
+                            masked.check(replayed(text, &what, *keep_routing)?, &what)
+                        },
+                    )
+                }
+            }
         }
-        Input::Replay {
-            keep_routing,
-            dir: Some(dir),
-        } => send_files(
-            &mut notifier,
-            dir,
-            &interrupts,
-            &mut pending,
-            out,
-            |text, what| replayed(text, what, *keep_routing),
-        ),
     };
+    if matches!(config.input, Input::Replay { .. }) && pending.sent == 0 {
+        let from = match &config.input {
+            Input::Replay {
+                dir: Some(path), ..
+            } => path.display().to_string(),
+            _ => "stdin".to_owned(),
+        };
+        if result.is_ok() {
+            talk.say(
+                Weight::Notice,
+                format_args!("nothing to replay: no notification found in {from}"),
+            )?;
+        }
+    }
     // Whatever stopped the input, report what the broker took before saying why.
     let flushed = notifier.flush();
     pending.write_confirmed(notifier.confirmed_through(), out)?;
@@ -365,6 +390,41 @@ impl SendConfig {
     }
 }
 
+/// Warns once when a replayed notification carries secrets that were masked when it was
+/// saved: they are sent as the mask, not as the secret.
+struct MaskedOnce<'a> {
+    talk: &'a Talk,
+    warned: bool,
+}
+
+impl<'a> MaskedOnce<'a> {
+    fn new(talk: &'a Talk) -> Self {
+        MaskedOnce {
+            talk,
+            warned: false,
+        }
+    }
+
+    fn check(&mut self, outgoing: Outgoing, what: &str) -> Result<Outgoing> {
+        if !self.warned {
+            let masked = outgoing
+                .notification
+                .context
+                .iter()
+                .find(|(_, value)| value.as_str() == Some(crate::mask::MASK));
+            if let Some((key, _)) = masked {
+                self.warned = true;
+                self.talk.warn(format_args!(
+                    "{what} has context {key:?} masked as \"{}\" when it was saved: it is sent \
+                     so (save with oslo-listen --show-secrets to replay secrets)",
+                    crate::mask::MASK
+                ))?;
+            }
+        }
+        Ok(outgoing)
+    }
+}
+
 /// A notification to send again from an `oslo-listen --format json` object; `what` names
 /// where it came from in errors.
 fn replayed(text: &str, what: &str, keep_routing: bool) -> Result<Outgoing> {
@@ -476,6 +536,8 @@ fn send_lines(
 #[derive(Default)]
 struct Pending {
     queue: VecDeque<(u64, String)>,
+    /// How many were sent so far.
+    sent: u64,
     /// How many were confirmed so far.
     confirmed: u64,
     /// stdout was closed by its reader: ids are no longer written.
@@ -492,6 +554,7 @@ impl Pending {
         };
         self.queue
             .push_back((sent.last_seq, outgoing.notification.message_id));
+        self.sent += 1;
         Ok(())
     }
 

@@ -58,7 +58,7 @@ has confirmed it.";
     version,
     override_usage = "oslo-notify [OPTIONS] PRIORITY EVENT_TYPE [PAYLOAD]\n       \
                       oslo-notify [OPTIONS] --lines PRIORITY EVENT_TYPE < payloads.jsonl\n       \
-                      oslo-notify [OPTIONS] --replay [DIR]",
+                      oslo-notify [OPTIONS] --replay [DIR|FILE]",
     after_help = NOTIFY_EXAMPLES,
     after_long_help = format!("{NOTIFY_EXAMPLES}\n\n{NOTIFY_EXIT_CODES}")
 )]
@@ -87,12 +87,12 @@ pub struct NotifyArgs {
     #[arg(long)]
     pub lines: bool,
 
-    /// Read `oslo-listen --format json` lines from stdin, or the files of an `oslo-listen
-    /// --save` DIR (in name order, which is time order), and publish each again with a new
-    /// message_id (priority, event_type, publisher_id, payload and context from it)
+    /// Read `oslo-listen --format json` lines from stdin (or from FILE), or the files of an
+    /// `oslo-listen --save` DIR (in name order, which is time order), and publish each again
+    /// with a new message_id (priority, event_type, publisher_id, payload and context from it)
     #[arg(
         long,
-        value_name = "DIR",
+        value_name = "DIR|FILE",
         num_args = 0..=1,
         conflicts_with_all = ["lines", "priority", "event_type", "publisher_id", "context"]
     )]
@@ -157,11 +157,12 @@ impl NotifyArgs {
         if self.keep_routing && self.replay.is_none() {
             return Err(InputError("--keep-routing goes with --replay".into()).into());
         }
-        if let Some(Some(dir)) = &self.replay {
-            if !dir.is_dir() {
+        if let Some(Some(path)) = &self.replay {
+            if !path.is_dir() && !path.is_file() {
                 return Err(InputError(format!(
-                    "the --replay directory {} is not a directory that can be read",
-                    dir.display()
+                    "--replay {}: no such directory or file (give an oslo-listen --save \
+                     directory, a file of --format json lines, or lines on stdin)",
+                    path.display()
                 ))
                 .into());
             }
@@ -208,7 +209,7 @@ impl NotifyArgs {
         let from_stdin = match self.payload.as_deref() {
             None | Some("-") => self.replay.as_ref().is_none_or(Option::is_none),
             Some(_) => false,
-        };
+        } && !(self.priority.is_none() && self.replay.is_none());
         if from_stdin && !self.verbosity.quiet && std::io::stdin().is_terminal() {
             let what = if self.lines {
                 "one JSON payload per line"

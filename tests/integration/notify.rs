@@ -732,3 +732,55 @@ fn verbose_tells_what_happened_and_quiet_only_the_error() {
     );
     assert!(refused.stderr.contains("Connection refused"), "{refused:?}");
 }
+
+/// `--replay FILE` reads a capture file as stdin would be; masked secrets are sent as masked,
+/// with one warning; an empty directory or stdin says there was nothing to replay.
+#[test]
+fn replay_reads_a_file_warns_of_masked_secrets_and_says_when_there_is_nothing() {
+    let (broker, exchange, topic) = scratch();
+    let dir = std::env::temp_dir().join(common::unique("replay"));
+    std::fs::create_dir(&dir).unwrap();
+    let line = r#"{"priority":"info","event_type":"e.x","publisher_id":"p","payload":{"n":1},"metadata":{"message_id":"m","timestamp":"t"},"context":{"auth_token":"***","user":"u"}}"#;
+    let file = dir.join("capture.jsonl");
+    std::fs::write(&file, format!("{line}\n{line}\n")).unwrap();
+    let path = file.display().to_string();
+    let run = notify(
+        &[
+            "--exchange",
+            &exchange,
+            "--topic",
+            &topic,
+            "--replay",
+            &path,
+        ],
+        b"",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.lines().len(), 2);
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("masked"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(warnings[0].contains(r#"context "auth_token" masked as "***""#));
+    let got = broker.drain(&format!("{topic}.info"));
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].decoded().notification.context["auth_token"], "***");
+    std::fs::remove_file(&file).unwrap();
+    let empty = dir.display().to_string();
+    for (arguments, stdin, from) in [
+        (vec!["--replay", empty.as_str()], &b""[..], empty.as_str()),
+        (vec!["--replay"], &b"\n\n"[..], "stdin"),
+    ] {
+        let mut all = vec!["--exchange", &exchange, "--topic", &topic];
+        all.extend(arguments);
+        let run = notify(&all, stdin);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert_eq!(
+            run.stderr.trim(),
+            format!("oslo-notify: nothing to replay: no notification found in {from}")
+        );
+    }
+    std::fs::remove_dir(&dir).unwrap();
+}
