@@ -69,6 +69,72 @@ pub struct OsloConfig {
     pub rabbit_quorum_queue: Option<Setting<bool>>,
     /// `[oslo_messaging_rabbit] heartbeat_timeout_threshold`, in seconds.
     pub heartbeat_timeout_threshold: Option<Setting<u16>>,
+    /// What was in the files and not read, one line each for `-v`: options of the messaging
+    /// sections the tools do not use, and names one or two letters away from one they do
+    /// (a typo silently leaves the default in place, as oslo.config ignores unknown names).
+    pub unread: Vec<String>,
+}
+
+/// The sections the tools read, and the options of each.
+const READ: [(&str, &[&str]); 3] = [
+    ("DEFAULT", &["transport_url", "control_exchange"]),
+    (
+        "oslo_messaging_notifications",
+        &["transport_url", "topics", "driver"],
+    ),
+    (
+        "oslo_messaging_rabbit",
+        &[
+            "ssl",
+            "ssl_ca_file",
+            "ssl_cert_file",
+            "ssl_key_file",
+            "amqp_durable_queues",
+            "rabbit_quorum_queue",
+            "heartbeat_timeout_threshold",
+        ],
+    ),
+];
+
+/// How many single-letter edits turn `a` into `b` (Levenshtein).
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// The name among `known` that `name` is one or two edits from, if any.
+fn near<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .find(|k| (1..=2).contains(&edits(&name.to_ascii_lowercase(), k)))
+}
+
+/// Why `section`/`key` (not read) deserves a line, if it does.
+fn unread_note(section: &str, key: &str) -> Option<String> {
+    match READ.iter().find(|(s, _)| *s == section) {
+        Some((_, keys)) => match near(key, keys.iter().copied()) {
+            Some(meant) => Some(format!(
+                "[{section}] {key} is not read: did you mean {meant}?"
+            )),
+            // The other options of [DEFAULT] are the service's own.
+            None if section == "DEFAULT" => None,
+            None => Some(format!("[{section}] {key} is not read by these tools")),
+        },
+        None => near(section, READ.iter().map(|(s, _)| *s))
+            .map(|meant| format!("[{section}] is not read: did you mean [{meant}]?")),
+    }
 }
 
 /// What the configured notification drivers amount to.
@@ -284,7 +350,20 @@ impl OsloConfig {
                     })?;
                     self.heartbeat_timeout_threshold = Some(Setting { value, origin });
                 }
-                _ => {}
+                (section, key) => {
+                    if let Some(note) = unread_note(section, key) {
+                        let note = format!("{file} line {}: {note}", entry.line);
+                        // A misspelt section is said once, not for each of its options.
+                        let said = note.contains("is not read: did you mean [")
+                            && self.unread.iter().any(|n| {
+                                n.starts_with(&format!("{file} "))
+                                    && n.contains(&format!("[{section}] is"))
+                            });
+                        if !said {
+                            self.unread.push(note);
+                        }
+                    }
+                }
             }
         }
         if drivers.is_some() {
@@ -443,6 +522,31 @@ connection = mysql+pymysql://nova:pw@db/nova
             config.unwrap().topics.unwrap().value,
             ["a", "b", "# not a comment inside"]
         );
+    }
+
+    #[test]
+    fn typos_and_unread_messaging_options_are_noted() {
+        let config = read(&[(
+            "nova.conf",
+            "[DEFAULT]\ntransport_ur = rabbit://x\ndebug = true\n\
+             [oslo_messaging_notification]\ndriver = messaging\ntopics = t\n\
+             [oslo_messaging_rabbit]\nrabbit_retry_interval = 1\nssl_ca_fil = ca.pem\n\
+             [database]\nconnection = mysql://\n",
+        )])
+        .unwrap();
+        assert_eq!(
+            config.unread,
+            [
+                "nova.conf line 2: [DEFAULT] transport_ur is not read: did you mean transport_url?",
+                "nova.conf line 5: [oslo_messaging_notification] is not read: did you mean \
+                 [oslo_messaging_notifications]?",
+                "nova.conf line 8: [oslo_messaging_rabbit] rabbit_retry_interval is not read by \
+                 these tools",
+                "nova.conf line 9: [oslo_messaging_rabbit] ssl_ca_fil is not read: did you mean \
+                 ssl_ca_file?",
+            ]
+        );
+        assert_eq!(edits("kitten", "sitting"), 3);
     }
 
     #[test]

@@ -286,6 +286,11 @@ impl ListenArgs {
     /// terminal, and `no_color` whether NO_COLOR asks for no colour.
     pub fn into_config(self, terminal: bool, no_color: bool) -> Result<ListenConfig> {
         let config = self.connection.read_config()?;
+        if self.verbosity.verbose {
+            for note in &config.unread {
+                eprintln!("oslo-listen: {note}");
+            }
+        }
         let connection = self.connection.resolve(&config, DEFAULT_CONNECT_TIMEOUT)?;
         let filter = Filter::new(&self.event_types, &self.publisher_ids, &self.message_ids)?;
         let mode = match (self.shared, self.pool) {

@@ -168,6 +168,11 @@ impl NotifyArgs {
             }
         }
         let config = self.connection.read_config()?;
+        if self.verbosity.verbose {
+            for note in &config.unread {
+                eprintln!("oslo-notify: {note}");
+            }
+        }
         let connection = self
             .connection
             .resolve(&config, Duration::from_secs_f64(self.timeout))?;

@@ -284,3 +284,39 @@ fn noop_drivers_and_bad_files_exit_2_naming_the_place() {
     }
     std::fs::remove_file(bad).unwrap();
 }
+
+/// A misspelt option falls back to the default, as in oslo.config; `-v` names it.
+#[test]
+fn verbose_names_a_misspelt_option() {
+    let file = std::env::temp_dir().join(crate::common::unique("typo.conf"));
+    std::fs::write(&file, "[DEFAULT]\ncontrol_exchang = nova\n").unwrap();
+    let path = file.display().to_string();
+    let url = "rabbit://guest:guest@127.0.0.1:1/";
+    for verbose in [true, false] {
+        let mut args = vec![
+            "--config-file",
+            &path,
+            "--timeout",
+            "1",
+            "info",
+            "a.b",
+            "{}",
+        ];
+        if verbose {
+            args.insert(0, "-v");
+        }
+        let run = crate::common::notify_with_url(url, &args, b"");
+        assert_eq!(run.code, 3, "{run:?}");
+        let named = format!(
+            "oslo-notify: {path} line 2: [DEFAULT] control_exchang is not read: did you mean \
+             control_exchange?"
+        );
+        assert_eq!(
+            run.stderr.lines().any(|l| l == named),
+            verbose,
+            "{}",
+            run.stderr
+        );
+    }
+    std::fs::remove_file(&file).unwrap();
+}
