@@ -1,7 +1,8 @@
 //! `oslo-listen`'s arguments.
 
 use super::{
-    parse_seconds, topics_from, ConnectionArgs, InstallArgs, PriorityParser, VerbosityArgs,
+    parse_seconds, topics_from, ConnectionArgs, HasManual, InstallArgs, Manual, PriorityParser,
+    VerbosityArgs, CONFIG_FILES, TRANSPORT_URL_ENV,
 };
 use crate::envelope::Priority;
 use crate::exit::LISTEN_EXIT_CODES;
@@ -272,6 +273,27 @@ pub struct ListenArgs {
     /// goes to stderr; oslo-listen exits 6 if it fails, and waits for it after --count
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+impl HasManual for ListenArgs {
+    const MANUAL: Manual = Manual {
+        examples: LISTEN_EXAMPLES,
+        exit_codes: LISTEN_EXIT_CODES,
+        environment: &[
+            TRANSPORT_URL_ENV,
+            (
+                "NO_COLOR",
+                "When set and not empty, no colours (pretty output and --top).",
+            ),
+        ],
+        files: &[
+            CONFIG_FILES,
+            (
+                "DIR given to --save",
+                "One --format json object per file, named by time, for oslo-notify --replay DIR.",
+            ),
+        ],
+    };
 }
 
 fn parse_predicate(code: &str) -> Result<Predicate, String> {

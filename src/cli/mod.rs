@@ -3,9 +3,11 @@
 //! [`ListenArgs`] -> `ListenConfig`, both with the shared [`ConnectionArgs`].
 
 mod listen;
+mod man;
 mod notify;
 
 pub use listen::{FormatArg, ListenArgs};
+pub use man::{HasManual, Manual};
 pub use notify::{Driver, NotifyArgs};
 
 use crate::broker::{ConnectOptions, Durability, TlsFiles};
@@ -124,7 +126,7 @@ pub struct InstallArgs {
 impl InstallArgs {
     /// Writes what was asked for, for the tool whose arguments are `C`, to `out`; `None`
     /// when nothing was asked for.
-    pub fn write<C: CommandFactory>(&self, out: &mut impl Write) -> Option<Result<()>> {
+    pub fn write<C: CommandFactory + HasManual>(&self, out: &mut impl Write) -> Option<Result<()>> {
         let mut command = C::command();
         let name = command.get_name().to_owned();
         if let Some(shell) = self.completions {
@@ -135,12 +137,25 @@ impl InstallArgs {
             return Some(written.with_context(|| format!("writing {name}'s completions")));
         }
         if self.man {
-            let written = clap_mangen::Man::new(command).render(out);
+            let written = man::render(command, &C::MANUAL, out).and_then(|()| out.flush());
             return Some(written.with_context(|| format!("writing {name}'s man page")));
         }
         None
     }
 }
+
+/// The config files a service has, which `--config-file` reads (for a man page's FILES).
+const CONFIG_FILES: (&str, &str) = (
+    "/etc/nova/nova.conf, /etc/neutron/neutron.conf, ...",
+    "A service's oslo.config file, read when given with --config-file: its transport_url, \
+     control_exchange, notification driver and topics, and RabbitMQ TLS and queue options.",
+);
+
+/// The transport URL's variable (for a man page's ENVIRONMENT).
+const TRANSPORT_URL_ENV: (&str, &str) = (
+    "OSLO_TRANSPORT_URL",
+    "The transport URL when --transport-url is not given; wins over a config file's.",
+);
 
 /// Parses a priority (as [`Priority`]'s `FromStr`), and offers the seven names to help and
 /// shell completions.

@@ -1,7 +1,8 @@
 //! `oslo-notify`'s arguments.
 
 use super::{
-    parse_seconds, topics_from, ConnectionArgs, InstallArgs, PriorityParser, VerbosityArgs,
+    parse_seconds, topics_from, ConnectionArgs, HasManual, InstallArgs, Manual, PriorityParser,
+    VerbosityArgs, CONFIG_FILES, TRANSPORT_URL_ENV,
 };
 use crate::config::Drivers;
 use crate::envelope::{Format, Priority};
@@ -148,6 +149,15 @@ pub struct NotifyArgs {
 
     #[command(flatten)]
     pub install: InstallArgs,
+}
+
+impl HasManual for NotifyArgs {
+    const MANUAL: Manual = Manual {
+        examples: NOTIFY_EXAMPLES,
+        exit_codes: NOTIFY_EXIT_CODES,
+        environment: &[TRANSPORT_URL_ENV],
+        files: &[CONFIG_FILES],
+    };
 }
 
 impl NotifyArgs {

@@ -54,6 +54,47 @@ fn man_pages_are_roff_with_every_option() {
         for option in ["transport\\-url", "ssl\\-ca\\-file", "completions"] {
             assert!(page.contains(option), "{name}: no {option}");
         }
+        for section in [
+            ".SH SYNOPSIS",
+            ".SH EXAMPLES\n.nf\n",
+            ".SH \"EXIT STATUS\"\n.nf\n",
+            ".SH ENVIRONMENT",
+            "\\fBOSLO_TRANSPORT_URL\\fR",
+            ".SH FILES",
+        ] {
+            assert!(page.contains(section), "{name}: no {section:?}");
+        }
+        // Examples kept as written, hyphens escaped so that none is taken for a hyphenation.
+        assert!(
+            page.contains("\n\\-\\-json") || page.contains(" \\-\\-json"),
+            "{name}"
+        );
+    }
+    // Values in the synopsis.
+    let listen = printed(TOOLS[1].1, &["--man"]);
+    assert!(listen.contains("[\\fB\\-t\\fR|\\fB\\-\\-topic\\fR \\fITOPIC\\fR]"));
+    let notify = printed(TOOLS[0].1, &["--man"]);
+    assert!(notify.contains("\\fBoslo\\-notify\\fR [OPTIONS] PRIORITY EVENT_TYPE [PAYLOAD]"));
+    if std::process::Command::new("man")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        // What a person reads: the example lines as in --help, one per line.
+        let file = std::env::temp_dir().join(crate::common::unique("page.1"));
+        std::fs::write(&file, &listen).unwrap();
+        let shown = Command::new("man")
+            .arg("-l")
+            .arg(&file)
+            .env("MANWIDTH", "100")
+            .output()
+            .unwrap();
+        std::fs::remove_file(&file).unwrap();
+        let text = String::from_utf8_lossy(&shown.stdout);
+        assert!(
+            text.contains("oslo-listen --pool audit-log --json >> audit.jsonl\n"),
+            "{text}"
+        );
     }
 }
 
