@@ -74,6 +74,29 @@ struct Shared {
     watched: Mutex<Vec<(String, String)>>,
     /// Their depths as last read.
     queues: Mutex<Vec<QueueDepth>>,
+    /// Asks the depth reader to read now, whatever its interval.
+    refresh: AtomicBool,
+    /// How many times the depths were read.
+    reads: AtomicUsize,
+}
+
+/// How long the final figures wait for the queue depths to be read once more.
+const LAST_READ: Duration = Duration::from_secs(2);
+
+impl Shared {
+    /// Has the depths read once more (the last read may be an interval old), waiting at most
+    /// [`LAST_READ`] for it.
+    fn read_depths_now(&self) {
+        if lock(&self.watched).is_empty() {
+            return;
+        }
+        let before = self.reads.load(Ordering::Acquire);
+        self.refresh.store(true, Ordering::Release);
+        let until = Instant::now() + LAST_READ;
+        while self.reads.load(Ordering::Acquire) == before && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -113,6 +136,8 @@ pub fn run(
         tally: Mutex::new(Tally::new(top.stale)),
         watched: Mutex::new(Vec::new()),
         queues: Mutex::new(Vec::new()),
+        refresh: AtomicBool::new(false),
+        reads: AtomicUsize::new(0),
     });
     let gauge_stop = Arc::new(AtomicBool::new(false));
     {
@@ -186,6 +211,7 @@ pub fn run(
             .unwrap_or_else(|_| Err(anyhow::anyhow!("the listening engine stopped unexpectedly")));
         shown.and_then(|shown| Ok((ended?, shown)))
     });
+    shared.read_depths_now();
     gauge_stop.store(true, Ordering::Relaxed);
     if let Some(held) = &held {
         held.give_back(&mut io::stderr());
@@ -199,7 +225,15 @@ pub fn run(
     last.last = true;
     match face {
         Face::Lines => last.write_json_line(out),
-        Face::Screen { .. } => last.write_text(out),
+        Face::Screen { .. } => {
+            // Fitted to the terminal, so that the tables do not wrap; on one too narrow to
+            // show them anyway, whole.
+            let width = ratatui::crossterm::terminal::size()
+                .ok()
+                .map(|(w, _)| usize::from(w))
+                .filter(|w| *w >= usize::from(view::MIN_WIDTH));
+            last.write_text(out, width)
+        }
     }
     .and_then(|()| out.flush())
     .context("writing to stdout")?;
@@ -425,7 +459,8 @@ fn read_depths(
     let mut read: Vec<(String, String)> = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         let watched = lock(&shared.watched).clone();
-        if !watched.is_empty() && (Instant::now() >= next || watched != read) {
+        let asked = shared.refresh.swap(false, Ordering::AcqRel);
+        if !watched.is_empty() && (asked || Instant::now() >= next || watched != read) {
             next = Instant::now() + QUEUE_INTERVAL;
             read.clone_from(&watched);
             if gauge.is_none() {
@@ -433,7 +468,10 @@ fn read_depths(
             }
             if let Some(reader) = &mut gauge {
                 match depths(reader, &watched) {
-                    Some(depths) => *lock(&shared.queues) = depths,
+                    Some(depths) => {
+                        *lock(&shared.queues) = depths;
+                        shared.reads.fetch_add(1, Ordering::AcqRel);
+                    }
                     // Connected again at the next turn; the last figures stay meanwhile.
                     None => gauge = None,
                 }

@@ -191,17 +191,19 @@ impl Snapshot {
 
     /// Writes it as plain-text tables: a summary line, then the rows, the operations and the
     /// queues (each left out when empty).
-    pub fn write_text(&self, out: &mut impl Write) -> io::Result<()> {
+    /// `width` bounds the lines (a terminal's width): long names are shortened in the middle
+    /// rather than wrapped; `None` writes them whole.
+    pub fn write_text(&self, out: &mut impl Write, width: Option<usize>) -> io::Result<()> {
         writeln!(out, "{}", self.summary())?;
         writeln!(out)?;
-        write_table(out, &self.rows_table())?;
+        write_table(out, &self.rows_table(), width)?;
         if !self.operations.is_empty() {
             writeln!(out)?;
-            write_table(out, &self.operations_table())?;
+            write_table(out, &self.operations_table(), width)?;
         }
         if !self.queues.is_empty() {
             writeln!(out)?;
-            write_table(out, &self.queues_table())?;
+            write_table(out, &self.queues_table(), width)?;
         }
         Ok(())
     }
@@ -386,14 +388,24 @@ impl Table {
     }
 }
 
-fn write_table(out: &mut impl Write, table: &Table) -> io::Result<()> {
-    let widths = table.widths();
+fn write_table(out: &mut impl Write, table: &Table, width: Option<usize>) -> io::Result<()> {
+    let natural = table.widths();
+    let line_width =
+        |spacing: usize| natural.iter().sum::<usize>() + spacing * natural.len().saturating_sub(1);
+    // Two blanks between columns; one when that makes it fit; names shortened when even one
+    // does not.
+    let (widths, gap) = match width {
+        Some(width) if line_width(2) > width && line_width(1) <= width => (natural, " "),
+        Some(width) if line_width(2) > width => (fit(table, width, 1), " "),
+        _ => (natural, "  "),
+    };
     for cells in std::iter::once(&table.header).chain(&table.rows) {
         let mut line = String::new();
         for (column, (cell, width)) in cells.iter().zip(&widths).enumerate() {
             if column > 0 {
-                line.push_str("  ");
+                line.push_str(gap);
             }
+            let cell = shorten(cell, *width);
             if table.is_left_aligned(column) {
                 line.push_str(&format!("{cell:<width$}"));
             } else {
@@ -403,6 +415,59 @@ fn write_table(out: &mut impl Write, table: &Table) -> io::Result<()> {
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
+}
+
+/// How many columns of room to spare each figure column may take.
+const FIGURE_AIR: usize = 3;
+
+/// The width of each column of `cells` in `width` columns with `spacing` between them:
+/// figures and notes as wide as their widest cell (with a little air when there is room);
+/// text columns as wide as theirs when all fit, else sharing what is left in proportion.
+pub fn fit(cells: &Table, width: usize, spacing: usize) -> Vec<usize> {
+    let natural = cells.widths();
+    let text: Vec<usize> = (0..natural.len())
+        .filter(|c| *c < cells.text_columns)
+        .collect();
+    let fixed: usize = (0..natural.len())
+        .filter(|c| !text.contains(c))
+        .map(|c| natural[c])
+        .sum();
+    let room = width
+        .saturating_sub(fixed)
+        .saturating_sub(spacing * natural.len().saturating_sub(1));
+    let wanted: usize = text.iter().map(|c| natural[*c]).sum();
+    let mut widths = natural.clone();
+    if wanted <= room {
+        // Room to spare goes to the figures (a little air each), not between a name and its
+        // figures; the rest of the line stays blank.
+        let figures: Vec<usize> = (0..natural.len()).filter(|c| !text.contains(c)).collect();
+        let air = ((room - wanted) / figures.len().max(1)).min(FIGURE_AIR);
+        for c in figures {
+            widths[c] += air;
+        }
+    } else {
+        for c in &text {
+            widths[*c] = (room * natural[*c] / wanted.max(1)).max(4);
+        }
+    }
+    widths
+}
+
+/// `text` in at most `width` columns: shortened in the middle with `…` when longer.
+pub fn shorten(text: &str, width: usize) -> String {
+    let length = text.chars().count();
+    if length <= width {
+        return text.to_owned();
+    }
+    if width <= 1 {
+        return "…".repeat(width);
+    }
+    let keep = width - 1;
+    let head = keep / 2;
+    let tail = keep - head;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(length - tail).collect();
+    format!("{start}…{end}")
 }
 
 /// `01:02:03` for a time running.
@@ -582,7 +647,7 @@ mod tests {
     #[test]
     fn plain_text_tables_line_up() {
         let mut text = Vec::new();
-        snapshot(SortBy::Count).write_text(&mut text).unwrap();
+        snapshot(SortBy::Count).write_text(&mut text, None).unwrap();
         let text = String::from_utf8(text).unwrap();
         let want = "\
 5 notifications in 00:00:03, 1.7/s over the last 10 s, 1 error
@@ -602,6 +667,22 @@ notifications.error  nova             0          1
 notifications.info   nova            12          0  NO CONSUMER
 ";
         assert_eq!(text, want);
+    }
+
+    #[test]
+    fn final_tables_fit_the_terminal() {
+        let mut s = snapshot(SortBy::Count);
+        s.rows[0].key = format!("compute.instance.{}.end", "very_long_name".repeat(6));
+        let mut text = Vec::new();
+        s.write_text(&mut text, Some(80)).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        for line in text.lines() {
+            assert!(line.chars().count() <= 80, "{line:?}");
+        }
+        assert!(text.contains("compute.instance.very_lo…"), "{text}");
+        // What fits with one blank between columns is not shortened.
+        assert!(text.contains("compute.instance.create "), "{text}");
+        assert!(text.contains('…'), "{text}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! ([`View::draw`]), from a [`Snapshot`]. No I/O: it draws into a ratatui frame, which the
 //! terminal loop (or a test's backend) puts on a screen.
 
-use super::snapshot::{clock, Snapshot, SortBy, Table as Cells};
+use super::snapshot::{clock, fit, shorten, Snapshot, SortBy, Table as Cells};
 use super::tally::GroupBy;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -17,52 +17,6 @@ pub const MIN_HEIGHT: u16 = 16;
 
 /// The blanks between two columns.
 const SPACING: usize = 1;
-
-/// The width of each column of `cells` in `width` columns with `spacing` between them:
-/// figures and notes as wide as their widest cell; text columns as wide as theirs when all
-/// fit (the first taking what is left over), else sharing what is left in proportion.
-pub fn fit(cells: &Cells, width: usize, spacing: usize) -> Vec<usize> {
-    let natural = cells.widths();
-    let text: Vec<usize> = (0..natural.len())
-        .filter(|c| *c < cells.text_columns)
-        .collect();
-    let fixed: usize = (0..natural.len())
-        .filter(|c| !text.contains(c))
-        .map(|c| natural[c])
-        .sum();
-    let room = width
-        .saturating_sub(fixed)
-        .saturating_sub(spacing * natural.len().saturating_sub(1));
-    let wanted: usize = text.iter().map(|c| natural[*c]).sum();
-    let mut widths = natural.clone();
-    if wanted <= room {
-        if let Some(first) = text.first() {
-            widths[*first] += room - wanted;
-        }
-    } else {
-        for c in &text {
-            widths[*c] = (room * natural[*c] / wanted.max(1)).max(4);
-        }
-    }
-    widths
-}
-
-/// `text` in at most `width` columns: shortened in the middle with `…` when longer.
-pub fn shorten(text: &str, width: usize) -> String {
-    let length = text.chars().count();
-    if length <= width {
-        return text.to_owned();
-    }
-    if width <= 1 {
-        return "…".repeat(width);
-    }
-    let keep = width - 1;
-    let head = keep / 2;
-    let tail = keep - head;
-    let start: String = text.chars().take(head).collect();
-    let end: String = text.chars().skip(length - tail).collect();
-    format!("{start}…{end}")
-}
 
 /// What a key asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,11 +196,17 @@ impl View {
         self.rows = snapshot.rows.len();
         self.keys = snapshot.rows.iter().map(|r| r.key.clone()).collect();
         self.selected = self.selected.min(self.rows.saturating_sub(1));
+        // The status beside the keys when both fit, else on a line of its own above them.
+        let footer_lines = if KEYS_WIDTH + 1 + status.chars().count() <= usize::from(area.width) {
+            1
+        } else {
+            2
+        };
         let [header, spark, body, footer] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Length(2),
             Constraint::Min(6),
-            Constraint::Length(1),
+            Constraint::Length(footer_lines),
         ])
         .areas(area);
         self.draw_header(frame, header, &snapshot);
@@ -455,16 +415,25 @@ impl View {
         } else {
             " q quit  s sort  b group  p pause  ↑↓ Enter "
         };
-        let width = keys.chars().count() as u16;
+        let keys = Line::styled(keys, Style::default().add_modifier(Modifier::REVERSED));
+        if area.height >= 2 {
+            let [said, bottom] =
+                Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
+            let status = shorten(status, usize::from(said.width));
+            frame.render_widget(Line::raw(status), said);
+            frame.render_widget(keys, bottom);
+            return;
+        }
+        let width = KEYS_WIDTH as u16;
         let [left, right] =
             Layout::horizontal([Constraint::Length(width + 1), Constraint::Fill(1)]).areas(area);
-        frame.render_widget(
-            Line::styled(keys, Style::default().add_modifier(Modifier::REVERSED)),
-            left,
-        );
+        frame.render_widget(keys, left);
         frame.render_widget(Line::raw(status), right);
     }
 }
+
+/// The width of the widest line of keys in the footer.
+const KEYS_WIDTH: usize = 40;
 
 #[cfg(test)]
 mod tests {
@@ -520,6 +489,44 @@ mod tests {
     }
 
     #[test]
+    fn at_200_columns_the_figures_sit_by_the_names() {
+        let mut view = View::new(GroupBy::EventType, false, "oslo-listen --top".into());
+        let text = screen(&mut view, &snapshot(3), 200, 30);
+        let row = text
+            .lines()
+            .find(|l| l.starts_with("compute.instance.event0"))
+            .unwrap();
+        let name_end = "compute.instance.event0".len();
+        let count_at = row.find("100").unwrap();
+        assert!(count_at - name_end < 12, "{row}");
+    }
+
+    #[test]
+    fn a_long_status_gets_a_line_of_its_own_at_80_columns() {
+        let mut view = View::new(GroupBy::EventType, false, "oslo-listen --top".into());
+        let status = "listening on localhost:5672 (t.audit, t.debug, t.info, t.warn, t.error)";
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        terminal
+            .draw(|frame| view.draw(frame, &snapshot(3), status))
+            .unwrap();
+        let buffer = terminal.backend().buffer().clone();
+        let line = |y: u16| -> String { (0..80).map(|x| buffer[(x, y)].symbol()).collect() };
+        assert_eq!(line(22).trim_end(), status, "whole, above the keys");
+        assert!(line(23).contains("q quit"));
+        let longer = format!("{status} and more said here to be far wider than eighty columns");
+        terminal
+            .draw(|frame| view.draw(frame, &snapshot(3), &longer))
+            .unwrap();
+        let buffer = terminal.backend().buffer().clone();
+        let said: String = (0..80).map(|x| buffer[(x, 22)].symbol()).collect();
+        assert!(
+            said.starts_with("listening on") && said.contains('…'),
+            "{said}"
+        );
+        assert!(said.trim_end().ends_with("eighty columns"), "{said}");
+    }
+
+    #[test]
     fn an_80_by_24_screen_shows_every_part() {
         let mut view = View::new(GroupBy::EventType, false, "oslo-listen --top".into());
         let text = screen(&mut view, &snapshot(3), 80, 24);
@@ -551,8 +558,10 @@ mod tests {
             ]],
             text_columns: 2,
         };
-        // Room for everything: the first column takes what is left over.
-        assert_eq!(fit(&cells, 100, 1), [40 + 18, 20, 8, 11]);
+        // Room for everything: names as wide as they are, the figures a little air each (at
+        // most 3), the rest of the line blank.
+        assert_eq!(fit(&cells, 100, 1), [40, 20, 8 + 3, 11 + 3]);
+        assert_eq!(fit(&cells, 86, 1), [40, 20, 8 + 2, 11 + 2]);
         // Not enough: in proportion to what each wants.
         assert_eq!(fit(&cells, 60, 1), [25, 12, 8, 11]);
         assert_eq!(

@@ -437,6 +437,41 @@ fn a_queue_filling_with_nobody_reading_shows_and_a_missing_one_is_not_created() 
     assert_eq!(broker.depth(&info), 5, "reading the depth took nothing");
 }
 
+/// The final figures read the queue depths once more: what arrived since the last read (every
+/// 5 s) is in them.
+#[test]
+fn the_final_figures_have_the_queue_depths_of_the_end() {
+    let (_broker, exchange, topic) = scratch();
+    send(
+        &exchange,
+        &topic,
+        &["info", "compute.instance.exists", "{}"],
+    );
+    let info = format!("{topic}.info");
+    let args = listen_args(
+        &exchange,
+        &topic,
+        &["--top", "--timeout", "3", "--interval", "0.5"],
+    );
+    let listener = listen(&args);
+    // Well after the first read (as soon as bound), well before the next (5 s later).
+    std::thread::sleep(Duration::from_millis(1500));
+    for _ in 0..4 {
+        send(
+            &exchange,
+            &topic,
+            &["info", "compute.instance.exists", "{}"],
+        );
+    }
+    let lines = figures(&listener.finish());
+    // Without a read at the end, the last figures would be those of the read at the start.
+    let last = lines.last().unwrap();
+    assert_eq!(
+        last["queues"],
+        json!([{"queue": info, "exchange": exchange, "messages": 5, "consumers": 0}])
+    );
+}
+
 /// A tmux server of the test's own, with one 80x24 window.
 struct Tmux {
     socket: String,
