@@ -838,7 +838,12 @@ fn a_saved_directory_holds_a_file_per_notification_and_replays() {
 
     let missing = notify(&["--replay", &dir_arg], b"");
     assert_eq!(missing.code, 2, "{missing:?}");
-    assert!(missing.stderr.contains("--replay directory"), "{missing:?}");
+    assert!(
+        missing
+            .stderr
+            .contains(&format!("--replay {dir_arg}: no such directory or file")),
+        "{missing:?}"
+    );
 }
 
 #[test]
@@ -1046,4 +1051,24 @@ fn a_reader_that_goes_away_ends_an_idle_listener() {
     // The reader is gone (dropped), and nothing more arrives.
     let status = crate::common::wait_or_kill(&mut child, std::time::Duration::from_secs(20));
     assert_eq!(status.code(), Some(0));
+}
+
+/// `oslo-listen -v` says where it connects, as oslo-notify does, the password hidden.
+#[test]
+fn verbose_says_where_it_connects() {
+    let url = crate::common::transport_url();
+    let run = crate::common::listen_with_url(
+        &url,
+        &["-v", "--timeout", "1", "-e", "x", "-t", "verbose-connect"],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let first = run.stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("oslo-listen: connecting to rabbit://"),
+        "{first}"
+    );
+    if let Some(password) = url.split(':').nth(2).and_then(|p| p.split('@').next()) {
+        assert!(!first.contains(&format!(":{password}@")), "{first}");
+    }
+    assert!(first.contains(":***@"), "{first}");
 }

@@ -784,3 +784,40 @@ fn replay_reads_a_file_warns_of_masked_secrets_and_says_when_there_is_nothing() 
     }
     std::fs::remove_dir(&dir).unwrap();
 }
+
+/// `oslo-notify info x.y` on a terminal with no payload says it reads stdin, rather than
+/// waiting in silence (tmux gives it a terminal).
+#[test]
+fn a_payload_awaited_from_a_terminal_is_announced() {
+    let socket = common::unique("notify-tty");
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(["-L", &socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let command = format!(
+        "env OSLO_TRANSPORT_URL=rabbit://guest:guest@127.0.0.1:1/ {} info x.y",
+        env!("CARGO_BIN_EXE_oslo-notify")
+    );
+    assert!(
+        tmux(&["new-session", "-d", "-x", "100", "-y", "10", &command])
+            .status
+            .success()
+    );
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut screen = String::new();
+    while std::time::Instant::now() < until {
+        screen = String::from_utf8_lossy(&tmux(&["capture-pane", "-p"]).stdout).into_owned();
+        if screen.contains("reading") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    tmux(&["kill-server"]);
+    assert!(
+        screen.contains("oslo-notify: reading the JSON payload from stdin (end with Ctrl-D)"),
+        "{screen}"
+    );
+}

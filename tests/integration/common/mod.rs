@@ -337,45 +337,30 @@ pub fn notify(args: &[&str], stdin: &[u8]) -> Run {
 }
 
 /// Runs one of our binaries (`program`) on `url` with `args` and no stdin, to its end; with
-/// the peak resident memory (KiB) of the process, from wait4(2).
+/// the peak resident memory (KiB) of the process. Measured by a small Python parent (its
+/// RUSAGE_CHILDREN): a child spawned by this large test process would be charged the test
+/// process's own memory, which it shares until it execs.
 pub fn run_measured(program: &str, url: &str, args: &[&str]) -> (Run, u64) {
-    use std::io::Read;
-    let mut child = Command::new(program)
+    const MEASURE: &str = "import resource, subprocess, sys\n\
+        code = subprocess.run(sys.argv[1:]).returncode\n\
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n\
+        sys.stderr.write('PEAK_KIB=%d\\n' % peak)\n\
+        sys.exit(code if code >= 0 else 128 - code)\n";
+    let output = Command::new("python3")
+        .args(["-c", MEASURE, program])
         .args(args)
         .env("OSLO_TRANSPORT_URL", url)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = read_all(child.stdout.take().unwrap());
-    let mut stderr = String::new();
-    child
+        .output()
+        .expect("python3 runs");
+    let mut run = finish(output);
+    let (stderr, peak) = run
         .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let pid = libc::pid_t::try_from(child.id()).unwrap();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value of that plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 writes the status and usage of our own child into the two locals.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    // Reaped above: this only settles the handle.
-    let _ = child.try_wait();
-    let run = Run {
-        code,
-        stdout: String::from_utf8_lossy(&stdout.join().unwrap()).into_owned(),
-        stderr,
-    };
-    (run, u64::try_from(usage.ru_maxrss).unwrap_or(0))
+        .rsplit_once("PEAK_KIB=")
+        .expect("the measuring parent says the peak");
+    let peak = peak.trim().parse().unwrap();
+    run.stderr = stderr.to_owned();
+    (run, peak)
 }
 
 /// Runs `oslo-notify` with a given transport URL.

@@ -97,9 +97,10 @@ impl Node {
         assert!(self.try_ctl(args), "rabbitmqctl {args:?} failed");
     }
 
-    /// Waits (up to 60 s) until the node accepts AMQP connections.
+    /// Waits (up to 120 s: a 2-core machine running the whole suite boots nodes slowly)
+    /// until the node accepts AMQP connections.
     pub fn wait_until_up(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
             // On a loaded machine the CLI can fail to reach a node that is still booting.
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
