@@ -1,8 +1,8 @@
 //! `oslo-listen`'s arguments.
 
 use super::{
-    parse_seconds, topics_from, ConnectionArgs, HasManual, InstallArgs, Manual, PriorityParser,
-    VerbosityArgs, CONFIG_FILES, TRANSPORT_URL_ENV,
+    parse_seconds, topics_from, ConnectionArgs, HasManual, InstallArgs, Manual, NamedValues,
+    VerbosityArgs, CONFIG_FILES, PRIORITIES, TRANSPORT_URL_ENV,
 };
 use crate::envelope::Priority;
 use crate::exit::LISTEN_EXIT_CODES;
@@ -70,36 +70,9 @@ fn parse_format(text: &str) -> Result<OutputFormat, String> {
         })
 }
 
-/// Parses `--format` ([`parse_format`]), and offers the named formats to completions.
-#[derive(Debug, Clone, Copy)]
-struct FormatParser;
-
-impl clap::builder::TypedValueParser for FormatParser {
-    type Value = OutputFormat;
-
-    fn parse_ref(
-        &self,
-        command: &clap::Command,
-        arg: Option<&clap::Arg>,
-        value: &std::ffi::OsStr,
-    ) -> Result<OutputFormat, clap::Error> {
-        let text = clap::builder::StringValueParser::new().parse_ref(command, arg, value)?;
-        parse_format(&text).map_err(|e| {
-            clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{e}\n"))
-                .with_cmd(command)
-        })
-    }
-
-    fn possible_values(
-        &self,
-    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
-        Some(Box::new(
-            FormatArg::value_variants()
-                .iter()
-                .filter_map(ValueEnum::to_possible_value),
-        ))
-    }
-}
+/// `--format`: [`parse_format`], the named formats offered (those of [`FormatArg`]).
+const FORMATS: NamedValues<OutputFormat> =
+    NamedValues::new(parse_format, || vec!["pretty", "json", "payload", "raw"]);
 
 impl From<FormatArg> for OutputFormat {
     fn from(format: FormatArg) -> OutputFormat {
@@ -150,7 +123,7 @@ pub struct ListenArgs {
         long = "priority",
         value_name = "LIST",
         value_delimiter = ',',
-        value_parser = PriorityParser,
+        value_parser = PRIORITIES,
         hide_possible_values = true
     )]
     pub priorities: Vec<Priority>,
@@ -202,7 +175,7 @@ pub struct ListenArgs {
         long,
         value_name = "FORMAT",
         default_value = "pretty",
-        value_parser = FormatParser,
+        value_parser = FORMATS,
         hide_possible_values = true
     )]
     pub format: OutputFormat,

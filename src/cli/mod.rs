@@ -157,22 +157,34 @@ const TRANSPORT_URL_ENV: (&str, &str) = (
     "The transport URL when --transport-url is not given; wins over a config file's.",
 );
 
-/// Parses a priority (as [`Priority`]'s `FromStr`), and offers the seven names to help and
-/// shell completions.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PriorityParser;
+/// A value parser from a parse function, offering a fixed list of names to help and shell
+/// completions (the parse function may take more than those names).
+#[derive(Clone, Copy)]
+pub(crate) struct NamedValues<T> {
+    parse: fn(&str) -> Result<T, String>,
+    names: fn() -> Vec<&'static str>,
+}
 
-impl clap::builder::TypedValueParser for PriorityParser {
-    type Value = Priority;
+impl<T> NamedValues<T> {
+    pub(crate) const fn new(
+        parse: fn(&str) -> Result<T, String>,
+        names: fn() -> Vec<&'static str>,
+    ) -> Self {
+        NamedValues { parse, names }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> clap::builder::TypedValueParser for NamedValues<T> {
+    type Value = T;
 
     fn parse_ref(
         &self,
         command: &clap::Command,
         arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
-    ) -> Result<Priority, clap::Error> {
+    ) -> Result<T, clap::Error> {
         let text = clap::builder::StringValueParser::new().parse_ref(command, arg, value)?;
-        text.parse::<Priority>().map_err(|e| {
+        (self.parse)(&text).map_err(|e| {
             clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{e}\n"))
                 .with_cmd(command)
         })
@@ -182,12 +194,18 @@ impl clap::builder::TypedValueParser for PriorityParser {
         &self,
     ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
         Some(Box::new(
-            Priority::ALL
+            (self.names)()
                 .into_iter()
-                .map(|p| clap::builder::PossibleValue::new(p.name())),
+                .map(clap::builder::PossibleValue::new),
         ))
     }
 }
+
+/// Priorities, as [`Priority`]'s `FromStr` reads them; the seven names offered.
+pub(crate) const PRIORITIES: NamedValues<Priority> = NamedValues::new(
+    |text| text.parse::<Priority>().map_err(|e| e.to_string()),
+    || Priority::ALL.iter().map(|p| p.name()).collect(),
+);
 
 fn parse_seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {

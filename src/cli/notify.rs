@@ -1,8 +1,8 @@
 //! `oslo-notify`'s arguments.
 
 use super::{
-    parse_seconds, topics_from, ConnectionArgs, HasManual, InstallArgs, Manual, PriorityParser,
-    VerbosityArgs, CONFIG_FILES, TRANSPORT_URL_ENV,
+    parse_seconds, topics_from, ConnectionArgs, HasManual, InstallArgs, Manual, VerbosityArgs,
+    CONFIG_FILES, PRIORITIES, TRANSPORT_URL_ENV,
 };
 use crate::config::Drivers;
 use crate::envelope::{Format, Priority};
@@ -68,7 +68,7 @@ pub struct NotifyArgs {
     #[arg(
         value_name = "PRIORITY",
         required_unless_present_any = ["replay", "completions", "man"],
-        value_parser = PriorityParser,
+        value_parser = PRIORITIES,
         hide_possible_values = true
     )]
     pub priority: Option<Priority>,

@@ -352,20 +352,7 @@ mod tests {
     }
 
     fn any_key() -> impl Strategy<Value = Key> {
-        prop::sample::select(vec![
-            Key::Quit,
-            Key::Back,
-            Key::Sort,
-            Key::Group,
-            Key::Pause,
-            Key::Up,
-            Key::Down,
-            Key::PageUp,
-            Key::PageDown,
-            Key::Home,
-            Key::End,
-            Key::Enter,
-        ])
+        prop::sample::select(Key::ALL.to_vec())
     }
 
     proptest! {

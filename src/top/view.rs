@@ -47,6 +47,24 @@ pub enum Key {
     Enter,
 }
 
+impl Key {
+    /// Every key.
+    pub const ALL: [Key; 12] = [
+        Key::Quit,
+        Key::Back,
+        Key::Sort,
+        Key::Group,
+        Key::Pause,
+        Key::Up,
+        Key::Down,
+        Key::PageUp,
+        Key::PageDown,
+        Key::Home,
+        Key::End,
+        Key::Enter,
+    ];
+}
+
 /// What the caller must do after a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -642,19 +660,9 @@ mod tests {
 
     fn any_act() -> impl proptest::strategy::Strategy<Value = Act> {
         use proptest::prelude::*;
-        let key = prop::sample::select(vec![
-            Key::Back,
-            Key::Sort,
-            Key::Group,
-            Key::Pause,
-            Key::Up,
-            Key::Down,
-            Key::PageUp,
-            Key::PageDown,
-            Key::Home,
-            Key::End,
-            Key::Enter,
-        ]);
+        // Every key but Quit, which ends the sequence.
+        let keys: Vec<Key> = Key::ALL.into_iter().filter(|k| *k != Key::Quit).collect();
+        let key = prop::sample::select(keys);
         prop_oneof![
             4 => key.prop_map(Act::Key),
             1 => (10u16..200, 3u16..60).prop_map(|(w, h)| Act::Size(w, h)),

@@ -373,6 +373,24 @@ fn the_count_reached_first_waits_for_the_command_then_exits_0() {
     );
 }
 
+/// Starts oslo-listen with `args` (a command after `--`), once it says it is listening; with
+/// its stderr lines, to be kept as long as it runs (a dropped reader would close the pipe).
+fn listening_with_command(
+    args: &[&str],
+) -> (std::process::Child, std::sync::mpsc::Receiver<common::Line>) {
+    let mut child = Command::new(LISTEN)
+        .args(args)
+        .env("OSLO_TRANSPORT_URL", common::transport_url())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = common::read_lines(child.stderr.take().unwrap());
+    common::await_line(&stderr, "listening on");
+    (child, stderr)
+}
+
 /// `oslo-listen --count 1 --timeout 60 -- bash -c '(trap "" TERM INT; exec sleep 102) & wait'`
 /// then SIGINT or SIGTERM: the shell ends, its child ignores the signal, and after the grace
 /// the group is killed: exit 130 or 143, nothing left behind.
@@ -387,16 +405,7 @@ fn a_child_that_ignores_the_passed_on_signal_is_not_left_behind() {
         );
         let mut args = listen_args(&exchange, &topic, &["--count", "1", "--timeout", "60"]);
         args.extend(["--", "bash", "-c", &script]);
-        let mut child = Command::new(LISTEN)
-            .args(&args)
-            .env("OSLO_TRANSPORT_URL", common::transport_url())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = common::read_lines(child.stderr.take().unwrap());
-        common::await_line(&stderr, "listening on");
+        let (mut child, _stderr) = listening_with_command(&args);
         while std::fs::read_to_string(&pid_file).map_or(true, |p| !p.ends_with('\n')) {
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -435,16 +444,7 @@ fn sigint_is_passed_on_to_the_command() {
     );
     let mut args = listen_args(&exchange, &topic, &["--timeout", "60"]);
     args.extend(["--", "sh", "-c", &script]);
-    let mut child = Command::new(LISTEN)
-        .args(&args)
-        .env("OSLO_TRANSPORT_URL", common::transport_url())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = common::read_lines(child.stderr.take().unwrap());
-    common::await_line(&stderr, "listening on");
+    let (mut child, _stderr) = listening_with_command(&args);
     std::thread::sleep(Duration::from_millis(500));
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
