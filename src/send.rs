@@ -153,18 +153,21 @@ pub fn run(
         .topics(config.topics.iter().cloned())
         .format(config.format);
     let mut pending = Pending::default();
-    // --replay FILE reads the file as it would stdin.
-    let (stdin, streams): (Box<dyn Read + Send>, bool) = match &config.input {
-        Input::One { .. } => (Box::new(stdin), false),
+    // The lines to send, read on a thread of their own: stdin, or a --replay FILE read as
+    // stdin would be; none for one notification or a --replay directory.
+    let lines = match &config.input {
+        Input::One { .. } => None,
         Input::Replay {
             dir: Some(path), ..
-        } if path.is_file() => {
+        } if path.is_dir() => None,
+        Input::Replay {
+            dir: Some(path), ..
+        } => {
             let file = std::fs::File::open(path)
                 .with_context(|| format!("reading the --replay file {}", path.display()))?;
-            (Box::new(file), true)
+            Some(Chunks::read(file))
         }
-        Input::Replay { dir: Some(_), .. } => (Box::new(stdin), false),
-        _ => (Box::new(stdin), true),
+        _ => Some(Chunks::read(stdin)),
     };
     // Only once connected and with many to send: otherwise a signal ends the process as
     // usual (there is nothing half sent to report).
@@ -172,7 +175,6 @@ pub fn run(
         Input::One { .. } => Interrupts::default(),
         _ => Interrupts::arm().context("setting up signal handling")?,
     };
-    let stdin = streams.then(|| Chunks::read(stdin));
     let result = match &config.input {
         Input::One {
             priority,
@@ -195,10 +197,10 @@ pub fn run(
             event_type,
         } => {
             notifier.prepare(*priority)?;
-            let stdin = stdin.expect("lines stream from stdin");
+            let lines = lines.expect("--lines reads stdin");
             send_lines(
                 &mut notifier,
-                stdin,
+                lines,
                 &interrupts,
                 &mut pending,
                 out,
@@ -215,8 +217,8 @@ pub fn run(
         }
         Input::Replay { keep_routing, dir } => {
             let mut masked = MaskedOnce::new(&talk);
-            match (dir, stdin) {
-                (Some(dir), None) => send_files(
+            match (lines, dir) {
+                (None, Some(dir)) => send_files(
                     &mut notifier,
                     dir,
                     &interrupts,
@@ -224,11 +226,11 @@ pub fn run(
                     out,
                     |text, what| masked.check(replayed(text, what, *keep_routing)?, what),
                 ),
-                (_, stdin) => {
-                    let stdin = stdin.expect("replay streams from stdin or its file");
+                (lines, _) => {
+                    let lines = lines.expect("--replay reads stdin or its file");
                     send_lines(
                         &mut notifier,
-                        stdin,
+                        lines,
                         &interrupts,
                         &mut pending,
                         out,
