@@ -816,6 +816,7 @@ fn a_payload_awaited_from_a_terminal_is_announced() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     tmux(&["kill-server"]);
+    common::remove_tmux_socket(&socket);
     assert!(
         screen.contains("oslo-notify: reading the JSON payload from stdin (end with Ctrl-D)"),
         "{screen}"

@@ -551,6 +551,7 @@ impl Drop for Tmux {
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
             .output();
+        crate::common::remove_tmux_socket(&self.socket);
     }
 }
 

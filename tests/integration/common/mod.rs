@@ -89,6 +89,19 @@ pub fn footprint(pid: u32) -> (usize, u64) {
     (fds, kib * 1024)
 }
 
+/// Removes the socket file of the tmux server named `name` (`tmux -L NAME`), which tmux
+/// leaves behind when its server is killed.
+pub fn remove_tmux_socket(name: &str) {
+    let dir = std::env::var_os("TMUX_TMPDIR").unwrap_or_else(|| "/tmp".into());
+    // SAFETY: getuid(2) has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    let _ = std::fs::remove_file(
+        std::path::Path::new(&dir)
+            .join(format!("tmux-{uid}"))
+            .join(name),
+    );
+}
+
 /// The pid of the child of `parent` whose command is `name`, waiting up to 10 s for it.
 pub fn pid_of_child(parent: &str, name: &str) -> String {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
