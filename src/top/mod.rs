@@ -76,6 +76,11 @@ struct Shared {
     queues: Mutex<Vec<QueueDepth>>,
     /// Asks the depth reader to read now, whatever its interval.
     refresh: AtomicBool,
+    /// Wakes the depth reader from its pause between two looks.
+    wake: (
+        crossbeam_channel::Sender<()>,
+        crossbeam_channel::Receiver<()>,
+    ),
     /// How many times the depths were read.
     reads: AtomicUsize,
 }
@@ -92,9 +97,10 @@ impl Shared {
         }
         let before = self.reads.load(Ordering::Acquire);
         self.refresh.store(true, Ordering::Release);
+        let _ = self.wake.0.try_send(());
         let until = Instant::now() + LAST_READ;
         while self.reads.load(Ordering::Acquire) == before && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 }
@@ -138,6 +144,7 @@ pub fn run(
         queues: Mutex::new(Vec::new()),
         refresh: AtomicBool::new(false),
         reads: AtomicUsize::new(0),
+        wake: crossbeam_channel::bounded(1),
     });
     let gauge_stop = Arc::new(AtomicBool::new(false));
     {
@@ -477,7 +484,8 @@ fn read_depths(
                 }
             }
         }
-        std::thread::sleep(Duration::from_millis(100));
+        // A pause that a request for a read now cuts short.
+        let _ = shared.wake.1.recv_timeout(Duration::from_millis(100));
     }
     if let Some(gauge) = gauge {
         let _ = gauge.close();
