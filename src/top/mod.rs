@@ -74,16 +74,17 @@ struct Shared {
     watched: Mutex<Vec<(String, String)>>,
     /// Their depths as last read.
     queues: Mutex<Vec<QueueDepth>>,
-    /// Asks the depth reader to read now, whatever its interval.
-    refresh: AtomicBool,
-    /// Wakes the depth reader from its pause between two looks.
-    wake: (
-        crossbeam_channel::Sender<()>,
-        crossbeam_channel::Receiver<()>,
-    ),
-    /// How many times the depths were read.
-    reads: AtomicUsize,
+    /// Asks the depth reader to read now, whatever its interval (and cuts its pause short).
+    ask: Channel,
+    /// The reader's answer: it read (or tried to).
+    answer: Channel,
 }
+
+/// A channel of one signal, both of its ends.
+type Channel = (
+    crossbeam_channel::Sender<()>,
+    crossbeam_channel::Receiver<()>,
+);
 
 /// How long the final figures wait for the queue depths to be read once more.
 const LAST_READ: Duration = Duration::from_secs(2);
@@ -95,13 +96,8 @@ impl Shared {
         if lock(&self.watched).is_empty() {
             return;
         }
-        let before = self.reads.load(Ordering::Acquire);
-        self.refresh.store(true, Ordering::Release);
-        let _ = self.wake.0.try_send(());
-        let until = Instant::now() + LAST_READ;
-        while self.reads.load(Ordering::Acquire) == before && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let _ = self.ask.0.try_send(());
+        let _ = self.answer.1.recv_timeout(LAST_READ);
     }
 }
 
@@ -142,9 +138,8 @@ pub fn run(
         tally: Mutex::new(Tally::new(top.stale)),
         watched: Mutex::new(Vec::new()),
         queues: Mutex::new(Vec::new()),
-        refresh: AtomicBool::new(false),
-        reads: AtomicUsize::new(0),
-        wake: crossbeam_channel::bounded(1),
+        ask: crossbeam_channel::bounded(1),
+        answer: crossbeam_channel::bounded(1),
     });
     let gauge_stop = Arc::new(AtomicBool::new(false));
     {
@@ -464,9 +459,9 @@ fn read_depths(
     let mut gauge: Option<QueueGauge> = None;
     let mut next = Instant::now();
     let mut read: Vec<(String, String)> = Vec::new();
+    let mut asked = false;
     while !stop.load(Ordering::Relaxed) {
         let watched = lock(&shared.watched).clone();
-        let asked = shared.refresh.swap(false, Ordering::AcqRel);
         if !watched.is_empty() && (asked || Instant::now() >= next || watched != read) {
             next = Instant::now() + QUEUE_INTERVAL;
             read.clone_from(&watched);
@@ -475,17 +470,21 @@ fn read_depths(
             }
             if let Some(reader) = &mut gauge {
                 match depths(reader, &watched) {
-                    Some(depths) => {
-                        *lock(&shared.queues) = depths;
-                        shared.reads.fetch_add(1, Ordering::AcqRel);
-                    }
+                    Some(depths) => *lock(&shared.queues) = depths,
                     // Connected again at the next turn; the last figures stay meanwhile.
                     None => gauge = None,
                 }
             }
         }
+        if asked {
+            let _ = shared.answer.0.try_send(());
+        }
         // A pause that a request for a read now cuts short.
-        let _ = shared.wake.1.recv_timeout(Duration::from_millis(100));
+        asked = shared
+            .ask
+            .1
+            .recv_timeout(Duration::from_millis(100))
+            .is_ok();
     }
     if let Some(gauge) = gauge {
         let _ = gauge.close();
