@@ -21,9 +21,10 @@
 //! Restart the broker while it runs: it connects again and goes on, with no code of this
 //! example's, and a notification it handled is not handed to the endpoint twice.
 
-use oslo_notify::endpoint::{Endpoint, Handled, Metadata, NotificationListener, Target};
-use oslo_notify::notifier::{DEFAULT_EXCHANGE, DEFAULT_TOPIC};
+use oslo_notify::broker::BrokerErrorKind;
 use oslo_notify::transport_url::{TransportUrl, DEFAULT_URL};
+use oslo_notify::{Endpoint, Error, Handled, Metadata, NotificationListener, Target};
+use oslo_notify::{DEFAULT_EXCHANGE, DEFAULT_TOPIC};
 use serde_json::{Map, Value};
 
 struct NotificationEndpoint;
@@ -48,7 +49,14 @@ fn main() -> anyhow::Result<()> {
     let targets = vec![Target::new(DEFAULT_EXCHANGE, DEFAULT_TOPIC)];
     let server = NotificationListener::new(url, targets, vec![Box::new(NotificationEndpoint)]);
 
-    let running = server.start()?;
+    let running = match server.start() {
+        Ok(running) => running,
+        // The broker's answer, told apart without reading the message.
+        Err(Error::Broker(refused)) if refused.kind() == BrokerErrorKind::Credentials => {
+            anyhow::bail!("{refused} (set OSLO_TRANSPORT_URL with the right user)")
+        }
+        Err(error) => return Err(error.into()),
+    };
     let (stop_tx, stop_rx) = std::sync::mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
@@ -56,5 +64,5 @@ fn main() -> anyhow::Result<()> {
     eprintln!("listening; Ctrl-C stops");
     let _ = stop_rx.recv();
     running.stop();
-    running.wait()
+    Ok(running.wait()?)
 }

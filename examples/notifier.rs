@@ -17,21 +17,63 @@
 //! broker had not confirmed, with no code of this example's; every message_id printed is
 //! on the broker.
 
+use oslo_notify::broker::BrokerErrorKind;
 use oslo_notify::envelope::Format;
-use oslo_notify::notifier::Notifier;
 use oslo_notify::transport_url::{TransportUrl, DEFAULT_URL};
+use oslo_notify::{Error, Notifier};
 use serde_json::{json, Map};
+use std::process::ExitCode;
 use std::time::Duration;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let url = std::env::var("OSLO_TRANSPORT_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
-    let url = TransportUrl::parse(&url)?;
-    let count: u64 = match std::env::args().nth(1) {
-        Some(text) => text.parse()?,
-        None => 1,
+    let url = match TransportUrl::parse(&url) {
+        Ok(url) => url,
+        Err(error) => {
+            eprintln!("notifier: {error}");
+            return ExitCode::from(2);
+        }
     };
+    let count: u64 = match std::env::args().nth(1).map(|text| text.parse()) {
+        None => 1,
+        Some(Ok(count)) => count,
+        Some(Err(error)) => {
+            eprintln!("notifier: the count: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match send(&url, count) {
+        Ok(message_ids) => {
+            for message_id in message_ids {
+                println!("{message_id}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("notifier: {error}");
+            if let Some(hint) = hint(&error) {
+                eprintln!("notifier: {hint}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
 
-    let mut notifier = Notifier::connect(&url, "testing")?
+/// What to try, for the failures a person can mend.
+fn hint(error: &Error) -> Option<&'static str> {
+    match error.broker_kind()? {
+        BrokerErrorKind::Unreachable => Some("is the broker running? (OSLO_TRANSPORT_URL)"),
+        BrokerErrorKind::Credentials => Some("check the user name and password in the URL"),
+        BrokerErrorKind::VirtualHost => Some("create the virtual host, or grant the user access"),
+        BrokerErrorKind::Blocked => Some("the broker is short of memory or disk"),
+        _ => None,
+    }
+}
+
+/// Sends `count` notifications, ten a second; returns their message_ids once the broker has
+/// confirmed them all.
+fn send(url: &TransportUrl, count: u64) -> Result<Vec<String>, Error> {
+    let mut notifier = Notifier::connect(url, "testing")?
         .topics(["notifications"])
         .format(Format::V2);
 
@@ -47,8 +89,5 @@ fn main() -> anyhow::Result<()> {
         message_ids.push(notifier.info(&context, "just.testing", payload)?);
     }
     notifier.close()?;
-    for message_id in message_ids {
-        println!("{message_id}");
-    }
-    Ok(())
+    Ok(message_ids)
 }

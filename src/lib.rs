@@ -1,36 +1,22 @@
 //! Publish and receive OpenStack notifications on RabbitMQ, byte for byte as
 //! oslo.messaging does.
 //!
-//! The crate holds the library behind the `oslo-notify` and `oslo-listen` tools, in layers;
-//! a module imports only from its own layer or the ones below it:
+//! The library a program uses to talk to OpenStack's notification bus:
 //!
-//! 1. Wire and data, no I/O: [`envelope`] (build and parse notification messages, envelope
-//!    2.0 and bare 1.0), [`pyjson`] (JSON written exactly as Python's `json.dumps` writes
-//!    it), [`transport_url`] (oslo transport URLs, passwords kept out of every message),
-//!    [`topology`] (routing keys, routes, and the queues each way of listening reads),
-//!    [`settlement`] (which acknowledgements settle deliveries handled in any order),
-//!    [`mask`] (secrets masked as OpenStack masks them), [`versioned`] (versioned objects
-//!    made readable) and [`events`] (what the engine tells its caller).
-//! 2. [`broker`]: the only module that talks AMQP: connecting with host rotation and one
-//!    reconnect policy, declaring as oslo does, confirmed publishing that republishes what a
-//!    lost connection left unconfirmed, and consuming with manual acknowledgements.
-//! 3. The engine, every guarantee in one place: [`notifier::Notifier`] (the counterpart of
-//!    `oslo_messaging.Notifier`), [`receive`] (the listening engine: reconnects, drops
-//!    second copies, reports poison, acknowledges once the handler is done) and
-//!    [`endpoint::NotificationListener`] (the counterpart of
-//!    `oslo_messaging.get_notification_listener`, on the listening engine).
-//! 4. The tools: [`send`] and [`listen`] (the `oslo-notify` and `oslo-listen` commands, thin
-//!    adapters from a configuration to the engine and back), with [`input`], [`filter`],
-//!    [`predicate`] (jq programs for `--where` and `--fail-on`), [`trigger`] (the command
-//!    run once listening),
-//!    [`output`], [`template`], [`replay`], [`save`], [`top`] (`oslo-listen --top`: running
-//!    figures of the traffic, on a full screen or as JSON lines), [`config`] (oslo.config files),
-//!    [`talk`] and [`verbosity`] (what they say on stderr).
-//! 5. [`cli`] (arguments) and [`exit`] (the one place where an error becomes an exit code),
-//!    used by the binaries.
-//!
-//! Data flows one way: arguments -> [`envelope::Notification`] -> [`broker`], and
-//! [`broker`] -> [`envelope::decode`] -> [`output`].
+//! - [`envelope`]: the notification message: build, encode (envelope 2.0 or bare 1.0) and
+//!   decode, as oslo.messaging writes and reads it; [`pyjson`] writes JSON as Python does.
+//! - [`transport_url`] and [`config`]: where the broker is, from an oslo transport URL or a
+//!   service's own configuration file.
+//! - [`Notifier`]: publishes with confirms, as `oslo_messaging.Notifier` does.
+//! - [`NotificationListener`]: endpoints called per priority, as
+//!   `oslo_messaging.get_notification_listener` calls them; beneath it, the receiving
+//!   engine's [`Handler`] and [`Verdict`].
+//! - [`events`]: what the engine tells its [`Observer`](events::Observer) as it runs
+//!   (connected, lost, republished, blocked, poison...).
+//! - [`Error`]: the one error the engine returns, with [`broker::BrokerErrorKind`] saying how
+//!   talking to the broker failed; [`broker`] also holds the connection options.
+//! - [`mask`] and [`versioned`]: secrets masked as OpenStack masks them, and versioned
+//!   objects made readable.
 //!
 //! ```
 //! use oslo_notify::envelope::{decode, Format, Notification, Priority};
@@ -43,32 +29,43 @@
 //! assert_eq!(received.notification.payload["heavy"], "payload");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Layers
+//!
+//! The source tree is the architecture; a file imports only from its own folder or the ones
+//! below it in this list:
+//!
+//! 1. `events.rs` (what the engine reports) and `wire/`: the envelope, Python-exact JSON,
+//!    versioned objects; no I/O.
+//! 2. `oslo/`: OpenStack's conventions: transport URLs, oslo.config files, masking, where
+//!    notifications travel (topology); no I/O.
+//! 3. `broker/`: the only user of the AMQP client.
+//! 4. `engine/`: the notifier, the receiving engine and the notification listener.
+//! 5. `talk.rs` (what the tools say on stderr), then `listen/` (`oslo-listen`) and `notify/`
+//!    (`oslo-notify`), neither importing the other.
+//! 6. `cli/`: arguments, man pages, exit codes, and the two programs' `main`s.
+//!
+//! Data flows one way: arguments -> [`envelope::Notification`] -> broker, and broker ->
+//! [`envelope::decode`] -> output.
 
 pub mod broker;
-pub mod cli;
-pub mod config;
-pub mod endpoint;
-pub mod envelope;
 pub mod events;
-pub mod exit;
-pub mod filter;
-pub mod input;
-pub mod listen;
-pub mod mask;
-pub mod notifier;
-pub mod output;
-pub mod predicate;
-pub mod pyjson;
-pub mod receive;
-pub mod replay;
-pub mod save;
-pub mod send;
-pub mod settlement;
-pub mod talk;
-pub mod template;
-pub mod top;
-pub mod topology;
-pub mod transport_url;
-pub mod trigger;
-pub mod verbosity;
-pub mod versioned;
+
+mod engine;
+mod listen;
+mod notify;
+mod oslo;
+mod tool;
+mod wire;
+
+pub use engine::endpoint::{Endpoint, Handled, Metadata, NotificationListener, Running};
+pub use engine::notifier::{Notifier, NotifierOptions, Sent};
+pub use engine::receive::{Handler, Received, Verdict};
+pub use engine::Error;
+pub use oslo::topology::{Target, DEFAULT_EXCHANGE, DEFAULT_TOPIC};
+pub use oslo::{config, mask, transport_url};
+pub use wire::{envelope, pyjson, versioned};
+
+/// The two programs, for their binaries; not part of the library's API.
+#[doc(hidden)]
+pub mod cli;

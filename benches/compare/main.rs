@@ -26,7 +26,7 @@ const NOTIFY: &str = env!("CARGO_BIN_EXE_oslo-notify");
 const LISTEN: &str = env!("CARGO_BIN_EXE_oslo-listen");
 const ONE_SHOT_PAYLOAD: &str = r#"{"heavy":"payload"}"#;
 /// The confirm window of `oslo-notify --lines`.
-const WINDOW: usize = oslo_notify::broker::Publisher::WINDOW;
+const WINDOW: usize = oslo_notify::Notifier::CONFIRM_WINDOW;
 /// oslo-listen's default prefetch and its ack batch.
 const PREFETCH: u16 = 1000;
 const ACK_BATCH: usize = 64;

@@ -1,54 +1,5 @@
 //! `oslo-listen`: print OpenStack notifications as they arrive.
 
-use oslo_notify::cli::ListenArgs;
-use oslo_notify::{exit, listen, top};
-use std::io::{self, IsTerminal};
-use std::process::ExitCode;
-use std::sync::atomic::AtomicUsize;
-use std::sync::Arc;
-
-fn main() -> ExitCode {
-    let args = match exit::parse_args::<ListenArgs>("oslo-listen") {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    if let Some(printed) = args.install.write::<ListenArgs>(&mut io::stdout().lock()) {
-        return exit::finish("oslo-listen", printed);
-    }
-    // The number of the signal that asks us to stop (0: none yet).
-    let signal = Arc::new(AtomicUsize::new(0));
-    let result = [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ]
-    .into_iter()
-    .try_for_each(|number| {
-        let value = usize::try_from(number).unwrap_or(usize::MAX);
-        signal_hook::flag::register_usize(number, Arc::clone(&signal), value).map(drop)
-    })
-    .map_err(anyhow::Error::from)
-    .and_then(|()| {
-        let terminal = io::stdout().is_terminal();
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        args.into_config(terminal, no_color)
-    })
-    .and_then(|config| {
-        let mut out = io::BufWriter::new(io::stdout().lock());
-        match &config.top {
-            Some(options) => {
-                let face = if io::stdout().is_terminal() {
-                    top::Face::Screen {
-                        hold_stderr: io::stderr().is_terminal(),
-                        color: config.printer.color,
-                    }
-                } else {
-                    top::Face::Lines
-                };
-                top::run(&config, options, face, &mut out, io::stderr(), &signal)
-            }
-            None => listen::run(&config, &mut out, io::stderr(), &signal),
-        }
-    });
-    exit::finish("oslo-listen", result)
+fn main() -> std::process::ExitCode {
+    oslo_notify::cli::oslo_listen()
 }

@@ -2,11 +2,40 @@
 //! what each way of failing means.
 
 use super::peer::{refused, Guarded};
-use super::reconnect::random_index;
 use super::{BrokerError, BrokerErrorKind, ConnectOptions, Connection};
-use crate::transport_url::{Host, TransportUrl};
+use crate::oslo::transport_url::{Host, TransportUrl};
 use amiquip::{Auth, ConnectionOptions, ConnectionTuning};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Instant;
+
+/// Where the hosts of a transport URL are tried from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start<'a> {
+    /// A random host: a first connection.
+    Anywhere,
+    /// The host after the one at this `host:port`: the connection to it was lost.
+    After(&'a str),
+}
+
+impl Start<'_> {
+    pub(super) fn index(self, url: &TransportUrl) -> usize {
+        match self {
+            Start::Anywhere => random_index(url.hosts.len()),
+            Start::After(address) => url
+                .hosts
+                .iter()
+                .position(|h| h.address() == address)
+                .map_or(0, |lost| (lost + 1) % url.hosts.len()),
+        }
+    }
+}
+
+/// A random number below `len` (0 for 0), from the standard library's random hash keys.
+fn random_index(len: usize) -> usize {
+    use std::hash::BuildHasher;
+    let random = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
+    usize::try_from(random % len.max(1) as u64).unwrap_or(0)
+}
 
 /// Connects to a host of `url`, trying each in turn from a random one, as oslo does (it
 /// shuffles the URL's hosts, then goes round them): clients of a cluster spread over its nodes.
@@ -22,6 +51,8 @@ pub(super) fn connect_from(
 ) -> Result<Connection, BrokerError> {
     let mut failures = Vec::with_capacity(url.hosts.len());
     let mut retriable = false;
+    // The most telling way a host failed: a refused password says more than a closed port.
+    let mut kind = BrokerErrorKind::Unreachable;
     let (before, from) = url.hosts.split_at(first.min(url.hosts.len()));
     for host in from.iter().chain(before) {
         let started = std::time::Instant::now();
@@ -33,6 +64,9 @@ pub(super) fn connect_from(
             }
             Err(failure) => {
                 retriable |= failure.retriable;
+                if telling(failure.kind) > telling(kind) {
+                    kind = failure.kind;
+                }
                 failures.push(format!("{}: {}", host.address(), failure.reason));
             }
         }
@@ -40,22 +74,41 @@ pub(super) fn connect_from(
     Err(BrokerError {
         retriable,
         ..BrokerError::new(
-            BrokerErrorKind::Connect,
+            kind,
             format!("cannot connect to {url}: {}", failures.join("; ")),
         )
     })
 }
 
+/// How much a kind of failure to connect says: the higher, the more it is worth reporting
+/// as the failure of every host.
+fn telling(kind: BrokerErrorKind) -> u8 {
+    match kind {
+        BrokerErrorKind::Credentials => 5,
+        BrokerErrorKind::VirtualHost => 4,
+        BrokerErrorKind::Tls => 3,
+        BrokerErrorKind::NotABroker => 2,
+        BrokerErrorKind::Unreachable => 1,
+        BrokerErrorKind::TimedOut
+        | BrokerErrorKind::Blocked
+        | BrokerErrorKind::Nacked
+        | BrokerErrorKind::Disconnected
+        | BrokerErrorKind::Other => 0,
+    }
+}
+
 /// Why one host could not be used.
 struct HostFailure {
+    kind: BrokerErrorKind,
     reason: String,
     retriable: bool,
 }
 
-impl From<String> for HostFailure {
-    /// A failure that will not pass by waiting.
-    fn from(reason: String) -> Self {
+impl HostFailure {
+    /// A failure of `kind` that will not pass by waiting.
+    fn lasting(kind: BrokerErrorKind, reason: String) -> Self {
         HostFailure {
+            kind,
             reason,
             retriable: false,
         }
@@ -69,7 +122,12 @@ fn connect_host(
 ) -> Result<amiquip::Connection, HostFailure> {
     let addresses = (host.hostname.as_str(), host.port)
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve host name: {e}"))?;
+        .map_err(|e| {
+            HostFailure::lasting(
+                BrokerErrorKind::Unreachable,
+                format!("cannot resolve host name: {e}"),
+            )
+        })?;
     let mut last_error = String::from("host name resolves to no address");
     let mut stream = None;
     for address in addresses {
@@ -86,15 +144,19 @@ fn connect_host(
     }
     // Refused, unreachable, no answer: the broker may be down for a moment.
     let stream = stream.ok_or(HostFailure {
+        kind: BrokerErrorKind::Unreachable,
         reason: last_error,
         retriable: true,
     })?;
     // Without TCP_NODELAY every publisher confirm waits on Nagle's algorithm (~40 ms).
+    let socket = |doing: &str, e: std::io::Error| {
+        HostFailure::lasting(BrokerErrorKind::Other, format!("{doing}: {e}"))
+    };
     stream
         .set_nodelay(true)
-        .map_err(|e| format!("cannot set TCP_NODELAY: {e}"))?;
+        .map_err(|e| socket("cannot set TCP_NODELAY", e))?;
     let stream = mio::net::TcpStream::from_stream(stream)
-        .map_err(|e| format!("cannot set up the socket: {e}"))?;
+        .map_err(|e| socket("cannot set up the socket", e))?;
     // The peer's first bytes are judged before the client takes them as a frame.
     let stream = Guarded::new(stream, url.tls);
     let amqp_options = ConnectionOptions::<Auth>::default()
@@ -111,7 +173,10 @@ fn connect_host(
             env!("CARGO_PKG_VERSION")
         )));
     let opened = if url.tls {
-        let connector = options.tls.connector()?;
+        let connector = options
+            .tls
+            .connector()
+            .map_err(|reason| HostFailure::lasting(BrokerErrorKind::Tls, reason))?;
         amiquip::Connection::open_tls_stream(
             connector,
             &host.hostname,
@@ -128,10 +193,12 @@ fn connect_host(
 fn describe_connect_error(error: amiquip::Error, host: &Host, vhost: &str) -> HostFailure {
     // Not a broker on that port: waiting will not make it one.
     if let Some(answered) = refused(&error) {
-        return HostFailure::from(answered.to_string());
+        return HostFailure::lasting(BrokerErrorKind::NotABroker, answered.to_string());
     }
-    let (reason, retriable) = match error {
+    use BrokerErrorKind::{Credentials, Tls, Unreachable, VirtualHost};
+    let (kind, reason, retriable) = match error {
         amiquip::Error::InvalidCredentials => (
+            Credentials,
             format!(
                 "the broker refused user {:?} (wrong user name or password)",
                 host.username
@@ -139,6 +206,7 @@ fn describe_connect_error(error: amiquip::Error, host: &Host, vhost: &str) -> Ho
             false,
         ),
         amiquip::Error::ServerClosedConnection { code: 403, .. } => (
+            Credentials,
             format!(
                 "the broker refused user {:?} (wrong user name or password, or no access)",
                 host.username
@@ -146,6 +214,7 @@ fn describe_connect_error(error: amiquip::Error, host: &Host, vhost: &str) -> Ho
             false,
         ),
         amiquip::Error::ServerClosedConnection { code: 530, message } => (
+            VirtualHost,
             format!(
                 "no access to virtual host {vhost:?} for user {:?} (does it exist?): {message}",
                 host.username
@@ -153,21 +222,50 @@ fn describe_connect_error(error: amiquip::Error, host: &Host, vhost: &str) -> Ho
             false,
         ),
         amiquip::Error::TlsHandshake { source } => {
-            (format!("TLS handshake failed: {source}"), false)
+            (Tls, format!("TLS handshake failed: {source}"), false)
         }
         // A broker that is starting or stopping closes or stalls the handshake.
-        amiquip::Error::ConnectionTimeout => ("the AMQP handshake timed out".to_owned(), true),
+        amiquip::Error::ConnectionTimeout => {
+            (Unreachable, "the AMQP handshake timed out".to_owned(), true)
+        }
         amiquip::Error::UnexpectedSocketClose => (
+            Unreachable,
             "the broker closed the connection during the handshake".to_owned(),
             true,
         ),
         // With TLS 1.3 the broker checks a client certificate after the handshake, and
         // turns it down with an alert that reads as an I/O error: that is its answer.
         other if other.to_string().contains("SSL alert") => (
+            Tls,
             format!("the broker turned the TLS session down: {other}"),
             false,
         ),
-        other => (other.to_string(), true),
+        other => (Unreachable, other.to_string(), true),
     };
-    HostFailure { reason, retriable }
+    HostFailure {
+        kind,
+        reason,
+        retriable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_tried_from_a_random_one_or_after_the_lost_one() {
+        let url = TransportUrl::parse("rabbit://u:p@a:1,u:p@b:2,u:p@c:3/").unwrap();
+        assert_eq!(Start::After("a:1").index(&url), 1);
+        assert_eq!(Start::After("c:3").index(&url), 0, "round the list");
+        assert_eq!(Start::After("elsewhere:9").index(&url), 0);
+        let mut seen = [false; 3];
+        for _ in 0..200 {
+            seen[Start::Anywhere.index(&url)] = true;
+        }
+        assert_eq!(seen, [true; 3], "every host gets first connections");
+        let single = TransportUrl::parse("rabbit://u:p@a:1/").unwrap();
+        assert_eq!(Start::Anywhere.index(&single), 0);
+        assert_eq!(Start::After("a:1").index(&single), 0);
+    }
 }

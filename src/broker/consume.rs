@@ -3,8 +3,8 @@
 
 use super::declare::Declarer;
 use super::{BrokerError, BrokerErrorKind, Connection, Durability};
-use crate::settlement::Tagged;
-use crate::topology::QueueSpec;
+use crate::broker::settlement::Tagged;
+use crate::oslo::topology::QueueSpec;
 use amiquip::{Channel, Consumer, ConsumerMessage, ConsumerOptions};
 use crossbeam_channel::Select;
 use std::time::Duration;
@@ -19,8 +19,6 @@ pub struct Delivery {
     pub routing_key: String,
     /// The body, as received.
     pub body: Vec<u8>,
-    /// Whether the broker delivered it before (to us or to another consumer).
-    pub redelivered: bool,
 }
 
 /// The handle of an unsettled delivery.
@@ -33,7 +31,7 @@ impl Tagged for DeliveryToken {
     }
 }
 
-/// Settles deliveries while [`Listener::consume`] runs.
+/// Settles deliveries while [`Subscriber::consume`] runs.
 pub struct Acks<'a> {
     channel: &'a Channel,
 }
@@ -63,7 +61,7 @@ impl Acks<'_> {
     clippy::large_enum_variant,
     reason = "an event is moved once, straight to the handler; boxing would allocate per message"
 )]
-pub enum Event {
+pub enum Consumed {
     /// Every consumer is registered: from now on, messages reach us.
     Ready,
     /// A message arrived.
@@ -82,13 +80,13 @@ pub enum Flow {
 }
 
 /// A connection set up for listening.
-pub struct Listener {
+pub struct Subscriber {
     connection: Connection,
     declarer: Declarer,
     channel: Channel,
 }
 
-impl Listener {
+impl Subscriber {
     /// Opens the channel to consume on, with at most `prefetch` unsettled deliveries per
     /// queue. Shared queues that must be created are created with `durability`.
     pub fn new(
@@ -100,7 +98,7 @@ impl Listener {
         channel
             .qos(0, prefetch, false)
             .map_err(|e| BrokerError::amqp("setting the prefetch count", e))?;
-        Ok(Listener {
+        Ok(Subscriber {
             connection,
             declarer: Declarer::new(durability),
             channel,
@@ -128,31 +126,20 @@ impl Listener {
         self.declarer.queue(&mut self.connection, queue)
     }
 
-    /// Binds `queue` to `exchange` with `routing_key`.
-    pub fn bind(
-        &mut self,
-        queue: &str,
-        exchange: &str,
-        routing_key: &str,
-    ) -> Result<(), BrokerError> {
-        self.declarer
-            .bind(&mut self.connection, queue, exchange, routing_key)
-    }
-
     /// Binds `queue` to each exchange with its key, waiting for the broker once for them all.
     pub fn bind_all(&mut self, queue: &str, routes: &[(&str, &str)]) -> Result<(), BrokerError> {
         self.declarer.bind_all(&mut self.connection, queue, routes)
     }
 
     /// Consumes from `queues`, calling
-    /// `handle` for each [`Event`] until it returns [`Flow::Stop`] or fails. `handle` gets
-    /// [`Event::Idle`] when nothing arrived for `tick`.
-    pub fn consume(
+    /// `handle` for each [`Consumed`] until it returns [`Flow::Stop`] or fails. `handle` gets
+    /// [`Consumed::Idle`] when nothing arrived for `tick`.
+    pub fn consume<E: From<BrokerError>>(
         &mut self,
         queues: &[String],
         tick: Duration,
-        mut handle: impl FnMut(Event, &Acks) -> anyhow::Result<Flow>,
-    ) -> anyhow::Result<()> {
+        mut handle: impl FnMut(Consumed, &Acks) -> Result<Flow, E>,
+    ) -> Result<(), E> {
         let mut consumers = Vec::with_capacity(queues.len());
         for queue in queues {
             let consumer = self
@@ -182,7 +169,7 @@ impl Listener {
 
     /// Closes the connection. Deliveries not acknowledged go back to their queues.
     pub fn close(self) -> Result<(), BrokerError> {
-        let Listener {
+        let Subscriber {
             mut connection,
             mut declarer,
             channel,
@@ -194,15 +181,15 @@ impl Listener {
 }
 
 /// Receives from every consumer and hands each event to `handle` until it says stop.
-fn pump(
+fn pump<E: From<BrokerError>>(
     consumers: &[Consumer],
     queues: &[String],
     tick: Duration,
     acks: &Acks,
     address: &str,
-    handle: &mut impl FnMut(Event, &Acks) -> anyhow::Result<Flow>,
-) -> anyhow::Result<()> {
-    if handle(Event::Ready, acks)? == Flow::Stop {
+    handle: &mut impl FnMut(Consumed, &Acks) -> Result<Flow, E>,
+) -> Result<(), E> {
+    if handle(Consumed::Ready, acks)? == Flow::Stop {
         return Ok(());
     }
     let mut select = Select::new();
@@ -211,15 +198,14 @@ fn pump(
     }
     loop {
         let event = match select.select_timeout(tick) {
-            Err(_) => Event::Idle,
+            Err(_) => Consumed::Idle,
             Ok(operation) => {
                 let index = operation.index();
                 match operation.recv(consumers[index].receiver()) {
-                    Ok(ConsumerMessage::Delivery(mut delivery)) => Event::Delivery(Delivery {
+                    Ok(ConsumerMessage::Delivery(mut delivery)) => Consumed::Delivery(Delivery {
                         exchange: std::mem::take(&mut delivery.exchange),
                         routing_key: std::mem::take(&mut delivery.routing_key),
                         body: std::mem::take(&mut delivery.body),
-                        redelivered: delivery.redelivered,
                         token: DeliveryToken(delivery),
                     }),
                     Ok(ConsumerMessage::ServerCancelled) => {

@@ -8,7 +8,7 @@
 //! channel, so declarations run on a control channel of their own that is reopened then.
 
 use super::{BrokerError, Connection, Durability};
-use crate::topology::QueueSpec;
+use crate::oslo::topology::QueueSpec;
 use amiquip::{
     AmqpValue, Channel, ExchangeDeclareOptions, ExchangeType, FieldTable, QueueDeclareOptions,
 };

@@ -3,7 +3,7 @@
 
 use super::declare::Declarer;
 use super::{connect, BrokerError, BrokerErrorKind, ConnectOptions, Connection, Durability};
-use crate::transport_url::TransportUrl;
+use crate::oslo::transport_url::TransportUrl;
 use std::time::Duration;
 
 /// A queue's figures at the moment it was looked at.
@@ -50,7 +50,7 @@ pub fn exchanges_exist(
     for _ in exchanges {
         let (at, exists) = rx.recv_timeout(wait).map_err(|_| {
             BrokerError::new(
-                BrokerErrorKind::Timeout,
+                BrokerErrorKind::TimedOut,
                 format!("no answer within {wait:?} while looking for exchanges"),
             )
         })?;
@@ -73,11 +73,6 @@ impl QueueGauge {
             // Nothing is declared: the durability is never used.
             declarer: Declarer::new(Durability::Transient),
         }
-    }
-
-    /// The broker this gauge is connected to.
-    pub fn address(&self) -> &str {
-        self.connection.address()
     }
 
     /// `queue`'s depth; `None` when it does not exist.

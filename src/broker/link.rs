@@ -3,7 +3,7 @@
 
 use super::declare::Declarer;
 use super::{BrokerError, BrokerErrorKind, Connection, Durability};
-use crate::topology::Route;
+use crate::oslo::topology::Route;
 use amiquip::{
     AmqpProperties, Channel, Confirm, ConnectionBlockedNotification, FieldTable, Publish,
 };

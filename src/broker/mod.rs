@@ -2,7 +2,11 @@
 //!
 //! This is the only module that uses the AMQP client. Everything it returns on failure is a
 //! [`BrokerError`] whose [`BrokerErrorKind`] says whether the broker could not be reached,
-//! did not answer in time, refused a message, or failed otherwise.
+//! turned the credentials, the virtual host or the TLS session down, did not answer in time,
+//! refused a message, dropped the connection, or failed otherwise.
+//!
+//! A library user meets [`ConnectOptions`], [`Durability`], [`TlsFiles`] and the errors;
+//! the rest serves the engine.
 
 mod confirms;
 mod connect;
@@ -13,15 +17,14 @@ mod link;
 mod peer;
 mod publish;
 mod reconnect;
+pub(crate) mod settlement;
 mod tls;
 
-pub use crate::topology::QueueSpec;
-pub use connect::connect;
-pub use consume::{Acks, Delivery, DeliveryToken, Event, Flow, Listener};
-pub use gauge::{exchanges_exist, Depth, QueueGauge};
-pub use peer::Answered;
-pub use publish::{Publisher, Reconnect};
-pub use reconnect::{connect_retrying, connect_retrying_unless, Backoff, Start};
+pub(crate) use connect::{connect, Start};
+pub(crate) use consume::{Acks, Consumed, DeliveryToken, Flow, Subscriber};
+pub(crate) use gauge::{exchanges_exist, QueueGauge};
+pub(crate) use publish::{Publisher, Reconnect};
+pub(crate) use reconnect::{connect_retrying, connect_retrying_unless};
 pub use tls::TlsFiles;
 
 use std::fmt;
@@ -29,13 +32,26 @@ use std::time::Duration;
 
 /// What kind of failure a [`BrokerError`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BrokerErrorKind {
-    /// No broker of the URL could be reached, or none accepted the credentials or virtual host.
-    Connect,
-    /// The broker did not confirm in time.
-    Timeout,
-    /// The broker refused (nacked) a message.
-    Refused,
+    /// No broker of the URL could be reached: connection refused, no answer, a name that
+    /// does not resolve, a handshake cut short.
+    Unreachable,
+    /// A broker turned the user name or password down.
+    Credentials,
+    /// A broker gave the user no access to the virtual host (does it exist?).
+    VirtualHost,
+    /// The TLS session could not be set up (handshake, certificates, the broker's alert).
+    Tls,
+    /// Something other than an AMQP broker answered on the port.
+    NotABroker,
+    /// The broker did not answer or confirm in time.
+    TimedOut,
+    /// The broker did not confirm in time while it was blocking publishes (a resource alarm:
+    /// memory or disk).
+    Blocked,
+    /// The broker refused (nacked) a message again and again.
+    Nacked,
     /// The connection was lost (the broker stopped, crashed or stopped answering).
     Disconnected,
     /// Anything else, such as a channel error.
@@ -43,7 +59,7 @@ pub enum BrokerErrorKind {
 }
 
 /// A failure talking to the broker. Its message never holds a password.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct BrokerError {
     kind: BrokerErrorKind,
     message: String,
@@ -65,6 +81,14 @@ impl BrokerError {
     /// What kind of failure this is.
     pub fn kind(&self) -> BrokerErrorKind {
         self.kind
+    }
+
+    /// The same failure, said as happening while doing `doing`.
+    pub(crate) fn context(self, doing: impl fmt::Display) -> Self {
+        BrokerError {
+            message: format!("{doing}: {}", self.message),
+            ..self
+        }
     }
 
     /// `error` from the AMQP client, while doing `doing`.
@@ -145,7 +169,7 @@ pub enum Durability {
 /// closed, and closing the connection closes its channels in one round trip. So a channel
 /// that is done with, or that the broker closed, is [`Connection::retire`]d here; closing
 /// (or dropping) the connection closes it first and drops those handles after.
-pub struct Connection {
+pub(crate) struct Connection {
     inner: Option<amiquip::Connection>,
     address: String,
     retired: Vec<amiquip::Channel>,

@@ -17,8 +17,8 @@ use super::{
     connect_retrying, BrokerError, BrokerErrorKind, ConnectOptions, Connection, Durability, Start,
 };
 use crate::events::{DefaultObserver, Event, Observer};
-use crate::topology::Route;
-use crate::transport_url::TransportUrl;
+use crate::oslo::topology::Route;
+use crate::oslo::transport_url::TransportUrl;
 use amiquip::{Confirm, ConnectionBlockedNotification};
 use crossbeam_channel::Select;
 use std::time::{Duration, Instant};
@@ -57,7 +57,7 @@ impl Publisher {
     /// Opens the channels on `connection` and turns publisher confirms on. `timeout` bounds
     /// every wait for the broker's confirms. Events go to [`DefaultObserver`] until
     /// [`Publisher::with_observer`].
-    pub fn new(
+    pub(crate) fn new(
         connection: Connection,
         durability: Durability,
         timeout: Duration,
@@ -256,12 +256,15 @@ impl Publisher {
     }
 
     fn not_confirmed(&self, waited: Duration) -> BrokerError {
-        let why = match &self.blocked {
-            Some(reason) => format!(" (it is blocking publishes: {reason})"),
-            None => String::new(),
+        let (kind, why) = match &self.blocked {
+            Some(reason) => (
+                BrokerErrorKind::Blocked,
+                format!(" (it is blocking publishes: {reason})"),
+            ),
+            None => (BrokerErrorKind::TimedOut, String::new()),
         };
         BrokerError::new(
-            BrokerErrorKind::Timeout,
+            kind,
             format!(
                 "the broker at {} confirmed none of {} notifications within {waited:.1?}{why}",
                 self.address(),
@@ -359,7 +362,7 @@ impl Publisher {
         match self.ledger.refused() {
             0 => Ok(()),
             refused => Err(BrokerError::new(
-                BrokerErrorKind::Refused,
+                BrokerErrorKind::Nacked,
                 format!(
                     "the broker at {} refused (nacked) {refused} notification(s) again and again for {:?}: is a queue full (x-max-length with reject-publish)?",
                     self.address(),

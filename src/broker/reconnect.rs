@@ -1,10 +1,10 @@
-//! The one reconnect policy, for publishing and consuming alike: which host of a transport
-//! URL to try next, and how long to wait between attempts ([`Backoff`]). Refused publishes
-//! are sent again on the same backoff.
+//! The one reconnect policy, for publishing and consuming alike: how long to wait between
+//! attempts ([`Backoff`]), and until when. Which host comes next is [`Start`]'s. Refused
+//! publishes are sent again on the same backoff.
 
-use super::connect::connect_from;
+use super::connect::{connect_from, Start};
 use super::{BrokerError, ConnectOptions, Connection};
-use crate::transport_url::TransportUrl;
+use crate::oslo::transport_url::TransportUrl;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -44,35 +44,6 @@ impl Default for Backoff {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// Where the hosts of a transport URL are tried from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start<'a> {
-    /// A random host: a first connection.
-    Anywhere,
-    /// The host after the one at this `host:port`: the connection to it was lost.
-    After(&'a str),
-}
-
-impl Start<'_> {
-    pub(super) fn index(self, url: &TransportUrl) -> usize {
-        match self {
-            Start::Anywhere => random_index(url.hosts.len()),
-            Start::After(address) => url
-                .hosts
-                .iter()
-                .position(|h| h.address() == address)
-                .map_or(0, |lost| (lost + 1) % url.hosts.len()),
-        }
-    }
-}
-
-/// A random number below `len` (0 for 0), from the standard library's random hash keys.
-pub(super) fn random_index(len: usize) -> usize {
-    use std::hash::BuildHasher;
-    let random = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
-    usize::try_from(random % len.max(1) as u64).unwrap_or(0)
 }
 
 /// Connects like [`super::connect`], trying the hosts from `start`, and while the failure
@@ -153,21 +124,5 @@ mod tests {
         assert_eq!(waits, [200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
         let after: Vec<u128> = (1..=8).map(|n| Backoff::after(n).as_millis()).collect();
         assert_eq!(after, waits, "the same waits counted by failures");
-    }
-
-    #[test]
-    fn hosts_are_tried_from_a_random_one_or_after_the_lost_one() {
-        let url = TransportUrl::parse("rabbit://u:p@a:1,u:p@b:2,u:p@c:3/").unwrap();
-        assert_eq!(Start::After("a:1").index(&url), 1);
-        assert_eq!(Start::After("c:3").index(&url), 0, "round the list");
-        assert_eq!(Start::After("elsewhere:9").index(&url), 0);
-        let mut seen = [false; 3];
-        for _ in 0..200 {
-            seen[Start::Anywhere.index(&url)] = true;
-        }
-        assert_eq!(seen, [true; 3], "every host gets first connections");
-        let single = TransportUrl::parse("rabbit://u:p@a:1/").unwrap();
-        assert_eq!(Start::Anywhere.index(&single), 0);
-        assert_eq!(Start::After("a:1").index(&single), 0);
     }
 }

@@ -4,14 +4,16 @@ use super::{
     parse_seconds, topics_from, ConnectionArgs, HasManual, InstallArgs, Manual, NamedValues,
     VerbosityArgs, CONFIG_FILES, PRIORITIES, TRANSPORT_URL_ENV,
 };
-use crate::envelope::Priority;
-use crate::exit::LISTEN_EXIT_CODES;
-use crate::filter::Filter;
-use crate::listen::{ListenConfig, Mode};
-use crate::output::{OutputFormat, Printer};
-use crate::predicate::Predicate;
-use crate::template::Template;
-use crate::top::{GroupBy, TopOptions};
+use crate::cli::exit::LISTEN_EXIT_CODES;
+use crate::listen::filter::Filter;
+use crate::listen::output::{OutputFormat, Printer};
+use crate::listen::predicate::Predicate;
+use crate::listen::template::Template;
+use crate::listen::top::GroupBy;
+use crate::listen::ListenConfig;
+use crate::listen::TopOptions;
+use crate::oslo::topology::Mode;
+use crate::wire::envelope::Priority;
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
 use std::time::Duration;
@@ -405,8 +407,8 @@ mod tests {
         assert!(listen(&["--json", "--format", "raw"]).is_err());
         let bad_glob = listen(&["--event-type", "a[b"]).unwrap_err();
         assert_eq!(
-            crate::exit::failure_of(&bad_glob),
-            crate::exit::Failure::Usage
+            crate::cli::exit::failure_of(&bad_glob),
+            crate::cli::exit::Failure::Usage
         );
     }
 

@@ -1,21 +1,26 @@
-//! Command-line arguments of both tools (clap derive), and their conversion into the plain
-//! configuration structs the library runs on: [`NotifyArgs`] -> `SendConfig`,
-//! [`ListenArgs`] -> `ListenConfig`, both with the shared [`ConnectionArgs`].
+//! The command line of both tools: their arguments (clap derive) and the conversion into the
+//! plain configuration structs the commands run on ([`NotifyArgs`] -> `SendConfig`,
+//! [`ListenArgs`] -> `ListenConfig`, both with the shared [`ConnectionArgs`]), their man
+//! pages ([`man`]), their exit codes ([`exit`]), and the programs themselves
+//! ([`oslo_notify`], [`oslo_listen`]), which the binaries call.
 
+pub mod exit;
 mod listen;
 mod man;
 mod notify;
+mod programs;
 
 pub use listen::{FormatArg, ListenArgs};
 pub use man::{HasManual, Manual};
 pub use notify::{Driver, NotifyArgs};
+pub use programs::{oslo_listen, oslo_notify};
 
 use crate::broker::{ConnectOptions, Durability, TlsFiles};
-use crate::config::{ConfigError, OsloConfig, Setting};
-use crate::envelope::Priority;
-use crate::notifier::DEFAULT_TOPIC;
-use crate::transport_url::{TransportUrl, DEFAULT_URL};
-use crate::verbosity::Verbosity;
+use crate::oslo::config::{ConfigError, OsloConfig, Setting};
+use crate::oslo::topology::DEFAULT_TOPIC;
+use crate::oslo::transport_url::{TransportUrl, DEFAULT_URL};
+use crate::tool::talk::Verbosity;
+use crate::wire::envelope::Priority;
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory};
 use std::io::Write;

@@ -4,12 +4,12 @@ use super::{
     parse_seconds, topics_from, ConnectionArgs, HasManual, InstallArgs, Manual, VerbosityArgs,
     CONFIG_FILES, PRIORITIES, TRANSPORT_URL_ENV,
 };
-use crate::config::Drivers;
-use crate::envelope::{Format, Priority};
-use crate::exit::NOTIFY_EXIT_CODES;
-use crate::input::{parse_context, InputError};
-use crate::notifier::DEFAULT_EXCHANGE;
-use crate::send::{read_payload, Input, SendConfig};
+use crate::cli::exit::NOTIFY_EXIT_CODES;
+use crate::notify::input::{parse_context, InputError};
+use crate::notify::{read_payload, Given, SendConfig};
+use crate::oslo::config::Drivers;
+use crate::oslo::topology::DEFAULT_EXCHANGE;
+use crate::wire::envelope::{Format, Priority};
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 use serde_json::Map;
@@ -236,16 +236,16 @@ impl NotifyArgs {
             eprintln!("oslo-notify: reading {what} from stdin (end with Ctrl-D)");
         }
         let input = match (self.priority, self.event_type) {
-            (Some(priority), Some(event_type)) if self.lines => Input::Lines {
+            (Some(priority), Some(event_type)) if self.lines => Given::Lines {
                 priority,
                 event_type,
             },
-            (Some(priority), Some(event_type)) => Input::One {
+            (Some(priority), Some(event_type)) => Given::One {
                 priority,
                 event_type,
                 payload: read_payload(self.payload.as_deref(), stdin)?,
             },
-            _ => Input::Replay {
+            _ => Given::Replay {
                 keep_routing: self.keep_routing,
                 dir: self.replay.flatten(),
             },
@@ -266,7 +266,7 @@ impl NotifyArgs {
             format,
             publisher_id,
             context,
-            input,
+            given: input,
             verbosity: self.verbosity.level(),
         })
     }
@@ -296,8 +296,8 @@ mod tests {
     fn replay_takes_no_priority_or_event_type() {
         let config = configured(&["--replay", "--keep-routing"]);
         assert_eq!(
-            config.input,
-            Input::Replay {
+            config.given,
+            Given::Replay {
                 keep_routing: true,
                 dir: None
             }
@@ -305,8 +305,8 @@ mod tests {
         let saved = std::env::temp_dir();
         let config = configured(&["--replay", saved.to_str().unwrap()]);
         assert_eq!(
-            config.input,
-            Input::Replay {
+            config.given,
+            Given::Replay {
                 keep_routing: false,
                 dir: Some(saved)
             }
@@ -327,8 +327,8 @@ mod tests {
         let args = parse(&["info", "just.testing", r#"{"heavy":"payload"}"#]).unwrap();
         let config = args.into_config(&b""[..]).unwrap();
         assert_eq!(
-            config.input,
-            Input::One {
+            config.given,
+            Given::One {
                 priority: Priority::Info,
                 event_type: "just.testing".into(),
                 payload: serde_json::json!({"heavy": "payload"})
@@ -377,8 +377,8 @@ mod tests {
         assert_eq!(config.connect.timeout, Duration::from_millis(2500));
         assert_eq!(config.url.hosts[0].port, 1234);
         assert_eq!(
-            config.input,
-            Input::One {
+            config.given,
+            Given::One {
                 priority: Priority::Warn,
                 event_type: "e.t".into(),
                 payload: serde_json::json!([1])
@@ -403,8 +403,8 @@ mod tests {
         .into_config(&b""[..])
         .unwrap_err();
         assert_eq!(
-            crate::exit::failure_of(&bad_url),
-            crate::exit::Failure::Usage
+            crate::cli::exit::failure_of(&bad_url),
+            crate::cli::exit::Failure::Usage
         );
         assert!(!format!("{bad_url:#}").contains("hunter2"));
     }

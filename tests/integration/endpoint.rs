@@ -3,8 +3,8 @@
 
 use crate::common;
 use crate::common::{send, Broker};
-use oslo_notify::endpoint::{Endpoint, Handled, Metadata, NotificationListener, Target};
 use oslo_notify::transport_url::TransportUrl;
+use oslo_notify::{Endpoint, Handled, Metadata, NotificationListener, Target};
 use serde_json::{json, Map, Value};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -7,11 +7,11 @@ use crate::common;
 use crate::common::cluster::Cluster;
 use crate::common::node::Node;
 use oslo_notify::broker::{ConnectOptions, Durability};
-use oslo_notify::endpoint::{Endpoint, Handled, Metadata, NotificationListener, Target};
 use oslo_notify::envelope::Priority;
 use oslo_notify::events::{Event, Observer};
-use oslo_notify::notifier::{Notifier, NotifierOptions};
 use oslo_notify::transport_url::TransportUrl;
+use oslo_notify::{Endpoint, Handled, Metadata, NotificationListener, Target};
+use oslo_notify::{Notifier, NotifierOptions};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{mpsc, Arc, Mutex};
@@ -203,4 +203,60 @@ fn a_library_listener_pool_rides_through_a_crash_of_its_node() {
     eprintln!(
         "library pool: all {total} reached the endpoint once, {recovered:.1?} after the crash"
     );
+}
+
+/// A library user tells the broker's answers apart by matching the error, for the notifier
+/// and the listener alike: a refused password, a missing virtual host, a closed port.
+#[test]
+fn the_library_fails_with_errors_a_caller_can_match() {
+    use oslo_notify::broker::BrokerErrorKind;
+    use oslo_notify::Error;
+    let good = TransportUrl::parse(&common::transport_url()).unwrap();
+    let host = &good.hosts[0];
+    let (user, address) = (&host.username, host.address());
+    let closed = crate::common::node::free_port();
+    let cases = [
+        (
+            format!("rabbit://{user}:not-the-password@{address}/"),
+            BrokerErrorKind::Credentials,
+        ),
+        (
+            format!(
+                "rabbit://{user}:{}@{address}/{}",
+                host.password,
+                common::unique("no-such-vhost")
+            ),
+            BrokerErrorKind::VirtualHost,
+        ),
+        (
+            format!("rabbit://{user}:{}@127.0.0.1:{closed}/", host.password),
+            BrokerErrorKind::Unreachable,
+        ),
+    ];
+    let options = NotifierOptions {
+        connect: ConnectOptions {
+            timeout: Duration::from_secs(2),
+            ..ConnectOptions::default()
+        },
+        ..NotifierOptions::default()
+    };
+    for (raw, kind) in cases {
+        let url = TransportUrl::parse(&raw).unwrap();
+        let quiet = || -> Box<dyn Observer> { Box::new(|_: Event| {}) };
+        match Notifier::connect_with(&url, "library.test", &options, quiet()) {
+            Err(Error::Broker(error)) => assert_eq!(error.kind(), kind, "{error}"),
+            Err(other) => panic!("not a broker error: {other}"),
+            Ok(_) => panic!("connected with {url}"),
+        }
+        let listener = NotificationListener::new(url.clone(), vec![Target::new("x", "y")], vec![])
+            .connect_options(options.connect.clone())
+            .observer(quiet());
+        match listener.start() {
+            Err(error) => {
+                assert_eq!(error.broker_kind(), Some(kind), "{error}");
+                assert!(!error.to_string().contains("not-the-password"), "{error}");
+            }
+            Ok(_) => panic!("listening with {url}"),
+        }
+    }
 }

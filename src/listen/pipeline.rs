@@ -1,0 +1,121 @@
+//! What both faces of `oslo-listen` do with each notification, in one order: a `--fail-on`
+//! program that holds ends the run; then the filters (`--event`, `--publisher`,
+//! `--priority`...), then every `--where` program, must let it through; then it is taken and
+//! counted towards `--count`.
+
+use super::predicate::{Document, Predicate};
+use super::{CountNotReached, FailureNotification, ListenConfig};
+use crate::engine::receive::{Received, Verdict};
+use crate::events::Weight;
+use crate::tool::talk::Talk;
+use crate::wire::envelope::Notification;
+use anyhow::Result;
+
+/// What to do with a notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// A `--fail-on` program held for it: show it, and end the run (exit 5).
+    Fail(FailureNotification),
+    /// Not one that counts: leave it.
+    Skip,
+    /// Take it (show, save or tally it), then call [`Pipeline::taken`].
+    Take,
+}
+
+/// The steps, with what they need: the configuration, the voice that reports a program's
+/// failure, and the count so far.
+pub struct Pipeline<'a> {
+    config: &'a ListenConfig,
+    talk: Talk,
+    /// The `--format json` text of the notification, reused from one to the next.
+    json: Vec<u8>,
+    taken: u64,
+}
+
+impl<'a> Pipeline<'a> {
+    /// The steps `config` asks for; a program that fails on a notification is said on `talk`
+    /// at `-v`.
+    pub fn new(config: &'a ListenConfig, talk: Talk) -> Self {
+        Pipeline {
+            config,
+            talk,
+            json: Vec::new(),
+            taken: 0,
+        }
+    }
+
+    /// Which step `received` stops at.
+    pub fn judge(&mut self, received: &Received) -> Result<Step> {
+        let n = received.notification;
+        let mut document = None;
+        if !self.config.fail_on.is_empty() {
+            let doc = document.insert(self.document(received)?);
+            if self.config.fail_on.iter().any(|p| self.holds(p, doc, n)) {
+                return Ok(Step::Fail(FailureNotification {
+                    event_type: n.event_type.clone(),
+                    publisher_id: n.publisher_id.clone(),
+                    message_id: n.message_id.clone(),
+                }));
+            }
+        }
+        if !self.config.filter.matches(n) {
+            return Ok(Step::Skip);
+        }
+        if !self.config.wheres.is_empty() {
+            let doc = match document {
+                Some(doc) => doc,
+                None => self.document(received)?,
+            };
+            if !self.config.wheres.iter().all(|p| self.holds(p, &doc, n)) {
+                return Ok(Step::Skip);
+            }
+        }
+        Ok(Step::Take)
+    }
+
+    /// Counts one taken notification; says stop once `--count` is reached.
+    pub fn taken(&mut self) -> Verdict {
+        self.taken += 1;
+        match self.config.count {
+            Some(count) if self.taken >= count => Verdict::DoneAndStop,
+            _ => Verdict::Done,
+        }
+    }
+
+    /// The error of a run whose `--timeout` passed before `--count` was reached.
+    pub fn not_reached(&self) -> CountNotReached {
+        CountNotReached::of(self.config, self.taken)
+    }
+
+    /// A notification as `--where` and `--fail-on` programs see it: the `--format json`
+    /// object.
+    fn document(&mut self, received: &Received) -> Result<Document> {
+        self.json.clear();
+        self.config
+            .printer
+            .write_json_object(&mut self.json, received)?;
+        Ok(Document::from_json(&self.json).map_err(std::io::Error::other)?)
+    }
+
+    /// Whether `predicate` holds for `document`; a program that fails on it does not hold,
+    /// and says so at `-v`.
+    fn holds(&self, predicate: &Predicate, document: &Document, n: &Notification) -> bool {
+        match predicate.judge(document) {
+            Ok(judged) => {
+                if let Some(advice) = judged.advice {
+                    let _ = self.talk.warn(format_args!("{advice}"));
+                }
+                judged.holds
+            }
+            Err(why) => {
+                let line = format_args!(
+                    "{:?} failed on notification {}: {why}",
+                    predicate.code(),
+                    n.message_id
+                );
+                let _ = self.talk.say(Weight::Detail, line);
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! `oslo-listen --top`: instead of printing each notification, keep running figures of the
+//! traffic and show them, on a terminal as a full-screen view, elsewhere as a JSON line every
+//! interval.
+//!
+//! The listening engine ([`crate::engine::receive`]) feeds a [`Tally`] (rows, totals, rates,
+//! operations); a thread of its own reads the depth of the shared queues every
+//! [`QUEUE_INTERVAL`] with passive declares; every interval a [`Snapshot`] of both is written
+//! ([`Face::Lines`]) or drawn ([`Face::Screen`], [`view`]).
+
+mod depths;
+mod held;
+pub mod operations;
+mod screen;
+pub mod snapshot;
+pub mod tally;
+pub mod tty;
+pub mod view;
+
+pub use snapshot::{QueueDepth, Snapshot, SortBy};
+pub use tally::{GroupBy, Sample, Tally};
+
+use super::pipeline::{Pipeline, Step};
+use super::{settings, ListenConfig, TopOptions};
+use crate::engine::receive::{self, Ended, Received, Verdict};
+use crate::events::Weight;
+use crate::tool::talk::Talk;
+use anyhow::{Context, Result};
+use chrono::Utc;
+use depths::{read_depths, Watcher};
+use held::Held;
+use screen::{Quit, Screen};
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use view::View;
+
+/// How often the depth of the shared queues is read.
+pub const QUEUE_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the loops look at keys, signals and the engine.
+const TICK: Duration = Duration::from_millis(50);
+
+/// Where the figures go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Face {
+    /// One JSON object per line every interval, and a last one when the run ends.
+    Lines,
+    /// A full-screen view on the terminal; the final tables as plain text once it ends.
+    Screen {
+        /// Hold what would go to stderr until the screen is given back (stderr is the same
+        /// terminal), showing the last line at the bottom.
+        hold_stderr: bool,
+        /// Colours (NO_COLOR unset).
+        color: bool,
+    },
+}
+
+/// What the engine's thread and the others share.
+pub(super) struct Shared {
+    pub(super) tally: Mutex<Tally>,
+    /// The shared queues to read the depth of, with the exchange each is named for.
+    pub(super) watched: Mutex<Vec<(String, String)>>,
+    /// Their depths as last read.
+    pub(super) queues: Mutex<Vec<QueueDepth>>,
+    /// Asks the depth reader to read now, whatever its interval (and cuts its pause short).
+    pub(super) ask: Channel,
+    /// The reader's answer: it read (or tried to).
+    pub(super) answer: Channel,
+}
+
+/// A channel of one signal, both of its ends.
+pub(super) type Channel = (
+    crossbeam_channel::Sender<()>,
+    crossbeam_channel::Receiver<()>,
+);
+
+/// How long the final figures wait for the queue depths to be read once more.
+const LAST_READ: Duration = Duration::from_secs(2);
+
+impl Shared {
+    /// Has the depths read once more (the last read may be an interval old), waiting at most
+    /// [`LAST_READ`] for it.
+    pub(super) fn read_depths_now(&self) {
+        if lock(&self.watched).is_empty() {
+            return;
+        }
+        let _ = self.ask.0.try_send(());
+        let _ = self.answer.1.recv_timeout(LAST_READ);
+    }
+}
+
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Listens as `config` says and shows the figures on `face` until `--count` notifications
+/// were counted, `--timeout` passes, a signal arrives (its number is stored in `signal`),
+/// the person at the screen quits, or an error. The final figures go to `out`; notices and
+/// diagnostics to `err`.
+pub fn run(
+    config: &ListenConfig,
+    top: &TopOptions,
+    face: Face,
+    out: &mut impl Write,
+    err: impl Write + Send + 'static,
+    signal: &AtomicUsize,
+) -> Result<()> {
+    let held = match face {
+        Face::Screen {
+            hold_stderr: true, ..
+        } => Some(Held::default()),
+        _ => None,
+    };
+    let talk = match &held {
+        Some(held) => Talk::new("oslo-listen", config.verbosity, held.clone()),
+        None => Talk::new("oslo-listen", config.verbosity, err),
+    };
+    if let Some(warning) = config.connect.tls.insecure_warning() {
+        talk.warn(warning)?;
+    }
+    talk.say(Weight::Detail, format_args!("connecting to {}", config.url))?;
+    let started = Instant::now();
+    let deadline = config.timeout.map(|t| started + t);
+    let settings = settings(config, deadline);
+    let shared = Arc::new(Shared {
+        tally: Mutex::new(Tally::new(top.stale)),
+        watched: Mutex::new(Vec::new()),
+        queues: Mutex::new(Vec::new()),
+        ask: crossbeam_channel::bounded(1),
+        answer: crossbeam_channel::bounded(1),
+    });
+    let gauge_stop = Arc::new(AtomicBool::new(false));
+    {
+        // Not joined: it may be waiting on a broker when the run ends.
+        let (shared, stop) = (Arc::clone(&shared), Arc::clone(&gauge_stop));
+        let (url, options) = (config.url.clone(), config.connect.clone());
+        std::thread::spawn(move || read_depths(&url, &options, &shared, &stop));
+    }
+    let keep_samples = matches!(face, Face::Screen { .. });
+    let mut pipeline = Pipeline::new(config, talk.clone());
+    let mut count = |received: &Received| -> Result<Verdict> {
+        // --fail-on cannot be given with --top.
+        if pipeline.judge(received)? != Step::Take {
+            return Ok(Verdict::Skip);
+        }
+        let n = received.notification;
+        let sample = keep_samples.then(|| {
+            Arc::new(Sample {
+                exchange: received.exchange.to_owned(),
+                routing_key: received.routing_key.to_owned(),
+                body: received.body.to_vec(),
+            })
+        });
+        lock(&shared.tally).record(n, received.exchange, started.elapsed(), sample);
+        Ok(pipeline.taken())
+    };
+    let mut observer = Watcher {
+        talk: talk.clone(),
+        shared: &shared,
+    };
+    let halt = AtomicBool::new(false);
+    let engine_done = AtomicBool::new(false);
+    let clock = Clock { started };
+    let shown = std::thread::scope(|scope| {
+        let engine = scope.spawn(|| {
+            let ended = receive::run(&settings, &mut count, &mut observer, &halt);
+            engine_done.store(true, Ordering::Relaxed);
+            ended
+        });
+        let stopped = || engine_done.load(Ordering::Relaxed) || signal.load(Ordering::Relaxed) != 0;
+        let shown = match face {
+            Face::Lines => lines(&shared, top, &clock, out, stopped),
+            Face::Screen { color, .. } => {
+                let mut view = View::new(top.by, color, "oslo-listen --top".to_owned());
+                let screen = Screen {
+                    config,
+                    shared: &shared,
+                    top,
+                    clock: &clock,
+                    held: held.as_ref(),
+                };
+                screen
+                    .run(&mut view, stopped)
+                    .map(|quit| (view.by, view.sort, quit == Quit::HungUp))
+            }
+        };
+        halt.store(true, Ordering::Relaxed);
+        let ended = engine
+            .join()
+            .unwrap_or_else(|_| Err(crate::engine::Error::Panicked));
+        shown.and_then(|shown| Ok((ended?, shown)))
+    });
+    shared.read_depths_now();
+    gauge_stop.store(true, Ordering::Relaxed);
+    if let Some(held) = &held {
+        held.give_back(&mut io::stderr());
+    }
+    let (ended, (by, sort, hung_up)) = shown?;
+    if hung_up {
+        // Nowhere to show the final tables.
+        return Ok(());
+    }
+    let mut last = clock.snapshot(&shared, by, sort);
+    last.last = true;
+    match face {
+        Face::Lines => last.write_json_line(out),
+        Face::Screen { .. } => {
+            // Fitted to the terminal, so that the tables do not wrap; on one too narrow to
+            // show them anyway, whole.
+            let width = ratatui::crossterm::terminal::size()
+                .ok()
+                .map(|(w, _)| usize::from(w))
+                .filter(|w| *w >= usize::from(view::MIN_WIDTH));
+            last.write_text(out, width)
+        }
+    }
+    .and_then(|()| out.flush())
+    .context("writing to stdout")?;
+    match (ended, config.count, config.timeout) {
+        (Ended::TimedOut, Some(_), Some(_)) => Err(pipeline.not_reached().into()),
+        _ => Ok(()),
+    }
+}
+
+/// Time since the start, and the wall clock.
+pub(super) struct Clock {
+    pub(super) started: Instant,
+}
+
+impl Clock {
+    pub(super) fn snapshot(&self, shared: &Shared, by: GroupBy, sort: SortBy) -> Snapshot {
+        let queues = lock(&shared.queues).clone();
+        let tally = lock(&shared.tally);
+        Snapshot::take(
+            &tally,
+            &queues,
+            by,
+            sort,
+            self.started.elapsed(),
+            Utc::now(),
+        )
+    }
+}
+
+/// The JSON face: a line every interval until `stopped`.
+fn lines(
+    shared: &Shared,
+    top: &TopOptions,
+    clock: &Clock,
+    out: &mut impl Write,
+    stopped: impl Fn() -> bool,
+) -> Result<(GroupBy, SortBy, bool)> {
+    let mut next = clock.started + top.interval;
+    while !stopped() {
+        let now = Instant::now();
+        if now >= next {
+            let snapshot = clock.snapshot(shared, top.by, SortBy::Count);
+            snapshot
+                .write_json_line(out)
+                .and_then(|()| out.flush())
+                .context("writing to stdout")?;
+            // A slow reader delays lines; it does not make them bunch up afterwards.
+            next = (next + top.interval).max(now);
+        }
+        std::thread::sleep(TICK.min(next.saturating_duration_since(Instant::now())));
+    }
+    Ok((top.by, SortBy::Count, false))
+}

@@ -1,0 +1,511 @@
+//! Operations: an event type ending in `.start` opens one, named by what precedes it
+//! (`compute.instance.create`); `.end` closes it, `.error` closes it as failed. Start and end
+//! are paired by the id of what they are about ([`operation_id`]), and durations come from
+//! the notifications' own timestamps. Pure: the caller says what time it is.
+
+use crate::wire::envelope::Notification;
+use crate::wire::versioned;
+use chrono::{DateTime, NaiveDateTime};
+use hdrhistogram::Histogram;
+use serde_json::Value;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+/// How many operations in flight are tracked; beyond that, the oldest are dropped and count
+/// as stale from then on.
+pub const MAX_OPEN: usize = 10_000;
+/// How many operation names are kept apart; further ones count under `(other)`.
+pub const MAX_OPERATIONS: usize = 1_000;
+/// The name further operations count under.
+pub const OTHER: &str = "(other)";
+/// The payload members that name what an operation is about, in the order they are looked
+/// for (in a versioned object's data too); then the context's `request_id`.
+pub const ID_MEMBERS: [&str; 4] = ["instance_id", "uuid", "resource_id", "id"];
+
+/// Where a notification stands in an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase<'a> {
+    /// `NAME.start`.
+    Start(&'a str),
+    /// `NAME.end`.
+    End(&'a str),
+    /// `NAME.error`.
+    Error(&'a str),
+}
+
+impl<'a> Phase<'a> {
+    /// The phase of `event_type`, if it is one.
+    pub fn of(event_type: &'a str) -> Option<Phase<'a>> {
+        let (name, last) = event_type.rsplit_once('.')?;
+        if name.is_empty() {
+            return None;
+        }
+        match last {
+            "start" => Some(Phase::Start(name)),
+            "end" => Some(Phase::End(name)),
+            "error" => Some(Phase::Error(name)),
+            _ => None,
+        }
+    }
+}
+
+/// The id a start and its end are paired by: the first of [`ID_MEMBERS`] found in the
+/// payload (or in the data of a versioned object that is the payload), as a string, else
+/// the context's `request_id`.
+pub fn operation_id(notification: &Notification) -> Option<Cow<'_, str>> {
+    let payload = &notification.payload;
+    fn as_id(value: &Value) -> Option<Cow<'_, str>> {
+        match value {
+            Value::String(s) if !s.is_empty() => Some(Cow::Borrowed(s.as_str())),
+            Value::Number(n) => Some(Cow::Owned(n.to_string())),
+            _ => None,
+        }
+    }
+    let mut data = None;
+    for member in ID_MEMBERS {
+        if let Some(id) = payload.get(member).and_then(as_id) {
+            return Some(id);
+        }
+        let data = *data.get_or_insert_with(|| versioned::data(payload));
+        if let Some(id) = data.and_then(|d| d.get(member)).and_then(as_id) {
+            return Some(id);
+        }
+    }
+    notification.context.get("request_id").and_then(as_id)
+}
+
+/// A notification's timestamp: Python's `str(datetime)` as oslo writes it, or ISO 8601
+/// (with a `T`, and an offset or `Z`).
+pub fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
+    if let Some(at) = parse_python(text) {
+        return Some(at);
+    }
+    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
+            return Some(t);
+        }
+    }
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.naive_utc())
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.ffffff]`, the form oslo writes, read without a format parser: it
+/// is read for every start and end.
+fn parse_python(text: &str) -> Option<NaiveDateTime> {
+    let b = text.as_bytes();
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        b[range].iter().try_fold(0u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let micros = match &b[19..] {
+        [] => 0,
+        [b'.', digits @ ..] if (1..=6).contains(&digits.len()) => {
+            let n = number(20..b.len())?;
+            n * 10u32.pow(6 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    let date =
+        chrono::NaiveDate::from_ymd_opt(number(0..4)? as i32, number(5..7)?, number(8..10)?)?;
+    date.and_hms_micro_opt(number(11..13)?, number(14..16)?, number(17..19)?, micros)
+}
+
+/// The figures of one operation name.
+#[derive(Debug)]
+pub struct Operation {
+    /// Starts seen.
+    pub started: u64,
+    /// Ends seen (paired with a start or not).
+    pub ended: u64,
+    /// Errors seen.
+    pub failed: u64,
+    /// Tracked ones in flight, by id.
+    open: HashMap<String, Open>,
+    /// In flight, but dropped from tracking to keep within [`MAX_OPEN`]: counted as stale.
+    dropped: u64,
+    /// Durations of paired ends, in milliseconds.
+    durations: Option<Histogram<u32>>,
+    /// The longest duration, exact.
+    max: Option<Duration>,
+}
+
+impl Operation {
+    fn new() -> Self {
+        Operation {
+            started: 0,
+            ended: 0,
+            failed: 0,
+            open: HashMap::new(),
+            dropped: 0,
+            durations: None,
+            max: None,
+        }
+    }
+
+    /// Operations started and not yet ended.
+    pub fn in_flight(&self) -> u64 {
+        self.open.len() as u64 + self.dropped
+    }
+
+    /// Durations of paired ends: how many were measured.
+    #[cfg(test)]
+    fn measured(&self) -> u64 {
+        self.durations.as_ref().map_or(0, Histogram::len)
+    }
+
+    /// The duration `quantile` (0..=1) of the ends paired with their start, to within 1%;
+    /// `None` while none was measured.
+    pub fn duration_at(&self, quantile: f64) -> Option<Duration> {
+        let histogram = self.durations.as_ref().filter(|h| !h.is_empty())?;
+        let ms = histogram.lowest_equivalent(histogram.value_at_quantile(quantile));
+        // The exact longest is known: no quantile is longer.
+        let at = Duration::from_millis(ms);
+        Some(self.max.map_or(at, |max| at.min(max)))
+    }
+
+    /// The longest duration measured.
+    pub fn max(&self) -> Option<Duration> {
+        self.max
+    }
+
+    fn record_duration(&mut self, duration: Duration) {
+        let histogram = self.durations.get_or_insert_with(|| {
+            // Two significant figures; grows with the longest value recorded.
+            Histogram::new(2).expect("2 significant figures is a valid precision")
+        });
+        let ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
+        // A year bounds the histogram's size whatever clocks publishers have.
+        let _ = histogram.record(ms.min(365 * 24 * 3600 * 1000));
+        self.max = Some(self.max.map_or(duration, |max| max.max(duration)));
+    }
+}
+
+/// One operation in flight.
+#[derive(Debug)]
+struct Open {
+    started: Option<NaiveDateTime>,
+    order: u64,
+}
+
+/// Every operation seen, and those in flight.
+#[derive(Debug)]
+pub struct Operations {
+    names: HashMap<String, Operation>,
+    /// (name, id) of each operation in flight, oldest first, to drop the oldest beyond
+    /// [`MAX_OPEN`].
+    order: BTreeMap<u64, (String, String)>,
+    next: u64,
+    stale: Duration,
+}
+
+impl Operations {
+    /// No operations yet; in flight longer than `stale` is stale.
+    pub fn new(stale: Duration) -> Self {
+        Operations {
+            names: HashMap::new(),
+            order: BTreeMap::new(),
+            next: 0,
+            stale,
+        }
+    }
+
+    /// The figures of `name` (or of [`OTHER`] beyond [`MAX_OPERATIONS`] names), and the
+    /// name they are kept under.
+    fn operation<'a>(&mut self, name: &'a str) -> (&'a str, &mut Operation) {
+        let name = if self.names.contains_key(name) || self.names.len() < MAX_OPERATIONS {
+            name
+        } else {
+            OTHER
+        };
+        if !self.names.contains_key(name) {
+            self.names.insert(name.to_owned(), Operation::new());
+        }
+        let operation = self.names.get_mut(name).expect("inserted above");
+        (name, operation)
+    }
+
+    /// Counts `notification` if its event type opens or closes an operation.
+    pub fn record(&mut self, notification: &Notification) {
+        let Some(phase) = Phase::of(&notification.event_type) else {
+            return;
+        };
+        let id = operation_id(notification);
+        let at = parse_timestamp(&notification.timestamp);
+        match phase {
+            Phase::Start(name) => {
+                let order = self.next;
+                let (name, operation) = self.operation(name);
+                operation.started += 1;
+                // Without an id, nothing pairs its end with it: it cannot be followed. Started
+                // again before it ended: the first start stands.
+                let Some(id) = id.filter(|id| !operation.open.contains_key(id.as_ref())) else {
+                    return;
+                };
+                let id = id.into_owned();
+                let open = Open { started: at, order };
+                operation.open.insert(id.clone(), open);
+                let name = name.to_owned();
+                self.next += 1;
+                self.order.insert(order, (name, id));
+                if self.order.len() > MAX_OPEN {
+                    self.drop_oldest();
+                }
+            }
+            Phase::End(name) | Phase::Error(name) => {
+                let failed = matches!(phase, Phase::Error(_));
+                let (_, operation) = self.operation(name);
+                if failed {
+                    operation.failed += 1;
+                } else {
+                    operation.ended += 1;
+                }
+                match id.and_then(|id| operation.open.remove(id.as_ref())) {
+                    Some(open) => {
+                        if let (false, Some(start), Some(end)) = (failed, open.started, at) {
+                            let duration = (end - start).to_std().unwrap_or(Duration::ZERO);
+                            operation.record_duration(duration);
+                        }
+                        self.order.remove(&open.order);
+                    }
+                    // Most likely the end of one dropped from tracking.
+                    None => operation.dropped = operation.dropped.saturating_sub(1),
+                }
+            }
+        }
+    }
+
+    fn drop_oldest(&mut self) {
+        let Some((_, (name, id))) = self.order.pop_first() else {
+            return;
+        };
+        if let Some(operation) = self.names.get_mut(&name) {
+            if operation.open.remove(&id).is_some() {
+                operation.dropped += 1;
+            }
+        }
+    }
+
+    /// Every operation name with its figures.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Operation)> {
+        self.names.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// How many operations of each name are stale at `now` (UTC): in flight for longer than
+    /// the stale time by their start's timestamp, or dropped from tracking.
+    pub fn stale(&self, now: NaiveDateTime) -> HashMap<&str, u64> {
+        let mut stale = HashMap::new();
+        for (name, operation) in &self.names {
+            let old = operation
+                .open
+                .values()
+                .filter_map(|open| open.started)
+                .filter(|started| (now - *started).to_std().is_ok_and(|age| age > self.stale))
+                .count() as u64;
+            if old + operation.dropped > 0 {
+                stale.insert(name.as_str(), old + operation.dropped);
+            }
+        }
+        stale
+    }
+
+    /// How many operations are tracked in flight.
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.order.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::envelope::Priority;
+    use serde_json::json;
+
+    fn at(text: &str) -> NaiveDateTime {
+        parse_timestamp(text).unwrap()
+    }
+
+    fn event(event_type: &str, payload: Value, timestamp: &str) -> Notification {
+        let mut n = Notification::new(Priority::Info, event_type, payload);
+        n.timestamp = timestamp.to_owned();
+        n
+    }
+
+    #[test]
+    fn phases_come_from_the_last_word() {
+        assert_eq!(
+            Phase::of("compute.instance.create.start"),
+            Some(Phase::Start("compute.instance.create"))
+        );
+        assert_eq!(
+            Phase::of("instance.create.end"),
+            Some(Phase::End("instance.create"))
+        );
+        assert_eq!(
+            Phase::of("volume.attach.error"),
+            Some(Phase::Error("volume.attach"))
+        );
+        assert_eq!(Phase::of("compute.instance.exists"), None);
+        assert_eq!(Phase::of("start"), None);
+        assert_eq!(Phase::of(".start"), None);
+    }
+
+    #[test]
+    fn ids_are_looked_for_in_order() {
+        let with = |payload: Value| event("x.start", payload, "");
+        let id = |n: &Notification| operation_id(n).map(Cow::into_owned);
+        assert_eq!(
+            id(&with(
+                json!({"id": "4", "resource_id": "3", "uuid": "2", "instance_id": "1"})
+            )),
+            Some("1".into())
+        );
+        assert_eq!(
+            id(&with(json!({"id": "4", "resource_id": "3", "uuid": "2"}))),
+            Some("2".into())
+        );
+        assert_eq!(
+            id(&with(json!({"id": "4", "resource_id": "3"}))),
+            Some("3".into())
+        );
+        assert_eq!(id(&with(json!({"id": 42}))), Some("42".into()));
+        let versioned = json!({
+            "nova_object.name": "InstanceActionPayload",
+            "nova_object.namespace": "nova",
+            "nova_object.version": "1.8",
+            "nova_object.data": {"uuid": "178b0921-8f85-4257-88b6-2e743b5a975c", "host": "c1"}
+        });
+        assert_eq!(
+            id(&with(versioned)),
+            Some("178b0921-8f85-4257-88b6-2e743b5a975c".into())
+        );
+        let mut by_request = with(json!({"name": "x"}));
+        by_request
+            .context
+            .insert("request_id".into(), json!("req-1"));
+        assert_eq!(id(&by_request), Some("req-1".into()));
+        assert_eq!(id(&with(json!(["not", "an", "object"]))), None);
+    }
+
+    #[test]
+    fn timestamps_in_both_forms() {
+        let want = at("2026-11-26 11:00:00.250000");
+        assert_eq!(parse_timestamp("2026-11-26T11:00:00.25"), Some(want));
+        assert_eq!(parse_timestamp("2026-11-26T11:00:00.25Z"), Some(want));
+        assert_eq!(parse_timestamp("2026-11-26T12:00:00.25+01:00"), Some(want));
+        assert_eq!(
+            parse_timestamp("2026-11-26 11:00:00"),
+            Some(at("2026-11-26 11:00:00.0"))
+        );
+        assert_eq!(parse_timestamp("yesterday"), None);
+        assert_eq!(
+            parse_timestamp("2026-11-26 11:00:00.2"),
+            Some(want - chrono::Duration::milliseconds(50))
+        );
+        assert_eq!(parse_timestamp("2026-13-26 11:00:00"), None);
+        assert_eq!(parse_timestamp("2026-11-26 11:0a:00"), None);
+    }
+
+    #[test]
+    fn starts_and_ends_pair_into_durations() {
+        let mut ops = Operations::new(Duration::from_secs(600));
+        let op = "compute.instance.create";
+        let start =
+            |id: &str, t: &str| event(&format!("{op}.start"), json!({"instance_id": id}), t);
+        let end = |id: &str, t: &str| event(&format!("{op}.end"), json!({"instance_id": id}), t);
+        let error =
+            |id: &str, t: &str| event(&format!("{op}.error"), json!({"instance_id": id}), t);
+        ops.record(&start("a", "2026-11-26 11:00:00.000000"));
+        ops.record(&start("b", "2026-11-26 11:00:01.000000"));
+        ops.record(&start("c", "2026-11-26 11:00:02.000000"));
+        ops.record(&start("d", "2026-11-26 11:00:03.000000"));
+        ops.record(&end("b", "2026-11-26 11:00:03.000000")); // 2 s
+        ops.record(&end("a", "2026-11-26 11:00:01.500000")); // 1.5 s
+        ops.record(&error("c", "2026-11-26 11:00:09.000000"));
+        let (name, figures) = ops.iter().next().unwrap();
+        assert_eq!(name, op);
+        assert_eq!(
+            (
+                figures.started,
+                figures.ended,
+                figures.failed,
+                figures.in_flight()
+            ),
+            (4, 2, 1, 1)
+        );
+        assert_eq!(figures.measured(), 2);
+        assert_eq!(figures.max(), Some(Duration::from_secs(2)));
+        let p50 = figures.duration_at(0.5).unwrap().as_secs_f64();
+        assert!((p50 - 1.5).abs() <= 0.015, "{p50}");
+        let p95 = figures.duration_at(0.95).unwrap().as_secs_f64();
+        assert!((p95 - 2.0).abs() <= 0.02, "{p95}");
+        // d started at 11:00:03: stale ten minutes and a second later, not before.
+        assert!(ops.stale(at("2026-11-26 11:10:03.000000")).is_empty());
+        assert_eq!(ops.stale(at("2026-11-26 11:10:04.000000"))[op], 1);
+    }
+
+    #[test]
+    fn an_end_without_its_start_counts_but_measures_nothing() {
+        let mut ops = Operations::new(Duration::from_secs(600));
+        ops.record(&event(
+            "vol.attach.end",
+            json!({"id": "v"}),
+            "2026-11-26 11:00:00",
+        ));
+        let (_, figures) = ops.iter().next().unwrap();
+        assert_eq!(
+            (figures.ended, figures.in_flight(), figures.measured()),
+            (1, 0, 0)
+        );
+        assert_eq!(figures.duration_at(0.5), None);
+    }
+
+    #[test]
+    fn beyond_the_limit_the_oldest_in_flight_count_as_stale() {
+        let mut ops = Operations::new(Duration::from_secs(600));
+        let now = "2026-11-26 11:00:00";
+        for i in 0..MAX_OPEN + 3 {
+            ops.record(&event("x.start", json!({"id": i}), now));
+        }
+        assert_eq!(ops.tracked(), MAX_OPEN);
+        let (_, figures) = ops.iter().next().unwrap();
+        assert_eq!(figures.in_flight(), (MAX_OPEN + 3) as u64);
+        assert_eq!(ops.stale(at(now))["x"], 3);
+        // The end of a dropped one: no longer in flight.
+        ops.record(&event("x.end", json!({"id": 0}), now));
+        let (_, figures) = ops.iter().next().unwrap();
+        assert_eq!(figures.in_flight(), (MAX_OPEN + 2) as u64);
+        assert_eq!(ops.stale(at(now))["x"], 2);
+        // The end of a tracked one is measured.
+        ops.record(&event("x.end", json!({"id": 5}), now));
+        assert_eq!(ops.iter().next().unwrap().1.measured(), 1);
+    }
+
+    #[test]
+    fn names_beyond_the_limit_share_one() {
+        let mut ops = Operations::new(Duration::from_secs(600));
+        for i in 0..MAX_OPERATIONS + 2 {
+            ops.record(&event(&format!("op{i}.start"), json!({"id": i}), ""));
+        }
+        ops.record(&event(
+            &format!("op{}.end", MAX_OPERATIONS + 1),
+            json!({"id": MAX_OPERATIONS + 1}),
+            "",
+        ));
+        let other = ops.iter().find(|(name, _)| *name == OTHER).unwrap().1;
+        assert_eq!((other.started, other.ended, other.in_flight()), (2, 1, 1));
+        assert_eq!(ops.iter().count(), MAX_OPERATIONS + 1);
+    }
+}

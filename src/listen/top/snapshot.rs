@@ -1,0 +1,693 @@
+//! What `--top` shows at one moment: the figures of a [`Tally`] and of the queues, sorted,
+//! as a JSON line for scripts or as plain-text tables. Pure.
+
+use super::operations::Operations;
+use super::tally::{GroupBy, Tally};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::cmp::Ordering;
+use std::io::{self, Write};
+use std::time::Duration;
+
+/// How rows are sorted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    /// Most notifications first.
+    Count,
+    /// Highest rate first.
+    Rate,
+    /// Most errors first.
+    Errors,
+    /// By key, alphabetically.
+    Name,
+}
+
+impl SortBy {
+    /// Every order, in the order `s` cycles through them.
+    pub const ALL: [SortBy; 4] = [SortBy::Count, SortBy::Rate, SortBy::Errors, SortBy::Name];
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SortBy::Count => "count",
+            SortBy::Rate => "rate",
+            SortBy::Errors => "errors",
+            SortBy::Name => "name",
+        }
+    }
+
+    /// The next order.
+    pub fn next(self) -> SortBy {
+        let at = SortBy::ALL.iter().position(|s| *s == self).unwrap_or(0);
+        SortBy::ALL[(at + 1) % SortBy::ALL.len()]
+    }
+}
+
+/// A shared queue's depth, as a passive declare reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueDepth {
+    /// The queue (`<topic>.<priority>`).
+    pub queue: String,
+    /// The (first) exchange it is bound to by the chosen exchanges.
+    pub exchange: String,
+    /// Messages waiting in it.
+    pub messages: u32,
+    /// Consumers reading it.
+    pub consumers: u32,
+}
+
+impl QueueDepth {
+    /// Messages are piling up with nobody to read them.
+    pub fn unread(&self) -> bool {
+        self.messages > 0 && self.consumers == 0
+    }
+}
+
+/// One row's figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RowFigures {
+    /// The event type, publisher, priority or exchange.
+    pub key: String,
+    /// Notifications seen.
+    pub count: u64,
+    /// Per second over the last 10 s.
+    pub rate: f64,
+    /// Of priority `error` or `critical`.
+    pub errors: u64,
+    /// Seconds since the last one.
+    pub last_seen_s: f64,
+}
+
+/// One operation's figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OperationFigures {
+    /// Its name, such as `compute.instance.create`.
+    pub operation: String,
+    /// Starts seen.
+    pub started: u64,
+    /// Ends seen.
+    pub ended: u64,
+    /// Errors seen.
+    pub failed: u64,
+    /// Started and not ended.
+    pub in_flight: u64,
+    /// In flight for longer than the stale time.
+    pub stale: u64,
+    /// Median duration, seconds; null while nothing ended.
+    pub p50_s: Option<f64>,
+    /// 95th percentile duration, seconds.
+    pub p95_s: Option<f64>,
+    /// Longest duration, seconds.
+    pub max_s: Option<f64>,
+}
+
+/// Everything shown at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    /// When, in UTC.
+    pub at: String,
+    /// Seconds since the start.
+    pub elapsed_s: f64,
+    /// Notifications seen.
+    pub total: u64,
+    /// Per second over the last 10 s.
+    pub rate: f64,
+    /// Of priority `error` or `critical`.
+    pub errors: u64,
+    /// What the rows are grouped by.
+    pub by: &'static str,
+    /// The rows, sorted.
+    pub rows: Vec<RowFigures>,
+    /// The operations, most started first.
+    pub operations: Vec<OperationFigures>,
+    /// The shared queues that exist, by name.
+    pub queues: Vec<QueueDepth>,
+    /// The total count of each of the last 60 seconds, oldest first (for the sparkline).
+    #[serde(skip)]
+    pub history: Vec<u64>,
+    /// How rows are sorted.
+    #[serde(skip)]
+    pub sort: Option<SortBy>,
+    /// The last one, written when the run ends.
+    #[serde(rename = "final", skip_serializing_if = "std::ops::Not::not")]
+    pub last: bool,
+}
+
+/// Rounded to a thousandth, for output.
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn seconds(d: Duration) -> f64 {
+    round(d.as_secs_f64())
+}
+
+impl Snapshot {
+    /// The figures of `tally` and `queues` at `now` (time since the start) and `at` (the
+    /// wall clock), rows grouped `by` and sorted by `sort`.
+    pub fn take(
+        tally: &Tally,
+        queues: &[QueueDepth],
+        by: GroupBy,
+        sort: SortBy,
+        now: Duration,
+        at: DateTime<Utc>,
+    ) -> Snapshot {
+        let mut rows: Vec<RowFigures> = tally
+            .group(by)
+            .rows()
+            .map(|(key, row)| RowFigures {
+                key: key.to_owned(),
+                count: row.count,
+                rate: round(row.rate(now)),
+                errors: row.errors,
+                last_seen_s: seconds(now.saturating_sub(row.last_seen)),
+            })
+            .collect();
+        rows.sort_by(|a, b| compare(sort, a, b));
+        let mut queues = queues.to_vec();
+        queues.sort_by(|a, b| a.queue.cmp(&b.queue));
+        Snapshot {
+            at: at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+            elapsed_s: seconds(now),
+            total: tally.total,
+            rate: round(tally.rate(now)),
+            errors: tally.errors,
+            by: by.name(),
+            rows,
+            operations: operations(&tally.operations, at),
+            queues,
+            history: tally.history(now),
+            sort: Some(sort),
+            last: false,
+        }
+    }
+
+    /// Writes it as one JSON object and a line end.
+    pub fn write_json_line(&self, out: &mut impl Write) -> io::Result<()> {
+        serde_json::to_writer(&mut *out, self)?;
+        out.write_all(b"\n")
+    }
+
+    /// Writes it as plain-text tables: a summary line, then the rows, the operations and the
+    /// queues (each left out when empty).
+    /// `width` bounds the lines (a terminal's width): long names are shortened in the middle
+    /// rather than wrapped; `None` writes them whole.
+    pub fn write_text(&self, out: &mut impl Write, width: Option<usize>) -> io::Result<()> {
+        writeln!(out, "{}", self.summary())?;
+        writeln!(out)?;
+        write_table(out, &self.rows_table(), width)?;
+        if !self.operations.is_empty() {
+            writeln!(out)?;
+            write_table(out, &self.operations_table(), width)?;
+        }
+        if !self.queues.is_empty() {
+            writeln!(out)?;
+            write_table(out, &self.queues_table(), width)?;
+        }
+        Ok(())
+    }
+
+    /// One line: total, rate, errors and time running.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} notifications in {}, {:.1}/s over the last 10 s, {} {}",
+            self.total,
+            clock(Duration::from_secs_f64(self.elapsed_s)),
+            self.rate,
+            self.errors,
+            if self.errors == 1 { "error" } else { "errors" }
+        )
+    }
+
+    /// The rows as a table: a header, then one line of cells per row.
+    pub fn rows_table(&self) -> Table {
+        Table {
+            header: vec![
+                self.by.to_uppercase(),
+                "COUNT".into(),
+                "RATE/S".into(),
+                "ERRORS".into(),
+                "LAST SEEN".into(),
+            ],
+            rows: self
+                .rows
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.key.clone(),
+                        r.count.to_string(),
+                        format!("{:.1}", r.rate),
+                        r.errors.to_string(),
+                        ago(r.last_seen_s),
+                    ]
+                })
+                .collect(),
+            text_columns: 1,
+        }
+    }
+
+    /// The operations as a table.
+    pub fn operations_table(&self) -> Table {
+        let duration = |s: Option<f64>| s.map_or_else(|| "-".to_owned(), span);
+        Table {
+            header: [
+                "OPERATION",
+                "STARTED",
+                "ENDED",
+                "FAILED",
+                "IN FLIGHT",
+                "STALE",
+                "P50",
+                "P95",
+                "MAX",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: self
+                .operations
+                .iter()
+                .map(|o| {
+                    vec![
+                        o.operation.clone(),
+                        o.started.to_string(),
+                        o.ended.to_string(),
+                        o.failed.to_string(),
+                        o.in_flight.to_string(),
+                        o.stale.to_string(),
+                        duration(o.p50_s),
+                        duration(o.p95_s),
+                        duration(o.max_s),
+                    ]
+                })
+                .collect(),
+            text_columns: 1,
+        }
+    }
+
+    /// The queues as a table; a queue with messages and no consumer says so.
+    pub fn queues_table(&self) -> Table {
+        Table {
+            header: ["QUEUE", "EXCHANGE", "MESSAGES", "CONSUMERS", ""]
+                .map(String::from)
+                .to_vec(),
+            rows: self
+                .queues
+                .iter()
+                .map(|q| {
+                    vec![
+                        q.queue.clone(),
+                        q.exchange.clone(),
+                        q.messages.to_string(),
+                        q.consumers.to_string(),
+                        if q.unread() {
+                            UNREAD.to_owned()
+                        } else {
+                            String::new()
+                        },
+                    ]
+                })
+                .collect(),
+            text_columns: 2,
+        }
+    }
+}
+
+/// What marks a queue holding messages that nobody reads.
+pub const UNREAD: &str = "NO CONSUMER";
+
+fn compare(sort: SortBy, a: &RowFigures, b: &RowFigures) -> Ordering {
+    let by_key = a.key.cmp(&b.key);
+    match sort {
+        SortBy::Count => b.count.cmp(&a.count).then(by_key),
+        SortBy::Rate => b
+            .rate
+            .total_cmp(&a.rate)
+            .then(b.count.cmp(&a.count))
+            .then(by_key),
+        SortBy::Errors => b
+            .errors
+            .cmp(&a.errors)
+            .then(b.count.cmp(&a.count))
+            .then(by_key),
+        SortBy::Name => by_key,
+    }
+}
+
+fn operations(operations: &Operations, at: DateTime<Utc>) -> Vec<OperationFigures> {
+    let stale = operations.stale(at.naive_utc());
+    let mut figures: Vec<OperationFigures> = operations
+        .iter()
+        .map(|(name, o)| OperationFigures {
+            operation: name.to_owned(),
+            started: o.started,
+            ended: o.ended,
+            failed: o.failed,
+            in_flight: o.in_flight(),
+            stale: stale.get(name).copied().unwrap_or(0),
+            p50_s: o.duration_at(0.5).map(seconds),
+            p95_s: o.duration_at(0.95).map(seconds),
+            max_s: o.max().map(seconds),
+        })
+        .collect();
+    figures.sort_by(|a, b| {
+        b.started
+            .cmp(&a.started)
+            .then_with(|| a.operation.cmp(&b.operation))
+    });
+    figures
+}
+
+/// A table of text cells: the first column left-aligned, the others right-aligned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    /// The column titles.
+    pub header: Vec<String>,
+    /// The cells of each line.
+    pub rows: Vec<Vec<String>>,
+    /// How many columns, from the first, hold text (left-aligned); the others hold figures
+    /// (right-aligned), but for a last column without a title, which holds a note.
+    pub text_columns: usize,
+}
+
+impl Table {
+    /// Whether `column` is aligned to the left.
+    pub fn is_left_aligned(&self, column: usize) -> bool {
+        column < self.text_columns || self.header.get(column).is_some_and(String::is_empty)
+    }
+
+    /// The width of each column: its widest cell.
+    pub fn widths(&self) -> Vec<usize> {
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        widths
+    }
+}
+
+fn write_table(out: &mut impl Write, table: &Table, width: Option<usize>) -> io::Result<()> {
+    let natural = table.widths();
+    let line_width =
+        |spacing: usize| natural.iter().sum::<usize>() + spacing * natural.len().saturating_sub(1);
+    // Two blanks between columns; one when that makes it fit; names shortened when even one
+    // does not.
+    let (widths, gap) = match width {
+        Some(width) if line_width(2) > width && line_width(1) <= width => (natural, " "),
+        Some(width) if line_width(2) > width => (fit(table, width, 1), " "),
+        _ => (natural, "  "),
+    };
+    for cells in std::iter::once(&table.header).chain(&table.rows) {
+        let mut line = String::new();
+        for (column, (cell, width)) in cells.iter().zip(&widths).enumerate() {
+            if column > 0 {
+                line.push_str(gap);
+            }
+            let cell = shorten(cell, *width);
+            if table.is_left_aligned(column) {
+                line.push_str(&format!("{cell:<width$}"));
+            } else {
+                line.push_str(&format!("{cell:>width$}"));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+/// How many columns of room to spare each figure column may take.
+const FIGURE_AIR: usize = 3;
+
+/// The width of each column of `cells` in `width` columns with `spacing` between them:
+/// figures and notes as wide as their widest cell (with a little air when there is room);
+/// text columns as wide as theirs when all fit, else sharing what is left in proportion.
+pub fn fit(cells: &Table, width: usize, spacing: usize) -> Vec<usize> {
+    let natural = cells.widths();
+    let text: Vec<usize> = (0..natural.len())
+        .filter(|c| *c < cells.text_columns)
+        .collect();
+    let fixed: usize = (0..natural.len())
+        .filter(|c| !text.contains(c))
+        .map(|c| natural[c])
+        .sum();
+    let room = width
+        .saturating_sub(fixed)
+        .saturating_sub(spacing * natural.len().saturating_sub(1));
+    let wanted: usize = text.iter().map(|c| natural[*c]).sum();
+    let mut widths = natural.clone();
+    if wanted <= room {
+        // Room to spare goes to the figures (a little air each), not between a name and its
+        // figures; the rest of the line stays blank.
+        let figures: Vec<usize> = (0..natural.len()).filter(|c| !text.contains(c)).collect();
+        let air = ((room - wanted) / figures.len().max(1)).min(FIGURE_AIR);
+        for c in figures {
+            widths[c] += air;
+        }
+    } else {
+        for c in &text {
+            widths[*c] = (room * natural[*c] / wanted.max(1)).max(4);
+        }
+    }
+    widths
+}
+
+/// `text` in at most `width` columns: shortened in the middle with `…` when longer.
+pub fn shorten(text: &str, width: usize) -> String {
+    let length = text.chars().count();
+    if length <= width {
+        return text.to_owned();
+    }
+    if width <= 1 {
+        return "…".repeat(width);
+    }
+    let keep = width - 1;
+    let head = keep / 2;
+    let tail = keep - head;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(length - tail).collect();
+    format!("{start}…{end}")
+}
+
+/// `01:02:03` for a time running.
+pub fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// A duration in seconds as people read it: `0.25s`, `12.3s`, `4m05s`, `2h03m`.
+pub fn span(seconds: f64) -> String {
+    if seconds < 10.0 {
+        format!("{seconds:.2}s")
+    } else if seconds < 60.0 {
+        format!("{seconds:.1}s")
+    } else if seconds < 3600.0 {
+        let s = seconds as u64;
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        let s = seconds as u64;
+        format!("{}h{:02}m", s / 3600, s / 60 % 60)
+    }
+}
+
+/// Seconds since something was last seen, as a short text.
+fn ago(seconds: f64) -> String {
+    if seconds < 10.0 {
+        format!("{seconds:.1}s")
+    } else {
+        span(seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::envelope::{Notification, Priority};
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn tally() -> Tally {
+        let mut tally = Tally::new(Duration::from_secs(600));
+        let mut record = |priority, event_type: &str, payload, timestamp: &str, at: f64| {
+            let mut n = Notification::new(priority, event_type, payload);
+            n.publisher_id = Some("compute.h1".into());
+            n.timestamp = timestamp.to_owned();
+            tally.record(&n, "nova", Duration::from_secs_f64(at), None);
+        };
+        let id = json!({"instance_id": "i1"});
+        record(
+            Priority::Info,
+            "compute.instance.create.start",
+            id.clone(),
+            "2026-11-26 11:00:00.000000",
+            0.5,
+        );
+        record(
+            Priority::Info,
+            "compute.instance.create.end",
+            id,
+            "2026-11-26 11:00:04.000000",
+            1.0,
+        );
+        record(
+            Priority::Error,
+            "compute.instance.delete.error",
+            json!({}),
+            "2026-11-26 11:00:05",
+            2.0,
+        );
+        record(
+            Priority::Info,
+            "compute.instance.exists",
+            json!({}),
+            "2026-11-26 11:00:05",
+            2.0,
+        );
+        record(
+            Priority::Info,
+            "compute.instance.exists",
+            json!({}),
+            "2026-11-26 11:00:05",
+            2.5,
+        );
+        tally
+    }
+
+    fn snapshot(sort: SortBy) -> Snapshot {
+        let queues = [
+            QueueDepth {
+                queue: "notifications.info".into(),
+                exchange: "nova".into(),
+                messages: 12,
+                consumers: 0,
+            },
+            QueueDepth {
+                queue: "notifications.error".into(),
+                exchange: "nova".into(),
+                messages: 0,
+                consumers: 1,
+            },
+        ];
+        let at = Utc.with_ymd_and_hms(2026, 11, 26, 11, 0, 10).unwrap();
+        Snapshot::take(
+            &tally(),
+            &queues,
+            GroupBy::EventType,
+            sort,
+            Duration::from_secs(3),
+            at,
+        )
+    }
+
+    #[test]
+    fn the_json_line_has_every_figure() {
+        let mut line = Vec::new();
+        snapshot(SortBy::Count).write_json_line(&mut line).unwrap();
+        assert!(line.ends_with(b"}\n"));
+        let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(value["at"], "2026-11-26T11:00:10.000000Z");
+        assert_eq!(value["elapsed_s"], 3.0);
+        assert_eq!(
+            (value["total"].as_u64(), value["errors"].as_u64()),
+            (Some(5), Some(1))
+        );
+        assert_eq!(value["by"], "event_type");
+        assert_eq!(
+            value["rows"][0],
+            json!({"key": "compute.instance.exists", "count": 2, "rate": 0.667, "errors": 0,
+                   "last_seen_s": 0.5})
+        );
+        assert_eq!(value["rows"].as_array().unwrap().len(), 4);
+        assert_eq!(
+            value["operations"],
+            json!([
+                {"operation": "compute.instance.create", "started": 1, "ended": 1, "failed": 0,
+                 "in_flight": 0, "stale": 0, "p50_s": 4.0, "p95_s": 4.0, "max_s": 4.0},
+                {"operation": "compute.instance.delete", "started": 0, "ended": 0, "failed": 1,
+                 "in_flight": 0, "stale": 0, "p50_s": null, "p95_s": null, "max_s": null}
+            ])
+        );
+        assert_eq!(value["queues"][0]["queue"], "notifications.error");
+        assert_eq!(value["queues"][1]["messages"], 12);
+        assert!(value.get("final").is_none());
+        let mut last = snapshot(SortBy::Count);
+        last.last = true;
+        let mut line = Vec::new();
+        last.write_json_line(&mut line).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(value["final"], true);
+    }
+
+    #[test]
+    fn rows_sort_each_way() {
+        let keys =
+            |sort| -> Vec<String> { snapshot(sort).rows.into_iter().map(|r| r.key).collect() };
+        assert_eq!(keys(SortBy::Count)[0], "compute.instance.exists");
+        assert_eq!(keys(SortBy::Errors)[0], "compute.instance.delete.error");
+        assert_eq!(
+            keys(SortBy::Name),
+            [
+                "compute.instance.create.end",
+                "compute.instance.create.start",
+                "compute.instance.delete.error",
+                "compute.instance.exists"
+            ]
+        );
+        let mut sort = SortBy::Count;
+        for _ in 0..4 {
+            sort = sort.next();
+        }
+        assert_eq!(sort, SortBy::Count);
+    }
+
+    #[test]
+    fn plain_text_tables_line_up() {
+        let mut text = Vec::new();
+        snapshot(SortBy::Count).write_text(&mut text, None).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        let want = "\
+5 notifications in 00:00:03, 1.7/s over the last 10 s, 1 error
+
+EVENT_TYPE                     COUNT  RATE/S  ERRORS  LAST SEEN
+compute.instance.exists            2     0.7       0       0.5s
+compute.instance.create.end        1     0.3       0       2.0s
+compute.instance.create.start      1     0.3       0       2.5s
+compute.instance.delete.error      1     0.3       1       1.0s
+
+OPERATION                STARTED  ENDED  FAILED  IN FLIGHT  STALE    P50    P95    MAX
+compute.instance.create        1      1       0          0      0  4.00s  4.00s  4.00s
+compute.instance.delete        0      0       1          0      0      -      -      -
+
+QUEUE                EXCHANGE  MESSAGES  CONSUMERS
+notifications.error  nova             0          1
+notifications.info   nova            12          0  NO CONSUMER
+";
+        assert_eq!(text, want);
+    }
+
+    #[test]
+    fn final_tables_fit_the_terminal() {
+        let mut s = snapshot(SortBy::Count);
+        s.rows[0].key = format!("compute.instance.{}.end", "very_long_name".repeat(6));
+        let mut text = Vec::new();
+        s.write_text(&mut text, Some(80)).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        for line in text.lines() {
+            assert!(line.chars().count() <= 80, "{line:?}");
+        }
+        assert!(text.contains("compute.instance.very_lo…"), "{text}");
+        // What fits with one blank between columns is not shortened.
+        assert!(text.contains("compute.instance.create "), "{text}");
+        assert!(text.contains('…'), "{text}");
+    }
+
+    #[test]
+    fn spans_read_well() {
+        assert_eq!(span(0.25), "0.25s");
+        assert_eq!(span(12.34), "12.3s");
+        assert_eq!(span(245.0), "4m05s");
+        assert_eq!(span(7380.0), "2h03m");
+        assert_eq!(clock(Duration::from_secs(3723)), "01:02:03");
+    }
+}

@@ -1,0 +1,472 @@
+//! The running figures of `oslo-listen --top`: a row per event type, publisher, priority and
+//! exchange (all four kept at once, so the grouping can change while it runs), totals, rates
+//! over the last seconds, and the operations. Pure: the caller says what time it is.
+
+use super::operations::Operations;
+use crate::wire::envelope::{Notification, Priority};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How many rows each grouping keeps; notifications of further keys count in [`OTHER`].
+pub const MAX_ROWS: usize = 10_000;
+/// The row that counts the notifications of keys beyond [`MAX_ROWS`].
+pub const OTHER: &str = "(other)";
+/// The row key of notifications without a publisher_id.
+pub const NO_PUBLISHER: &str = "(none)";
+/// The seconds a row's rate is measured over.
+pub const RATE_WINDOW: usize = 10;
+/// The seconds of total rate the sparkline shows.
+pub const HISTORY: usize = 60;
+
+/// What rows are grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GroupBy {
+    /// The event_type.
+    EventType,
+    /// The publisher_id.
+    PublisherId,
+    /// The priority.
+    Priority,
+    /// The exchange it was published to.
+    Exchange,
+}
+
+impl GroupBy {
+    /// Every grouping, in the order `b` cycles through them.
+    pub const ALL: [GroupBy; 4] = [
+        GroupBy::EventType,
+        GroupBy::PublisherId,
+        GroupBy::Priority,
+        GroupBy::Exchange,
+    ];
+
+    /// The name `--by` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupBy::EventType => "event_type",
+            GroupBy::PublisherId => "publisher_id",
+            GroupBy::Priority => "priority",
+            GroupBy::Exchange => "exchange",
+        }
+    }
+
+    /// The next grouping.
+    pub fn next(self) -> GroupBy {
+        let at = GroupBy::ALL.iter().position(|g| *g == self).unwrap_or(0);
+        GroupBy::ALL[(at + 1) % GroupBy::ALL.len()]
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for GroupBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Counts per second over a window of the last `N` seconds.
+#[derive(Debug, Clone)]
+pub struct Rate<const N: usize> {
+    buckets: [u32; N],
+    /// The second the newest bucket counts.
+    newest: u64,
+}
+
+impl<const N: usize> Default for Rate<N> {
+    fn default() -> Self {
+        Rate {
+            buckets: [0; N],
+            newest: 0,
+        }
+    }
+}
+
+impl<const N: usize> Rate<N> {
+    /// Moves the window on to `second`, emptying the buckets of the seconds it passes.
+    fn advance(&mut self, second: u64) {
+        if second <= self.newest {
+            return;
+        }
+        let passed = second - self.newest;
+        if passed >= N as u64 {
+            self.buckets = [0; N];
+        } else {
+            for s in self.newest + 1..=second {
+                self.buckets[(s % N as u64) as usize] = 0;
+            }
+        }
+        self.newest = second;
+    }
+
+    /// Counts one event at `at` (time since the start).
+    pub fn record(&mut self, at: Duration) {
+        let second = at.as_secs();
+        self.advance(second);
+        if second + (N as u64) > self.newest {
+            let slot = &mut self.buckets[(second % N as u64) as usize];
+            *slot = slot.saturating_add(1);
+        }
+    }
+
+    /// Events per second over the last `N` seconds before `now` (or since the start, when
+    /// that is shorter; at least one second).
+    pub fn per_second(&self, now: Duration) -> f64 {
+        let second = now.as_secs();
+        let counted: u64 = (second.saturating_sub(N as u64 - 1)..=second)
+            .filter(|s| *s + (N as u64) > self.newest && *s <= self.newest)
+            .map(|s| u64::from(self.buckets[(s % N as u64) as usize]))
+            .sum();
+        // The buckets cover from the start of the oldest second counted up to `now`.
+        let oldest = second.saturating_sub(N as u64 - 1);
+        let span = now.as_secs_f64() - oldest as f64;
+        counted as f64 / span.max(1.0)
+    }
+
+    /// The count of each of the last `N` seconds before `now`, oldest first.
+    pub fn history(&self, now: Duration) -> Vec<u64> {
+        let second = now.as_secs();
+        (0..N as u64)
+            .rev()
+            .map(|back| match second.checked_sub(back) {
+                Some(s) if s + (N as u64) > self.newest && s <= self.newest => {
+                    u64::from(self.buckets[(s % N as u64) as usize])
+                }
+                _ => 0,
+            })
+            .collect()
+    }
+}
+
+/// A notification as the terminal view shows it on `Enter`: the message as it arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    /// The exchange it was published to.
+    pub exchange: String,
+    /// Its routing key.
+    pub routing_key: String,
+    /// The body as received.
+    pub body: Vec<u8>,
+}
+
+/// The figures of one row.
+#[derive(Debug, Clone, Default)]
+pub struct Row {
+    /// Notifications seen.
+    pub count: u64,
+    /// Of which priority `error` or `critical`.
+    pub errors: u64,
+    /// When the last one arrived (time since the start).
+    pub last_seen: Duration,
+    rate: Rate<RATE_WINDOW>,
+    /// The last one, when samples are kept.
+    pub last: Option<Arc<Sample>>,
+}
+
+impl Row {
+    fn record(&mut self, error: bool, at: Duration, sample: Option<&Arc<Sample>>) {
+        self.count += 1;
+        self.errors += u64::from(error);
+        self.last_seen = at;
+        self.rate.record(at);
+        if let Some(sample) = sample {
+            self.last = Some(Arc::clone(sample));
+        }
+    }
+
+    /// Notifications per second over the last [`RATE_WINDOW`] seconds.
+    pub fn rate(&self, now: Duration) -> f64 {
+        self.rate.per_second(now)
+    }
+}
+
+/// The rows of one grouping: at most [`MAX_ROWS`] keys, then [`OTHER`].
+#[derive(Debug, Clone, Default)]
+pub struct Group {
+    /// Key -> index in `rows`: a key seen before costs one lookup and no allocation.
+    index: HashMap<Box<str>, usize>,
+    rows: Vec<(Box<str>, Row)>,
+    other: Option<Row>,
+}
+
+impl Group {
+    fn row(&mut self, key: &str) -> &mut Row {
+        if let Some(&at) = self.index.get(key) {
+            return &mut self.rows[at].1;
+        }
+        if self.rows.len() < MAX_ROWS {
+            self.index.insert(key.into(), self.rows.len());
+            self.rows.push((key.into(), Row::default()));
+            let last = self.rows.len() - 1;
+            return &mut self.rows[last].1;
+        }
+        self.other.get_or_insert_with(Row::default)
+    }
+
+    /// Every row with its key, [`OTHER`] last when there is one.
+    pub fn rows(&self) -> impl Iterator<Item = (&str, &Row)> {
+        self.rows
+            .iter()
+            .map(|(k, r)| (&**k, r))
+            .chain(self.other.iter().map(|r| (OTHER, r)))
+    }
+
+    /// The row of `key` (or of [`OTHER`]).
+    pub fn get(&self, key: &str) -> Option<&Row> {
+        if key == OTHER {
+            return self.other.as_ref();
+        }
+        self.index.get(key).map(|at| &self.rows[*at].1)
+    }
+}
+
+/// Everything `--top` counts.
+#[derive(Debug)]
+pub struct Tally {
+    groups: [Group; 4],
+    /// All notifications seen.
+    pub total: u64,
+    /// Of which priority `error` or `critical`.
+    pub errors: u64,
+    rate: Rate<RATE_WINDOW>,
+    history: Rate<HISTORY>,
+    /// The operations (`.start`/`.end`/`.error` pairs).
+    pub operations: Operations,
+}
+
+impl Tally {
+    /// An empty tally; operations in flight longer than `stale` are stale.
+    pub fn new(stale: Duration) -> Self {
+        Tally {
+            groups: Default::default(),
+            total: 0,
+            errors: 0,
+            rate: Rate::default(),
+            history: Rate::default(),
+            operations: Operations::new(stale),
+        }
+    }
+
+    /// Counts one notification that arrived on `exchange` at `at` (time since the start);
+    /// `sample` is kept as the last of its rows.
+    pub fn record(
+        &mut self,
+        notification: &Notification,
+        exchange: &str,
+        at: Duration,
+        sample: Option<Arc<Sample>>,
+    ) {
+        let error = matches!(notification.priority, Priority::Error | Priority::Critical);
+        self.total += 1;
+        self.errors += u64::from(error);
+        self.rate.record(at);
+        self.history.record(at);
+        let sample = sample.as_ref();
+        let keys = [
+            notification.event_type.as_str(),
+            notification.publisher_id.as_deref().unwrap_or(NO_PUBLISHER),
+            notification.priority.name(),
+            exchange,
+        ];
+        for (group, key) in self.groups.iter_mut().zip(keys) {
+            group.row(key).record(error, at, sample);
+        }
+        self.operations.record(notification);
+    }
+
+    /// The rows grouped by `by`.
+    pub fn group(&self, by: GroupBy) -> &Group {
+        &self.groups[by.index()]
+    }
+
+    /// Notifications per second over the last [`RATE_WINDOW`] seconds before `now`.
+    pub fn rate(&self, now: Duration) -> f64 {
+        self.rate.per_second(now)
+    }
+
+    /// Notifications in each of the last [`HISTORY`] seconds before `now`, oldest first.
+    pub fn history(&self, now: Duration) -> Vec<u64> {
+        self.history.history(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    fn notification(priority: Priority, event_type: &str, publisher: Option<&str>) -> Notification {
+        let mut n = Notification::new(priority, event_type, json!({}));
+        n.publisher_id = publisher.map(str::to_owned);
+        n
+    }
+
+    #[test]
+    fn rates_count_the_last_ten_seconds() {
+        let mut rate = Rate::<10>::default();
+        for i in 0..100 {
+            rate.record(secs(f64::from(i) * 0.1)); // 10 a second for 10 s
+        }
+        assert!((rate.per_second(secs(10.0)) - 10.0).abs() < 1e-9);
+        // Half a minute later, nothing is left in the window.
+        assert_eq!(rate.per_second(secs(40.0)), 0.0);
+        // At the start, the window is the time since the start (at least a second).
+        let mut early = Rate::<10>::default();
+        for _ in 0..5 {
+            early.record(secs(1.5));
+        }
+        assert!((early.per_second(secs(2.0)) - 2.5).abs() < 1e-9);
+        assert_eq!(early.per_second(secs(0.2)), 0.0);
+    }
+
+    #[test]
+    fn old_buckets_are_emptied_as_time_passes() {
+        let mut rate = Rate::<3>::default();
+        rate.record(secs(0.5));
+        rate.record(secs(1.5));
+        rate.record(secs(1.6));
+        rate.record(secs(5.5));
+        assert_eq!(rate.history(secs(5.9)), [0, 0, 1]);
+        rate.record(secs(6.1));
+        assert_eq!(rate.history(secs(6.2)), [0, 1, 1]);
+        assert_eq!(rate.history(secs(7.0)), [1, 1, 0]);
+        assert_eq!(rate.history(secs(100.0)), [0, 0, 0]);
+    }
+
+    #[test]
+    fn every_grouping_counts_at_once() {
+        let mut tally = Tally::new(Duration::from_secs(600));
+        let seen = [
+            (
+                Priority::Info,
+                "compute.instance.create.end",
+                Some("compute.h1"),
+                "nova",
+            ),
+            (
+                Priority::Error,
+                "compute.instance.create.error",
+                Some("compute.h1"),
+                "nova",
+            ),
+            (
+                Priority::Info,
+                "port.create.end",
+                Some("network.h2"),
+                "neutron",
+            ),
+            (Priority::Critical, "port.create.end", None, "neutron"),
+        ];
+        for (i, (priority, event_type, publisher, exchange)) in seen.into_iter().enumerate() {
+            let at = secs(i as f64);
+            tally.record(
+                &notification(priority, event_type, publisher),
+                exchange,
+                at,
+                None,
+            );
+        }
+        assert_eq!((tally.total, tally.errors), (4, 2));
+        let figures = |by: GroupBy| {
+            let mut rows: Vec<(String, u64, u64)> = tally
+                .group(by)
+                .rows()
+                .map(|(k, r)| (k.to_owned(), r.count, r.errors))
+                .collect();
+            rows.sort();
+            rows
+        };
+        let row = |k: &str, c, e| (k.to_owned(), c, e);
+        assert_eq!(
+            figures(GroupBy::EventType),
+            [
+                row("compute.instance.create.end", 1, 0),
+                row("compute.instance.create.error", 1, 1),
+                row("port.create.end", 2, 1)
+            ]
+        );
+        assert_eq!(
+            figures(GroupBy::PublisherId),
+            [
+                row("(none)", 1, 1),
+                row("compute.h1", 2, 1),
+                row("network.h2", 1, 0)
+            ]
+        );
+        assert_eq!(
+            figures(GroupBy::Priority),
+            [row("critical", 1, 1), row("error", 1, 1), row("info", 2, 0)]
+        );
+        assert_eq!(
+            figures(GroupBy::Exchange),
+            [row("neutron", 2, 1), row("nova", 2, 1)]
+        );
+        let port = tally
+            .group(GroupBy::EventType)
+            .get("port.create.end")
+            .unwrap();
+        assert_eq!(port.last_seen, secs(3.0));
+    }
+
+    #[test]
+    fn keys_beyond_the_limit_share_one_row() {
+        let mut tally = Tally::new(Duration::from_secs(600));
+        for i in 0..MAX_ROWS + 5 {
+            let n = notification(Priority::Info, &format!("event.{i}"), Some("p"));
+            tally.record(&n, "x", Duration::ZERO, None);
+        }
+        // A key seen before the limit still has its row.
+        tally.record(
+            &notification(Priority::Info, "event.0", Some("p")),
+            "x",
+            Duration::ZERO,
+            None,
+        );
+        let group = tally.group(GroupBy::EventType);
+        assert_eq!(group.rows().count(), MAX_ROWS + 1);
+        assert_eq!(group.get(OTHER).unwrap().count, 5);
+        assert_eq!(group.get("event.0").unwrap().count, 2);
+    }
+
+    #[test]
+    fn rows_keep_their_last_sample() {
+        let mut tally = Tally::new(Duration::from_secs(600));
+        let sample = |body: &str| {
+            Some(Arc::new(Sample {
+                exchange: "nova".into(),
+                routing_key: "notifications.info".into(),
+                body: body.as_bytes().to_vec(),
+            }))
+        };
+        let n = notification(Priority::Info, "a.b", Some("p"));
+        tally.record(&n, "nova", Duration::ZERO, sample("first"));
+        tally.record(&n, "nova", Duration::ZERO, sample("second"));
+        let last = tally
+            .group(GroupBy::PublisherId)
+            .get("p")
+            .unwrap()
+            .last
+            .clone();
+        assert_eq!(last.unwrap().body, b"second");
+    }
+
+    #[test]
+    fn groupings_cycle() {
+        let mut by = GroupBy::EventType;
+        let mut seen = vec![];
+        for _ in 0..4 {
+            seen.push(by.name());
+            by = by.next();
+        }
+        assert_eq!(seen, ["event_type", "publisher_id", "priority", "exchange"]);
+        assert_eq!(by, GroupBy::EventType);
+    }
+}

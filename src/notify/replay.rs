@@ -1,0 +1,194 @@
+//! Reading `oslo-listen --format json` lines back, to publish them again.
+
+use super::input::InputError;
+use super::Outgoing;
+use crate::tool::talk::Talk;
+use crate::wire::envelope::{json_type, Notification};
+use crate::wire::pyjson::PythonJson;
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+/// One line of an `oslo-listen --format json` capture.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replayed {
+    /// The notification, with a new message_id and timestamp.
+    pub notification: Notification,
+    /// The exchange it was read from.
+    pub exchange: Option<String>,
+    /// The routing key it was read with.
+    pub routing_key: Option<String>,
+}
+
+fn optional_string(line: &Value, key: &str, what: &str) -> Result<Option<String>, InputError> {
+    match line.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(InputError(format!(
+            "{what}: {key:?} is a JSON {}, not a string",
+            json_type(other)
+        ))),
+    }
+}
+
+/// Parses one capture line; `what` names it in errors (`line 3`).
+///
+/// ```
+/// use oslo_notify::replay::parse_line;
+/// let line = r#"{"priority":"info","event_type":"e","publisher_id":"p","payload":{"a":1},
+///   "metadata":{"message_id":"m","timestamp":"t"},"context":{"user":"u"},
+///   "exchange":"nova","routing_key":"notifications.info"}"#;
+/// let replayed = parse_line(line, "line 1").unwrap();
+/// assert_ne!(replayed.notification.message_id, "m");
+/// assert_eq!(replayed.exchange.as_deref(), Some("nova"));
+/// ```
+pub fn parse_line(text: &str, what: &str) -> Result<Replayed, InputError> {
+    let line: Value = serde_json::from_str(text)
+        .map_err(|e| InputError(format!("{what} is not valid JSON: {e}")))?;
+    if !line.is_object() {
+        return Err(InputError(format!(
+            "{what} is a JSON {}, not an oslo-listen --format json object",
+            json_type(&line)
+        )));
+    }
+    let priority = optional_string(&line, "priority", what)?
+        .ok_or_else(|| InputError(format!("{what} has no \"priority\"")))?
+        .parse()
+        .map_err(|e| InputError(format!("{what}: {e}")))?;
+    let event_type = optional_string(&line, "event_type", what)?
+        .ok_or_else(|| InputError(format!("{what} has no \"event_type\"")))?;
+    let payload = line
+        .get("payload")
+        .cloned()
+        .ok_or_else(|| InputError(format!("{what} has no \"payload\"")))?;
+    let context = match line.get("context") {
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(Value::Object(map)) => map.clone(),
+        Some(other) => {
+            return Err(InputError(format!(
+                "{what}: \"context\" is a JSON {}, not an object",
+                json_type(other)
+            )))
+        }
+    };
+    let mut notification = Notification::new(priority, event_type, payload).with_context(context);
+    notification.publisher_id = optional_string(&line, "publisher_id", what)?;
+    Ok(Replayed {
+        notification,
+        exchange: optional_string(&line, "exchange", what)?,
+        routing_key: optional_string(&line, "routing_key", what)?,
+    })
+}
+
+/// Warns once when a replayed notification carries secrets that were masked when it was
+/// saved: they are sent as the mask, not as the secret.
+pub(super) struct MaskedOnce<'a> {
+    talk: &'a Talk,
+    warned: bool,
+}
+
+impl<'a> MaskedOnce<'a> {
+    pub(super) fn new(talk: &'a Talk) -> Self {
+        MaskedOnce {
+            talk,
+            warned: false,
+        }
+    }
+
+    pub(super) fn check(&mut self, outgoing: Outgoing, what: &str) -> Result<Outgoing> {
+        if !self.warned {
+            let masked = outgoing
+                .notification
+                .context
+                .iter()
+                .find(|(_, value)| value.as_str() == Some(crate::oslo::mask::MASK));
+            if let Some((key, _)) = masked {
+                self.warned = true;
+                self.talk.warn(format_args!(
+                    "{what} has context {key:?} masked as \"{}\" when it was saved: it is sent \
+                     so (save with oslo-listen --show-secrets to replay secrets)",
+                    crate::oslo::mask::MASK
+                ))?;
+            }
+        }
+        Ok(outgoing)
+    }
+}
+
+/// A notification to send again from an `oslo-listen --format json` object; `what` names
+/// where it came from in errors.
+pub(super) fn replayed(text: &str, what: &str, keep_routing: bool) -> Result<Outgoing> {
+    let replayed = parse_line(text, what)?;
+    let route = match (keep_routing, replayed.exchange, replayed.routing_key) {
+        (false, _, _) => None,
+        (true, Some(exchange), Some(key)) => Some((exchange, key)),
+        (true, _, _) => {
+            return Err(
+                InputError(format!("{what} has no exchange and routing_key to keep")).into(),
+            )
+        }
+    };
+    let payload =
+        PythonJson::from_value(&replayed.notification.payload).context("encoding the payload")?;
+    Ok(Outgoing {
+        notification: replayed.notification.with_payload(payload),
+        route,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::envelope::Priority;
+    use serde_json::json;
+
+    #[test]
+    fn fields_come_from_the_line_with_a_new_identity() {
+        let line = json!({
+            "priority": "warn", "event_type": "compute.instance.delete.start",
+            "publisher_id": null, "payload": [1, "two"],
+            "metadata": {"message_id": "old", "timestamp": "2020-01-01 00:00:00"},
+            "context": {"request_id": "req-1"}, "exchange": "nova", "routing_key": "notifications.warn"
+        });
+        let r = parse_line(&line.to_string(), "line 1").unwrap();
+        let n = &r.notification;
+        assert_eq!(n.priority, Priority::Warn);
+        assert_eq!(n.event_type, "compute.instance.delete.start");
+        assert_eq!(n.publisher_id, None);
+        assert_eq!(n.payload, json!([1, "two"]));
+        assert_eq!(n.context["request_id"], "req-1");
+        assert_ne!(n.message_id, "old");
+        assert_ne!(n.timestamp, "2020-01-01 00:00:00");
+        assert_eq!(r.routing_key.as_deref(), Some("notifications.warn"));
+    }
+
+    #[test]
+    fn bad_lines_say_what_is_wrong() {
+        for (text, reason) in [
+            ("{", "line 4 is not valid JSON"),
+            ("[1]", "line 4 is a JSON array"),
+            (
+                r#"{"event_type": "e", "payload": 1}"#,
+                "line 4 has no \"priority\"",
+            ),
+            (
+                r#"{"priority": "loud", "event_type": "e", "payload": 1}"#,
+                "unknown priority",
+            ),
+            (
+                r#"{"priority": "info", "payload": 1}"#,
+                "has no \"event_type\"",
+            ),
+            (
+                r#"{"priority": "info", "event_type": "e"}"#,
+                "has no \"payload\"",
+            ),
+            (
+                r#"{"priority": "info", "event_type": "e", "payload": 1, "context": 2}"#,
+                "\"context\" is a JSON number",
+            ),
+        ] {
+            let err = parse_line(text, "line 4").unwrap_err().to_string();
+            assert!(err.contains(reason), "{text}: {err}");
+        }
+    }
+}
