@@ -339,7 +339,7 @@ mod tests {
                 Failure::Timeout,
             ),
             (
-                Error::Handler(anyhow::Error::new(InputError("bad".into())).into()).into(),
+                Error::Handler(Box::new(InputError("bad".into()))).into(),
                 Failure::Usage,
             ),
             (

@@ -87,15 +87,6 @@ fn column(code: &str, part: &str) -> Option<usize> {
 
 impl Predicate {
     /// Compiles `code`.
-    ///
-    /// ```
-    /// use oslo_notify::predicate::{Document, Predicate};
-    ///
-    /// let p = Predicate::compile(r#".payload.n % 2 == 0"#).unwrap();
-    /// let even = Document::from_json(br#"{"payload": {"n": 4}}"#).unwrap();
-    /// assert_eq!(p.holds(&even), Ok(true));
-    /// assert!(Predicate::compile(".payload.n ==").is_err());
-    /// ```
     pub fn compile(code: &str) -> Result<Predicate, BadPredicate> {
         let defs = jaq_core::defs()
             .chain(jaq_std::defs())
@@ -479,5 +470,13 @@ mod tests {
             e.contains("undefined filter nosuchfilter at column 6"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_program_holds_when_its_output_is_true_and_bad_code_is_refused() {
+        let p = Predicate::compile(r#".payload.n % 2 == 0"#).unwrap();
+        let even = Document::from_json(br#"{"payload": {"n": 4}}"#).unwrap();
+        assert_eq!(p.holds(&even), Ok(true));
+        assert!(Predicate::compile(".payload.n ==").is_err());
     }
 }

@@ -7,10 +7,10 @@ use super::pipeline::{Pipeline, Step};
 use super::save::SaveDir;
 use super::trigger::{CommandFailed, Trigger, GRACE};
 use super::{settings, CommandTimedOut, FailureNotification, ListenConfig};
-use crate::engine::receive::{self, Ended, Handler, HandlerError, Received, Verdict};
+use crate::engine::receive::{self, Ended, Received, Verdict};
 use crate::events::{Event, Observer, Weight};
 use crate::tool::talk::Talk;
-use crate::tool::Signalled;
+use crate::tool::{from_engine, Signalled, ToolHandler};
 use anyhow::{Context, Result};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -137,11 +137,13 @@ pub fn run(
                 }
             }
         };
-        let mut handler = Syncing {
+        // --save's files are synced before their notifications are acknowledged.
+        let mut handler = ToolHandler {
             handle: &mut print,
-            save: save.as_ref(),
+            before_acknowledging: save.as_ref().map(|save| || save.sync()),
         };
-        let ended = receive::run(&settings, &mut handler, &mut observer, &halt);
+        let ended =
+            receive::run(&settings, &mut handler, &mut observer, &halt).map_err(from_engine);
         engine_done.store(true, Ordering::Relaxed);
         ended
     });
@@ -155,25 +157,6 @@ pub fn run(
     }
     let ended = ended?;
     outcome(config, ended, halted, failure, trigger, &pipeline, deadline)
-}
-
-/// The tool's handler, with `--save`'s files synced before acknowledgements.
-struct Syncing<'a, F> {
-    handle: F,
-    save: Option<&'a SaveDir>,
-}
-
-impl<F: FnMut(&Received) -> Result<Verdict>> Handler for Syncing<'_, F> {
-    fn handle(&mut self, received: &Received) -> Result<Verdict, HandlerError> {
-        Ok((self.handle)(received)?)
-    }
-
-    fn before_acknowledging(&mut self) -> Result<(), HandlerError> {
-        match self.save {
-            Some(save) => Ok(save.sync()?),
-            None => Ok(()),
-        }
-    }
 }
 
 /// Prints (and saves) one notification.

@@ -25,16 +25,6 @@ pub struct SaveDir {
 
 /// The file name for a notification: `20261125T084145.339791-<message_id>.json`, with any
 /// character of the message_id other than letters, digits, `-`, `_` and `.` replaced by `_`.
-///
-/// ```
-/// use oslo_notify::save::file_name;
-///
-/// assert_eq!(
-///     file_name("2026-11-25 08:41:45.339791", "e1d4f970-b543"),
-///     "20261125T084145.339791-e1d4f970-b543.json"
-/// );
-/// assert_eq!(file_name("2026-11-25 08:41:45", "../x y"), "20261125T084145-.._x_y.json");
-/// ```
 pub fn file_name(timestamp: &str, message_id: &str) -> String {
     let mut name = String::with_capacity(timestamp.len() + message_id.len() + 8);
     for c in timestamp.chars() {
@@ -119,5 +109,22 @@ impl SaveDir {
         }
         dir.sync_all()
             .with_context(|| format!("syncing the --save directory {}", self.dir.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_sort_by_time_and_keep_only_safe_characters() {
+        assert_eq!(
+            file_name("2026-11-25 08:41:45.339791", "e1d4f970-b543"),
+            "20261125T084145.339791-e1d4f970-b543.json"
+        );
+        assert_eq!(
+            file_name("2026-11-25 08:41:45", "../x y"),
+            "20261125T084145-.._x_y.json"
+        );
     }
 }

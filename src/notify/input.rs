@@ -20,14 +20,6 @@ impl std::error::Error for InputError {}
 
 /// Parses a notification payload: any JSON value. `what` names it in the error, such as
 /// `payload` or `payload on line 3`.
-///
-/// ```
-/// use oslo_notify::input::parse_payload;
-///
-/// assert!(parse_payload(r#"{"heavy":"payload"}"#, "payload").is_ok());
-/// let err = parse_payload(r#"<"heavy":"payload">"#, "payload").unwrap_err();
-/// assert!(err.to_string().contains("angle brackets"));
-/// ```
 pub fn parse_payload(text: &str, what: impl fmt::Display) -> Result<Value, InputError> {
     serde_json::from_str(text).map_err(|e| payload_error(text, what, e))
 }
@@ -248,5 +240,12 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not valid JSON"));
+    }
+
+    #[test]
+    fn payloads_are_json_and_angle_brackets_get_a_hint() {
+        assert!(parse_payload(r#"{"heavy":"payload"}"#, "payload").is_ok());
+        let err = parse_payload(r#"<"heavy":"payload">"#, "payload").unwrap_err();
+        assert!(err.to_string().contains("angle brackets"));
     }
 }

@@ -31,16 +31,6 @@ fn optional_string(line: &Value, key: &str, what: &str) -> Result<Option<String>
 }
 
 /// Parses one capture line; `what` names it in errors (`line 3`).
-///
-/// ```
-/// use oslo_notify::replay::parse_line;
-/// let line = r#"{"priority":"info","event_type":"e","publisher_id":"p","payload":{"a":1},
-///   "metadata":{"message_id":"m","timestamp":"t"},"context":{"user":"u"},
-///   "exchange":"nova","routing_key":"notifications.info"}"#;
-/// let replayed = parse_line(line, "line 1").unwrap();
-/// assert_ne!(replayed.notification.message_id, "m");
-/// assert_eq!(replayed.exchange.as_deref(), Some("nova"));
-/// ```
 pub fn parse_line(text: &str, what: &str) -> Result<Replayed, InputError> {
     let line: Value = serde_json::from_str(text)
         .map_err(|e| InputError(format!("{what} is not valid JSON: {e}")))?;
@@ -190,5 +180,15 @@ mod tests {
             let err = parse_line(text, "line 4").unwrap_err().to_string();
             assert!(err.contains(reason), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn a_capture_line_becomes_a_new_notification_with_its_route() {
+        let line = r#"{"priority":"info","event_type":"e","publisher_id":"p","payload":{"a":1},
+          "metadata":{"message_id":"m","timestamp":"t"},"context":{"user":"u"},
+          "exchange":"nova","routing_key":"notifications.info"}"#;
+        let replayed = parse_line(line, "line 1").unwrap();
+        assert_ne!(replayed.notification.message_id, "m");
+        assert_eq!(replayed.exchange.as_deref(), Some("nova"));
     }
 }

@@ -24,6 +24,7 @@ use super::{settings, ListenConfig, TopOptions};
 use crate::engine::receive::{self, Ended, Received, Verdict};
 use crate::events::Weight;
 use crate::tool::talk::Talk;
+use crate::tool::{from_engine, ToolHandler};
 use anyhow::{Context, Result};
 use chrono::Utc;
 use depths::{read_depths, Watcher};
@@ -163,7 +164,9 @@ pub fn run(
     let clock = Clock { started };
     let shown = std::thread::scope(|scope| {
         let engine = scope.spawn(|| {
-            let ended = receive::run(&settings, &mut count, &mut observer, &halt);
+            let mut handler = ToolHandler::new(&mut count);
+            let ended =
+                receive::run(&settings, &mut handler, &mut observer, &halt).map_err(from_engine);
             engine_done.store(true, Ordering::Relaxed);
             ended
         });
@@ -187,7 +190,7 @@ pub fn run(
         halt.store(true, Ordering::Relaxed);
         let ended = engine
             .join()
-            .unwrap_or_else(|_| Err(crate::engine::Error::Panicked));
+            .unwrap_or_else(|_| Err(from_engine(crate::engine::Error::Panicked)));
         shown.and_then(|shown| Ok((ended?, shown)))
     });
     shared.read_depths_now();
