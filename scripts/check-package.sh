@@ -87,12 +87,14 @@ expected="/usr/bin/oslo-listen
 /usr/share/bash-completion/completions/oslo-notify
 /usr/share/doc/oslo-notify/README.md
 /usr/share/doc/oslo-notify/copyright
+$(for page in docs/*.md; do echo "/usr/share/doc/oslo-notify/$page"; done)
 /usr/share/fish/vendor_completions.d/oslo-listen.fish
 /usr/share/fish/vendor_completions.d/oslo-notify.fish
 /usr/share/man/man1/oslo-listen.1.gz
 /usr/share/man/man1/oslo-notify.1.gz
 /usr/share/zsh/vendor-completions/_oslo-listen
 /usr/share/zsh/vendor-completions/_oslo-notify"
+expected=$(echo "$expected" | sort)
 installed=$(dpkg -L oslo-notify | while read -r path; do
     [ -d "$path" ] || echo "$path"
 done | sort)

@@ -1,6 +1,6 @@
 //! Where notifications travel, planned without I/O: routing keys, the (exchange, routing
 //! key) routes of a set of exchanges, topics and priorities, and the queues and bindings
-//! each way of listening reads them through. Every side (the notifier, the listening engine,
+//! each way of listening reads them through. Every side (the notifier, the receiving engine,
 //! the tools) takes its names from here.
 
 use crate::wire::envelope::Priority;

@@ -11,6 +11,7 @@ mod common;
 mod acks;
 mod cluster;
 mod config;
+mod docs;
 mod endpoint;
 mod faults;
 mod install;

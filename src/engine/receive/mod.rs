@@ -1,4 +1,4 @@
-//! The listening engine: connect (any host of the transport URL, with backoff), declare and
+//! The receiving engine: connect (any host of the transport URL, with backoff), declare and
 //! bind the planned queues, consume, decode, drop second copies, report poison, hand each
 //! notification to a [`Handler`], acknowledge it once the handler is done with it (batched),
 //! and when the connection is lost, connect again (from the next host) and go on.

@@ -2,7 +2,7 @@
 //! traffic and show them, on a terminal as a full-screen view, elsewhere as a JSON line every
 //! interval.
 //!
-//! The listening engine ([`crate::engine::receive`]) feeds a [`Tally`] (rows, totals, rates,
+//! The receiving engine ([`crate::engine::receive`]) feeds a [`Tally`] (rows, totals, rates,
 //! operations); a thread of its own reads the depth of the shared queues every
 //! [`QUEUE_INTERVAL`] with passive declares; every interval a [`Snapshot`] of both is written
 //! ([`Face::Lines`]) or drawn ([`Face::Screen`], [`view`]).
