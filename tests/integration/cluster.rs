@@ -161,18 +161,18 @@ fn fail_over(loss: Loss) {
     // the leader's node (if that matters), then the notifier until it is on the same node.
     let (mut listener, mut listen_err, home) = spawn_listener(
         &cluster,
-        &[
-            "--shared",
-            "--quorum",
-            "--exchange",
+        &common::route_args(
             &exchange,
-            "--topic",
             &topic,
-            "--priority",
-            "info",
-            "--format",
-            "{message_id}",
-        ],
+            &[
+                "--shared",
+                "--quorum",
+                "--priority",
+                "info",
+                "--format",
+                "{message_id}",
+            ],
+        ),
         leader,
     );
     let home_address = format!("127.0.0.1:{}", cluster.nodes[home].port());
@@ -198,19 +198,19 @@ fn fail_over(loss: Loss) {
             let notifier = Tool::spawn(
                 env!("CARGO_BIN_EXE_oslo-notify"),
                 &url,
-                &[
-                    "-v",
-                    "--quorum",
-                    "--exchange",
+                &common::route_args(
                     &exchange,
-                    "--topic",
                     &topic,
-                    "--timeout",
-                    "60",
-                    "--lines",
-                    "info",
-                    "cluster.failover",
-                ],
+                    &[
+                        "-v",
+                        "--quorum",
+                        "--timeout",
+                        "60",
+                        "--lines",
+                        "info",
+                        "cluster.failover",
+                    ],
+                ),
                 Stdio::piped(),
             );
             notify_err.clear();
@@ -414,21 +414,13 @@ fn both_tools_carry_on_through_a_silent_partition_from_their_node() {
     let url = format!("rabbit://{}/", hosts.join(","));
     let exchange = common::unique("partition");
     let topic = common::unique("partition");
-    let common_args = [
-        "--quorum",
-        "--heartbeat",
-        "2",
-        "--exchange",
-        &exchange,
-        "--topic",
-        &topic,
-    ];
-    let mut listen_args = common_args.to_vec();
-    listen_args.extend_from_slice(&["--shared", "--priority", "info", "--format", "{message_id}"]);
+    let common_args = common::route_args(&exchange, &topic, &["--quorum", "--heartbeat", "2"]);
+    let mut route_args = common_args.to_vec();
+    route_args.extend_from_slice(&["--shared", "--priority", "info", "--format", "{message_id}"]);
     let mut listener = Tool::spawn(
         env!("CARGO_BIN_EXE_oslo-listen"),
         &url,
-        &listen_args,
+        &route_args,
         Stdio::null(),
     );
     let mut listen_err = Vec::new();

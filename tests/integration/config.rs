@@ -180,19 +180,19 @@ fn env_and_flags_win_over_the_file() {
     assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
 
     let flag_exchange = broker.exchange_name();
-    let run = notify(&[
-        "--config-file",
-        path,
-        "--transport-url",
-        &transport_url(),
-        "--exchange",
+    let run = notify(&common::route_args(
         &flag_exchange,
-        "--topic",
         &topic,
-        "info",
-        "e",
-        "{}",
-    ]);
+        &[
+            "--config-file",
+            path,
+            "--transport-url",
+            &transport_url(),
+            "info",
+            "e",
+            "{}",
+        ],
+    ));
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(
         broker.drain(&format!("{topic}.info"))[0].exchange,
@@ -208,22 +208,16 @@ fn oslo_listen_reads_the_same_file() {
     let t2 = broker.topic_name();
     let file = conf_file(&nova_conf(&exchange, &t1, &t2, ""));
     let path = file.to_str().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oslo-listen"))
-        .args([
-            "--config-file",
-            path,
-            "--json",
-            "--count",
-            "2",
-            "--timeout",
-            "60",
-        ])
-        .env_remove("OSLO_TRANSPORT_URL")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = common::read_lines(child.stderr.take().unwrap());
+    let args = [
+        "--config-file",
+        path,
+        "--json",
+        "--count",
+        "2",
+        "--timeout",
+        "60",
+    ];
+    let (child, stderr) = common::spawn_watched(env!("CARGO_BIN_EXE_oslo-listen"), None, &args);
     common::await_line(&stderr, "listening on");
     let run = notify(&["--config-file", path, "warn", "from.config", "{}"]);
     assert_eq!(run.code, 0, "{run:?}");
@@ -248,11 +242,7 @@ fn noop_drivers_and_bad_files_exit_2_naming_the_place() {
     let file = conf_file("[oslo_messaging_notifications]\ndriver = noop\n");
     let run = notify(&["--config-file", file.to_str().unwrap(), "info", "e", "{}"]);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(
-        run.stderr.contains("notifications are off"),
-        "{}",
-        run.stderr
-    );
+    run.assert_said("notifications are off");
     assert!(
         run.stderr
             .contains("[oslo_messaging_notifications] driver = noop"),

@@ -118,7 +118,10 @@ fn every_relative_link_leads_to_a_file_and_a_heading() {
             checked += 1;
         }
     }
-    assert!(checked >= 10, "only {checked} links were found: is the parser right?");
+    assert!(
+        checked >= 10,
+        "only {checked} links were found: is the parser right?"
+    );
 }
 
 #[test]

@@ -17,6 +17,19 @@ fn message_ids(stdout: &str) -> BTreeSet<String> {
     common::json_message_ids(stdout).into_iter().collect()
 }
 
+/// Sends one notification on `topic` and finishes `listener` (on `--count 1`): it printed
+/// that one alone.
+fn one_sent_is_the_one_received(url: &str, listener: Listening, topic: &str, event: &str) {
+    let sent = oslo_notify(url, &["--topic", topic, "info", event, "{}"], b"");
+    assert_eq!(sent.code, 0, "{sent:?}");
+    let got = listener.finish();
+    assert_eq!(got.code, 0, "{got:?}");
+    assert_eq!(
+        message_ids(&got.stdout),
+        BTreeSet::from([sent.stdout.trim().to_owned()])
+    );
+}
+
 fn lines_of_payloads(count: usize) -> String {
     (0..count).map(|i| format!("{{\"n\": {i}}}\n")).collect()
 }
@@ -89,14 +102,7 @@ fn oslo_listen_started_before_its_broker_waits_for_it() {
     listener.wait_for_stderr("trying again in");
     node.start_app();
     listener.wait_for_stderr("listening on");
-    let sent = oslo_notify(&url, &["--topic", "early", "info", "e", "{}"], b"");
-    assert_eq!(sent.code, 0, "{sent:?}");
-    let got = listener.finish();
-    assert_eq!(got.code, 0, "{got:?}");
-    assert_eq!(
-        message_ids(&got.stdout),
-        BTreeSet::from([sent.stdout.trim().to_owned()])
-    );
+    one_sent_is_the_one_received(&url, listener, "early", "e");
 }
 
 /// A listener in --shared mode with durable queues reads every notification published
@@ -186,33 +192,20 @@ fn oslo_listen_killed_mid_stream_loses_nothing() {
     let (mut broker, exchange, topic) = common::scratch();
     let total = 100_000;
     let run = common::notify(
-        &[
-            "--exchange",
-            &exchange,
-            "--topic",
-            &topic,
-            "--lines",
-            "info",
-            "bulk",
-        ],
+        &common::route_args(&exchange, &topic, &["--lines", "info", "bulk"]),
         lines_of_payloads(total).as_bytes(),
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let sent: BTreeSet<String> = run.stdout.lines().map(str::to_owned).collect();
     assert_eq!(sent.len(), total);
 
-    let args = [
-        "--shared",
-        "--exchange",
+    let args = common::route_args(
         &exchange,
-        "--topic",
         &topic,
-        "--priority",
-        "info",
-        "--json",
-    ];
+        &["--shared", "--priority", "info", "--json"],
+    );
     let mut first = Command::new(env!("CARGO_BIN_EXE_oslo-listen"))
-        .args(args)
+        .args(&args)
         .env("OSLO_TRANSPORT_URL", common::transport_url())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -292,14 +285,7 @@ fn a_broker_that_stops_answering_is_noticed_through_heartbeats() {
         "noticed after {noticed:?}: {line}"
     );
     listener.wait_for_new_stderr("listening on");
-    let sent = oslo_notify(&url, &["--topic", "heartbeat", "info", "alive", "{}"], b"");
-    assert_eq!(sent.code, 0, "{sent:?}");
-    let got = listener.finish();
-    assert_eq!(got.code, 0, "{got:?}");
-    assert_eq!(
-        message_ids(&got.stdout),
-        BTreeSet::from([sent.stdout.trim().to_owned()])
-    );
+    one_sent_is_the_one_received(&url, listener, "heartbeat", "alive");
     eprintln!("a paused broker was noticed after {noticed:?}: {line}");
 }
 
@@ -379,11 +365,7 @@ fn a_broker_that_blocks_publishers_is_waited_for_until_the_timeout() {
 
     let run = oslo_notify(&url, &["--timeout", "3", "info", "blocked", "{}"], b"");
     assert_eq!(run.code, 4, "{run:?}");
-    assert!(
-        run.stderr.contains("is blocking publishes"),
-        "{}",
-        run.stderr
-    );
+    run.assert_said("is blocking publishes");
     let last = run.stderr.lines().last().unwrap();
     assert!(last.contains("(it is blocking publishes:"), "{last}");
     assert!(run.stdout.is_empty(), "nothing reported sent");
@@ -400,10 +382,6 @@ fn a_broker_that_blocks_publishers_is_waited_for_until_the_timeout() {
     node.ctl(&["set_vm_memory_high_watermark", "0.4"]);
     let run = sender.join().unwrap();
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(
-        run.stderr.contains("takes publishes again"),
-        "{}",
-        run.stderr
-    );
+    run.assert_said("takes publishes again");
     assert_eq!(run.lines().len(), 1);
 }

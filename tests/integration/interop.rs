@@ -223,19 +223,19 @@ fn python_notifier_to_oslo_listen_in_every_mode() {
         }
     }
     let total = (expected.len() * 2).to_string();
-    let topics = [
-        "--exchange",
+    let topics = common::route_args(
         exchange.as_str(),
-        "--topic",
         t1.as_str(),
-        "--topic",
-        t2.as_str(),
-        "--json",
-        "--count",
-        &total,
-        "--timeout",
-        "120",
-    ];
+        &[
+            "--topic",
+            t2.as_str(),
+            "--json",
+            "--count",
+            &total,
+            "--timeout",
+            "120",
+        ],
+    );
     let tap = listen(&topics);
     let pooled = listen(&[&topics[..], &["--pool", &pool]].concat());
 
@@ -346,21 +346,21 @@ fn oslo_notify_to_python_listeners_with_and_without_pools_and_filters() {
     for (driver, method, event_type, payload, with_context) in &sent {
         let payload_text = payload.to_string();
         let context_text = context.to_string();
-        let mut args = vec![
-            "--exchange",
+        let mut args = common::route_args(
             exchange.as_str(),
-            "--topic",
             t1.as_str(),
-            "--topic",
-            t2.as_str(),
-            "--driver",
-            driver,
-            "--publisher-id",
-            "compute.rust",
-            method,
-            event_type.as_str(),
-            "-",
-        ];
+            &[
+                "--topic",
+                t2.as_str(),
+                "--driver",
+                driver,
+                "--publisher-id",
+                "compute.rust",
+                method,
+                event_type.as_str(),
+                "-",
+            ],
+        );
         if *with_context {
             args.splice(0..0, ["--context", context_text.as_str()]);
         }
@@ -440,15 +440,11 @@ fn a_shared_queue_is_shared_with_python_and_pools_each_get_everything() {
     let (ours, theirs) = (common::unique("pool-ours"), common::unique("pool-theirs"));
     broker.forget_queue(&ours);
     broker.forget_queue(&theirs);
-    let base = [
-        "--exchange",
+    let base = common::route_args(
         exchange.as_str(),
-        "--topic",
         topic.as_str(),
-        "--priority",
-        "info",
-        "--json",
-    ];
+        &["--priority", "info", "--json"],
+    );
 
     let python_shared = PeerListener::start(
         &exchange,
@@ -471,15 +467,7 @@ fn a_shared_queue_is_shared_with_python_and_pools_each_get_everything() {
 
     let lines: String = (0..60).map(|i| format!("{{\"n\": {i}}}\n")).collect();
     let run = notify(
-        &[
-            "--exchange",
-            &exchange,
-            "--topic",
-            &topic,
-            "--lines",
-            "info",
-            "shared.test",
-        ],
+        &common::route_args(&exchange, &topic, &["--lines", "info", "shared.test"]),
         lines.as_bytes(),
     );
     assert_eq!(run.code, 0, "{run:?}");

@@ -97,31 +97,15 @@ fn fifty_megabytes_go_both_ways_in_a_small_multiple_of_their_size() {
     let (head, tail) = (b"{\"blob\":\"", b"\"}");
     let payload_len = head.len() + PAYLOAD_BYTES + tail.len();
 
-    let listen_args = [
-        "--exchange",
+    let route_args = common::route_args(
         &exchange,
-        "--topic",
         &topic,
-        "--format",
-        "payload",
-        "--count",
-        "1",
-        "--timeout",
-        "300",
-    ];
-    let listener = spawn(env!("CARGO_BIN_EXE_oslo-listen"), &listen_args, None);
+        &["--format", "payload", "--count", "1", "--timeout", "300"],
+    );
+    let listener = spawn(env!("CARGO_BIN_EXE_oslo-listen"), &route_args, None);
     listener.wait_for_stderr("listening on");
-    let notify_args = [
-        "--exchange",
-        &exchange,
-        "--topic",
-        &topic,
-        "--timeout",
-        "120",
-        "info",
-        "big",
-        "-",
-    ];
+    let notify_args =
+        common::route_args(&exchange, &topic, &["--timeout", "120", "info", "big", "-"]);
     let feed: Feed = Box::new(move |mut pipe| {
         let chunk = vec![b'x'; 1 << 20];
         let _ = pipe.write_all(head);

@@ -147,18 +147,18 @@ fn a_library_listener_pool_rides_through_a_crash_of_its_node() {
     let send = |part: &str| {
         let run = common::notify_with_url(
             &sender_url,
-            &[
-                "--quorum",
-                "--exchange",
+            &common::route_args(
                 &exchange,
-                "--topic",
                 &topic,
-                "--timeout",
-                "60",
-                "--lines",
-                "info",
-                "library.pool",
-            ],
+                &[
+                    "--quorum",
+                    "--timeout",
+                    "60",
+                    "--lines",
+                    "info",
+                    "library.pool",
+                ],
+            ),
             part.as_bytes(),
         );
         assert_eq!(run.code, 0, "{run:?}");

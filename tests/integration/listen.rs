@@ -2,7 +2,7 @@
 //! acknowledgement and requeueing, exit codes, poison messages, and replay.
 
 use crate::common;
-use crate::common::{listen, listen_args, notify, scratch, send, Broker};
+use crate::common::{listen, notify, route_args, scratch, send, Broker};
 use serde_json::{json, Value};
 
 fn json_lines(stdout: &str) -> Vec<Value> {
@@ -54,11 +54,7 @@ fn the_seed_scenario() {
         serde_json::from_str::<Value>(payload).unwrap(),
         json!({"heavy": "payload"})
     );
-    assert!(
-        got.stderr.contains("bound a private queue to exchange"),
-        "{}",
-        got.stderr
-    );
+    got.assert_said("bound a private queue to exchange");
     // oslo-notify left the notification in the shared queue, as oslo does.
     let left = broker.drain(&format!("{topic}.info"));
     assert_eq!(left.len(), 1);
@@ -68,7 +64,7 @@ fn the_seed_scenario() {
 #[test]
 fn json_lines_carry_what_an_endpoint_receives() {
     let (_broker, exchange, topic) = scratch();
-    let listener = listen(&listen_args(&exchange, &topic, &["--json", "--count", "1"]));
+    let listener = listen(&route_args(&exchange, &topic, &["--json", "--count", "1"]));
     let context = r#"{"user": "u1", "auth_token": "gAAAA-secret", "roles": ["admin"]}"#;
     let id = send(
         &exchange,
@@ -113,15 +109,7 @@ fn show_secrets_payload_and_raw_formats() {
         ("--format=payload", "payload"),
         ("--format=raw", "raw"),
     ] {
-        let mut args = vec![
-            "--exchange",
-            exchange.as_str(),
-            "--topic",
-            topic.as_str(),
-            "--count",
-            "1",
-            format,
-        ];
+        let mut args = route_args(exchange.as_str(), topic.as_str(), &["--count", "1", format]);
         if check == "json" {
             args.push("--json");
         }
@@ -161,7 +149,7 @@ fn tap_takes_nothing_from_the_shared_queues_and_leaves_nothing_behind() {
     let (mut broker, exchange, topic) = scratch();
     let shared = format!("{topic}.info");
     send(&exchange, &topic, &["info", "before", "{}"]);
-    let mut listener = listen(&listen_args(&exchange, &topic, &["--json", "--count", "2"]));
+    let mut listener = listen(&route_args(&exchange, &topic, &["--json", "--count", "2"]));
     let tap = listener.tap_queue();
     assert!(broker.queue_exists(&tap));
     send(&exchange, &topic, &["info", "after.1", "{}"]);
@@ -192,7 +180,7 @@ fn shared_reads_what_was_sent_before_and_requeues_what_it_does_not_print() {
     for i in 0..5 {
         send(&exchange, &topic, &["warn", &format!("e.{i}"), "{}"]);
     }
-    let listener = listen(&listen_args(
+    let listener = listen(&route_args(
         &exchange,
         &topic,
         &["--shared", "--priority", "warn", "--json", "--count", "2"],
@@ -228,7 +216,7 @@ fn shared_with_a_filter_returns_the_rest_to_the_queue() {
     ] {
         send(&exchange, &topic, &["info", event, "{}"]);
     }
-    let listener = listen(&listen_args(
+    let listener = listen(&route_args(
         &exchange,
         &topic,
         &[
@@ -262,12 +250,12 @@ fn every_pool_gets_every_notification() {
     let (pool_a, pool_b) = (common::unique("pool-a"), common::unique("pool-b"));
     broker.forget_queue(&pool_a);
     broker.forget_queue(&pool_b);
-    let a = listen(&listen_args(
+    let a = listen(&route_args(
         &exchange,
         &topic,
         &["--pool", &pool_a, "--json", "--count", "2"],
     ));
-    let b = listen(&listen_args(
+    let b = listen(&route_args(
         &exchange,
         &topic,
         &["--pool", &pool_b, "--json", "--count", "2"],
@@ -291,16 +279,11 @@ fn every_pool_gets_every_notification() {
 #[test]
 fn filters_pick_event_types_publishers_and_message_ids() {
     let (_broker, exchange, topic) = scratch();
-    let base = [
-        "--exchange",
+    let base = route_args(
         exchange.as_str(),
-        "--topic",
         topic.as_str(),
-        "--format",
-        "payload",
-        "--count",
-        "1",
-    ];
+        &["--format", "payload", "--count", "1"],
+    );
     let cases: [(&[&str], &str); 3] = [
         (
             &["--event-type", "compute.*.end"],
@@ -320,17 +303,11 @@ fn filters_pick_event_types_publishers_and_message_ids() {
             };
             let payload = format!(r#"{{"event": "{event}"}}"#);
             let run = notify(
-                &[
-                    "--exchange",
+                &route_args(
                     &exchange,
-                    "--topic",
                     &topic,
-                    "--publisher-id",
-                    publisher,
-                    "info",
-                    event,
-                    &payload,
-                ],
+                    &["--publisher-id", publisher, "info", event, &payload],
+                ),
                 b"",
             );
             assert_eq!(run.code, 0);
@@ -343,7 +320,7 @@ fn filters_pick_event_types_publishers_and_message_ids() {
             "{filter:?}"
         );
     }
-    let listener = listen(&listen_args(
+    let listener = listen(&route_args(
         &exchange,
         &topic,
         &["--json", "--timeout", "2", "--message-id", "will-not-match"],
@@ -351,7 +328,7 @@ fn filters_pick_event_types_publishers_and_message_ids() {
     let id = send(&exchange, &topic, &["info", "e", "{}"]);
     let got = listener.finish();
     assert_eq!((got.code, got.stdout.as_str()), (0, ""), "{got:?}");
-    let listener = listen(&listen_args(
+    let listener = listen(&route_args(
         &exchange,
         &topic,
         &["--shared", "--json", "--count", "1", "--message-id", &id],
@@ -366,7 +343,7 @@ fn filters_pick_event_types_publishers_and_message_ids() {
 #[test]
 fn count_and_timeout_exit_codes() {
     let (_broker, exchange, topic) = scratch();
-    let listener = listen(&listen_args(
+    let listener = listen(&route_args(
         &exchange,
         &topic,
         &["--count", "2", "--timeout", "1.5", "--format", "payload"],
@@ -382,7 +359,7 @@ fn count_and_timeout_exit_codes() {
         got.stderr
     );
 
-    let listener = listen(&listen_args(&exchange, &topic, &["--timeout", "1"]));
+    let listener = listen(&route_args(&exchange, &topic, &["--timeout", "1"]));
     let got = listener.finish();
     assert_eq!(
         got.code, 0,
@@ -393,21 +370,11 @@ fn count_and_timeout_exit_codes() {
 #[test]
 fn a_closed_pipe_ends_it_quietly() {
     let (_broker, exchange, topic) = scratch();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oslo-listen"))
-        .args([
-            "--exchange",
-            &exchange,
-            "--topic",
-            &topic,
-            "--format",
-            "payload",
-        ])
-        .env("OSLO_TRANSPORT_URL", common::transport_url())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = common::read_lines(child.stderr.take().unwrap());
+    let (mut child, stderr) = common::spawn_watched(
+        env!("CARGO_BIN_EXE_oslo-listen"),
+        Some(&common::transport_url()),
+        &route_args(&exchange, &topic, &["--format", "payload"]),
+    );
     common::await_line(&stderr, "listening on");
     // Like `| head -1`: read one line, then close the pipe.
     let stdout = child.stdout.take().unwrap();
@@ -441,7 +408,7 @@ fn a_closed_pipe_ends_it_quietly() {
 #[test]
 fn captured_oslo_messages_are_decoded_right() {
     let (mut broker, exchange, topic) = scratch();
-    let listener = listen(&listen_args(
+    let listener = listen(&route_args(
         &exchange,
         &topic,
         &["--json", "--count", "10", "--show-secrets"],
@@ -496,7 +463,7 @@ fn captured_oslo_messages_are_decoded_right() {
 fn poison_messages_are_reported_and_skipped() {
     let (mut broker, exchange, topic) = scratch();
     let key = format!("{topic}.info");
-    let listener = listen(&listen_args(
+    let listener = listen(&route_args(
         &exchange,
         &topic,
         &[
@@ -566,7 +533,7 @@ fn sigterm_acknowledges_what_was_printed_and_returns_the_rest() {
     let queue = format!("{topic}.info");
     send(&exchange, &topic, &["info", "one", "{}"]);
     send(&exchange, &topic, &["info", "two", "{}"]);
-    let listener = listen(&listen_args(
+    let listener = listen(&route_args(
         &exchange,
         &topic,
         &[
@@ -593,7 +560,7 @@ fn sigterm_acknowledges_what_was_printed_and_returns_the_rest() {
 #[test]
 fn a_capture_replays_into_another_topic_or_its_own_routing() {
     let (broker, exchange, topic) = scratch();
-    let listener = listen(&listen_args(
+    let listener = listen(&route_args(
         &exchange,
         &topic,
         &["--json", "--count", "3", "--show-secrets"],
@@ -617,13 +584,7 @@ fn a_capture_replays_into_another_topic_or_its_own_routing() {
     let mut broker = broker;
     let (other_exchange, other_topic) = (broker.exchange_name(), broker.topic_name());
     let run = notify(
-        &[
-            "--replay",
-            "--exchange",
-            &other_exchange,
-            "--topic",
-            &other_topic,
-        ],
+        &route_args(&other_exchange, &other_topic, &["--replay"]),
         capture.stdout.as_bytes(),
     );
     assert_eq!(run.code, 0, "{run:?}");
@@ -713,7 +674,7 @@ fn versioned_notifications_are_shown_readably() {
                        "nova_object.version": "1.4", "nova_object.data": {"vcpus": 1}}
         }
     });
-    let listener = listen(&listen_args(&exchange, &topic, &["--count", "1"]));
+    let listener = listen(&route_args(&exchange, &topic, &["--count", "1"]));
     send(
         &exchange,
         &topic,
@@ -737,7 +698,7 @@ fn a_template_format_writes_fields_and_paths_with_secrets_masked() {
     let (_broker, exchange, topic) = scratch();
     let template = "{PRIORITY} {event_type} {publisher_id} {payload.instance.id} \
                     {payload.tags.1} {context.request_id} {context.auth_token} [{payload.nope}]";
-    let listener = listen(&listen_args(
+    let listener = listen(&route_args(
         &exchange,
         &topic,
         &["--count", "1", "--format", template],
@@ -771,7 +732,7 @@ fn a_saved_directory_holds_a_file_per_notification_and_replays() {
     let (mut broker, exchange, topic) = scratch();
     let dir = std::env::temp_dir().join(common::unique("saved"));
     let dir_arg = dir.to_str().unwrap().to_owned();
-    let listener = listen(&listen_args(
+    let listener = listen(&route_args(
         &exchange,
         &topic,
         &["--count", "3", "--save", &dir_arg],
@@ -813,14 +774,7 @@ fn a_saved_directory_holds_a_file_per_notification_and_replays() {
 
     let (other_exchange, other_topic) = (broker.exchange_name(), broker.topic_name());
     let run = notify(
-        &[
-            "--replay",
-            &dir_arg,
-            "--exchange",
-            &other_exchange,
-            "--topic",
-            &other_topic,
-        ],
+        &route_args(&other_exchange, &other_topic, &["--replay", &dir_arg]),
         b"",
     );
     assert_eq!(run.code, 0, "{run:?}");
@@ -851,19 +805,19 @@ fn quiet_says_nothing_and_verbose_tells_connection_and_acknowledgements() {
     let (_broker, exchange, topic) = scratch();
     send(&exchange, &topic, &["info", "quiet.one", "{}"]);
     send(&exchange, &topic, &["info", "verbose.one", "{}"]);
-    let base = [
-        "--exchange",
+    let base = route_args(
         exchange.as_str(),
-        "--topic",
         topic.as_str(),
-        "--priority",
-        "info",
-        "--shared",
-        "--count",
-        "1",
-        "--format",
-        "{event_type}",
-    ];
+        &[
+            "--priority",
+            "info",
+            "--shared",
+            "--count",
+            "1",
+            "--format",
+            "{event_type}",
+        ],
+    );
     let quiet = common::listen_with_url(&common::transport_url(), &[&base[..], &["-q"]].concat());
     assert_eq!(quiet.code, 0, "{quiet:?}");
     assert_eq!(quiet.stdout, "quiet.one\n");
@@ -887,19 +841,19 @@ fn quorum_makes_the_shared_and_pool_queues_quorum_queues_and_the_tap_stays_priva
     let (mut broker, exchange, topic) = scratch();
     let pool = common::unique("pool-q");
     broker.forget_queue(&pool);
-    let common_args = [
-        "--quorum",
-        "--exchange",
+    let common_args = route_args(
         &exchange,
-        "--topic",
         &topic,
-        "--priority",
-        "info",
-        "--format",
-        "{message_id}",
-        "--count",
-        "1",
-    ];
+        &[
+            "--quorum",
+            "--priority",
+            "info",
+            "--format",
+            "{message_id}",
+            "--count",
+            "1",
+        ],
+    );
     let shared = listen(&[&["--shared"], &common_args[..]].concat());
     let pooled = listen(&[&["--pool", &pool], &common_args[..]].concat());
     let mut tap = listen(&common_args);
@@ -926,7 +880,7 @@ fn a_second_copy_of_a_printed_notification_is_dropped() {
     use oslo_notify::envelope::{Format, Notification, Priority};
     let (mut broker, exchange, topic) = scratch();
     let key = format!("{topic}.info");
-    let listener = listen(&listen_args(
+    let listener = listen(&route_args(
         &exchange,
         &topic,
         &[
@@ -964,20 +918,12 @@ fn a_message_killed_mid_save_is_on_its_queue_or_whole_in_its_file() {
     let total = 10_000;
     let lines: String = (0..total).map(|n| format!("{{\"n\": {n}}}\n")).collect();
     let run = notify(
-        &[
-            "--exchange",
-            &exchange,
-            "--topic",
-            &topic,
-            "--lines",
-            "info",
-            "saved.kill",
-        ],
+        &route_args(&exchange, &topic, &["--lines", "info", "saved.kill"]),
         lines.as_bytes(),
     );
     assert_eq!(run.code, 0, "{run:?}");
     let sent: std::collections::BTreeSet<String> = run.stdout.lines().map(str::to_owned).collect();
-    let mut listener = listen(&listen_args(
+    let mut listener = listen(&route_args(
         &exchange,
         &topic,
         &[

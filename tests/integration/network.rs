@@ -54,15 +54,7 @@ fn assert_each_once(ids: &[String]) {
 /// Sends `count` notifications straight to the node; returns their message_ids.
 fn send_direct(node: &Node, exchange: &str, topic: &str, count: usize) -> BTreeSet<String> {
     let lines: String = (0..count).map(|i| format!("{{\"n\": {i}}}\n")).collect();
-    let args = [
-        "--exchange",
-        exchange,
-        "--topic",
-        topic,
-        "--lines",
-        "info",
-        "net.test",
-    ];
+    let args = common::route_args(exchange, topic, &["--lines", "info", "net.test"]);
     let run = common::notify_with_url(&node.transport_url(), &args, lines.as_bytes());
     assert_eq!(run.code, 0, "{run:?}");
     run.stdout.lines().map(str::to_owned).collect()
@@ -108,20 +100,20 @@ fn a_silent_partition_under_a_shared_listener_moves_it_to_the_other_host() {
         b,
         url,
     } = two_ways();
-    let args = [
-        "--exchange",
+    let args = common::route_args(
         &exchange,
-        "--topic",
         &topic,
-        "--shared",
-        "--json",
-        "--heartbeat",
-        "2",
-        "--count",
-        "1500",
-        "--timeout",
-        "120",
-    ];
+        &[
+            "--shared",
+            "--json",
+            "--heartbeat",
+            "2",
+            "--count",
+            "1500",
+            "--timeout",
+            "120",
+        ],
+    );
     let mut listener = listen_on(&url, &args, true);
     let (partitioned, other) = in_use(&a, &b);
     let mut sent = send_direct(&node, &exchange, &topic, 500);
@@ -176,17 +168,11 @@ fn a_silent_partition_under_a_publisher_sends_everything_through_the_other_host(
         b,
         url,
     } = two_ways();
-    let args = [
-        "--exchange",
+    let args = common::route_args(
         &exchange,
-        "--topic",
         &topic,
-        "--heartbeat",
-        "2",
-        "--lines",
-        "info",
-        "net.partition",
-    ];
+        &["--heartbeat", "2", "--lines", "info", "net.partition"],
+    );
     let (mut child, lines) = notify_piped(&url, &args);
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
@@ -293,18 +279,11 @@ fn a_hundred_resets_in_the_middle_of_a_frame_under_a_listener() {
     // Each connection is reset after about 40 deliveries, in the middle of one.
     proxy.cut_after(Some(20_011));
     let total = count.to_string();
-    let args = [
-        "--exchange",
+    let args = common::route_args(
         &exchange,
-        "--topic",
         &topic,
-        "--shared",
-        "--json",
-        "--prefetch",
-        "100",
-        "--count",
-        &total,
-    ];
+        &["--shared", "--json", "--prefetch", "100", "--count", &total],
+    );
     let listener = listen_on(&url_of(&[&proxy]), &args, false);
     let pid = listener.pid();
     let first = after_resets(&proxy, 1, pid);
@@ -327,15 +306,7 @@ fn a_hundred_resets_in_the_middle_of_a_frame_under_a_publisher() {
     let proxy = Proxy::start(node.port());
     // Confirms are small: each connection gets a few hundred before the reset.
     proxy.cut_after(Some(1_503));
-    let args = [
-        "--exchange",
-        &exchange,
-        "--topic",
-        &topic,
-        "--lines",
-        "info",
-        "net.reset",
-    ];
+    let args = common::route_args(&exchange, &topic, &["--lines", "info", "net.reset"]);
     let (mut child, lines) = notify_piped(&url_of(&[&proxy]), &args);
     let stderr = common::read_all(child.stderr.take().unwrap());
     let pid = child.id();
@@ -390,18 +361,11 @@ fn poison_interleaved_with_good_notifications_is_reported_and_the_rest_printed()
         bodies.push(body);
     }
     broker.publish_many(&exchange, &queue, &bodies);
-    let args = [
-        "--exchange",
+    let args = common::route_args(
         &exchange,
-        "--topic",
         &topic,
-        "--shared",
-        "--json",
-        "--count",
-        "10000",
-        "--timeout",
-        "120",
-    ];
+        &["--shared", "--json", "--count", "10000", "--timeout", "120"],
+    );
     let run = common::listen_with_url(&common::transport_url(), &args);
     assert_eq!(run.code, 0, "{}", &run.stderr[..run.stderr.len().min(2000)]);
     let printed = ids_of(&run.stdout);
@@ -533,15 +497,7 @@ fn two_hundred_milliseconds_each_way() {
     // One confirm per round trip would take 5,000 x 0.4 s: more than half an hour.
     let lines: String = (0..5_000).map(|i| format!("{{\"n\": {i}}}\n")).collect();
     let started = Instant::now();
-    let args = [
-        "--exchange",
-        &exchange,
-        "--topic",
-        &topic,
-        "--lines",
-        "info",
-        "net.far",
-    ];
+    let args = common::route_args(&exchange, &topic, &["--lines", "info", "net.far"]);
     let run = common::notify_with_url(&url, &args, lines.as_bytes());
     let sent = started.elapsed();
     assert_eq!(run.code, 0, "{run:?}");
@@ -549,18 +505,18 @@ fn two_hundred_milliseconds_each_way() {
         sent < Duration::from_secs(300),
         "confirms are pipelined: {sent:?}"
     );
-    let args = [
-        "--exchange",
+    let args = common::route_args(
         &exchange,
-        "--topic",
         &topic,
-        "--shared",
-        "--json",
-        "--count",
-        "5000",
-        "--priority",
-        "info",
-    ];
+        &[
+            "--shared",
+            "--json",
+            "--count",
+            "5000",
+            "--priority",
+            "info",
+        ],
+    );
     // From listening (the queue full) to the last one.
     let listener = listen_on(&url, &args, true);
     let started = Instant::now();

@@ -9,14 +9,7 @@ use serde_json::{json, Value};
 
 /// `--exchange EX --topic T --publisher-id testing` plus `rest`.
 fn args<'a>(exchange: &'a str, topic: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
-    let mut all = vec![
-        "--exchange",
-        exchange,
-        "--topic",
-        topic,
-        "--publisher-id",
-        "testing",
-    ];
+    let mut all = common::route_args(exchange, topic, &["--publisher-id", "testing"]);
     all.extend_from_slice(rest);
     all
 }
@@ -391,11 +384,7 @@ fn a_bad_line_stops_with_exit_2_after_confirming_the_lines_before_it() {
         input.as_bytes(),
     );
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(
-        run.stderr.contains("payload on line 4 is not valid JSON"),
-        "{}",
-        run.stderr
-    );
+    run.assert_said("payload on line 4 is not valid JSON");
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert_eq!(run.lines().len(), 2, "the two sent are reported");
     let got = broker.drain(&format!("{topic}.info"));
@@ -519,14 +508,11 @@ fn a_refused_message_is_sent_again_and_lands_once_there_is_room() {
     let queue = declare_bounded_queue(&broker, &exchange, &topic, 1);
     let first = notify(&args(&exchange, &topic, &["info", "first", "{}"]), b"");
     assert_eq!(first.code, 0, "{first:?}");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oslo-notify"))
-        .args(args(&exchange, &topic, &["info", "second", "{}"]))
-        .env("OSLO_TRANSPORT_URL", common::transport_url())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = common::read_lines(child.stderr.take().unwrap());
+    let (child, stderr) = common::spawn_watched(
+        env!("CARGO_BIN_EXE_oslo-notify"),
+        Some(&common::transport_url()),
+        &args(&exchange, &topic, &["info", "second", "{}"]),
+    );
     common::await_line(&stderr, "sending them again");
     // The queue is full until the first one is taken off it.
     let channel = broker.channel();
@@ -595,11 +581,7 @@ fn bad_input_exits_2_before_connecting() {
     }
     let run = notify_with_url(url, &["info", "e", "-"], b"{not json");
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(
-        run.stderr.contains("payload from stdin is not valid JSON"),
-        "{}",
-        run.stderr
-    );
+    run.assert_said("payload from stdin is not valid JSON");
 }
 
 #[test]
@@ -745,14 +727,7 @@ fn replay_reads_a_file_warns_of_masked_secrets_and_says_when_there_is_nothing() 
     std::fs::write(&file, format!("{line}\n{line}\n")).unwrap();
     let path = file.display().to_string();
     let run = notify(
-        &[
-            "--exchange",
-            &exchange,
-            "--topic",
-            &topic,
-            "--replay",
-            &path,
-        ],
+        &common::route_args(&exchange, &topic, &["--replay", &path]),
         b"",
     );
     assert_eq!(run.code, 0, "{run:?}");

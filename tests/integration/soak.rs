@@ -7,7 +7,7 @@
 
 use crate::common::node::Node;
 use crate::common::proxy::Proxy;
-use crate::common::{footprint, unique, wait_or_kill, Line};
+use crate::common::{footprint, route_args, unique, wait_or_kill, Line};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
@@ -71,19 +71,10 @@ fn soak() {
     let proxy = Proxy::start(node.port());
     let url = format!("rabbit://guest:guest@127.0.0.1:{}/", proxy.port());
     let (exchange, topic) = (unique("soak-ex"), unique("soak"));
-    let common = [
-        "--exchange",
-        &exchange,
-        "--topic",
-        &topic,
-        "--heartbeat",
-        "2",
-        "-q",
-    ];
-    let mut listen_args = common.to_vec();
-    listen_args.extend_from_slice(&["--shared", "--format", "{message_id}"]);
-    let (mut listener, printed_lines) =
-        spawn(env!("CARGO_BIN_EXE_oslo-listen"), &url, &listen_args);
+    let common = route_args(&exchange, &topic, &["--heartbeat", "2", "-q"]);
+    let mut route_args = common.to_vec();
+    route_args.extend_from_slice(&["--shared", "--format", "{message_id}"]);
+    let (mut listener, printed_lines) = spawn(env!("CARGO_BIN_EXE_oslo-listen"), &url, &route_args);
     let mut notify_args = common.to_vec();
     notify_args.extend_from_slice(&["--timeout", "600", "--lines", "info", "soak.tick"]);
     let (mut notifier, sent_lines) = spawn(env!("CARGO_BIN_EXE_oslo-notify"), &url, &notify_args);

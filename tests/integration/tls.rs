@@ -150,17 +150,14 @@ fn oslo_listen_reads_over_verified_tls() {
     let tls = TlsNode::start(false);
     let scratch = Scratch::on(&tls);
     let url = tls.url("localhost");
-    let common_args = [
-        "--ssl-ca-file",
-        path(&tls.certs.ca),
-        "--exchange",
+    let common_args = common::route_args(
         &scratch.exchange,
-        "--topic",
         &scratch.topic,
-    ];
-    let mut listen_args = common_args.to_vec();
-    listen_args.extend(["--json", "--count", "1", "--timeout", "60"]);
-    let listening = listen_on(&url, &listen_args, true);
+        &["--ssl-ca-file", path(&tls.certs.ca)],
+    );
+    let mut route_args = common_args.to_vec();
+    route_args.extend(["--json", "--count", "1", "--timeout", "60"]);
+    let listening = listen_on(&url, &route_args, true);
     let mut notify_args = common_args.to_vec();
     notify_args.extend(["error", "tls.listened", r#"{"over": "tls"}"#]);
     let sent = notify_with_url(&url, &notify_args, b"");

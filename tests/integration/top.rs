@@ -2,7 +2,7 @@
 //! operations paired from chosen timestamps, shared queue depths), and the full-screen face
 //! in a real terminal (tmux).
 
-use crate::common::{listen, listen_args, scratch, send, unique, Run};
+use crate::common::{listen, route_args, scratch, send, unique, Run};
 use chrono::{Duration as Span, NaiveDateTime, Utc};
 use oslo_notify::envelope::{new_unique_id, Format, Notification, Priority};
 use serde_json::{json, Value};
@@ -334,7 +334,7 @@ fn operations_pair_by_every_id_kind_with_durations_from_timestamps() {
     let runs: Vec<_> = [&[][..], &["--unwrap"][..]]
         .into_iter()
         .map(|extra| {
-            let mut args = listen_args(&exchange, &topic, &["--top", "--stale", "30"]);
+            let mut args = route_args(&exchange, &topic, &["--top", "--stale", "30"]);
             args.extend_from_slice(&["--count", &total, "--timeout", "60"]);
             args.extend_from_slice(extra);
             listen(&args)
@@ -383,7 +383,7 @@ fn operations_pair_by_every_id_kind_with_durations_from_timestamps() {
 #[test]
 fn an_operation_with_nothing_ended_has_null_durations() {
     let (mut broker, exchange, topic) = scratch();
-    let args = listen_args(
+    let args = route_args(
         &exchange,
         &topic,
         &["--top", "--count", "1", "--timeout", "60"],
@@ -419,7 +419,7 @@ fn a_queue_filling_with_nobody_reading_shows_and_a_missing_one_is_not_created() 
     let info = format!("{topic}.info");
     let error = format!("{topic}.error");
     assert!(!broker.queue_exists(&error));
-    let args = listen_args(
+    let args = route_args(
         &exchange,
         &topic,
         &["--top", "--timeout", "2", "--interval", "0.5"],
@@ -448,7 +448,7 @@ fn the_final_figures_have_the_queue_depths_of_the_end() {
         &["info", "compute.instance.exists", "{}"],
     );
     let info = format!("{topic}.info");
-    let args = listen_args(
+    let args = route_args(
         &exchange,
         &topic,
         &["--top", "--timeout", "3", "--interval", "0.5"],
@@ -575,17 +575,11 @@ fn the_terminal_view_follows_its_keys_and_gives_the_terminal_back() {
         ("compute.instance.delete.error", "compute.h2", "error"),
     ] {
         let payload = r#"{"instance_id": "9a3b", "display_name": "vm1"}"#;
-        let args = [
-            "--exchange",
+        let args = route_args(
             &exchange,
-            "--topic",
             &topic,
-            "--publisher-id",
-            publisher,
-            priority,
-            event_type,
-            payload,
-        ];
+            &["--publisher-id", publisher, priority, event_type, payload],
+        );
         let run = crate::common::notify(&args, b"");
         assert_eq!(run.code, 0, "{run:?}");
     }

@@ -4,7 +4,7 @@
 //! notifications to send from oslo-listen's stdin: whatever it sends must be seen, since it
 //! starts only once oslo-listen consumes.
 
-use crate::common::{self, listen_args, scratch, Run};
+use crate::common::{self, route_args, scratch, Run};
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -94,16 +94,8 @@ fn listen_fed(args: &[&str], stdin: &str) -> Run {
 
 /// `oslo-listen ARGS -- oslo-notify --replay` to `exchange` and `topic`, fed `lines`.
 fn wait_for(exchange: &str, topic: &str, args: &[&str], lines: &[String]) -> Run {
-    let mut all = listen_args(exchange, topic, args);
-    all.extend([
-        "--",
-        NOTIFY,
-        "--exchange",
-        exchange,
-        "--topic",
-        topic,
-        "--replay",
-    ]);
+    let mut all = route_args(exchange, topic, args);
+    all.extend(route_args(exchange, topic, &["--", NOTIFY, "--replay"]));
     listen_fed(&all, &(lines.join("\n") + "\n"))
 }
 
@@ -271,7 +263,7 @@ fn fail_on_prints_the_failure_ends_the_command_and_exits_5() {
         "echo $$ > {}; {NOTIFY} --exchange {exchange} --topic {topic} --replay; sleep 60",
         pid_file.display()
     );
-    let mut args = listen_args(
+    let mut args = route_args(
         &exchange,
         &topic,
         &[
@@ -313,7 +305,7 @@ fn fail_on_prints_the_failure_ends_the_command_and_exits_5() {
 #[test]
 fn a_failing_or_missing_command_exits_6() {
     let (_broker, exchange, topic) = scratch();
-    let mut args = listen_args(&exchange, &topic, &["--count", "1", "--timeout", "60"]);
+    let mut args = route_args(&exchange, &topic, &["--count", "1", "--timeout", "60"]);
     args.extend(["--", "sh", "-c", "echo to-stdout; exit 3"]);
     let run = listen_fed(&args, "");
     assert_eq!(run.code, 6, "{run:?}");
@@ -329,15 +321,11 @@ fn a_failing_or_missing_command_exits_6() {
     );
     assert_eq!(run.stdout, "", "stdout holds only notifications");
 
-    let mut args = listen_args(&exchange, &topic, &["--count", "1", "--timeout", "60"]);
+    let mut args = route_args(&exchange, &topic, &["--count", "1", "--timeout", "60"]);
     args.extend(["--", "no-such-command-anywhere"]);
     let run = listen_fed(&args, "");
     assert_eq!(run.code, 6, "{run:?}");
-    assert!(
-        run.stderr.contains("cannot start no-such-command-anywhere"),
-        "{}",
-        run.stderr
-    );
+    run.assert_said("cannot start no-such-command-anywhere");
 }
 
 #[test]
@@ -345,7 +333,7 @@ fn the_timeout_ends_a_command_still_running_with_exit_4() {
     let (_broker, exchange, topic) = scratch();
     let pid_file = std::env::temp_dir().join(common::unique("pid"));
     let script = format!("echo $$ > {}; exec sleep 60", pid_file.display());
-    let mut args = listen_args(&exchange, &topic, &["--count", "1", "--timeout", "2"]);
+    let mut args = route_args(&exchange, &topic, &["--count", "1", "--timeout", "2"]);
     args.extend(["--", "sh", "-c", &script]);
     let run = listen_fed(&args, "");
     assert_eq!(run.code, 4, "{run:?}");
@@ -357,7 +345,7 @@ fn the_count_reached_first_waits_for_the_command_then_exits_0() {
     let (_broker, exchange, topic) = scratch();
     let sender =
         format!("{NOTIFY} --exchange {exchange} --topic {topic} --replay && sleep 1 && echo done");
-    let mut args = listen_args(
+    let mut args = route_args(
         &exchange,
         &topic,
         &["--json", "--count", "2", "--timeout", "60"],
@@ -403,7 +391,7 @@ fn a_child_that_ignores_the_passed_on_signal_is_not_left_behind() {
             "(trap '' TERM INT; exec sleep 102) & echo $! > {}; wait",
             pid_file.display()
         );
-        let mut args = listen_args(&exchange, &topic, &["--count", "1", "--timeout", "60"]);
+        let mut args = route_args(&exchange, &topic, &["--count", "1", "--timeout", "60"]);
         args.extend(["--", "bash", "-c", &script]);
         let (mut child, _stderr) = listening_with_command(&args);
         while std::fs::read_to_string(&pid_file).map_or(true, |p| !p.ends_with('\n')) {
@@ -442,7 +430,7 @@ fn sigint_is_passed_on_to_the_command() {
         "trap 'echo got-int > {}; exit 0' INT; while true; do sleep 0.1; done",
         marker.display()
     );
-    let mut args = listen_args(&exchange, &topic, &["--timeout", "60"]);
+    let mut args = route_args(&exchange, &topic, &["--timeout", "60"]);
     args.extend(["--", "sh", "-c", &script]);
     let (mut child, _stderr) = listening_with_command(&args);
     std::thread::sleep(Duration::from_millis(500));
@@ -490,11 +478,7 @@ fn programs_that_do_not_compile_are_usage_errors_and_runtime_errors_skip() {
     );
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(json_lines(&run)[0]["event_type"], "a.string");
-    assert!(
-        run.stderr.contains("failed on notification"),
-        "{}",
-        run.stderr
-    );
+    run.assert_said("failed on notification");
 }
 
 #[test]
@@ -590,7 +574,7 @@ fn fail_on_in_shared_mode_acknowledges_the_failure_and_gives_the_rest_back() {
     common::send(&exchange, &topic, &["info", "noise.three", "{}"]);
     let run = common::listen_with_url(
         &common::transport_url(),
-        &listen_args(
+        &route_args(
             &exchange,
             &topic,
             &[

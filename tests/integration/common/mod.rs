@@ -314,6 +314,16 @@ impl Run {
     pub fn lines(&self) -> Vec<&str> {
         self.stdout.lines().filter(|l| !l.is_empty()).collect()
     }
+
+    /// Asserts that the tool said `text` on stderr.
+    #[track_caller]
+    pub fn assert_said(&self, text: &str) {
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}: {}",
+            self.stderr
+        );
+    }
 }
 
 fn finish(output: Output) -> Run {
@@ -342,6 +352,29 @@ pub fn spawn_piped(
         .unwrap_or_else(|e| panic!("{program} runs: {e}"));
     let lines = read_lines(child.stdout.take().unwrap());
     (child, lines)
+}
+
+/// Starts `program` with `args` on the broker of `url` (with `None`, on none but what its
+/// arguments name), stdout piped for the caller; its stderr lines come on the receiver.
+pub fn spawn_watched(
+    program: &str,
+    url: Option<&str>,
+    args: &[&str],
+) -> (std::process::Child, std::sync::mpsc::Receiver<Line>) {
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    match url {
+        Some(url) => command.env("OSLO_TRANSPORT_URL", url),
+        None => command.env_remove("OSLO_TRANSPORT_URL"),
+    };
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    let stderr = read_lines(child.stderr.take().unwrap());
+    (child, stderr)
 }
 
 /// Runs `oslo-notify` against the test broker with `args` and `stdin`.
@@ -500,8 +533,8 @@ pub struct Listening {
     stderr: Vec<Line>,
 }
 
-/// `oslo-listen` arguments that read `topic` on `exchange`, followed by `rest`.
-pub fn listen_args<'a>(exchange: &'a str, topic: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+/// Arguments of either tool that name `exchange` and `topic`, followed by `rest`.
+pub fn route_args<'a>(exchange: &'a str, topic: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["--exchange", exchange, "--topic", topic];
     args.extend_from_slice(rest);
     args
@@ -704,14 +737,7 @@ pub fn scratch() -> (Broker, String, String) {
 /// Sends one notification with `oslo-notify --exchange EX --topic T --publisher-id
 /// compute.h1` plus `rest`, which must succeed; returns its message_id.
 pub fn send(exchange: &str, topic: &str, rest: &[&str]) -> String {
-    let mut args = vec![
-        "--exchange",
-        exchange,
-        "--topic",
-        topic,
-        "--publisher-id",
-        "compute.h1",
-    ];
+    let mut args = route_args(exchange, topic, &["--publisher-id", "compute.h1"]);
     args.extend_from_slice(rest);
     let run = notify(&args, b"");
     assert_eq!(run.code, 0, "{run:?}");
