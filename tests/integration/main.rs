@@ -17,6 +17,7 @@ mod faults;
 mod install;
 mod interop;
 mod large;
+mod layout;
 mod library;
 mod listen;
 mod network;

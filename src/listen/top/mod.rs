@@ -12,6 +12,7 @@ mod held;
 pub mod operations;
 mod screen;
 pub mod snapshot;
+mod table;
 pub mod tally;
 pub mod tty;
 pub mod view;

@@ -2,7 +2,8 @@
 //! ([`View::draw`]), from a [`Snapshot`]. No I/O: it draws into a ratatui frame, which the
 //! terminal loop (or a test's backend) puts on a screen.
 
-use super::snapshot::{clock, fit, shorten, Snapshot, SortBy, Table as Cells};
+use super::snapshot::{Snapshot, SortBy};
+use super::table::{clock, fit, shorten, Table as Cells};
 use super::tally::GroupBy;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
