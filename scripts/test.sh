@@ -11,6 +11,8 @@ export OSLO_PEER_PYTHON
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
+# The library's documentation: every link resolves, and nothing private is linked.
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps
 cargo test --locked
 # The interop matrix against the Python peer (ignored by a plain `cargo test`).
 cargo test --locked --test integration -- --ignored interop::

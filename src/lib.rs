@@ -60,12 +60,12 @@ mod wire;
 
 pub use engine::endpoint::{Endpoint, Handled, Metadata, NotificationListener, Running};
 pub use engine::notifier::{Notifier, NotifierOptions, Sent};
-pub use engine::receive::{Handler, Received, Verdict};
+pub use engine::receive::{Handler, HandlerError, Received, Verdict};
 pub use engine::Error;
 pub use oslo::topology::{Target, DEFAULT_EXCHANGE, DEFAULT_TOPIC};
 pub use oslo::{config, mask, transport_url};
 pub use wire::{envelope, pyjson, versioned};
 
-/// The two programs, for their binaries; not part of the library's API.
+// The two programs, for their binaries; not part of the library's API.
 #[doc(hidden)]
 pub mod cli;

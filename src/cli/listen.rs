@@ -9,7 +9,7 @@ use crate::listen::filter::Filter;
 use crate::listen::output::{OutputFormat, Printer};
 use crate::listen::predicate::Predicate;
 use crate::listen::template::Template;
-use crate::listen::top::GroupBy;
+use crate::listen::top::tally::GroupBy;
 use crate::listen::ListenConfig;
 use crate::listen::TopOptions;
 use crate::oslo::topology::Mode;

@@ -1,7 +1,7 @@
 //! The command line of both tools: their arguments (clap derive) and the conversion into the
 //! plain configuration structs the commands run on ([`NotifyArgs`] -> `SendConfig`,
 //! [`ListenArgs`] -> `ListenConfig`, both with the shared [`ConnectionArgs`]), their man
-//! pages ([`man`]), their exit codes ([`exit`]), and the programs themselves
+//! pages (`man`), their exit codes ([`exit`]), and the programs themselves
 //! ([`oslo_notify`], [`oslo_listen`]), which the binaries call.
 
 pub mod exit;

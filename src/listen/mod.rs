@@ -28,7 +28,7 @@ use output::Printer;
 use predicate::Predicate;
 use std::fmt;
 use std::time::{Duration, Instant};
-use top::GroupBy;
+use top::tally::GroupBy;
 
 /// Everything `oslo-listen` needs, with no command-line types in it.
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! Writing received notifications: pretty for people, JSON lines, payloads or raw bodies for
 //! scripts. Writes to any `impl Write`; no broker here.
 
-pub use crate::engine::receive::Received;
+use crate::engine::receive::Received;
 use crate::listen::template::{Template, Values};
 use crate::oslo::mask::mask_member;
 use crate::wire::envelope::Priority;

@@ -8,7 +8,8 @@
 //! can be seen is whole, and a message taken off its queue has its file on disk, power loss
 //! included. A notification delivered twice lands in the same file.
 
-use crate::listen::output::{OutputFormat, Printer, Received};
+use crate::engine::receive::Received;
+use crate::listen::output::{OutputFormat, Printer};
 use anyhow::{Context, Result};
 use std::cell::RefCell;
 use std::fs::File;

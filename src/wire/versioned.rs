@@ -6,15 +6,20 @@
 
 use serde_json::{Map, Value};
 
+/// The prefix of the keys of a versioned object primitive (`nova_object`): the one whose
+/// `.name` and `.data` both are there.
+fn prefix(map: &Map<String, Value>) -> Option<&str> {
+    let name_key = map.keys().find(|k| k.ends_with("_object.name"))?;
+    let prefix = name_key.strip_suffix(".name")?;
+    map.contains_key(&format!("{prefix}.data"))
+        .then_some(prefix)
+}
+
 /// The title (`Name vVERSION (namespace)`) of a versioned object primitive, and the prefix
 /// of its keys (`nova_object`).
 fn describe(map: &Map<String, Value>) -> Option<(String, &str)> {
-    let name_key = map.keys().find(|k| k.ends_with("_object.name"))?;
-    let prefix = name_key.strip_suffix(".name")?;
-    if !map.contains_key(&format!("{prefix}.data")) {
-        return None;
-    }
-    let mut title = map.get(name_key)?.as_str()?.to_owned();
+    let prefix = prefix(map)?;
+    let mut title = map.get(&format!("{prefix}.name"))?.as_str()?.to_owned();
     if let Some(version) = map
         .get(&format!("{prefix}.version"))
         .and_then(Value::as_str)
@@ -45,11 +50,7 @@ pub fn object(value: &Value) -> Option<(String, &Value)> {
 /// inside.
 pub fn data(value: &Value) -> Option<&Value> {
     let map = value.as_object()?;
-    let (key, data) = map.iter().find(|(k, _)| k.ends_with("_object.data"))?;
-    let prefix = key.strip_suffix("data")?;
-    map.keys()
-        .any(|k| k.strip_prefix(prefix) == Some("name"))
-        .then_some(data)
+    map.get(&format!("{}.data", prefix(map)?))
 }
 
 /// `value` with every versioned object in it (nested ones and ones in lists too) replaced

@@ -17,8 +17,8 @@ pub mod tally;
 pub mod tty;
 pub mod view;
 
-pub use snapshot::{QueueDepth, Snapshot, SortBy};
-pub use tally::{GroupBy, Sample, Tally};
+use snapshot::{QueueDepth, Snapshot, SortBy};
+use tally::{GroupBy, Sample, Tally};
 
 use super::pipeline::{Pipeline, Step};
 use super::{settings, ListenConfig, TopOptions};
