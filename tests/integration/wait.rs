@@ -95,7 +95,9 @@ fn listen_fed(args: &[&str], stdin: &str) -> Run {
 /// `oslo-listen ARGS -- oslo-notify --replay` to `exchange` and `topic`, fed `lines`.
 fn wait_for(exchange: &str, topic: &str, args: &[&str], lines: &[String]) -> Run {
     let mut all = route_args(exchange, topic, args);
-    all.extend(route_args(exchange, topic, &["--", NOTIFY, "--replay"]));
+    // The command's own arguments, after `--`.
+    all.extend(["--", NOTIFY]);
+    all.extend(route_args(exchange, topic, &["--replay"]));
     listen_fed(&all, &(lines.join("\n") + "\n"))
 }
 
