@@ -191,7 +191,7 @@ pub fn run(
         halt.store(true, Ordering::Relaxed);
         let ended = engine
             .join()
-            .unwrap_or_else(|_| Err(from_engine(crate::engine::Error::Panicked)));
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the receiving engine stopped unexpectedly")));
         shown.and_then(|shown| Ok((ended?, shown)))
     });
     shared.read_depths_now();
