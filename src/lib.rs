@@ -40,10 +40,10 @@
 //! 2. `oslo/`: OpenStack's conventions: transport URLs, oslo.config files, masking, where
 //!    notifications travel (topology); no I/O.
 //! 3. `broker/`: the only user of the AMQP client.
-//! 4. `engine/`: the notifier, the receiving engine and the notification listener.
-//! 5. `talk.rs` (what the tools say on stderr), then `listen/` (`oslo-listen`) and `notify/`
-//!    (`oslo-notify`), neither importing the other.
-//! 6. `cli/`: arguments, man pages, exit codes, and the two programs' `main`s.
+//! 4. `engine/`: the notifier, the receiving engine, the notification listener, [`Error`].
+//! 5. `tool/`: what both tools share (their voice on stderr, their handlers).
+//! 6. `listen/` (`oslo-listen`) and `notify/` (`oslo-notify`), neither importing the other.
+//! 7. `cli/`: arguments, man pages, exit codes, and the two programs' `main`s.
 //!
 //! Data flows one way: arguments -> [`envelope::Notification`] -> broker, and broker ->
 //! [`envelope::decode`] -> output.

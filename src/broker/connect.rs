@@ -1,8 +1,9 @@
 //! Opening a connection to one host of a transport URL: TCP, TLS, the AMQP handshake, and
 //! what each way of failing means.
 
+use super::connection::{ConnectOptions, Connection};
+use super::error::{BrokerError, BrokerErrorKind};
 use super::peer::{refused, Guarded};
-use super::{BrokerError, BrokerErrorKind, ConnectOptions, Connection};
 use crate::oslo::transport_url::{Host, TransportUrl};
 use amiquip::{Auth, ConnectionOptions, ConnectionTuning};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -71,13 +72,11 @@ pub(super) fn connect_from(
             }
         }
     }
-    Err(BrokerError {
-        retriable,
-        ..BrokerError::new(
-            kind,
-            format!("cannot connect to {url}: {}", failures.join("; ")),
-        )
-    })
+    Err(BrokerError::new(
+        kind,
+        format!("cannot connect to {url}: {}", failures.join("; ")),
+    )
+    .retriable(retriable))
 }
 
 /// How much a kind of failure to connect says: the higher, the more it is worth reporting

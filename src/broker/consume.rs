@@ -1,8 +1,9 @@
 //! Consuming with manual acknowledgements: set queues up, then hand each delivery to the
 //! caller, who acknowledges or requeues it once it has done its work.
 
+use super::connection::{Connection, Durability};
 use super::declare::Declarer;
-use super::{BrokerError, BrokerErrorKind, Connection, Durability};
+use super::error::{BrokerError, BrokerErrorKind};
 use crate::broker::settlement::Tagged;
 use crate::oslo::topology::QueueSpec;
 use amiquip::{Channel, Consumer, ConsumerMessage, ConsumerOptions};

@@ -7,7 +7,8 @@
 //! for. A passive declare of something missing is answered with 404, which closes the
 //! channel, so declarations run on a control channel of their own that is reopened then.
 
-use super::{BrokerError, Connection, Durability};
+use super::connection::{Connection, Durability};
+use super::error::BrokerError;
 use crate::oslo::topology::QueueSpec;
 use amiquip::{
     AmqpValue, Channel, ExchangeDeclareOptions, ExchangeType, FieldTable, QueueDeclareOptions,

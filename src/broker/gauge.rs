@@ -1,8 +1,10 @@
 //! How full queues are, read with passive declares on a channel of its own: a queue that does
 //! not exist is reported missing, never created.
 
+use super::connect::connect;
+use super::connection::{ConnectOptions, Connection, Durability};
 use super::declare::Declarer;
-use super::{connect, BrokerError, BrokerErrorKind, ConnectOptions, Connection, Durability};
+use super::error::{BrokerError, BrokerErrorKind};
 use crate::oslo::transport_url::TransportUrl;
 use std::time::Duration;
 

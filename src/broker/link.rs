@@ -1,8 +1,9 @@
 //! One connection's publishing side: a channel in confirm mode, the receivers of its
 //! confirms and of the broker's blocked/unblocked notices, and the routes declared on it.
 
+use super::connection::{Connection, Durability};
 use super::declare::Declarer;
-use super::{BrokerError, BrokerErrorKind, Connection, Durability};
+use super::error::{BrokerError, BrokerErrorKind};
 use crate::oslo::topology::Route;
 use amiquip::{
     AmqpProperties, Channel, Confirm, ConnectionBlockedNotification, FieldTable, Publish,

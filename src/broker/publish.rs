@@ -12,10 +12,11 @@
 //! that rejects publishes, say) is an error.
 
 use super::confirms::Ledger;
+use super::connect::Start;
+use super::connection::{ConnectOptions, Connection, Durability};
+use super::error::{BrokerError, BrokerErrorKind};
 use super::link::{Kept, Link};
-use super::{
-    connect_retrying, BrokerError, BrokerErrorKind, ConnectOptions, Connection, Durability, Start,
-};
+use super::reconnect::connect_retrying;
 use crate::events::{DefaultObserver, Event, Observer};
 use crate::oslo::topology::Route;
 use crate::oslo::transport_url::TransportUrl;

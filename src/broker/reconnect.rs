@@ -3,7 +3,8 @@
 //! publishes are sent again on the same backoff.
 
 use super::connect::{connect_from, Start};
-use super::{BrokerError, ConnectOptions, Connection};
+use super::connection::{ConnectOptions, Connection};
+use super::error::BrokerError;
 use crate::oslo::transport_url::TransportUrl;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -90,7 +91,7 @@ pub fn connect_retrying_unless(
             Ok(connection) => return Ok(connection),
             Err(error) => error,
         };
-        if !error.retriable || stop.load(Ordering::Relaxed) {
+        if !error.is_retriable() || stop.load(Ordering::Relaxed) {
             return Err(error);
         }
         let wait = backoff.next_wait();

@@ -1,9 +1,10 @@
 //! `oslo-listen`'s arguments.
 
-use super::{
-    parse_seconds, topics_from, ConnectionArgs, HasManual, InstallArgs, Manual, NamedValues,
-    VerbosityArgs, CONFIG_FILES, PRIORITIES, TRANSPORT_URL_ENV,
+use super::args::{
+    parse_seconds, topics_from, ConnectionArgs, InstallArgs, NamedValues, VerbosityArgs,
+    CONFIG_FILES, PRIORITIES, TRANSPORT_URL_ENV,
 };
+use super::man::{HasManual, Manual};
 use crate::cli::exit::LISTEN_EXIT_CODES;
 use crate::listen::filter::Filter;
 use crate::listen::output::{OutputFormat, Printer};

@@ -1,9 +1,10 @@
 //! `oslo-notify`'s arguments.
 
-use super::{
-    parse_seconds, topics_from, ConnectionArgs, HasManual, InstallArgs, Manual, VerbosityArgs,
-    CONFIG_FILES, PRIORITIES, TRANSPORT_URL_ENV,
+use super::args::{
+    parse_seconds, topics_from, ConnectionArgs, InstallArgs, VerbosityArgs, CONFIG_FILES,
+    PRIORITIES, TRANSPORT_URL_ENV,
 };
+use super::man::{HasManual, Manual};
 use crate::cli::exit::NOTIFY_EXIT_CODES;
 use crate::notify::input::{parse_context, InputError};
 use crate::notify::{read_payload, Given, SendConfig};

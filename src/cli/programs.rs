@@ -2,7 +2,8 @@
 //! command, and turn its outcome into an exit code ([`super::exit`]).
 
 use super::exit;
-use super::{ListenArgs, NotifyArgs};
+use super::listen::ListenArgs;
+use super::notify::NotifyArgs;
 use crate::listen::{print, top};
 use crate::notify::send;
 use std::io::{self, BufWriter, IsTerminal};

@@ -61,6 +61,7 @@ impl Filter {
     }
 
     /// Whether it keeps everything.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.event_types.is_empty() && self.publisher_ids.is_empty() && self.message_ids.is_empty()
     }

@@ -138,7 +138,8 @@ impl Predicate {
 
     /// Whether the program's first output for `input` is neither `false` nor `null` (no
     /// output at all counts as not holding). An error while running is returned as text.
-    pub fn holds(&self, input: &Document) -> Result<bool, String> {
+    #[cfg(test)]
+    fn holds(&self, input: &Document) -> Result<bool, String> {
         self.first_output(input)
             .map(|value| !matches!(value, None | Some(Val::Null | Val::Bool(false))))
     }

@@ -6,127 +6,21 @@
 //! Both `oslo-listen` and the library's `NotificationListener` (in `endpoint`) run on it; it
 //! prints nothing, and tells its [`Observer`] what happens.
 
+mod handler;
 mod recent;
 mod session;
+mod settings;
+
+pub use handler::{Handler, HandlerError, Received, Verdict};
+pub use settings::{Ended, Settings, Sources};
 
 use super::Error;
-use crate::broker::{self, BrokerErrorKind, ConnectOptions, Durability, Start};
+use crate::broker::{self, BrokerErrorKind, Start};
 use crate::events::{Event, Observer};
-use crate::oslo::topology::{Mode, Target};
-use crate::oslo::transport_url::TransportUrl;
-use crate::wire::envelope::{Notification, Priority};
-#[cfg(doc)]
-use crate::wire::versioned;
-use recent::RecentIds;
+use recent::{RecentIds, REMEMBERED_IDS};
 use session::Session;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
-
-/// What to read, and how.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Where to connect.
-    pub url: TransportUrl,
-    /// How to connect (each attempt's timeout, heartbeat, TLS).
-    pub connect: ConnectOptions,
-    /// How to create shared queues that do not exist.
-    pub durability: Durability,
-    /// Where to read from.
-    pub mode: Mode,
-    /// The exchanges and topics.
-    pub sources: Sources,
-    /// The priorities.
-    pub priorities: Vec<Priority>,
-    /// Unacknowledged deliveries allowed per queue.
-    pub prefetch: u16,
-    /// Hand payloads over with their versioned objects unwrapped ([`versioned::unwrap`]).
-    pub unwrap: bool,
-    /// Stop at this moment ([`Ended::TimedOut`]); without one, run until stopped. The first
-    /// connection waits for a broker at most [`ConnectOptions::timeout`] when there is no
-    /// deadline.
-    pub deadline: Option<Instant>,
-}
-
-/// The exchanges and topics to read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sources {
-    /// These topics on [`DEFAULT_EXCHANGE`] and on every exchange of
-    /// [`WELL_KNOWN_EXCHANGES`] that exists (looked for on every connection).
-    WellKnown(Vec<String>),
-    /// These targets: each an exchange (created when missing) and a topic.
-    Targets(Vec<Target>),
-}
-
-/// A notification as it came off the broker.
-#[derive(Debug, Clone, Copy)]
-pub struct Received<'a> {
-    /// The decoded notification.
-    pub notification: &'a Notification,
-    /// The exchange it was published to.
-    pub exchange: &'a str,
-    /// Its routing key.
-    pub routing_key: &'a str,
-    /// The body as received.
-    pub body: &'a [u8],
-}
-
-/// What a [`Handler`] did with a notification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Done with it: acknowledge it.
-    Done,
-    /// Done with it, and with listening: acknowledge it and stop.
-    DoneAndStop,
-    /// Not for this handler: give it back to its shared queue for another consumer (in tap
-    /// mode, where the queue is ours alone, it is simply taken).
-    Skip,
-}
-
-/// What a [`Handler`] fails with: any error, kept whole in [`Error::Handler`].
-pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// Receives each notification; what it returns decides how the delivery is settled. An
-/// error stops the engine (what was not acknowledged goes back to its queue).
-///
-/// A closure `FnMut(&Received) -> Result<Verdict, E>` is a handler, for any error `E` that
-/// converts into a [`HandlerError`] (`anyhow::Error` and every `std` error do).
-pub trait Handler {
-    /// Handles one notification.
-    fn handle(&mut self, received: &Received) -> Result<Verdict, HandlerError>;
-
-    /// Called before acknowledgements are sent for what it handled: the moment to make its
-    /// work durable (`--save` syncs its files here). An error stops the engine, and those
-    /// messages are not acknowledged.
-    fn before_acknowledging(&mut self) -> Result<(), HandlerError> {
-        Ok(())
-    }
-}
-
-impl<F, E> Handler for F
-where
-    F: FnMut(&Received) -> Result<Verdict, E>,
-    E: Into<HandlerError>,
-{
-    fn handle(&mut self, received: &Received) -> Result<Verdict, HandlerError> {
-        self(received).map_err(Into::into)
-    }
-}
-
-/// Why the engine stopped without an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ended {
-    /// The handler said stop.
-    Stopped,
-    /// The stop flag was set.
-    Interrupted,
-    /// The deadline passed.
-    TimedOut,
-}
-
-/// How many `_unique_id`s of handled notifications are remembered to drop second copies.
-pub const REMEMBERED_IDS: usize = 4096;
-/// How often the stop flag and the deadline are looked at when nothing arrives.
-const TICK: Duration = Duration::from_millis(100);
+use std::time::Instant;
 
 /// Runs until the handler says stop, `stop` is set, the deadline passes, or an error that
 /// connecting again cannot mend. Events go to `observer`.

@@ -2,6 +2,9 @@
 
 use std::collections::{HashSet, VecDeque};
 
+/// How many `_unique_id`s of handled notifications are remembered to drop second copies.
+pub(super) const REMEMBERED_IDS: usize = 4096;
+
 /// The `_unique_id`s of the notifications handled last, to drop a second copy of one, as
 /// oslo's subscriber does with its `_MsgIdCache`: after a reconnection the broker delivers again
 /// what was handled but not yet acknowledged, and a sender that lost its connection publishes

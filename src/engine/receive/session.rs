@@ -1,7 +1,9 @@
 //! One connection's worth of receiving: declare and bind, consume, decode, hand over,
 //! settle.
 
-use super::{Ended, Handler, Received, RecentIds, Settings, Sources, Verdict, TICK};
+use super::handler::{Handler, Received, Verdict};
+use super::recent::RecentIds;
+use super::settings::{Ended, Settings, Sources, TICK};
 use crate::broker::settlement::{Settle, Settlement};
 use crate::broker::{self, Acks, DeliveryToken, Flow, Subscriber};
 use crate::engine::Error;

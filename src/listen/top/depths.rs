@@ -1,8 +1,8 @@
 //! The depth of the shared queues, read on a connection of its own, and the watcher of the
 //! engine's events that learns which queues those are.
 
+use super::shared::{lock, Shared, QUEUE_INTERVAL};
 use super::snapshot::QueueDepth;
-use super::{lock, Shared, QUEUE_INTERVAL};
 use crate::broker::{self, QueueGauge};
 use crate::events::{Event, Observer};
 use crate::oslo::transport_url::TransportUrl;

@@ -1,7 +1,7 @@
 //! What is said on stderr while the screen is in use: held, the last line shown at the
 //! bottom, and all given back once the terminal is.
 
-use super::lock;
+use super::shared::lock;
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex};

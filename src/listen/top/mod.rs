@@ -4,20 +4,21 @@
 //!
 //! The receiving engine ([`crate::engine::receive`]) feeds a [`Tally`] (rows, totals, rates,
 //! operations); a thread of its own reads the depth of the shared queues every
-//! [`QUEUE_INTERVAL`] with passive declares; every interval a [`Snapshot`] of both is written
+//! five seconds with passive declares; every interval a [`Snapshot`] of both is written
 //! ([`Face::Lines`]) or drawn ([`Face::Screen`], [`view`]).
 
 mod depths;
 mod held;
 pub mod operations;
 mod screen;
+mod shared;
 pub mod snapshot;
 mod table;
 pub mod tally;
 pub mod tty;
 pub mod view;
 
-use snapshot::{QueueDepth, Snapshot, SortBy};
+use snapshot::SortBy;
 use tally::{GroupBy, Sample, Tally};
 
 use super::pipeline::{Pipeline, Step};
@@ -27,20 +28,15 @@ use crate::events::Weight;
 use crate::tool::talk::Talk;
 use crate::tool::{from_engine, ToolHandler};
 use anyhow::{Context, Result};
-use chrono::Utc;
 use depths::{read_depths, Watcher};
 use held::Held;
 use screen::{Quit, Screen};
+use shared::{lock, Clock, Shared, TICK};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use view::View;
-
-/// How often the depth of the shared queues is read.
-pub const QUEUE_INTERVAL: Duration = Duration::from_secs(5);
-/// How often the loops look at keys, signals and the engine.
-const TICK: Duration = Duration::from_millis(50);
 
 /// Where the figures go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,44 +51,6 @@ pub enum Face {
         /// Colours (NO_COLOR unset).
         color: bool,
     },
-}
-
-/// What the engine's thread and the others share.
-pub(super) struct Shared {
-    pub(super) tally: Mutex<Tally>,
-    /// The shared queues to read the depth of, with the exchange each is named for.
-    pub(super) watched: Mutex<Vec<(String, String)>>,
-    /// Their depths as last read.
-    pub(super) queues: Mutex<Vec<QueueDepth>>,
-    /// Asks the depth reader to read now, whatever its interval (and cuts its pause short).
-    pub(super) ask: Channel,
-    /// The reader's answer: it read (or tried to).
-    pub(super) answer: Channel,
-}
-
-/// A channel of one signal, both of its ends.
-pub(super) type Channel = (
-    crossbeam_channel::Sender<()>,
-    crossbeam_channel::Receiver<()>,
-);
-
-/// How long the final figures wait for the queue depths to be read once more.
-const LAST_READ: Duration = Duration::from_secs(2);
-
-impl Shared {
-    /// Has the depths read once more (the last read may be an interval old), waiting at most
-    /// [`LAST_READ`] for it.
-    pub(super) fn read_depths_now(&self) {
-        if lock(&self.watched).is_empty() {
-            return;
-        }
-        let _ = self.ask.0.try_send(());
-        let _ = self.answer.1.recv_timeout(LAST_READ);
-    }
-}
-
-pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Listens as `config` says and shows the figures on `face` until `--count` notifications
@@ -223,26 +181,6 @@ pub fn run(
     match (ended, config.count, config.timeout) {
         (Ended::TimedOut, Some(_), Some(_)) => Err(pipeline.not_reached().into()),
         _ => Ok(()),
-    }
-}
-
-/// Time since the start, and the wall clock.
-pub(super) struct Clock {
-    pub(super) started: Instant,
-}
-
-impl Clock {
-    pub(super) fn snapshot(&self, shared: &Shared, by: GroupBy, sort: SortBy) -> Snapshot {
-        let queues = lock(&shared.queues).clone();
-        let tally = lock(&shared.tally);
-        Snapshot::take(
-            &tally,
-            &queues,
-            by,
-            sort,
-            self.started.elapsed(),
-            Utc::now(),
-        )
     }
 }
 

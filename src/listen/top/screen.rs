@@ -2,10 +2,10 @@
 //! and gives the terminal back as it was on every way out.
 
 use super::held::Held;
+use super::shared::{lock, Clock, Shared, TICK};
 use super::tally::GroupBy;
 use super::tty::{Ready, Tty};
 use super::view::{Action, View};
-use super::{lock, Clock, Shared, TICK};
 use crate::engine::receive::Received;
 use crate::listen::output::{OutputFormat, Printer};
 use crate::listen::{ListenConfig, TopOptions};
