@@ -2,6 +2,7 @@
 //! matches. No message holds a password.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// What kind of failure a [`BrokerError`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +41,22 @@ pub struct BrokerError {
     /// or did not answer, may be back soon; wrong credentials or a missing virtual host
     /// will not mend themselves.
     retriable: bool,
+    /// The AMQP client's own error, when this failure is one of its.
+    source: Option<Arc<ClientError>>,
 }
+
+/// The AMQP client's own error, kept as it came: its text is the client's, which already
+/// says what caused it, so the chain of sources ends here.
+#[derive(Debug)]
+pub struct ClientError(amiquip::Error);
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ClientError {}
 
 impl BrokerError {
     pub(crate) fn new(kind: BrokerErrorKind, message: impl Into<String>) -> Self {
@@ -48,6 +64,7 @@ impl BrokerError {
             kind,
             message: message.into(),
             retriable: false,
+            source: None,
         }
     }
 
@@ -89,7 +106,8 @@ impl BrokerError {
         };
         BrokerError {
             retriable: kind == BrokerErrorKind::Disconnected,
-            ..BrokerError::new(kind, format!("{doing}: {error}"))
+            source: Some(Arc::new(ClientError(error))),
+            ..BrokerError::new(kind, doing.to_string())
         }
     }
 
@@ -102,10 +120,51 @@ impl BrokerError {
     }
 }
 
+/// What was being done; with `{:#}`, also the AMQP client's error ("doing: why"), as `anyhow`
+/// prints the chain.
 impl fmt::Display for BrokerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.message)?;
+        match &self.source {
+            Some(source) if f.alternate() => write!(f, ": {source}"),
+            _ => Ok(()),
+        }
     }
 }
 
-impl std::error::Error for BrokerError {}
+impl std::error::Error for BrokerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn the_clients_error_is_kept_as_the_source_and_said_once() {
+        let error = BrokerError::amqp(
+            "consuming from 127.0.0.1:5672",
+            amiquip::Error::MissedServerHeartbeats,
+        );
+        assert_eq!(error.kind(), BrokerErrorKind::Disconnected);
+        let client = error.source().expect("the client's error is kept");
+        assert!(client.is::<ClientError>());
+        assert!(
+            client.source().is_none(),
+            "the chain ends with the client's text"
+        );
+        assert_eq!(error.to_string(), "consuming from 127.0.0.1:5672");
+        let whole = format!("{error:#}");
+        assert_eq!(whole, format!("consuming from 127.0.0.1:5672: {client}"));
+        assert_eq!(
+            format!("{:#}", anyhow::Error::new(error)),
+            whole,
+            "as anyhow prints it"
+        );
+    }
+}

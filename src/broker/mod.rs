@@ -26,7 +26,7 @@ pub(crate) use connect::{connect, Start};
 pub(crate) use connection::Connection;
 pub use connection::{ConnectOptions, Durability};
 pub(crate) use consume::{Acks, Consumed, DeliveryToken, Flow, Subscriber};
-pub use error::{BrokerError, BrokerErrorKind};
+pub use error::{BrokerError, BrokerErrorKind, ClientError};
 pub(crate) use gauge::{exchanges_exist, QueueGauge};
 pub(crate) use publish::{Publisher, Reconnect};
 pub(crate) use reconnect::{connect_retrying, connect_retrying_unless};

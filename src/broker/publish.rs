@@ -282,7 +282,7 @@ impl Publisher {
         };
         let (url, options) = (policy.url.clone(), policy.options.clone());
         self.observer.event(Event::Lost {
-            error: lost.to_string(),
+            error: format!("{lost:#}"),
         });
         // Everything unconfirmed is published again on the new connection, refused ones too.
         self.ledger.forget_resends();
@@ -293,7 +293,7 @@ impl Publisher {
             let start = Start::After(&lost_address);
             let connection = connect_retrying(&url, &options, start, Some(deadline), |e, wait| {
                 observer.event(Event::Retrying {
-                    error: e.to_string(),
+                    error: format!("{e:#}"),
                     wait,
                 });
             })?;

@@ -126,7 +126,7 @@ impl Notifier {
             Some(deadline),
             |e, wait| {
                 observer.event(Event::Retrying {
-                    error: e.to_string(),
+                    error: format!("{e:#}"),
                     wait,
                 })
             },

@@ -51,7 +51,7 @@ pub fn run(
             stop,
             |e, wait| {
                 observer.event(Event::Retrying {
-                    error: e.to_string(),
+                    error: format!("{e:#}"),
                     wait,
                 })
             },
