@@ -101,6 +101,12 @@ fn wait_for(exchange: &str, topic: &str, args: &[&str], lines: &[String]) -> Run
     listen_fed(&all, &(lines.join("\n") + "\n"))
 }
 
+/// [`wait_for`] on an exchange and topic of its own.
+fn waited(args: &[&str], lines: &[String]) -> Run {
+    let (_broker, exchange, topic) = scratch();
+    wait_for(&exchange, &topic, args, lines)
+}
+
 /// Fails unless the process whose pid a command wrote to `pid_file` is gone (reaped).
 fn assert_gone(pid_file: &std::path::Path) {
     let pid = std::fs::read_to_string(pid_file).unwrap();
@@ -205,10 +211,7 @@ fn where_picks_by_payload_context_priority_and_exchange() {
 
 #[test]
 fn unwrap_makes_versioned_payloads_plain_for_where_and_output() {
-    let (_broker, exchange, topic) = scratch();
-    let run = wait_for(
-        &exchange,
-        &topic,
+    let run = waited(
         &[
             "--unwrap",
             "--json",
@@ -239,9 +242,7 @@ fn unwrap_makes_versioned_payloads_plain_for_where_and_output() {
     assert_eq!(line["context"]["auth_token"], "***", "secrets stay masked");
 
     // Without --unwrap the payload is what was sent, and the same program finds nothing.
-    let run = wait_for(
-        &exchange,
-        &topic,
+    let run = waited(
         &[
             "--json",
             "--where",
@@ -485,10 +486,7 @@ fn programs_that_do_not_compile_are_usage_errors_and_runtime_errors_skip() {
 
 #[test]
 fn templates_reach_keys_with_dots_quoted_or_not() {
-    let (_broker, exchange, topic) = scratch();
-    let run = wait_for(
-        &exchange,
-        &topic,
+    let run = waited(
         &[
             "--format",
             "{event_type} {payload.nova_object.name} {payload.\"nova_object.data\".uuid} {payload.nova_object.data.flavor.nova_object.data.name}",
@@ -512,10 +510,7 @@ fn templates_reach_keys_with_dots_quoted_or_not() {
 /// null (a hint, once), and `=` assigns, so everything counts (a warning naming `==`, once).
 #[test]
 fn mistaken_programs_are_named_once() {
-    let (_broker, exchange, topic) = scratch();
-    let run = wait_for(
-        &exchange,
-        &topic,
+    let run = waited(
         &[
             "--where",
             ".payload.nova_object.data.uuid == \"u-1\"",
@@ -537,10 +532,7 @@ fn mistaken_programs_are_named_once() {
         "{}",
         hints[0]
     );
-    let (_broker, exchange, topic) = scratch();
-    let run = wait_for(
-        &exchange,
-        &topic,
+    let run = waited(
         &[
             "--where",
             ".event_type = \"instance.create.end\"",
