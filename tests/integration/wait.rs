@@ -510,12 +510,14 @@ fn templates_reach_keys_with_dots_quoted_or_not() {
 /// null (a hint, once), and `=` assigns, so everything counts (a warning naming `==`, once).
 #[test]
 fn mistaken_programs_are_named_once() {
+    // Nothing matches, so the run lasts to --timeout; the command (the replay) must be done
+    // by then, even on a slow machine, or the exit is 4.
     let run = waited(
         &[
             "--where",
             ".payload.nova_object.data.uuid == \"u-1\"",
             "--timeout",
-            "5",
+            "20",
         ],
         &traffic(),
     );
