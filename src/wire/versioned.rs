@@ -6,19 +6,22 @@
 
 use serde_json::{Map, Value};
 
-/// The prefix of the keys of a versioned object primitive (`nova_object`): the one whose
-/// `.name` and `.data` both are there.
-fn prefix(map: &Map<String, Value>) -> Option<&str> {
+/// The prefix of the keys of a versioned object primitive (`nova_object`), the one whose
+/// `.name` and `.data` both are there, with the data. Allocates nothing: `--top` looks into
+/// every payload with it.
+fn prefix_and_data(map: &Map<String, Value>) -> Option<(&str, &Value)> {
     let name_key = map.keys().find(|k| k.ends_with("_object.name"))?;
     let prefix = name_key.strip_suffix(".name")?;
-    map.contains_key(&format!("{prefix}.data"))
-        .then_some(prefix)
+    let (_, data) = map
+        .iter()
+        .find(|(key, _)| key.strip_prefix(prefix) == Some(".data"))?;
+    Some((prefix, data))
 }
 
 /// The title (`Name vVERSION (namespace)`) of a versioned object primitive, and the prefix
 /// of its keys (`nova_object`).
 fn describe(map: &Map<String, Value>) -> Option<(String, &str)> {
-    let prefix = prefix(map)?;
+    let (prefix, _) = prefix_and_data(map)?;
     let mut title = map.get(&format!("{prefix}.name"))?.as_str()?.to_owned();
     if let Some(version) = map
         .get(&format!("{prefix}.version"))
@@ -49,8 +52,8 @@ pub fn object(value: &Value) -> Option<(String, &Value)> {
 /// The data of a versioned object primitive, without building its title: for a quick look
 /// inside.
 pub fn data(value: &Value) -> Option<&Value> {
-    let map = value.as_object()?;
-    map.get(&format!("{}.data", prefix(map)?))
+    let (_, data) = prefix_and_data(value.as_object()?)?;
+    Some(data)
 }
 
 /// `value` with every versioned object in it (nested ones and ones in lists too) replaced
