@@ -10,6 +10,7 @@ use crate::oslo::topology::{Mode, Target};
 use crate::oslo::transport_url::TransportUrl;
 use crate::wire::envelope::{Notification, Priority};
 use serde_json::{Map, Value};
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -216,7 +217,8 @@ impl NotificationListener {
             observer.event(event);
         };
         let thread = std::thread::spawn(move || -> Result<(), Error> {
-            let mut handler = |received: &Received| -> Result<Verdict, Error> {
+            // Endpoints cannot fail; a panic in one ends the thread (`Error::Panicked`).
+            let mut handler = |received: &Received| -> Result<Verdict, Infallible> {
                 let mut handled = Handled::Done;
                 for endpoint in endpoints.iter_mut() {
                     if dispatch(endpoint.as_mut(), received.notification) == Handled::Requeue {

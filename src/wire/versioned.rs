@@ -22,6 +22,11 @@ fn prefix_and_data(map: &Map<String, Value>) -> Option<(&str, &Value)> {
 /// of its keys (`nova_object`).
 fn describe(map: &Map<String, Value>) -> Option<(String, &str)> {
     let (prefix, _) = prefix_and_data(map)?;
+    Some((title(map, prefix)?, prefix))
+}
+
+/// The title (`Name vVERSION (namespace)`) of the object whose keys start with `prefix`.
+fn title(map: &Map<String, Value>, prefix: &str) -> Option<String> {
     let mut title = map.get(&format!("{prefix}.name"))?.as_str()?.to_owned();
     if let Some(version) = map
         .get(&format!("{prefix}.version"))
@@ -38,15 +43,14 @@ fn describe(map: &Map<String, Value>) -> Option<(String, &str)> {
         title.push_str(namespace);
         title.push(')');
     }
-    Some((title, prefix))
+    Some(title)
 }
 
 /// The title (`Name vVERSION (namespace)`) and the data of a versioned object primitive.
 pub fn object(value: &Value) -> Option<(String, &Value)> {
     let map = value.as_object()?;
-    let (title, prefix) = describe(map)?;
-    let data = map.get(&format!("{prefix}.data"))?;
-    Some((title, data))
+    let (prefix, data) = prefix_and_data(map)?;
+    Some((title(map, prefix)?, data))
 }
 
 /// The data of a versioned object primitive, without building its title: for a quick look

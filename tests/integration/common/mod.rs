@@ -355,7 +355,8 @@ pub fn spawn_piped(
 }
 
 /// Starts `program` with `args` on the broker of `url` (with `None`, on none but what its
-/// arguments name), stdout piped for the caller; its stderr lines come on the receiver.
+/// arguments name), stdin empty, stdout piped for the caller, NO_COLOR unset; its stderr
+/// lines come on the receiver.
 pub fn spawn_watched(
     program: &str,
     url: Option<&str>,
@@ -364,6 +365,8 @@ pub fn spawn_watched(
     let mut command = Command::new(program);
     command
         .args(args)
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     match url {
@@ -547,18 +550,11 @@ pub fn listen(args: &[&str]) -> Listening {
 
 /// Starts `oslo-listen` on the broker of `url`; with `wait`, until it says it is listening.
 pub fn listen_on(url: &str, args: &[&str], wait: bool) -> Listening {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oslo-listen"))
-        .args(args)
-        .env("OSLO_TRANSPORT_URL", url)
-        .env_remove("NO_COLOR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("oslo-listen runs");
+    let (mut child, stderr_lines) =
+        spawn_watched(env!("CARGO_BIN_EXE_oslo-listen"), Some(url), args);
     let mut listening = Listening {
         stdout: Some(read_all(child.stdout.take().unwrap())),
-        stderr_lines: read_lines(child.stderr.take().unwrap()),
+        stderr_lines,
         child,
         stderr: Vec::new(),
     };
