@@ -67,6 +67,9 @@ pub enum Consumed {
     Ready,
     /// A message arrived.
     Delivery(Delivery),
+    /// Nothing more waits for now: every delivery that had arrived has been handed over.
+    /// Comes once after each run of deliveries, before waiting for the next.
+    CaughtUp,
     /// Nothing arrived for one tick.
     Idle,
 }
@@ -197,46 +200,65 @@ fn pump<E: From<BrokerError>>(
     for consumer in consumers {
         select.recv(consumer.receiver());
     }
+    // The consumer looked at first for a waiting message, in turn, so that none starves.
+    let mut first = 0;
+    let mut waiting = false;
     loop {
-        let event = match select.select_timeout(tick) {
-            Err(_) => Consumed::Idle,
-            Ok(operation) => {
-                let index = operation.index();
-                match operation.recv(consumers[index].receiver()) {
-                    Ok(ConsumerMessage::Delivery(mut delivery)) => Consumed::Delivery(Delivery {
-                        exchange: std::mem::take(&mut delivery.exchange),
-                        routing_key: std::mem::take(&mut delivery.routing_key),
-                        body: std::mem::take(&mut delivery.body),
-                        token: DeliveryToken(delivery),
-                    }),
-                    Ok(ConsumerMessage::ServerCancelled) => {
-                        return Err(BrokerError::new(
-                            BrokerErrorKind::Other,
-                            format!(
-                                "the broker stopped our consumer of queue {:?} (was it deleted?)",
-                                queues[index]
-                            ),
-                        )
-                        .into())
-                    }
-                    Ok(ConsumerMessage::ServerClosedChannel(e))
-                    | Ok(ConsumerMessage::ServerClosedConnection(e)) => {
-                        return Err(
-                            BrokerError::amqp(format_args!("consuming from {address}"), e).into(),
-                        )
-                    }
-                    Ok(_) | Err(_) => {
-                        return Err(BrokerError::disconnected(format!(
-                            "lost the connection to {address}"
-                        ))
-                        .into())
-                    }
-                }
+        // What already waits is taken without registering with every channel and sleeping.
+        let ready = (0..consumers.len())
+            .map(|i| (first + i) % consumers.len())
+            .find_map(|i| consumers[i].receiver().try_recv().ok().map(|m| (i, Ok(m))));
+        first = (first + 1) % consumers.len().max(1);
+        let event = match ready {
+            Some((index, message)) => {
+                waiting = true;
+                event_of(message, &queues[index], address)?
             }
+            None if waiting => {
+                waiting = false;
+                Consumed::CaughtUp
+            }
+            None => match select.select_timeout(tick) {
+                Err(_) => Consumed::Idle,
+                Ok(operation) => {
+                    let index = operation.index();
+                    let message = operation.recv(consumers[index].receiver());
+                    waiting = true;
+                    event_of(message, &queues[index], address)?
+                }
+            },
         };
         if handle(event, acks)? == Flow::Stop {
             return Ok(());
         }
+    }
+}
+
+/// What a consumer's message means: a delivery, or the end of consuming.
+fn event_of(
+    message: Result<ConsumerMessage, crossbeam_channel::RecvError>,
+    queue: &str,
+    address: &str,
+) -> Result<Consumed, BrokerError> {
+    match message {
+        Ok(ConsumerMessage::Delivery(mut delivery)) => Ok(Consumed::Delivery(Delivery {
+            exchange: std::mem::take(&mut delivery.exchange),
+            routing_key: std::mem::take(&mut delivery.routing_key),
+            body: std::mem::take(&mut delivery.body),
+            token: DeliveryToken(delivery),
+        })),
+        Ok(ConsumerMessage::ServerCancelled) => Err(BrokerError::new(
+            BrokerErrorKind::Other,
+            format!("the broker stopped our consumer of queue {queue:?} (was it deleted?)"),
+        )),
+        Ok(ConsumerMessage::ServerClosedChannel(e))
+        | Ok(ConsumerMessage::ServerClosedConnection(e)) => Err(BrokerError::amqp(
+            format_args!("consuming from {address}"),
+            e,
+        )),
+        Ok(_) | Err(_) => Err(BrokerError::disconnected(format!(
+            "lost the connection to {address}"
+        ))),
     }
 }
 

@@ -12,6 +12,7 @@ use crate::events::{Event, Observer, Weight};
 use crate::tool::talk::Talk;
 use crate::tool::{from_engine, Signalled, ToolHandler};
 use anyhow::{Context, Result};
+use std::cell::RefCell;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::PoisonError;
@@ -68,20 +69,23 @@ pub fn run(
     let settings = settings(config, deadline);
     let mut failure: Option<FailureNotification> = None;
     let mut pipeline = Pipeline::new(config, talk.clone());
+    // Written as they come, flushed when nothing more waits and before acknowledging.
+    let out = RefCell::new(out);
     let mut print = |received: &Received| -> Result<Verdict> {
         match pipeline.judge(received)? {
             Step::Fail(failed) => {
-                write(config, &save, out, received)?;
+                write(config, &save, &mut *out.borrow_mut(), received)?;
                 failure = Some(failed);
                 Ok(Verdict::DoneAndStop)
             }
             Step::Skip => Ok(Verdict::Skip),
             Step::Take => {
-                write(config, &save, out, received)?;
+                write(config, &save, &mut *out.borrow_mut(), received)?;
                 Ok(pipeline.taken())
             }
         }
     };
+    let show = || out.borrow_mut().flush().context("writing to stdout");
     let halt = AtomicBool::new(false);
     let halted = std::sync::Mutex::new(None::<Halt>);
     let trigger = std::sync::Mutex::new(None::<Trigger>);
@@ -137,10 +141,17 @@ pub fn run(
                 }
             }
         };
-        // --save's files are synced before their notifications are acknowledged.
+        // What was printed is out, and --save's files synced, before it is acknowledged.
         let mut handler = ToolHandler {
             handle: &mut print,
-            before_acknowledging: save.as_ref().map(|save| || save.sync()),
+            before_acknowledging: Some(|| {
+                show()?;
+                match &save {
+                    Some(save) => save.sync(),
+                    None => Ok(()),
+                }
+            }),
+            caught_up: Some(show),
         };
         let ended =
             receive::run(&settings, &mut handler, &mut observer, &halt).map_err(from_engine);
@@ -170,7 +181,6 @@ fn write(
         .printer
         .write(out, received)
         .context("writing to stdout")?;
-    out.flush().context("writing to stdout")?;
     if let Some(save) = save {
         save.save(received)?;
     }

@@ -22,11 +22,13 @@ impl std::error::Error for Signalled {}
 
 /// A tool's handler for the receiving engine: a closure that fails with `anyhow` errors,
 /// which [`from_engine`] gives back whole (context, chain and types) once the engine stops.
-pub struct ToolHandler<F, S = fn() -> anyhow::Result<()>> {
+pub struct ToolHandler<F, S = fn() -> anyhow::Result<()>, C = fn() -> anyhow::Result<()>> {
     /// Handles each notification.
     pub handle: F,
     /// Makes the work durable before acknowledgements go (`--save` syncs here).
     pub before_acknowledging: Option<S>,
+    /// Makes the work visible when nothing more waits (`oslo-listen` flushes stdout here).
+    pub caught_up: Option<C>,
 }
 
 impl<F> ToolHandler<F> {
@@ -35,14 +37,16 @@ impl<F> ToolHandler<F> {
         ToolHandler {
             handle,
             before_acknowledging: None,
+            caught_up: None,
         }
     }
 }
 
-impl<F, S> Handler for ToolHandler<F, S>
+impl<F, S, C> Handler for ToolHandler<F, S, C>
 where
     F: FnMut(&Received) -> anyhow::Result<Verdict>,
     S: FnMut() -> anyhow::Result<()>,
+    C: FnMut() -> anyhow::Result<()>,
 {
     fn handle(&mut self, received: &Received) -> Result<Verdict, HandlerError> {
         (self.handle)(received).map_err(|e| Box::new(Failed(e)) as HandlerError)
@@ -51,6 +55,13 @@ where
     fn before_acknowledging(&mut self) -> Result<(), HandlerError> {
         match &mut self.before_acknowledging {
             Some(sync) => sync().map_err(|e| Box::new(Failed(e)) as HandlerError),
+            None => Ok(()),
+        }
+    }
+
+    fn caught_up(&mut self) -> Result<(), HandlerError> {
+        match &mut self.caught_up {
+            Some(show) => show().map_err(|e| Box::new(Failed(e)) as HandlerError),
             None => Ok(()),
         }
     }

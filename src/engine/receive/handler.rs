@@ -48,6 +48,13 @@ pub trait Handler {
     fn before_acknowledging(&mut self) -> Result<(), HandlerError> {
         Ok(())
     }
+
+    /// Called when nothing more waits: every notification that had arrived has been handed
+    /// over. The moment to make buffered output visible (`oslo-listen` flushes stdout here
+    /// rather than after every notification). An error stops the engine.
+    fn caught_up(&mut self) -> Result<(), HandlerError> {
+        Ok(())
+    }
 }
 
 impl<F, E> Handler for F

@@ -91,6 +91,7 @@ impl<'a> Session<'a> {
                     });
                     return Ok(Flow::Continue);
                 }
+                broker::Consumed::CaughtUp => self.handler.caught_up().map_err(Error::Handler)?,
                 broker::Consumed::Idle => self.flush(acks)?,
                 broker::Consumed::Delivery(delivery) => {
                     let token = delivery.token;

@@ -1,11 +1,9 @@
 //! Reading a message body back into a [`Notification`]: envelope 2.0 or bare 1.0, with
 //! every way a body can fail to be a notification named.
 
-use super::{
-    Format, Notification, UnknownPriority, CONTEXT_PREFIX, ENVELOPE_VERSION, MESSAGE_KEY,
-    VERSION_KEY,
-};
-use serde_json::{Map, Value};
+use super::members::Members;
+use super::{Format, Notification, UnknownPriority, ENVELOPE_VERSION, MESSAGE_KEY, VERSION_KEY};
+use serde_json::Value;
 use std::fmt;
 
 /// A notification read from a message body.
@@ -109,6 +107,30 @@ pub fn json_type(value: &Value) -> &'static str {
 /// Reads a notification from a message body in either format, as oslo's `deserialize_msg`
 /// and notification dispatcher do.
 pub fn decode(body: &[u8]) -> Result<Decoded, EnvelopeError> {
+    quickly(body).map_or_else(|| slowly(body), Ok)
+}
+
+/// A notification read in one pass per object ([`Members`]), or `None` when the body is
+/// not one: [`slowly`] then reads it again, step by step, to say why.
+fn quickly(body: &[u8]) -> Option<Decoded> {
+    let outer: Members = serde_json::from_slice(body).ok()?;
+    if !outer.is_envelope() {
+        return unpack(outer, Format::V1).ok();
+    }
+    match (&outer.version, outer.message) {
+        (Some(Value::String(version)), Some(Value::String(inner)))
+            if version_is_compatible(ENVELOPE_VERSION, version) =>
+        {
+            let members: Members = serde_json::from_str(&inner).ok()?;
+            unpack(members, Format::V2).ok()
+        }
+        _ => None,
+    }
+}
+
+/// Reads `body` step by step as whole values, naming the first thing that makes it no
+/// notification.
+fn slowly(body: &[u8]) -> Result<Decoded, EnvelopeError> {
     let outer: Value =
         serde_json::from_slice(body).map_err(|e| match std::str::from_utf8(body) {
             Err(utf8) => EnvelopeError::NotUtf8 {
@@ -116,33 +138,31 @@ pub fn decode(body: &[u8]) -> Result<Decoded, EnvelopeError> {
             },
             Ok(_) => EnvelopeError::NotJson(e.to_string()),
         })?;
-    let mut message = match outer {
-        Value::Object(map) => map,
+    let members = match outer {
+        Value::Object(map) => Members::of(map),
         other => return Err(EnvelopeError::NotAnObject(json_type(&other))),
     };
-    let format = if message.contains_key(VERSION_KEY) && message.contains_key(MESSAGE_KEY) {
-        let version = match message.get(VERSION_KEY) {
-            Some(Value::String(v)) => v,
-            _ => return Err(EnvelopeError::VersionNotAString),
-        };
-        if !version_is_compatible(ENVELOPE_VERSION, version) {
-            return Err(EnvelopeError::UnsupportedVersion(version.clone()));
-        }
-        let inner = match message.remove(MESSAGE_KEY) {
-            Some(Value::String(text)) => text,
-            Some(other) => return Err(EnvelopeError::MessageNotAString(json_type(&other))),
-            None => return Err(EnvelopeError::MissingKey(MESSAGE_KEY)),
-        };
-        message = match serde_json::from_str(&inner) {
-            Ok(Value::Object(map)) => map,
-            Ok(other) => return Err(EnvelopeError::InnerNotAnObject(json_type(&other))),
-            Err(e) => return Err(EnvelopeError::InnerNotJson(e.to_string())),
-        };
-        Format::V2
-    } else {
-        Format::V1
+    if !members.is_envelope() {
+        return unpack(members, Format::V1);
+    }
+    let version = match &members.version {
+        Some(Value::String(v)) => v,
+        _ => return Err(EnvelopeError::VersionNotAString),
     };
-    unpack(message, format)
+    if !version_is_compatible(ENVELOPE_VERSION, version) {
+        return Err(EnvelopeError::UnsupportedVersion(version.clone()));
+    }
+    let inner = match members.message {
+        Some(Value::String(text)) => text,
+        Some(other) => return Err(EnvelopeError::MessageNotAString(json_type(&other))),
+        None => return Err(EnvelopeError::MissingKey(MESSAGE_KEY)),
+    };
+    let members = match serde_json::from_str(&inner) {
+        Ok(Value::Object(map)) => Members::of(map),
+        Ok(other) => return Err(EnvelopeError::InnerNotAnObject(json_type(&other))),
+        Err(e) => return Err(EnvelopeError::InnerNotJson(e.to_string())),
+    };
+    unpack(members, Format::V2)
 }
 
 /// oslo's `version_is_compatible`: same major, minor and revision no newer than ours.
@@ -194,45 +214,24 @@ fn optional_string(
     }
 }
 
-/// Takes the notification apart in one pass, so that the context keeps its order.
-fn unpack(message: Map<String, Value>, format: Format) -> Result<Decoded, EnvelopeError> {
-    let (mut message_id, mut publisher_id, mut event_type, mut priority) = (None, None, None, None);
-    let (mut payload, mut timestamp, mut unique_id) = (None, None, None);
-    let mut context = Map::new();
-    for (key, value) in message {
-        let slot = match key.as_str() {
-            "message_id" => &mut message_id,
-            "publisher_id" => &mut publisher_id,
-            "event_type" => &mut event_type,
-            "priority" => &mut priority,
-            "payload" => &mut payload,
-            "timestamp" => &mut timestamp,
-            "_unique_id" => &mut unique_id,
-            other => {
-                if let Some(name) = other.strip_prefix(CONTEXT_PREFIX) {
-                    context.insert(name.to_owned(), value);
-                }
-                continue;
-            }
-        };
-        *slot = Some(value);
-    }
-    let priority_name = string("priority", priority)?;
+/// The notification its members make, or what is missing or wrong in them.
+fn unpack(members: Members, format: Format) -> Result<Decoded, EnvelopeError> {
+    let priority_name = string("priority", members.priority)?;
     let priority = priority_name
         .parse()
         .map_err(|_| EnvelopeError::UnknownPriority(priority_name))?;
     let notification = Notification {
-        payload: payload.ok_or(EnvelopeError::MissingKey("payload"))?,
-        message_id: string("message_id", message_id)?,
-        publisher_id: optional_string("publisher_id", publisher_id)?,
-        event_type: string("event_type", event_type)?,
+        payload: members.payload.ok_or(EnvelopeError::MissingKey("payload"))?,
+        message_id: string("message_id", members.message_id)?,
+        publisher_id: optional_string("publisher_id", members.publisher_id)?,
+        event_type: string("event_type", members.event_type)?,
         priority,
-        timestamp: string("timestamp", timestamp)?,
-        context,
+        timestamp: string("timestamp", members.timestamp)?,
+        context: members.context,
     };
     Ok(Decoded {
         notification,
-        unique_id: optional_string("_unique_id", unique_id)?,
+        unique_id: optional_string("_unique_id", members.unique_id)?,
         format,
     })
 }
@@ -297,6 +296,40 @@ mod tests {
             );
             assert!(!err.contains('\n'));
         }
+    }
+
+    #[test]
+    fn reading_in_one_pass_agrees_with_reading_whole_values() {
+        let inner = r#"{"message_id": "m", "publisher_id": "p", "event_type": "e", "priority": "INFO", "payload": {"b": 1, "a": [1.50, "\u00e9"]}, "timestamp": "t", "_unique_id": "u", "_context_z": 1, "_context_a": {"password": "x"}, "_context_z": 2, "other": [1], "_context_": 0}"#;
+        let envelope = serde_json::json!({"oslo.version": "2.0", "oslo.message": inner}).to_string();
+        let bodies: Vec<String> = vec![
+            inner.to_owned(),
+            envelope,
+            // Escaped keys, duplicates (the last value wins, in the first one's place).
+            r#"{"message\u005fid": "m", "event_type": "a", "event_type": "b", "priority": "warning", "payload": null, "timestamp": "t", "_context_\u00e9": "x"}"#.to_owned(),
+            // An envelope that also has notification keys: the inner message counts.
+            format!(r#"{{"message_id": "outer", "oslo.message": {}, "oslo.version": "2.0.0"}}"#, serde_json::Value::from(inner)),
+            // One envelope key alone: format 1.0, the key ignored.
+            r#"{"oslo.version": "2.0", "message_id": "m", "event_type": "e", "priority": "info", "payload": 1, "timestamp": "t"}"#.to_owned(),
+            // Refused: a lone surrogate in a member nobody reads, a missing key, bad types.
+            r#"{"message_id": "m", "event_type": "e", "priority": "info", "payload": 1, "timestamp": "t", "x": "\ud800"}"#.to_owned(),
+            r#"{"message_id": "m", "event_type": "e", "priority": "info", "timestamp": "t"}"#.to_owned(),
+            r#"{"message_id": 1, "event_type": "e", "priority": "info", "payload": 1, "timestamp": "t"}"#.to_owned(),
+            r#"{"oslo.version": "2.0", "oslo.message": "{\"message_id\": \"m\"} x"}"#.to_owned(),
+            "{} []".to_owned(),
+        ];
+        for body in &bodies {
+            let quick = quickly(body.as_bytes());
+            let slow = slowly(body.as_bytes());
+            assert_eq!(quick, slow.clone().ok(), "{body}");
+            assert_eq!(decode(body.as_bytes()), slow, "{body}");
+        }
+        let decoded = decode(bodies[1].as_bytes()).unwrap();
+        let keys: Vec<&String> = decoded.notification.context.keys().collect();
+        assert_eq!(keys, ["z", "a", ""]);
+        assert_eq!(decoded.notification.context["z"], 2);
+        assert_eq!(decoded.format, Format::V2);
+        assert!(decode(bodies[5].as_bytes()).is_err());
     }
 
     #[test]

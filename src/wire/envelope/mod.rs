@@ -329,6 +329,7 @@ pub fn python_timestamp(time: DateTime<Utc>) -> String {
 }
 
 mod decode;
+mod members;
 
 pub use decode::{decode, json_type, Decoded, EnvelopeError};
 
