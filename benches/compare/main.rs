@@ -35,6 +35,8 @@ const MIB: f64 = 1024.0 * 1024.0;
 struct Options {
     quick: bool,
     runs: usize,
+    /// How many times the rows that compare two long runs alternate them (the median taken).
+    rounds: usize,
     count: usize,
     python_count: usize,
     json: PathBuf,
@@ -48,6 +50,7 @@ impl Options {
         let mut options = Options {
             quick: false,
             runs: 20,
+            rounds: 3,
             count: 100_000,
             python_count: 0,
             json: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench/compare.json"),
@@ -70,9 +73,11 @@ impl Options {
                 "--quick" => {
                     options.quick = true;
                     options.runs = 3;
+                    options.rounds = 1;
                     options.count = 2_000;
                 }
                 "--runs" => options.runs = number(value("--runs")?, "--runs")?,
+                "--rounds" => options.rounds = number(value("--rounds")?, "--rounds")?,
                 "--count" => options.count = number(value("--count")?, "--count")?,
                 "--python-count" => {
                     python_count = Some(number(value("--python-count")?, "--python-count")?)
@@ -242,6 +247,7 @@ struct Versus {
     raw: String,
     python: &'static str,
     target: Target,
+    cpu_target: Target,
 }
 
 impl Versus {
@@ -278,7 +284,14 @@ impl Versus {
         let ours_cpu = cpu_per_thousand(count, ours);
         let raw_cpu = Some(cpu_per_thousand(count, raw));
         let python_cpu = python.map(|run| cpu_per_thousand(python_count, run));
-        rows.push(Row::new(&figure, "ms", ours_cpu, &self.raw, raw_cpu, None));
+        rows.push(Row::new(
+            &figure,
+            "ms",
+            ours_cpu,
+            &self.raw,
+            raw_cpu,
+            Some(self.cpu_target),
+        ));
         rows.push(Row::new(
             &figure,
             "ms",
@@ -382,7 +395,7 @@ fn one_shot(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Re
     let wall = "one-shot notify, median wall";
     let rss = "one-shot notify, peak RSS";
     let ours_mib = ours_rss as f64 / MIB;
-    let ratio_target = Some(Target::RatioAtMost { bound: 1.5 });
+    let ratio_target = Some(Target::RatioAtMost { bound: 1.3 });
     let rss_target = Some(Target::ValueAtMost { bound: 8.0 });
     rows.extend([
         Row::new(
@@ -415,7 +428,17 @@ fn bulk(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Result
     let file = scratch.dir.join("payloads.jsonl");
     write_lines(&file, &payloads[..options.count])?;
 
-    eprintln!("bench: bulk notify, {} notifications", options.count);
+    eprintln!(
+        "bench: bulk notify, {} notifications, {} rounds",
+        options.count, options.rounds
+    );
+    let bodies = payloads[..options.count]
+        .iter()
+        .map(|p| body(event_type, p).map(|b| String::from_utf8_lossy(&b).into_owned()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let bodies_file = scratch.dir.join("bodies.jsonl");
+    write_lines(&bodies_file, &bodies)?;
+    drop(bodies);
     let args = [
         "--transport-url",
         &options.url,
@@ -429,29 +452,29 @@ fn bulk(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Result
         "info",
         event_type,
     ];
-    let ours = measure::run(NOTIFY, &args, Some(&file))?;
-    scratch.purge(&queue)?;
-
-    let bodies = payloads[..options.count]
-        .iter()
-        .map(|p| body(event_type, p).map(|b| String::from_utf8_lossy(&b).into_owned()))
-        .collect::<Result<Vec<_>, _>>()?;
-    let bodies_file = scratch.dir.join("bodies.jsonl");
-    write_lines(&bodies_file, &bodies)?;
-    drop(bodies);
-    let raw = measure::run(
-        &myself()?,
-        &[
-            raw::PUBLISHER,
-            &options.url,
-            &scratch.exchange,
-            &queue,
-            &WINDOW.to_string(),
-            &bodies_file.to_string_lossy(),
-        ],
-        None,
+    let raw_program = myself()?;
+    let (window, bodies_path) = (WINDOW.to_string(), bodies_file.to_string_lossy());
+    let raw_args = [
+        raw::PUBLISHER,
+        &options.url,
+        &scratch.exchange,
+        &queue,
+        &window,
+        &bodies_path,
+    ];
+    let (ours, raw) = measure::alternate(
+        options.rounds,
+        || {
+            let run = measure::run(NOTIFY, &args, Some(&file))?;
+            scratch.purge(&queue)?;
+            Ok(run)
+        },
+        || {
+            let run = measure::run(&raw_program, &raw_args, None)?;
+            scratch.purge(&queue)?;
+            Ok(run)
+        },
     )?;
-    scratch.purge(&queue)?;
 
     let python = match python() {
         Some(python) => {
@@ -478,7 +501,8 @@ fn bulk(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Result
         what: "bulk notify (--lines)",
         raw: format!("raw amiquip, {WINDOW} confirms in flight"),
         python: "Python oslo_messaging.Notifier loop",
-        target: Target::RatioAtLeast { bound: 0.85 },
+        target: Target::RatioAtLeast { bound: 0.95 },
+        cpu_target: Target::RatioAtMost { bound: 1.15 },
     };
     versus.rows(options, ours, raw, python, rows);
     Ok(())
@@ -547,22 +571,32 @@ fn listen(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Resu
         preload(scratch, &queue, count)?;
         run_listen(options, scratch, &topic, count, &[])
     };
-    eprintln!("bench: listen, {} notifications", options.count);
+    eprintln!(
+        "bench: listen, {} notifications, {} rounds",
+        options.count, options.rounds
+    );
     let small = run_ours((options.count / 10).max(1))?;
-    let ours = run_ours(options.count)?;
-
-    preload(scratch, &queue, options.count)?;
-    let raw = measure::run(
-        &myself()?,
-        &[
-            raw::CONSUMER,
-            &options.url,
-            &queue,
-            &options.count.to_string(),
-            &PREFETCH.to_string(),
-            &ACK_BATCH.to_string(),
-        ],
-        None,
+    let raw_program = myself()?;
+    let (count, prefetch, ack_batch) = (
+        options.count.to_string(),
+        PREFETCH.to_string(),
+        ACK_BATCH.to_string(),
+    );
+    let raw_args = [
+        raw::CONSUMER,
+        &options.url,
+        &queue,
+        &count,
+        &prefetch,
+        &ack_batch,
+    ];
+    let (ours, raw) = measure::alternate(
+        options.rounds,
+        || run_ours(options.count),
+        || {
+            preload(scratch, &queue, options.count)?;
+            measure::run(&raw_program, &raw_args, None)
+        },
     )?;
 
     let python = match python() {
@@ -586,7 +620,8 @@ fn listen(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Resu
         what: "listen (--shared --json)",
         raw: format!("raw amiquip, prefetch {PREFETCH}, acks per {ACK_BATCH}"),
         python: "Python notification listener",
-        target: Target::RatioAtLeast { bound: 0.8 },
+        target: Target::RatioAtLeast { bound: 0.95 },
+        cpu_target: Target::RatioAtMost { bound: 1.3 },
     };
     versus.rows(options, ours, raw, python, rows);
     let ours_mib = ours.max_rss_bytes as f64 / MIB;

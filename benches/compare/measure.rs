@@ -173,6 +173,31 @@ pub fn median(mut values: Vec<Duration>) -> Duration {
     }
 }
 
+/// The median of several runs of one thing: the median wall time, the median CPU time and
+/// the largest peak memory.
+pub fn median_run(runs: &[Run]) -> Run {
+    Run {
+        wall: median(runs.iter().map(|r| r.wall).collect()),
+        cpu: median(runs.iter().map(|r| r.cpu).collect()),
+        max_rss_bytes: runs.iter().map(|r| r.max_rss_bytes).max().unwrap_or(0),
+    }
+}
+
+/// Runs `a` and `b` in turn, `rounds` times each, so that both see the same moments of a
+/// noisy machine; the median run of each ([`median_run`]).
+pub fn alternate(
+    rounds: usize,
+    mut a: impl FnMut() -> Result<Run, String>,
+    mut b: impl FnMut() -> Result<Run, String>,
+) -> Result<(Run, Run), String> {
+    let (mut runs_a, mut runs_b) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        runs_a.push(a()?);
+        runs_b.push(b()?);
+    }
+    Ok((median_run(&runs_a), median_run(&runs_b)))
+}
+
 /// Runs a program `runs` times; the median wall time and the largest peak memory.
 pub fn repeat(program: &str, args: &[&str], runs: usize) -> Result<(Duration, u64), String> {
     let mut walls = Vec::with_capacity(runs);

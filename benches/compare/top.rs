@@ -71,7 +71,7 @@ pub fn top(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Res
         rate(&top),
         "--shared --json > /dev/null",
         Some(rate(&json)),
-        Some(Target::RatioAtLeast { bound: 0.9 }),
+        Some(Target::RatioAtLeast { bound: 0.95 }),
     ));
     rows.push(Row::new(
         "listen --top (1,000 event types, 20,000 operations per 100,000), peak RSS",

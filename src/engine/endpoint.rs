@@ -221,7 +221,7 @@ impl NotificationListener {
             let mut handler = |received: &Received| -> Result<Verdict, Infallible> {
                 let mut handled = Handled::Done;
                 for endpoint in endpoints.iter_mut() {
-                    if dispatch(endpoint.as_mut(), received.notification) == Handled::Requeue {
+                    if dispatch(endpoint.as_mut(), received.notification()) == Handled::Requeue {
                         handled = Handled::Requeue;
                     }
                 }

@@ -1,7 +1,7 @@
 //! Which notifications to keep: shell-glob patterns on event_type and publisher_id, exact
 //! message ids. Pure; no I/O.
 
-use crate::wire::envelope::Notification;
+use crate::wire::envelope::Message;
 use glob::{MatchOptions, Pattern, PatternError};
 
 /// Keeps a notification when every kind of criterion given matches it (any one pattern of
@@ -67,7 +67,7 @@ impl Filter {
     }
 
     /// Whether `notification` passes.
-    pub fn matches(&self, notification: &Notification) -> bool {
+    pub fn matches(&self, notification: &Message) -> bool {
         let any = |patterns: &[Pattern], text: &str| {
             patterns.is_empty() || patterns.iter().any(|p| p.matches_with(text, OPTIONS))
         };
@@ -84,12 +84,16 @@ impl Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::envelope::Priority;
+    use crate::wire::envelope::{Decoded, Format, Notification, Priority};
 
-    fn notification(event_type: &str, publisher_id: Option<&str>) -> Notification {
+    fn notification(event_type: &str, publisher_id: Option<&str>) -> Message {
         let mut n = Notification::new(Priority::Info, event_type, serde_json::Value::Null);
         n.publisher_id = publisher_id.map(str::to_owned);
-        n
+        Message::from(Decoded {
+            notification: n,
+            unique_id: None,
+            format: Format::V2,
+        })
     }
 
     fn strings(items: &[&str]) -> Vec<String> {

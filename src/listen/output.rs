@@ -3,11 +3,12 @@
 
 use crate::engine::receive::Received;
 use crate::listen::template::{Template, Values};
-use crate::oslo::mask::mask_member;
+use crate::oslo::mask::{is_secret_key, mask_member, mask_text, MASK};
 use crate::wire::envelope::Priority;
 use crate::wire::versioned;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 /// How each notification is written.
@@ -47,22 +48,39 @@ impl Serialize for MaskedContext<'_> {
     }
 }
 
-#[derive(serde::Serialize)]
-struct Metadata<'a> {
-    message_id: &'a str,
-    timestamp: &'a str,
+/// Writes `text` as a JSON string.
+fn json_string(out: &mut impl Write, text: &str) -> io::Result<()> {
+    serde_json::to_writer(out, text).map_err(io::Error::from)
 }
 
-#[derive(serde::Serialize)]
-struct JsonLine<'a> {
-    priority: &'static str,
-    event_type: &'a str,
-    publisher_id: Option<&'a str>,
-    payload: &'a Value,
-    metadata: Metadata<'a>,
-    context: MaskedContext<'a>,
-    exchange: &'a str,
-    routing_key: &'a str,
+/// Writes a context member, `"key":value`, from the value's compact JSON text, masked as
+/// [`mask_member`] masks the value itself (unless `show_secrets`).
+fn write_member(out: &mut impl Write, key: &str, json: &str, show_secrets: bool) -> io::Result<()> {
+    json_string(out, key)?;
+    out.write_all(b":")?;
+    if show_secrets {
+        return out.write_all(json.as_bytes());
+    }
+    match json.as_bytes().first() {
+        Some(b'{') => {
+            let value: Value = serde_json::from_str(json)?;
+            serde_json::to_writer(out, &mask_member(key, &value)).map_err(io::Error::from)
+        }
+        Some(b'n') => out.write_all(json.as_bytes()),
+        _ if is_secret_key(key) => json_string(out, MASK),
+        Some(b'"') => {
+            // Compact JSON strings escape only quotes, backslashes and control characters.
+            let text: Cow<str> = match json.get(1..json.len() - 1) {
+                Some(inner) if !inner.contains('\\') => Cow::Borrowed(inner),
+                _ => Cow::Owned(serde_json::from_str::<String>(json)?),
+            };
+            match mask_text(&text) {
+                Cow::Borrowed(_) => out.write_all(json.as_bytes()),
+                Cow::Owned(masked) => json_string(out, &masked),
+            }
+        }
+        _ => out.write_all(json.as_bytes()),
+    }
 }
 
 /// Writes notifications in one [`OutputFormat`].
@@ -93,36 +111,46 @@ impl Printer {
     /// (`message_id`, `timestamp`), `context` (masked unless secrets are shown),
     /// `exchange`, `routing_key`.
     pub fn write_json_object(&self, out: &mut impl Write, received: &Received) -> io::Result<()> {
-        let n = received.notification;
-        let line = JsonLine {
-            priority: n.priority.name(),
-            event_type: &n.event_type,
-            publisher_id: n.publisher_id.as_deref(),
-            payload: &n.payload,
-            metadata: Metadata {
-                message_id: &n.message_id,
-                timestamp: &n.timestamp,
-            },
-            context: MaskedContext {
-                context: &n.context,
-                show_secrets: self.show_secrets,
-            },
-            exchange: received.exchange,
-            routing_key: received.routing_key,
-        };
-        serde_json::to_writer(out, &line).map_err(io::Error::from)
+        // Written member by member from the message's text: no value is built.
+        let m = received.message;
+        out.write_all(b"{\"priority\":\"")?;
+        out.write_all(m.priority.name().as_bytes())?;
+        out.write_all(b"\",\"event_type\":")?;
+        json_string(out, &m.event_type)?;
+        out.write_all(b",\"publisher_id\":")?;
+        match &m.publisher_id {
+            Some(id) => json_string(out, id)?,
+            None => out.write_all(b"null")?,
+        }
+        out.write_all(b",\"payload\":")?;
+        out.write_all(m.payload_json().as_bytes())?;
+        out.write_all(b",\"metadata\":{\"message_id\":")?;
+        json_string(out, &m.message_id)?;
+        out.write_all(b",\"timestamp\":")?;
+        json_string(out, &m.timestamp)?;
+        out.write_all(b"},\"context\":{")?;
+        for (i, (key, json)) in m.context_json().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            write_member(out, key, json, self.show_secrets)?;
+        }
+        out.write_all(b"},\"exchange\":")?;
+        json_string(out, received.exchange)?;
+        out.write_all(b",\"routing_key\":")?;
+        json_string(out, received.routing_key)?;
+        out.write_all(b"}")
     }
 
     /// Writes one notification (with its line end).
     pub fn write(&self, out: &mut impl Write, received: &Received) -> io::Result<()> {
-        let n = received.notification;
         match &self.format {
             OutputFormat::Raw => {
                 out.write_all(received.body)?;
                 out.write_all(b"\n")
             }
             OutputFormat::Payload => {
-                serde_json::to_writer(&mut *out, &n.payload)?;
+                out.write_all(received.message.payload_json().as_bytes())?;
                 out.write_all(b"\n")
             }
             OutputFormat::Json => {
@@ -131,6 +159,7 @@ impl Printer {
             }
             OutputFormat::Pretty => self.write_pretty(out, received),
             OutputFormat::Template(template) => {
+                let n = received.notification();
                 // Masked as in JSON output; built only for templates that show it.
                 let context = if template.uses_context() {
                     serde_json::to_value(MaskedContext {
@@ -175,7 +204,7 @@ impl Printer {
     }
 
     fn write_pretty(&self, out: &mut impl Write, received: &Received) -> io::Result<()> {
-        let n = received.notification;
+        let n = received.notification();
         let publisher = n.publisher_id.as_deref().unwrap_or("-");
         let (timestamp, event_type) = (self.field(&n.timestamp), self.field(&n.event_type));
         let (publisher, exchange) = (self.field(publisher), self.field(received.exchange));
@@ -208,7 +237,8 @@ impl Printer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::envelope::Notification;
+    use crate::oslo::mask::mask_dict;
+    use crate::wire::envelope::{Decoded, Format, Message, Notification};
     use serde_json::json;
 
     fn sample() -> Notification {
@@ -231,10 +261,96 @@ mod tests {
         }
     }
 
+    fn message(notification: Notification) -> Message {
+        Message::from(Decoded {
+            notification,
+            unique_id: None,
+            format: Format::V2,
+        })
+    }
+
+    /// The JSON line as it is written from a message read from `body`.
+    fn json_line(body: &[u8], show_secrets: bool) -> String {
+        let message = Message::read(body).unwrap();
+        let received = Received {
+            message: &message,
+            exchange: "nova",
+            routing_key: "notifications.info",
+            body,
+        };
+        let printer = Printer {
+            format: OutputFormat::Json,
+            show_secrets,
+            ..Printer::default()
+        };
+        let mut out = Vec::new();
+        printer.write(&mut out, &received).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn json_lines_from_the_text_are_those_of_the_values() {
+        let mut context = Map::new();
+        for (key, value) in [
+            ("auth_token", json!("gAAAA-token")),
+            ("roles", json!(["admin", "member"])),
+            (
+                "service_catalog",
+                json!([{"type": "compute", "endpoints": [{"url": "http://x/"}]}]),
+            ),
+            (
+                "credentials",
+                json!({"password": "p", "user": "u", "nested": {"token": 1}}),
+            ),
+            ("note", json!("connect with password=hunter2 now")),
+            (
+                "name",
+                json!("caf\u{e9} \u{1f680} \"quoted\" back\\slash \u{1}"),
+            ),
+            ("secret_uuid", json!(null)),
+            ("project_id", json!(7)),
+            ("empty", json!({})),
+        ] {
+            context.insert(key.to_owned(), value);
+        }
+        let mut n = Notification::new(
+            Priority::Error,
+            "compute.instance.create.error",
+            json!({"nova_object.data": {"uuid": "u-1", "n": 1.5, "big": 123456789012345678901234567890u128, "list": [1, {"a": null}]}}),
+        );
+        n.publisher_id = Some("nova-compute:host\u{e9}".to_owned());
+        n.context = context;
+        for format in [Format::V2, Format::V1] {
+            let body = n.encode(format, "u").unwrap();
+            for show_secrets in [false, true] {
+                let line = json_line(&body, show_secrets);
+                let shown = if show_secrets {
+                    n.context.clone()
+                } else {
+                    mask_dict(&n.context)
+                };
+                let expected = json!({
+                    "priority": "error",
+                    "event_type": n.event_type,
+                    "publisher_id": n.publisher_id,
+                    "payload": n.payload,
+                    "metadata": {"message_id": n.message_id, "timestamp": n.timestamp},
+                    "context": shown,
+                    "exchange": "nova",
+                    "routing_key": "notifications.info",
+                });
+                assert_eq!(line, format!("{expected}\n"));
+            }
+        }
+        assert!(json_line(&n.encode(Format::V2, "u").unwrap(), false)
+            .contains(r#""note":"connect with password=*** now""#));
+    }
+
     fn render(printer: Printer, body: &[u8]) -> String {
         let n = sample();
+        let message = message(n);
         let received = Received {
-            notification: &n,
+            message: &message,
             exchange: "nova",
             routing_key: "notifications.warn",
             body,
@@ -344,8 +460,9 @@ mod tests {
                 "fault": null
             }
         });
+        let message = message(n);
         let received = Received {
-            notification: &n,
+            message: &message,
             exchange: "nova",
             routing_key: "versioned_notifications.info",
             body: b"",
@@ -374,15 +491,16 @@ mod tests {
         .write(&mut out, &received)
         .unwrap();
         let payload: Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(payload, n.payload);
+        assert_eq!(payload, message.notification().payload);
     }
 
     #[test]
     fn control_characters_are_escaped_for_terminals() {
         let mut n = sample();
         n.event_type = "evil\x1b[2Jtype".into();
+        let message = message(n);
         let received = Received {
-            notification: &n,
+            message: &message,
             exchange: "x",
             routing_key: "k",
             body: b"",

@@ -8,7 +8,7 @@ use super::{CountNotReached, FailureNotification, ListenConfig};
 use crate::engine::receive::{Received, Verdict};
 use crate::events::Weight;
 use crate::tool::talk::Talk;
-use crate::wire::envelope::Notification;
+use crate::wire::envelope::Message;
 use anyhow::Result;
 
 /// What to do with a notification.
@@ -46,7 +46,7 @@ impl<'a> Pipeline<'a> {
 
     /// Which step `received` stops at.
     pub fn judge(&mut self, received: &Received) -> Result<Step> {
-        let n = received.notification;
+        let n = received.message;
         let mut document = None;
         if !self.config.fail_on.is_empty() {
             let doc = document.insert(self.document(received)?);
@@ -99,7 +99,7 @@ impl<'a> Pipeline<'a> {
 
     /// Whether `predicate` holds for `document`; a program that fails on it does not hold,
     /// and says so at `-v`.
-    fn holds(&self, predicate: &Predicate, document: &Document, n: &Notification) -> bool {
+    fn holds(&self, predicate: &Predicate, document: &Document, n: &Message) -> bool {
         match predicate.judge(document) {
             Ok(judged) => {
                 if let Some(advice) = judged.advice {

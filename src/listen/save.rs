@@ -78,7 +78,7 @@ impl SaveDir {
     /// Writes one notification's file under its temporary name; returns the path it will
     /// have once [`SaveDir::sync`] has put it in place.
     pub fn save(&self, received: &Received) -> Result<PathBuf> {
-        let n = received.notification;
+        let n = received.message;
         let name = file_name(&n.timestamp, &n.message_id);
         let path = self.dir.join(&name);
         let partial = self.dir.join(format!(".{name}.partial"));

@@ -3,19 +3,28 @@
 
 #[cfg(doc)]
 use crate::engine::Error;
-use crate::wire::envelope::Notification;
+use crate::wire::envelope::{Message, Notification};
 
 /// A notification as it came off the broker.
 #[derive(Debug, Clone, Copy)]
 pub struct Received<'a> {
-    /// The decoded notification.
-    pub notification: &'a Notification,
+    /// The message read from the body: its head, and its payload and context as JSON text
+    /// ([`Received::notification`] has them as values).
+    pub message: &'a Message,
     /// The exchange it was published to.
     pub exchange: &'a str,
     /// Its routing key.
     pub routing_key: &'a str,
     /// The body as received.
     pub body: &'a [u8],
+}
+
+impl<'a> Received<'a> {
+    /// The decoded notification, its payload and context as values (built from the
+    /// message's text the first time they are asked for).
+    pub fn notification(&self) -> &'a Notification {
+        self.message.notification()
+    }
 }
 
 /// What a [`Handler`] did with a notification.

@@ -9,7 +9,7 @@ use crate::broker::{self, Acks, DeliveryToken, Flow, Subscriber};
 use crate::engine::Error;
 use crate::events::{Event, Observer};
 use crate::oslo::topology::{self, Route, Target, DEFAULT_EXCHANGE, WELL_KNOWN_EXCHANGES};
-use crate::wire::envelope::decode;
+use crate::wire::envelope::{Decoded, Message};
 use crate::wire::versioned;
 use base64::Engine;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -149,8 +149,8 @@ impl<'a> Session<'a> {
         routing_key: &str,
         body: &[u8],
     ) -> Result<Verdict, Error> {
-        let mut decoded = match decode(body) {
-            Ok(decoded) => decoded,
+        let mut message = match Message::read(body) {
+            Ok(message) => message,
             Err(reason) => {
                 self.observer.event(Event::Poison {
                     report: describe_poison(exchange, routing_key, &reason.to_string(), body),
@@ -160,23 +160,30 @@ impl<'a> Session<'a> {
         };
         // Handled already: redelivered after a lost connection, or published again by a
         // sender whose confirm was lost with its connection.
-        if let Some(id) = &decoded.unique_id {
+        if let Some(id) = &message.unique_id {
             if self.recent.contains(id) {
                 return Ok(Verdict::Done);
             }
         }
         if self.settings.unwrap {
-            versioned::unwrap_in_place(&mut decoded.notification.payload);
+            let (unique_id, format) = (message.unique_id.take(), message.format);
+            let mut notification = message.into_notification();
+            versioned::unwrap_in_place(&mut notification.payload);
+            message = Message::from(Decoded {
+                notification,
+                unique_id,
+                format,
+            });
         }
         let received = Received {
-            notification: &decoded.notification,
+            message: &message,
             exchange,
             routing_key,
             body,
         };
         let verdict = self.handler.handle(&received).map_err(Error::Handler)?;
         if verdict != Verdict::Skip {
-            if let Some(id) = decoded.unique_id {
+            if let Some(id) = message.unique_id {
                 self.recent.insert(id);
             }
         }

@@ -103,7 +103,7 @@ pub fn run(
         if pipeline.judge(received)? != Step::Take {
             return Ok(Verdict::Skip);
         }
-        let n = received.notification;
+        let n = received.notification();
         let sample = keep_samples.then(|| {
             Arc::new(Sample {
                 exchange: received.exchange.to_owned(),

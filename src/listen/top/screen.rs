@@ -9,7 +9,7 @@ use super::view::{Action, View};
 use crate::engine::receive::Received;
 use crate::listen::output::{OutputFormat, Printer};
 use crate::listen::{ListenConfig, TopOptions};
-use crate::wire::envelope::decode;
+use crate::wire::envelope::{decode, Message};
 use crate::wire::versioned;
 use anyhow::{Context, Result};
 use std::time::Instant;
@@ -117,8 +117,9 @@ impl Screen<'_> {
             show_secrets: self.config.printer.show_secrets,
         };
         let mut text = Vec::new();
+        let message = Message::from(decoded);
         let received = Received {
-            notification: &decoded.notification,
+            message: &message,
             exchange: &sample.exchange,
             routing_key: &sample.routing_key,
             body: &sample.body,

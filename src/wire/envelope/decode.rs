@@ -167,7 +167,7 @@ fn slowly(body: &[u8]) -> Result<Decoded, EnvelopeError> {
 
 /// oslo's `version_is_compatible`: same major, minor and revision no newer than ours.
 /// A version that is not `MAJOR.MINOR[.REV]` in digits is incompatible (oslo raises).
-fn version_is_compatible(ours: &str, theirs: &str) -> bool {
+pub(super) fn version_is_compatible(ours: &str, theirs: &str) -> bool {
     fn parts(version: &str) -> Option<(u64, u64, u64)> {
         let mut it = version.split('.');
         let major = it.next()?.trim().parse().ok()?;
@@ -221,7 +221,9 @@ fn unpack(members: Members, format: Format) -> Result<Decoded, EnvelopeError> {
         .parse()
         .map_err(|_| EnvelopeError::UnknownPriority(priority_name))?;
     let notification = Notification {
-        payload: members.payload.ok_or(EnvelopeError::MissingKey("payload"))?,
+        payload: members
+            .payload
+            .ok_or(EnvelopeError::MissingKey("payload"))?,
         message_id: string("message_id", members.message_id)?,
         publisher_id: optional_string("publisher_id", members.publisher_id)?,
         event_type: string("event_type", members.event_type)?,
@@ -301,7 +303,8 @@ mod tests {
     #[test]
     fn reading_in_one_pass_agrees_with_reading_whole_values() {
         let inner = r#"{"message_id": "m", "publisher_id": "p", "event_type": "e", "priority": "INFO", "payload": {"b": 1, "a": [1.50, "\u00e9"]}, "timestamp": "t", "_unique_id": "u", "_context_z": 1, "_context_a": {"password": "x"}, "_context_z": 2, "other": [1], "_context_": 0}"#;
-        let envelope = serde_json::json!({"oslo.version": "2.0", "oslo.message": inner}).to_string();
+        let envelope =
+            serde_json::json!({"oslo.version": "2.0", "oslo.message": inner}).to_string();
         let bodies: Vec<String> = vec![
             inner.to_owned(),
             envelope,

@@ -328,10 +328,13 @@ pub fn python_timestamp(time: DateTime<Utc>) -> String {
     String::from_utf8(text).unwrap_or_default()
 }
 
+mod compact;
 mod decode;
 mod members;
+mod message;
 
 pub use decode::{decode, json_type, Decoded, EnvelopeError};
+pub use message::Message;
 
 #[cfg(test)]
 mod tests {

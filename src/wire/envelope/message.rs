@@ -1,0 +1,389 @@
+//! A notification as a listener passes it on: its head (ids, event type, priority, time)
+//! decoded, its payload and context members kept as compact JSON text until someone asks for
+//! them as values ([`super::compact`]). Printing a notification as JSON then costs a copy of that text, where
+//! building `serde_json::Value`s for it costs an allocation and a hash per member.
+
+use super::decode::{decode, Decoded};
+use super::{
+    EnvelopeError, Format, Notification, Priority, CONTEXT_PREFIX, ENVELOPE_VERSION, MESSAGE_KEY,
+    VERSION_KEY,
+};
+use serde_json::Value;
+use std::cell::OnceCell;
+use std::ops::Range;
+
+/// A notification read from a message body: the head decoded, the payload and context as
+/// the compact JSON text `serde_json` would write for them ([`Message::payload_json`],
+/// [`Message::context_json`]), and the whole [`Notification`] built from that text the
+/// first time it is asked for ([`Message::notification`]).
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// A UUID4 with dashes.
+    pub message_id: String,
+    /// Who sent it, such as `compute.host1`.
+    pub publisher_id: Option<String>,
+    /// What happened, such as `compute.instance.create.end`.
+    pub event_type: String,
+    /// The priority.
+    pub priority: Priority,
+    /// Naive UTC time in Python's `str(datetime)` form.
+    pub timestamp: String,
+    /// oslo's `_unique_id`, when the sender set one.
+    pub unique_id: Option<String>,
+    /// Whether it came in an envelope (2.0) or bare (1.0).
+    pub format: Format,
+    /// The payload's JSON, then each context member's name and JSON.
+    text: String,
+    payload: Range<usize>,
+    /// Each context member: where its name and its JSON are in `text`.
+    context: Vec<(Range<usize>, Range<usize>)>,
+    values: OnceCell<Notification>,
+}
+
+impl Message {
+    /// Reads a notification from a message body in either format; whatever [`decode`]
+    /// refuses, this refuses with the same error.
+    pub fn read(body: &[u8]) -> Result<Message, EnvelopeError> {
+        match quickly(body) {
+            Some(message) => Ok(message),
+            None => decode(body).map(Message::from),
+        }
+    }
+
+    /// The payload as compact JSON text.
+    pub fn payload_json(&self) -> &str {
+        &self.text[self.payload.clone()]
+    }
+
+    /// The request context's members (names without `_context_`), in order, each value as
+    /// compact JSON text.
+    pub fn context_json(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
+        self.context
+            .iter()
+            .map(|(name, value)| (&self.text[name.clone()], &self.text[value.clone()]))
+    }
+
+    /// The whole notification, its payload and context as values.
+    pub fn notification(&self) -> &Notification {
+        self.values.get_or_init(|| self.build())
+    }
+
+    /// The whole notification, taken out.
+    pub fn into_notification(mut self) -> Notification {
+        match self.values.take() {
+            Some(notification) => notification,
+            None => self.build(),
+        }
+    }
+
+    fn build(&self) -> Notification {
+        // The text is JSON that serde_json wrote, or that `compact` checked it reads back
+        // the same: reading it cannot fail. Were it to, the value would be null.
+        let value = |json: &str| serde_json::from_str(json).unwrap_or(Value::Null);
+        Notification {
+            message_id: self.message_id.clone(),
+            publisher_id: self.publisher_id.clone(),
+            event_type: self.event_type.clone(),
+            priority: self.priority,
+            payload: value(self.payload_json()),
+            timestamp: self.timestamp.clone(),
+            context: self
+                .context_json()
+                .map(|(name, json)| (name.to_owned(), value(json)))
+                .collect(),
+        }
+    }
+}
+
+impl From<Decoded> for Message {
+    /// The message of a notification already decoded: its values written as JSON text.
+    fn from(decoded: Decoded) -> Message {
+        let Decoded {
+            notification: n,
+            unique_id,
+            format,
+        } = decoded;
+        fn write(text: &mut Vec<u8>, value: &Value) -> Range<usize> {
+            let start = text.len();
+            // Writing a Value into memory cannot fail.
+            let _ = serde_json::to_writer(&mut *text, value);
+            start..text.len()
+        }
+        let mut text = Vec::new();
+        let payload = write(&mut text, &n.payload);
+        let context = n
+            .context
+            .iter()
+            .map(|(name, value)| {
+                let start = text.len();
+                text.extend_from_slice(name.as_bytes());
+                let name = start..text.len();
+                (name, write(&mut text, value))
+            })
+            .collect();
+        Message {
+            message_id: n.message_id.clone(),
+            publisher_id: n.publisher_id.clone(),
+            event_type: n.event_type.clone(),
+            priority: n.priority,
+            timestamp: n.timestamp.clone(),
+            unique_id,
+            format,
+            // serde_json writes UTF-8, and the names were strings.
+            text: String::from_utf8(text).unwrap_or_default(),
+            payload,
+            context,
+            values: OnceCell::from(n),
+        }
+    }
+}
+
+/// The message read without building values, or `None` for anything unusual (a member
+/// that is not a notification's or is there twice, a wrong type, text `compact` refuses):
+/// [`decode`] then reads it, and says what is wrong.
+fn quickly(body: &[u8]) -> Option<Message> {
+    let body = std::str::from_utf8(body).ok()?;
+    let outer = Parts::read(body.as_bytes())?;
+    match outer.envelope {
+        Envelope::Neither => outer.message(Format::V1),
+        Envelope::Both { version, message } if outer.is_empty() => {
+            if !super::decode::version_is_compatible(ENVELOPE_VERSION, &version) {
+                return None;
+            }
+            let inner = Parts::read(message.as_bytes())?;
+            match inner.envelope {
+                Envelope::Neither => inner.message(Format::V2),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// What an object says of oslo's envelope.
+enum Envelope {
+    /// Neither of its keys: the object is the message.
+    Neither,
+    /// Only one of them (the object is a bare message that [`decode`] reads).
+    One,
+    /// Both, the message being the JSON text of the notification.
+    Both { version: String, message: String },
+}
+
+/// The members of one object: the head as strings, the payload and the context members as
+/// compact JSON in `text`.
+struct Parts {
+    text: Vec<u8>,
+    head: [Option<Range<usize>>; HEAD.len()],
+    payload: Option<Range<usize>>,
+    context: Vec<(Range<usize>, Range<usize>)>,
+    envelope: Envelope,
+}
+
+/// The members of a notification besides its payload and context, in [`Parts::head`]'s order.
+const HEAD: [&str; 6] = [
+    "message_id",
+    "publisher_id",
+    "event_type",
+    "priority",
+    "timestamp",
+    "_unique_id",
+];
+
+impl Parts {
+    /// Reads an object's members in one pass over its text.
+    fn read(json: &[u8]) -> Option<Parts> {
+        let mut parts = Parts {
+            text: Vec::with_capacity(json.len()),
+            head: Default::default(),
+            payload: None,
+            context: Vec::new(),
+            envelope: Envelope::Neither,
+        };
+        let (mut version, mut message) = (None, None);
+        let mut head = parts.head.clone();
+        let (mut payload, mut context) = (None, Vec::new());
+        let mut names = String::new();
+        super::compact::members(json, &mut parts.text, |key, writer| {
+            let twice = || super::compact::NotCompact;
+            match key {
+                VERSION_KEY | MESSAGE_KEY => {
+                    let mut text = String::new();
+                    writer.string_into(&mut text)?;
+                    let slot = if key == VERSION_KEY {
+                        &mut version
+                    } else {
+                        &mut message
+                    };
+                    if slot.replace(text).is_some() {
+                        return Err(twice());
+                    }
+                }
+                "payload" => {
+                    let start = writer.written();
+                    writer.value()?;
+                    if payload.replace(start..writer.written()).is_some() {
+                        return Err(twice());
+                    }
+                }
+                _ => {
+                    if let Some(index) = HEAD.iter().position(|name| *name == key) {
+                        let start = writer.written();
+                        writer.value()?;
+                        if head[index].replace(start..writer.written()).is_some() {
+                            return Err(twice());
+                        }
+                    } else if let Some(name) = key.strip_prefix(CONTEXT_PREFIX) {
+                        let start = writer.written();
+                        writer.value()?;
+                        let at = names.len();
+                        names.push_str(name);
+                        context.push((at..names.len(), start..writer.written()));
+                    } else {
+                        // Any other member: decode reads it, and checks its text.
+                        return Err(twice());
+                    }
+                }
+            }
+            Ok(())
+        })
+        .ok()?;
+        parts.head = head;
+        parts.payload = payload;
+        parts.envelope = match (version, message) {
+            (None, None) => Envelope::Neither,
+            (Some(version), Some(message)) => Envelope::Both { version, message },
+            _ => Envelope::One,
+        };
+        // The context's names go after the values; a name twice is refused.
+        for (i, (name, _)) in context.iter().enumerate() {
+            let name = &names[name.clone()];
+            if context[..i]
+                .iter()
+                .any(|(earlier, _)| &names[earlier.clone()] == name)
+            {
+                return None;
+            }
+        }
+        let offset = parts.text.len();
+        parts.text.extend_from_slice(names.as_bytes());
+        parts.context = context
+            .into_iter()
+            .map(|(name, value)| (name.start + offset..name.end + offset, value))
+            .collect();
+        Some(parts)
+    }
+
+    /// Whether it holds nothing but the envelope.
+    fn is_empty(&self) -> bool {
+        self.head.iter().all(Option::is_none) && self.payload.is_none() && self.context.is_empty()
+    }
+
+    /// The head member `index` of [`HEAD`], if it is a string.
+    fn string(&self, index: usize) -> Option<String> {
+        let json = &self.text[self.head[index].clone()?];
+        serde_json::from_slice(json).ok()
+    }
+
+    /// The head member `index`: `Some(None)` when absent or null.
+    fn optional(&self, index: usize) -> Option<Option<String>> {
+        match &self.head[index] {
+            None => Some(None),
+            Some(range) if &self.text[range.clone()] == b"null" => Some(None),
+            Some(_) => self.string(index).map(Some),
+        }
+    }
+
+    fn message(self, format: Format) -> Option<Message> {
+        let priority = self.string(3)?.parse().ok()?;
+        Some(Message {
+            message_id: self.string(0)?,
+            publisher_id: self.optional(1)?,
+            event_type: self.string(2)?,
+            priority,
+            timestamp: self.string(4)?,
+            unique_id: self.optional(5)?,
+            format,
+            payload: self.payload.clone()?,
+            context: self.context,
+            text: String::from_utf8(self.text).ok()?,
+            values: OnceCell::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Map;
+
+    /// What the slow reading gives, as a message's parts.
+    fn slowly(body: &str) -> Result<(Notification, Option<String>, Format), EnvelopeError> {
+        decode(body.as_bytes()).map(|d| (d.notification, d.unique_id, d.format))
+    }
+
+    fn parts(message: Message) -> (Notification, Option<String>, Format) {
+        let (unique_id, format) = (message.unique_id.clone(), message.format);
+        (message.into_notification(), unique_id, format)
+    }
+
+    #[test]
+    fn read_quickly_or_not_a_message_is_what_decode_reads() {
+        let inner = r#"{"message_id": "m", "publisher_id": "nova-compute:c1", "event_type": "e", "priority": "INFO", "payload": {"b": 1, "a": [1.50, "caf\u00e9", 2E3]}, "timestamp": "t", "_unique_id": "u", "_context_z": 1, "_context_a": {"password": "x"}, "_context_": 0}"#;
+        let envelope =
+            serde_json::json!({"oslo.version": "2.0", "oslo.message": inner}).to_string();
+        let deep = format!(
+            r#"{{"message_id": "m", "event_type": "e", "priority": "info", "timestamp": "t", "payload": {}{}}}"#,
+            "[".repeat(126),
+            "]".repeat(126)
+        );
+        let deeper = deep.replace("[]", "[[]]");
+        let bodies = [
+            inner.to_owned(),
+            envelope,
+            deep,
+            deeper,
+            r#"{"message_id": "m", "event_type": "e", "priority": "warning", "payload": null, "timestamp": "t", "publisher_id": null, "_unique_id": null}"#.to_owned(),
+            // The slow way: an unknown member, a surrogate alone, a key twice in the payload.
+            r#"{"message_id": "m", "event_type": "e", "priority": "info", "payload": 1, "timestamp": "t", "x": "\ud800"}"#.to_owned(),
+            r#"{"message_id": "m", "event_type": "e", "priority": "info", "payload": 1, "timestamp": "t", "x": 1}"#.to_owned(),
+            r#"{"message_id": "m", "event_type": "e", "priority": "info", "payload": 1, "timestamp": "t", "_context_z": 1, "_context_z": 2}"#.to_owned(),
+            r#"{"message_id": "m", "event_type": "e", "priority": "info", "payload": "\ud800", "timestamp": "t", "payload": 2}"#.to_owned(),
+            r#"{"message_id": "m", "event_type": "e", "priority": "info", "payload": {"k": 1, "k": 2}, "timestamp": "t"}"#.to_owned(),
+            r#"{"message_id": "m", "event_type": "e", "priority": "info", "payload": "\ud800", "timestamp": "t"}"#.to_owned(),
+            r#"{"message\u005fid": "m", "event_type": "e", "priority": "info", "payload": 1, "timestamp": "t", "_context_\u00e9": [1,  2]}"#.to_owned(),
+            // Not messages.
+            r#"{"message_id": 1, "event_type": "e", "priority": "info", "payload": 1, "timestamp": "t"}"#.to_owned(),
+            r#"{"oslo.version": "3.0", "oslo.message": "{}"}"#.to_owned(),
+            r#"{"priority": "LOUD", "payload": 1}"#.to_owned(),
+            "[]".to_owned(),
+            "{".to_owned(),
+        ];
+        for body in &bodies {
+            let read = Message::read(body.as_bytes()).map(parts);
+            assert_eq!(read, slowly(body), "{body}");
+        }
+        assert!(quickly(bodies[0].as_bytes()).is_some());
+        assert!(quickly(bodies[1].as_bytes()).is_some());
+        assert!(quickly(bodies[2].as_bytes()).is_some());
+        assert!(slowly(&bodies[3]).is_err());
+    }
+
+    #[test]
+    fn the_text_is_what_serde_json_writes_for_the_values() {
+        let body = br#"{"oslo.version": "2.0", "oslo.message": "{\"message_id\": \"m\", \"publisher_id\": null, \"event_type\": \"e\", \"priority\": \"INFO\", \"payload\": {\"name\": \"caf\\u00e9\", \"n\": 1e-05}, \"timestamp\": \"t\", \"_context_roles\": [\"a\", \"b\"], \"_context_auth_token\": \"secret\"}"}"#;
+        let quick = quickly(body).expect("an ordinary notification");
+        let slow = Message::from(decode(body).unwrap());
+        assert_eq!(quick.payload_json(), r#"{"name":"café","n":1e-05}"#);
+        assert_eq!(quick.payload_json(), slow.payload_json());
+        let pairs: Vec<_> = quick.context_json().collect();
+        assert_eq!(
+            pairs,
+            [("roles", r#"["a","b"]"#), ("auth_token", r#""secret""#)]
+        );
+        assert_eq!(pairs, slow.context_json().collect::<Vec<_>>());
+        assert_eq!(quick.notification(), slow.notification());
+        let context: &Map<String, Value> = &quick.notification().context;
+        assert_eq!(context["roles"][1], "b");
+    }
+}
