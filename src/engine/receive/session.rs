@@ -9,7 +9,7 @@ use crate::broker::{self, Acks, DeliveryToken, Flow, Subscriber};
 use crate::engine::Error;
 use crate::events::{Event, Observer};
 use crate::oslo::topology::{self, Route, Target, DEFAULT_EXCHANGE, WELL_KNOWN_EXCHANGES};
-use crate::wire::envelope::{Decoded, Message};
+use crate::wire::envelope::{decode, Message};
 use crate::wire::versioned;
 use base64::Engine;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -149,7 +149,15 @@ impl<'a> Session<'a> {
         routing_key: &str,
         body: &[u8],
     ) -> Result<Verdict, Error> {
-        let mut message = match Message::read(body) {
+        // Unwrapped payloads are values to change: read into values straight away.
+        let read = match self.settings.unwrap {
+            true => decode(body).map(|mut decoded| {
+                versioned::unwrap_in_place(&mut decoded.notification.payload);
+                Message::from(decoded)
+            }),
+            false => Message::read(body),
+        };
+        let message = match read {
             Ok(message) => message,
             Err(reason) => {
                 self.observer.event(Event::Poison {
@@ -164,16 +172,6 @@ impl<'a> Session<'a> {
             if self.recent.contains(id) {
                 return Ok(Verdict::Done);
             }
-        }
-        if self.settings.unwrap {
-            let (unique_id, format) = (message.unique_id.take(), message.format);
-            let mut notification = message.into_notification();
-            versioned::unwrap_in_place(&mut notification.payload);
-            message = Message::from(Decoded {
-                notification,
-                unique_id,
-                format,
-            });
         }
         let received = Received {
             message: &message,
