@@ -26,7 +26,7 @@
 //!     .with_publisher_id("testing");
 //! let body = notification.encode(Format::V2, &oslo_notify::envelope::new_unique_id())?;
 //! let received = decode(&body)?;
-//! assert_eq!(received.notification().payload["heavy"], "payload");
+//! assert_eq!(received.notification.payload["heavy"], "payload");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

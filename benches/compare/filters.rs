@@ -182,6 +182,36 @@ fn listen_count(
     run_listen(options, scratch, &topic, count, extra)
 }
 
+/// The raw consumer (it decodes nothing) over `options.count` bodies made by `make`: what
+/// the broker and the client cost for them.
+fn raw_over(
+    options: &Options,
+    scratch: &mut Scratch,
+    make: fn(usize) -> Result<Vec<u8>, String>,
+) -> Result<measure::Run, String> {
+    let topic = scratch.topic("filters");
+    let queue = format!("{topic}.info");
+    scratch.declare(&queue)?;
+    let bodies = (0..options.count)
+        .map(make)
+        .collect::<Result<Vec<_>, _>>()?;
+    preload_bodies(scratch, &queue, &bodies)?;
+    let (count, prefetch, ack_batch) = (
+        options.count.to_string(),
+        super::PREFETCH.to_string(),
+        super::ACK_BATCH.to_string(),
+    );
+    let args = [
+        super::raw::CONSUMER,
+        &options.url,
+        &queue,
+        &count,
+        &prefetch,
+        &ack_batch,
+    ];
+    measure::run(&super::myself()?, &args, None)
+}
+
 /// The `--where` and `--unwrap` rows.
 pub fn filters(
     options: &Options,
@@ -230,6 +260,29 @@ pub fn filters(
         "itself with empty contexts",
         Some(rate(&nova)),
         Some(Target::RatioAtLeast { bound: 0.85 }),
+    ));
+    // The same bodies through the raw consumer: how much of that is the broker's and the
+    // client's.
+    let (raw_in_context, raw_nova) = measure::alternate(
+        options.rounds,
+        || raw_over(options, &mut scratch.borrow_mut(), versioned_in_context),
+        || raw_over(options, &mut scratch.borrow_mut(), versioned),
+    )?;
+    rows.push(Row::new(
+        "raw amiquip consumer, the same Nova bodies with contexts, rate",
+        "/s",
+        rate(&raw_in_context),
+        "itself with empty contexts",
+        Some(rate(&raw_nova)),
+        None,
+    ));
+    rows.push(Row::new(
+        "listen, 3 KB Nova payloads with a 4 KB Nova request context, rate",
+        "/s",
+        rate(&in_context),
+        "raw amiquip consumer, the same bodies",
+        Some(rate(&raw_in_context)),
+        None,
     ));
     let unwrapped = over(versioned, &["--unwrap"])?;
     rows.push(Row::new(

@@ -256,6 +256,23 @@ impl Declarer {
         {
             return Ok(());
         }
+        // Most often both exist: the bind, sent without waiting, and a check of the queue
+        // behind it take one round trip; a 404 (either missing) closes the channel, and the
+        // route is then made step by step.
+        let doing = format!(
+            "binding queue {routing_key:?} to exchange {exchange:?} with key {routing_key:?}"
+        );
+        let bound = self.step(connection, doing, Some(404), |c| {
+            c.queue_bind_nowait(routing_key, exchange, routing_key, FieldTable::default())?;
+            c.queue_declare_passive(routing_key).map(drop)
+        })?;
+        if bound {
+            self.routes
+                .entry(exchange.to_owned())
+                .or_default()
+                .insert(routing_key.to_owned());
+            return Ok(());
+        }
         self.queue(connection, &QueueSpec::Shared(routing_key.to_owned()))?;
         // Most often the exchange exists: binding to it tells, with a 404 when it does not,
         // one round trip sooner than checking it first would.
