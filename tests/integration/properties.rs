@@ -1,7 +1,7 @@
 //! Property tests: the parsers take any input without panicking, and any notification
 //! survives encoding and decoding in both formats.
 
-use oslo_notify::envelope::{decode, Format, Notification, Priority};
+use oslo_notify::envelope::{decode, Format, Message, Notification, Priority};
 use oslo_notify::pyjson::PythonJson;
 use oslo_notify::transport_url::{redact, TransportUrl};
 use proptest::prelude::*;
@@ -116,6 +116,51 @@ proptest! {
         let _ = decode(envelope.to_string().as_bytes());
         let envelope = serde_json::json!({"oslo.version": "2.0", "oslo.message": value});
         let _ = decode(envelope.to_string().as_bytes());
+    }
+
+    #[test]
+    fn reading_a_message_agrees_with_decoding_whatever_the_payload(text in json_like_text()) {
+        let body = format!(
+            r#"{{"message_id": "m", "event_type": "e", "priority": "info", "timestamp": "t", "payload": {text}, "_context_x": {text}}}"#
+        );
+        let envelope = serde_json::json!({"oslo.version": "2.0", "oslo.message": body}).to_string();
+        for body in [body, envelope] {
+            let decoded = decode(body.as_bytes());
+            let read = Message::read(body.as_bytes());
+            match (decoded, read) {
+                (Ok(decoded), Ok(read)) => {
+                    prop_assert_eq!(read.payload_json(), decoded.notification.payload.to_string());
+                    prop_assert_eq!(read.notification(), &decoded.notification);
+                    prop_assert_eq!(read.format, decoded.format);
+                }
+                (Err(decoded), Err(read)) => prop_assert_eq!(read, decoded),
+                (decoded, read) => prop_assert!(false, "{body}: {decoded:?} but {read:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn any_notification_read_as_a_message_is_the_same_notification(
+        n in notification(),
+        unique in "[0-9a-f]{32}",
+    ) {
+        for format in [Format::V1, Format::V2] {
+            let body = n.encode(format, &unique).unwrap();
+            let read = Message::read(&body).unwrap();
+            prop_assert_eq!(read.payload_json(), n.payload.to_string());
+            let context: Vec<(String, String)> = n
+                .context
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect();
+            let read_context: Vec<(String, String)> = read
+                .context_json()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            prop_assert_eq!(read_context, context);
+            prop_assert_eq!(read.unique_id.as_deref(), Some(unique.as_str()));
+            prop_assert_eq!(read.into_notification(), n.clone());
+        }
     }
 
     #[test]

@@ -120,13 +120,8 @@ impl<'r, 'o> Writer<'r, 'o> {
     pub(super) fn string_into(&mut self, into: &mut String) -> Result<(), NotCompact> {
         self.expect(b'"')?;
         loop {
-            let rest = &self.raw[self.at..];
-            let plain = rest
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                .ok_or(NotCompact)?;
-            into.push_str(std::str::from_utf8(&rest[..plain]).map_err(|_| NotCompact)?);
-            self.at += plain;
+            let plain = self.plain_run()?;
+            into.push_str(std::str::from_utf8(plain).map_err(|_| NotCompact)?);
             match self.raw[self.at] {
                 b'"' => {
                     self.at += 1;
@@ -325,18 +320,26 @@ impl<'r, 'o> Writer<'r, 'o> {
         Ok(())
     }
 
+    /// The bytes of a string up to its next quote, backslash or control character, which
+    /// is then the next byte to read.
+    fn plain_run(&mut self) -> Result<&'r [u8], NotCompact> {
+        let raw: &'r [u8] = self.raw;
+        let rest = &raw[self.at..];
+        let plain = rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .ok_or(NotCompact)?;
+        self.at += plain;
+        Ok(&rest[..plain])
+    }
+
     /// Writes a string as `serde_json` writes it.
     fn string(&mut self) -> Result<(), NotCompact> {
         self.at += 1;
         self.out.push(b'"');
         loop {
-            let rest = &self.raw[self.at..];
-            let plain = rest
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-                .ok_or(NotCompact)?;
-            self.out.extend_from_slice(&rest[..plain]);
-            self.at += plain;
+            let plain = self.plain_run()?;
+            self.out.extend_from_slice(plain);
             match self.raw[self.at] {
                 b'"' => {
                     self.at += 1;
