@@ -3,6 +3,7 @@
 //! them as values ([`super::compact`]). Printing a notification as JSON then costs a copy of that text, where
 //! building `serde_json::Value`s for it costs an allocation and a hash per member.
 
+use super::compact::{members, NotCompact};
 use super::decode::{decode, Decoded};
 use super::{
     EnvelopeError, Format, Notification, Priority, CONTEXT_PREFIX, ENVELOPE_VERSION, MESSAGE_KEY,
@@ -164,98 +165,78 @@ fn quickly(body: &[u8]) -> Option<Message> {
 enum Envelope {
     /// Neither of its keys: the object is the message.
     Neither,
-    /// Only one of them (the object is a bare message that [`decode`] reads).
-    One,
     /// Both, the message being the JSON text of the notification.
     Both { version: String, message: String },
 }
 
-/// The members of one object: the head as strings, the payload and the context members as
-/// compact JSON in `text`.
+/// The members of one object: the head and the payload as compact JSON in `text`, then the
+/// context members, each name beside its value.
 struct Parts {
     text: Vec<u8>,
-    head: [Option<Range<usize>>; HEAD.len()],
-    payload: Option<Range<usize>>,
+    /// Where each of [`FIELDS`] is in `text`.
+    fields: [Option<Range<usize>>; FIELDS.len()],
     context: Vec<(Range<usize>, Range<usize>)>,
     envelope: Envelope,
 }
 
-/// The members of a notification besides its payload and context, in [`Parts::head`]'s order.
-const HEAD: [&str; 6] = [
+/// The members of a notification besides its context, in [`Parts::fields`]' order.
+const FIELDS: [&str; 7] = [
     "message_id",
     "publisher_id",
     "event_type",
     "priority",
     "timestamp",
     "_unique_id",
+    "payload",
 ];
+const PAYLOAD: usize = 6;
 
 impl Parts {
-    /// Reads an object's members in one pass over its text.
+    /// Reads an object's members in one pass over its text; `None` for one with a member
+    /// twice, a member of no notification, or one envelope key without the other.
     fn read(json: &[u8]) -> Option<Parts> {
-        let mut parts = Parts {
-            text: Vec::with_capacity(json.len()),
-            head: Default::default(),
-            payload: None,
-            context: Vec::new(),
-            envelope: Envelope::Neither,
-        };
+        let mut text = Vec::with_capacity(json.len());
+        let mut fields: [Option<Range<usize>>; FIELDS.len()] = Default::default();
         let (mut version, mut message) = (None, None);
-        let mut head = parts.head.clone();
-        let (mut payload, mut context) = (None, Vec::new());
+        let mut context = Vec::new();
         let mut names = String::new();
-        super::compact::members(json, &mut parts.text, |key, writer| {
-            let twice = || super::compact::NotCompact;
-            match key {
-                VERSION_KEY | MESSAGE_KEY => {
-                    let mut text = String::new();
-                    writer.string_into(&mut text)?;
-                    let slot = if key == VERSION_KEY {
-                        &mut version
-                    } else {
-                        &mut message
-                    };
-                    if slot.replace(text).is_some() {
-                        return Err(twice());
-                    }
-                }
-                "payload" => {
-                    let start = writer.written();
-                    writer.value()?;
-                    if payload.replace(start..writer.written()).is_some() {
-                        return Err(twice());
-                    }
-                }
-                _ => {
-                    if let Some(index) = HEAD.iter().position(|name| *name == key) {
-                        let start = writer.written();
-                        writer.value()?;
-                        if head[index].replace(start..writer.written()).is_some() {
-                            return Err(twice());
-                        }
-                    } else if let Some(name) = key.strip_prefix(CONTEXT_PREFIX) {
-                        let start = writer.written();
-                        writer.value()?;
-                        let at = names.len();
-                        names.push_str(name);
-                        context.push((at..names.len(), start..writer.written()));
-                    } else {
-                        // Any other member: decode reads it, and checks its text.
-                        return Err(twice());
-                    }
-                }
+        members(json, &mut text, |key, writer| {
+            if key == VERSION_KEY || key == MESSAGE_KEY {
+                let slot = if key == VERSION_KEY {
+                    &mut version
+                } else {
+                    &mut message
+                };
+                let mut text = String::new();
+                writer.string_into(&mut text)?;
+                return match slot.replace(text) {
+                    None => Ok(()),
+                    Some(_) => Err(NotCompact),
+                };
             }
+            let start = writer.written();
+            if let Some(index) = FIELDS.iter().position(|name| *name == key) {
+                writer.value()?;
+                return match fields[index].replace(start..writer.written()) {
+                    None => Ok(()),
+                    Some(_) => Err(NotCompact),
+                };
+            }
+            // Any other member is left to decode, which checks its text.
+            let name = key.strip_prefix(CONTEXT_PREFIX).ok_or(NotCompact)?;
+            writer.value()?;
+            let at = names.len();
+            names.push_str(name);
+            context.push((at..names.len(), start..writer.written()));
             Ok(())
         })
         .ok()?;
-        parts.head = head;
-        parts.payload = payload;
-        parts.envelope = match (version, message) {
+        let envelope = match (version, message) {
             (None, None) => Envelope::Neither,
             (Some(version), Some(message)) => Envelope::Both { version, message },
-            _ => Envelope::One,
+            _ => return None,
         };
-        // The context's names go after the values; a name twice is refused.
+        // A context name given twice is left to decode.
         for (i, (name, _)) in context.iter().enumerate() {
             let name = &names[name.clone()];
             if context[..i]
@@ -265,29 +246,34 @@ impl Parts {
                 return None;
             }
         }
-        let offset = parts.text.len();
-        parts.text.extend_from_slice(names.as_bytes());
-        parts.context = context
+        let offset = text.len();
+        text.extend_from_slice(names.as_bytes());
+        let context = context
             .into_iter()
             .map(|(name, value)| (name.start + offset..name.end + offset, value))
             .collect();
-        Some(parts)
+        Some(Parts {
+            text,
+            fields,
+            context,
+            envelope,
+        })
     }
 
     /// Whether it holds nothing but the envelope.
     fn is_empty(&self) -> bool {
-        self.head.iter().all(Option::is_none) && self.payload.is_none() && self.context.is_empty()
+        self.fields.iter().all(Option::is_none) && self.context.is_empty()
     }
 
-    /// The head member `index` of [`HEAD`], if it is a string.
+    /// The member `index` of [`FIELDS`], if it is a string.
     fn string(&self, index: usize) -> Option<String> {
-        let json = &self.text[self.head[index].clone()?];
+        let json = &self.text[self.fields[index].clone()?];
         serde_json::from_slice(json).ok()
     }
 
-    /// The head member `index`: `Some(None)` when absent or null.
+    /// The member `index` of [`FIELDS`]: `Some(None)` when absent or null.
     fn optional(&self, index: usize) -> Option<Option<String>> {
-        match &self.head[index] {
+        match &self.fields[index] {
             None => Some(None),
             Some(range) if &self.text[range.clone()] == b"null" => Some(None),
             Some(_) => self.string(index).map(Some),
@@ -304,7 +290,7 @@ impl Parts {
             timestamp: self.string(4)?,
             unique_id: self.optional(5)?,
             format,
-            payload: self.payload.clone()?,
+            payload: self.fields[PAYLOAD].clone()?,
             context: self.context,
             text: String::from_utf8(self.text).ok()?,
             values: OnceCell::new(),
