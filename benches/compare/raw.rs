@@ -206,6 +206,16 @@ pub fn consume(
     consumer
         .cancel()
         .map_err(|e| format!("cancelling the consumer: {e}"))?;
+    // amiquip tells the consumer it was cancelled after `cancel` returns; dropping it before
+    // then makes amiquip's I/O thread find it gone and fail the connection.
+    loop {
+        match consumer.receiver().recv_timeout(Duration::from_secs(5)) {
+            Ok(ConsumerMessage::Delivery(_)) => continue,
+            Ok(ConsumerMessage::ClientCancelled) => break,
+            Ok(other) => return Err(format!("cancelling the consumer: {other:?}")),
+            Err(_) => return Err("cancelling the consumer: no answer in 5 s".to_owned()),
+        }
+    }
     drop(consumer);
     close(connection, channel)?;
     Ok(elapsed)
