@@ -78,17 +78,61 @@ impl Link {
         Ok(())
     }
 
+    /// Whether `routes[route]` is declared on this connection.
+    pub(super) fn has_declared(&self, route: usize) -> bool {
+        self.declared.get(route).copied().unwrap_or(false)
+    }
+
+    fn mark_declared(&mut self, route: usize) {
+        if self.declared.len() <= route {
+            self.declared.resize(route + 1, false);
+        }
+        self.declared[route] = true;
+    }
+
+    /// Declares `routes[route]` starting on the publishing channel, which must have nothing
+    /// in flight (see [`Declarer::route_on`]). `Ok(true)` when that channel was closed by
+    /// the broker and replaced: its delivery tags start again at 1.
+    pub(super) fn declare_while_idle(
+        &mut self,
+        route: usize,
+        routes: &[Route],
+    ) -> Result<bool, BrokerError> {
+        let Some(channel) = &self.channel else {
+            return Ok(false);
+        };
+        let Route {
+            exchange,
+            routing_key,
+        } = &routes[route];
+        let closed =
+            self.declarer
+                .route_on(&mut self.connection, channel, exchange, routing_key)?;
+        self.mark_declared(route);
+        if closed {
+            self.renew_channel()?;
+        }
+        Ok(closed)
+    }
+
+    /// Declares `routes[route]` on the control channel.
+    pub(super) fn declare(&mut self, route: usize, routes: &[Route]) -> Result<(), BrokerError> {
+        let Route {
+            exchange,
+            routing_key,
+        } = &routes[route];
+        self.declarer
+            .route(&mut self.connection, exchange, routing_key)?;
+        self.mark_declared(route);
+        Ok(())
+    }
+
     /// Publishes `kept` (declaring its route first when this connection has not).
     pub(super) fn send(&mut self, kept: &Kept, routes: &[Route]) -> Result<(), BrokerError> {
-        let route = &routes[kept.route];
-        if !self.declared.get(kept.route).copied().unwrap_or(false) {
-            self.declarer
-                .route(&mut self.connection, &route.exchange, &route.routing_key)?;
-            if self.declared.len() <= kept.route {
-                self.declared.resize(kept.route + 1, false);
-            }
-            self.declared[kept.route] = true;
+        if !self.has_declared(kept.route) {
+            self.declare(kept.route, routes)?;
         }
+        let route = &routes[kept.route];
         let Some(channel) = &self.channel else {
             return Err(BrokerError::new(
                 BrokerErrorKind::Other,

@@ -103,16 +103,33 @@ impl Publisher {
     /// key, as oslo's `_publish_and_creates_default_queue` does, so that a notification sent
     /// before any listener exists waits in that queue. What exists is used as it is.
     pub fn declare(&mut self, exchange: &str, routing_key: &str) -> Result<(), BrokerError> {
-        loop {
-            let link = &mut self.link;
-            match link
-                .declarer
-                .route(&mut link.connection, exchange, routing_key)
-            {
+        let route = self.route_index(exchange, routing_key);
+        self.declare_route(route)
+    }
+
+    /// Declares `self.routes[route]` on this connection unless it is. With nothing in flight
+    /// that starts on the publishing channel, which a missing queue or exchange closes (a
+    /// new one then takes its place): one channel fewer to open for a one-shot.
+    fn declare_route(&mut self, route: usize) -> Result<(), BrokerError> {
+        while !self.link.has_declared(route) {
+            let declared = if self.ledger.awaiting_confirms() {
+                self.link.declare(route, &self.routes)
+            } else {
+                self.link
+                    .declare_while_idle(route, &self.routes)
+                    .map(|renewed| {
+                        if renewed {
+                            self.ledger.new_channel();
+                        }
+                    })
+            };
+            match declared {
+                Ok(()) => {}
                 Err(e) if is_lost(&e) => self.recover(e)?,
-                other => return other,
+                Err(e) => return Err(e),
             }
         }
+        Ok(())
     }
 
     /// Publishes one message body to `exchange` with `routing_key` (declaring the route
@@ -130,10 +147,9 @@ impl Publisher {
             self.wait_for_confirm()?;
         }
         self.check_refused()?;
-        let kept = Kept {
-            route: self.route_index(exchange, routing_key),
-            body,
-        };
+        let route = self.route_index(exchange, routing_key);
+        self.declare_route(route)?;
+        let kept = Kept { route, body };
         let sent = self.link.send(&kept, &self.routes);
         let seq = self.ledger.add(kept);
         match sent {

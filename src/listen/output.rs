@@ -3,12 +3,11 @@
 
 use crate::engine::receive::Received;
 use crate::listen::template::{Template, Values};
-use crate::oslo::mask::{is_secret_key, mask_member, mask_text, MASK};
+use crate::oslo::mask::{mask_member, mask_member_json};
 use crate::wire::envelope::Priority;
 use crate::wire::versioned;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
-use std::borrow::Cow;
 use std::io::{self, Write};
 
 /// How each notification is written.
@@ -59,27 +58,9 @@ fn write_member(out: &mut impl Write, key: &str, json: &str, show_secrets: bool)
     json_string(out, key)?;
     out.write_all(b":")?;
     if show_secrets {
-        return out.write_all(json.as_bytes());
-    }
-    match json.as_bytes().first() {
-        Some(b'{') => {
-            let value: Value = serde_json::from_str(json)?;
-            serde_json::to_writer(out, &mask_member(key, &value)).map_err(io::Error::from)
-        }
-        Some(b'n') => out.write_all(json.as_bytes()),
-        _ if is_secret_key(key) => json_string(out, MASK),
-        Some(b'"') => {
-            // Compact JSON strings escape only quotes, backslashes and control characters.
-            let text: Cow<str> = match json.get(1..json.len() - 1) {
-                Some(inner) if !inner.contains('\\') => Cow::Borrowed(inner),
-                _ => Cow::Owned(serde_json::from_str::<String>(json)?),
-            };
-            match mask_text(&text) {
-                Cow::Borrowed(_) => out.write_all(json.as_bytes()),
-                Cow::Owned(masked) => json_string(out, &masked),
-            }
-        }
-        _ => out.write_all(json.as_bytes()),
+        out.write_all(json.as_bytes())
+    } else {
+        out.write_all(mask_member_json(key, json)?.as_bytes())
     }
 }
 

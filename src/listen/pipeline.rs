@@ -27,8 +27,6 @@ pub enum Step {
 pub struct Pipeline<'a> {
     config: &'a ListenConfig,
     talk: Talk,
-    /// The `--format json` text of the notification, reused from one to the next.
-    json: Vec<u8>,
     taken: u64,
 }
 
@@ -39,7 +37,6 @@ impl<'a> Pipeline<'a> {
         Pipeline {
             config,
             talk,
-            json: Vec::new(),
             taken: 0,
         }
     }
@@ -89,12 +86,9 @@ impl<'a> Pipeline<'a> {
 
     /// A notification as `--where` and `--fail-on` programs see it: the `--format json`
     /// object.
-    fn document(&mut self, received: &Received) -> Result<Document> {
-        self.json.clear();
-        self.config
-            .printer
-            .write_json_object(&mut self.json, received)?;
-        Ok(Document::from_json(&self.json).map_err(std::io::Error::other)?)
+    fn document(&self, received: &Received) -> Result<Document> {
+        let show_secrets = self.config.printer.show_secrets;
+        Ok(Document::of(received, show_secrets).map_err(std::io::Error::other)?)
     }
 
     /// Whether `predicate` holds for `document`; a program that fails on it does not hold,

@@ -2,9 +2,11 @@
 //! Rust) that decide whether a notification counts. A program holds for a notification when
 //! its first output is neither `false` nor `null`. Pure: compiling and running, no I/O.
 
+use crate::engine::receive::Received;
+use crate::oslo::mask::mask_member_json;
 use jaq_core::load::{self, Arena, File, Loader};
 use jaq_core::{data, unwrap_valr, Compiler, Ctx, Vars};
-use jaq_json::Val;
+use jaq_json::{Map, Val};
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -71,12 +73,58 @@ impl std::error::Error for BadPredicate {}
 pub struct Document(Val);
 
 impl Document {
-    /// The JSON text of the object the programs see (`--format json`'s object).
+    /// The object the programs see, from its JSON text (`--format json`'s object).
+    #[cfg(test)]
     pub fn from_json(json: &[u8]) -> Result<Document, String> {
-        jaq_json::read::parse_single(json)
-            .map(Document)
-            .map_err(|e| e.to_string())
+        parse(json).map(Document)
     }
+
+    /// The object the programs see, `--format json`'s object for `received` (see
+    /// [`Printer::write_json_object`](crate::listen::output::Printer::write_json_object)),
+    /// built straight from the message: only the payload's and each context member's JSON
+    /// text are parsed. The context is masked unless `show_secrets`.
+    pub fn of(received: &Received, show_secrets: bool) -> Result<Document, String> {
+        let m = received.message;
+        let text = |s: &str| Val::utf8_str(s.to_owned());
+        let mut context = Map::with_capacity_and_hasher(m.context_json().len(), Default::default());
+        for (key, json) in m.context_json() {
+            let value = if show_secrets {
+                parse(json.as_bytes())?
+            } else {
+                let masked = mask_member_json(key, json).map_err(|e| e.to_string())?;
+                parse(masked.as_bytes())?
+            };
+            context.insert(text(key), value);
+        }
+        let metadata = [
+            (Val::utf8_str("message_id"), text(&m.message_id)),
+            (Val::utf8_str("timestamp"), text(&m.timestamp)),
+        ];
+        let members = [
+            (Val::utf8_str("priority"), Val::utf8_str(m.priority.name())),
+            (Val::utf8_str("event_type"), text(&m.event_type)),
+            (
+                Val::utf8_str("publisher_id"),
+                m.publisher_id.as_deref().map_or(Val::Null, text),
+            ),
+            (
+                Val::utf8_str("payload"),
+                parse(m.payload_json().as_bytes())?,
+            ),
+            (
+                Val::utf8_str("metadata"),
+                Val::obj(metadata.into_iter().collect()),
+            ),
+            (Val::utf8_str("context"), Val::obj(context)),
+            (Val::utf8_str("exchange"), text(received.exchange)),
+            (Val::utf8_str("routing_key"), text(received.routing_key)),
+        ];
+        Ok(Document(Val::obj(members.into_iter().collect())))
+    }
+}
+
+fn parse(json: &[u8]) -> Result<Val, String> {
+    jaq_json::read::parse_single(json).map_err(|e| e.to_string())
 }
 
 /// Where in `code` the slice `part` of it starts, as a 1-based column of characters.
@@ -361,6 +409,64 @@ mod tests {
 
     fn input(json: &str) -> Document {
         Document::from_json(json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn the_document_built_from_a_message_is_the_json_line_read_back() {
+        use crate::listen::output::{OutputFormat, Printer};
+        use crate::wire::envelope::{Format, Message, Notification, Priority};
+        use serde_json::json;
+        let mut n = Notification::new(
+            Priority::Warn,
+            "compute.instance.create.end",
+            json!({"nova_object.data": {"uuid": "u-1", "n": 1.5, "e": 1e300, "i": -7,
+                   "big": 123456789012345678901234567890u128, "list": [1, {"a": null}],
+                   "name": "caf\u{e9} \u{1f680} \"q\" \\ \u{1}"}}),
+        );
+        n.publisher_id = Some("nova-compute:host\u{e9}".to_owned());
+        for (key, value) in [
+            ("auth_token", json!("gAAAA-token")),
+            ("roles", json!(["admin", "member"])),
+            ("credentials", json!({"password": "p", "user": "u"})),
+            ("note", json!("connect with password=hunter2 now")),
+            ("secret_uuid", json!(null)),
+            ("project_id", json!(7)),
+        ] {
+            n.context.insert(key.to_owned(), value);
+        }
+        for format in [Format::V2, Format::V1] {
+            let body = n.encode(format, "u").unwrap();
+            let message = Message::read(&body).unwrap();
+            let received = Received {
+                message: &message,
+                exchange: "nova",
+                routing_key: "notifications.warn",
+                body: &body,
+            };
+            for show_secrets in [false, true] {
+                let printer = Printer {
+                    format: OutputFormat::Json,
+                    show_secrets,
+                    ..Printer::default()
+                };
+                let mut line = Vec::new();
+                printer.write_json_object(&mut line, &received).unwrap();
+                let built = Document::of(&received, show_secrets).unwrap();
+                let read = Document::from_json(&line).unwrap();
+                assert_eq!(built.0, read.0, "{format:?} {show_secrets}");
+                // In the same order, member by member.
+                assert_eq!(built.0.to_string(), read.0.to_string());
+            }
+            let masked = Document::of(&received, false).unwrap();
+            let p = Predicate::compile(
+                r#".context.auth_token == "***" and .context.credentials.password == "***"
+                   and .context.note == "connect with password=*** now""#,
+            )
+            .unwrap();
+            assert_eq!(p.holds(&masked), Ok(true));
+            let shown = Document::of(&received, true).unwrap();
+            assert_eq!(p.holds(&shown), Ok(false));
+        }
     }
 
     #[test]

@@ -171,6 +171,32 @@ pub fn mask_member<'v>(key: &str, value: &'v Value) -> Cow<'v, Value> {
     }
 }
 
+/// The compact JSON text of a member of an object, `key`'s value given as its compact JSON
+/// text `json`, masked as [`mask_member`] masks the value itself: borrowed when nothing is
+/// masked. Only an object is parsed; a string is unescaped only when it has escapes.
+pub fn mask_member_json<'j>(key: &str, json: &'j str) -> Result<Cow<'j, str>, serde_json::Error> {
+    Ok(match json.as_bytes().first() {
+        Some(b'{') => {
+            let value: Value = serde_json::from_str(json)?;
+            Cow::Owned(serde_json::to_string(&mask_member(key, &value))?)
+        }
+        Some(b'n') => Cow::Borrowed(json),
+        _ if is_secret_key(key) => Cow::Owned(serde_json::to_string(MASK)?),
+        Some(b'"') => {
+            // Compact JSON strings escape only quotes, backslashes and control characters.
+            let text: Cow<str> = match json.get(1..json.len() - 1) {
+                Some(inner) if !inner.contains('\\') => Cow::Borrowed(inner),
+                _ => Cow::Owned(serde_json::from_str::<String>(json)?),
+            };
+            match mask_text(&text) {
+                Cow::Borrowed(_) => Cow::Borrowed(json),
+                Cow::Owned(masked) => Cow::Owned(serde_json::to_string(&masked)?),
+            }
+        }
+        _ => Cow::Borrowed(json),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
