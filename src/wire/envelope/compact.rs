@@ -118,10 +118,20 @@ impl<'r, 'o> Writer<'r, 'o> {
 
     /// Reads a JSON string into `into`, its escapes decoded.
     pub(super) fn string_into(&mut self, into: &mut String) -> Result<(), NotCompact> {
+        let mut bytes = std::mem::take(into).into_bytes();
+        self.unescape_into(&mut bytes)?;
+        // Checked once: every run of plain bytes ends at a quote or a backslash, so a
+        // character cannot span two runs, and an escape decodes to whole characters.
+        *into = String::from_utf8(bytes).map_err(|_| NotCompact)?;
+        Ok(())
+    }
+
+    /// Reads a JSON string's bytes into `into`, its escapes decoded, without checking that
+    /// they are UTF-8: for a string that holds JSON text which is read (and checked) next.
+    pub(super) fn unescape_into(&mut self, into: &mut Vec<u8>) -> Result<(), NotCompact> {
         self.expect(b'"')?;
         loop {
-            let plain = self.plain_run()?;
-            into.push_str(std::str::from_utf8(plain).map_err(|_| NotCompact)?);
+            into.extend_from_slice(self.plain_run()?);
             match self.raw[self.at] {
                 b'"' => {
                     self.at += 1;
@@ -130,18 +140,23 @@ impl<'r, 'o> Writer<'r, 'o> {
                 b'\\' => {
                     let kind = *self.raw.get(self.at + 1).ok_or(NotCompact)?;
                     self.at += 2;
-                    into.push(match kind {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => self.code_point()?,
+                    let byte = match kind {
+                        b'"' => b'"',
+                        b'\\' => b'\\',
+                        b'/' => b'/',
+                        b'b' => 0x8,
+                        b'f' => 0xc,
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'u' => {
+                            let c = self.code_point()?;
+                            into.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                            continue;
+                        }
                         _ => return Err(NotCompact),
-                    });
+                    };
+                    into.push(byte);
                 }
                 _ => return Err(NotCompact),
             }

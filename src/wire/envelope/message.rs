@@ -143,15 +143,16 @@ impl From<Decoded> for Message {
 /// that is not a notification's or is there twice, a wrong type, text `compact` refuses):
 /// [`decode`] then reads it, and says what is wrong.
 fn quickly(body: &[u8]) -> Option<Message> {
-    let body = std::str::from_utf8(body).ok()?;
-    let outer = Parts::read(body.as_bytes())?;
+    // Not checked for UTF-8 here: every key is checked as it is decoded, and every value
+    // ends up in a text that is checked once it is whole.
+    let outer = Parts::read(body)?;
     match outer.envelope {
         Envelope::Neither => outer.message(Format::V1),
         Envelope::Both { version, message } if outer.is_empty() => {
             if !super::decode::version_is_compatible(ENVELOPE_VERSION, &version) {
                 return None;
             }
-            let inner = Parts::read(message.as_bytes())?;
+            let inner = Parts::read(&message)?;
             match inner.envelope {
                 Envelope::Neither => inner.message(Format::V2),
                 _ => None,
@@ -166,7 +167,7 @@ enum Envelope {
     /// Neither of its keys: the object is the message.
     Neither,
     /// Both, the message being the JSON text of the notification.
-    Both { version: String, message: String },
+    Both { version: String, message: Vec<u8> },
 }
 
 /// The members of one object: the head and the payload as compact JSON in `text`, then the
@@ -202,17 +203,16 @@ impl Parts {
         let mut names = String::new();
         members(json, &mut text, |key, writer| {
             if key == VERSION_KEY || key == MESSAGE_KEY {
-                let slot = if key == VERSION_KEY {
-                    &mut version
+                let mut text = Vec::new();
+                writer.unescape_into(&mut text)?;
+                // The version must be text; the message is JSON text, checked as it is read.
+                let replaced = if key == VERSION_KEY {
+                    let text = String::from_utf8(text).map_err(|_| NotCompact)?;
+                    version.replace(text).is_some()
                 } else {
-                    &mut message
+                    message.replace(text).is_some()
                 };
-                let mut text = String::new();
-                writer.string_into(&mut text)?;
-                return match slot.replace(text) {
-                    None => Ok(()),
-                    Some(_) => Err(NotCompact),
-                };
+                return if replaced { Err(NotCompact) } else { Ok(()) };
             }
             let start = writer.written();
             if let Some(index) = FIELDS.iter().position(|name| *name == key) {
@@ -353,6 +353,44 @@ mod tests {
         assert!(quickly(bodies[1].as_bytes()).is_some());
         assert!(quickly(bodies[2].as_bytes()).is_some());
         assert!(slowly(&bodies[3]).is_err());
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_refused_as_decode_refuses_them() {
+        let inner = r#"{"message_id": "m", "event_type": "e", "priority": "info", "payload": {"s": "XX"}, "timestamp": "t", "_context_k": "XX"}"#;
+        let v2 = |inner: &str| {
+            format!(
+                r#"{{"oslo.version": "2.0", "oslo.message": {}}}"#,
+                serde_json::to_string(inner).unwrap()
+            )
+        };
+        let spoiled = |text: &str, at: usize| {
+            // The n-th "XX" replaced by a lone continuation byte and a truncated sequence.
+            let mut bytes = text.as_bytes().to_vec();
+            let place = text.match_indices("XX").nth(at).unwrap().0;
+            bytes[place] = 0x80;
+            bytes[place + 1] = 0xc3;
+            bytes
+        };
+        let keyed = inner.replace("_context_k", "_context_XX");
+        let mut bodies = vec![
+            spoiled(inner, 0),
+            spoiled(inner, 1),
+            spoiled(&keyed, 1),
+            spoiled(&v2(inner), 0),
+            spoiled(&v2(inner), 1),
+            spoiled(&v2(&keyed), 1),
+            spoiled(r#"{"oslo.version": "2.XX", "oslo.message": "{}"}"#, 0),
+        ];
+        bodies.push(v2(inner).into_bytes());
+        for body in &bodies {
+            let read = Message::read(body).map(parts);
+            let slow = decode(body).map(|d| (d.notification, d.unique_id, d.format));
+            assert_eq!(read, slow, "{}", String::from_utf8_lossy(body));
+        }
+        assert!(Message::read(&bodies[0]).is_err());
+        assert!(Message::read(&bodies[4]).is_err());
+        assert!(Message::read(bodies.last().unwrap()).is_ok());
     }
 
     #[test]
