@@ -57,25 +57,35 @@ pub const SANITIZE_KEYS: [&str; 34] = [
     "cephmonkey",
 ];
 
-/// The indices of the [`SANITIZE_KEYS`] that `text` holds, in any case: one pass over it.
-fn keys_in(text: &str) -> impl Iterator<Item = usize> + '_ {
+/// Finds the [`SANITIZE_KEYS`], in any case.
+fn finder() -> &'static aho_corasick::AhoCorasick {
     static FINDER: OnceLock<aho_corasick::AhoCorasick> = OnceLock::new();
-    let finder = FINDER.get_or_init(|| {
+    FINDER.get_or_init(|| {
         aho_corasick::AhoCorasick::builder()
             .ascii_case_insensitive(true)
             .build(SANITIZE_KEYS)
             .expect("the sanitize keys are plain words")
-    });
+    })
+}
+
+/// The indices of the [`SANITIZE_KEYS`] that `text` holds, in any case: one pass over it.
+fn keys_in(text: &str) -> impl Iterator<Item = usize> + '_ {
     let mut seen = [false; SANITIZE_KEYS.len()];
-    finder
+    finder()
         .find_overlapping_iter(text)
         .map(|found| found.pattern().as_usize())
         .filter(move |&index| !std::mem::replace(&mut seen[index], true))
 }
 
+/// Whether `text` holds any of the [`SANITIZE_KEYS`], in any case: quicker than finding
+/// every one, as [`keys_in`] does.
+fn holds_a_key(text: &str) -> bool {
+    finder().is_match(text)
+}
+
 /// Whether a key names a secret: it holds one of [`SANITIZE_KEYS`], in any case.
 pub fn is_secret_key(key: &str) -> bool {
-    keys_in(key).next().is_some()
+    holds_a_key(key)
 }
 
 /// Patterns that keep what surrounds the secret in two groups (the secret between them).
@@ -130,6 +140,10 @@ fn patterns(index: usize) -> &'static KeyPatterns {
 /// `\s` matching ASCII white space.
 pub fn mask_text(text: &str) -> Cow<'_, str> {
     let mut masked = Cow::Borrowed(text);
+    if !holds_a_key(text) {
+        // Most strings: no key in them, nothing to mask.
+        return masked;
+    }
     let found: Vec<usize> = keys_in(text).collect();
     for index in found {
         let key = patterns(index);

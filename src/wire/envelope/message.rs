@@ -203,7 +203,9 @@ impl Parts {
         let mut names = String::new();
         members(json, &mut text, |key, writer| {
             if key == VERSION_KEY || key == MESSAGE_KEY {
-                let mut text = Vec::new();
+                // The message is most of the body: room for it at once.
+                let room = if key == MESSAGE_KEY { json.len() } else { 0 };
+                let mut text = Vec::with_capacity(room);
                 writer.unescape_into(&mut text)?;
                 // The version must be text; the message is JSON text, checked as it is read.
                 let replaced = if key == VERSION_KEY {
