@@ -99,7 +99,8 @@ impl Link {
         routes: &[Route],
     ) -> Result<bool, BrokerError> {
         let Some(channel) = &self.channel else {
-            return Ok(false);
+            // Given up: declared as `send` would, which then says why nothing is sent.
+            return self.declare(route, routes).map(|()| false);
         };
         let Route {
             exchange,
