@@ -17,6 +17,8 @@ use std::sync::OnceLock;
 
 /// What stands in for a masked secret.
 pub const MASK: &str = "***";
+/// [`MASK`] as a JSON string.
+const MASK_JSON: &str = "\"***\"";
 
 /// The key names (lower case) that mark a secret: a key holding one of them, in any case,
 /// has its value masked. oslo.utils' `_SANITIZE_KEYS`.
@@ -190,7 +192,7 @@ pub fn mask_member_json<'j>(key: &str, json: &'j str) -> Result<Cow<'j, str>, se
             Cow::Owned(serde_json::to_string(&mask_member(key, &value))?)
         }
         Some(b'n') => Cow::Borrowed(json),
-        _ if is_secret_key(key) => Cow::Owned(serde_json::to_string(MASK)?),
+        _ if is_secret_key(key) => Cow::Borrowed(MASK_JSON),
         Some(b'"') => {
             // Compact JSON strings escape only quotes, backslashes and control characters.
             let text: Cow<str> = match json.get(1..json.len() - 1) {
