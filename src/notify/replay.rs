@@ -3,10 +3,9 @@
 use super::input::InputError;
 use super::Outgoing;
 use crate::tool::talk::Talk;
-use crate::wire::envelope::{json_type, Notification};
+use crate::wire::envelope::{saved, Notification};
 use crate::wire::pyjson::PythonJson;
 use anyhow::{Context, Result};
-use serde_json::Value;
 
 /// One line of an `oslo-listen --format json` capture.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,53 +18,17 @@ pub struct Replayed {
     pub routing_key: Option<String>,
 }
 
-fn optional_string(line: &Value, key: &str, what: &str) -> Result<Option<String>, InputError> {
-    match line.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(InputError(format!(
-            "{what}: {key:?} is a JSON {}, not a string",
-            json_type(other)
-        ))),
-    }
-}
-
 /// Parses one capture line; `what` names it in errors (`line 3`).
 pub fn parse_line(text: &str, what: &str) -> Result<Replayed, InputError> {
-    let line: Value = serde_json::from_str(text)
-        .map_err(|e| InputError(format!("{what} is not valid JSON: {e}")))?;
-    if !line.is_object() {
-        return Err(InputError(format!(
-            "{what} is a JSON {}, not an oslo-listen --format json object",
-            json_type(&line)
-        )));
-    }
-    let priority = optional_string(&line, "priority", what)?
-        .ok_or_else(|| InputError(format!("{what} has no \"priority\"")))?
-        .parse()
-        .map_err(|e| InputError(format!("{what}: {e}")))?;
-    let event_type = optional_string(&line, "event_type", what)?
-        .ok_or_else(|| InputError(format!("{what} has no \"event_type\"")))?;
-    let payload = line
-        .get("payload")
-        .cloned()
-        .ok_or_else(|| InputError(format!("{what} has no \"payload\"")))?;
-    let context = match line.get("context") {
-        None | Some(Value::Null) => serde_json::Map::new(),
-        Some(Value::Object(map)) => map.clone(),
-        Some(other) => {
-            return Err(InputError(format!(
-                "{what}: \"context\" is a JSON {}, not an object",
-                json_type(other)
-            )))
-        }
-    };
-    let mut notification = Notification::new(priority, event_type, payload).with_context(context);
-    notification.publisher_id = optional_string(&line, "publisher_id", what)?;
+    let saved = saved::parse(text).map_err(|e| InputError(format!("{what} {e}")))?;
+    let old = saved.notification;
+    let mut notification =
+        Notification::new(old.priority, old.event_type, old.payload).with_context(old.context);
+    notification.publisher_id = old.publisher_id;
     Ok(Replayed {
         notification,
-        exchange: optional_string(&line, "exchange", what)?,
-        routing_key: optional_string(&line, "routing_key", what)?,
+        exchange: saved.exchange,
+        routing_key: saved.routing_key,
     })
 }
 
@@ -174,7 +137,7 @@ mod tests {
             ),
             (
                 r#"{"priority": "info", "event_type": "e", "payload": 1, "context": 2}"#,
-                "\"context\" is a JSON number",
+                "\"context\" as a JSON number",
             ),
         ] {
             let err = parse_line(text, "line 4").unwrap_err().to_string();

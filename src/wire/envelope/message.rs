@@ -96,6 +96,43 @@ impl Message {
     }
 }
 
+/// A message's head: everything but its payload and context.
+pub(super) struct Head {
+    pub(super) message_id: String,
+    pub(super) publisher_id: Option<String>,
+    pub(super) event_type: String,
+    pub(super) priority: Priority,
+    pub(super) timestamp: String,
+    pub(super) unique_id: Option<String>,
+    pub(super) format: Format,
+}
+
+impl Message {
+    /// A message of `head` whose payload is at `payload` in `text`, and each context member's
+    /// name and value at the ranges of `context`: compact JSON text, as [`super::compact`]
+    /// writes it.
+    pub(super) fn assemble(
+        head: Head,
+        text: String,
+        payload: Range<usize>,
+        context: Vec<(Range<usize>, Range<usize>)>,
+    ) -> Message {
+        Message {
+            message_id: head.message_id,
+            publisher_id: head.publisher_id,
+            event_type: head.event_type,
+            priority: head.priority,
+            timestamp: head.timestamp,
+            unique_id: head.unique_id,
+            format: head.format,
+            text,
+            payload,
+            context,
+            values: OnceCell::new(),
+        }
+    }
+}
+
 impl From<Decoded> for Message {
     /// The message of a notification already decoded: its values written as JSON text.
     fn from(decoded: Decoded) -> Message {
@@ -137,6 +174,33 @@ impl From<Decoded> for Message {
             values: OnceCell::from(n),
         }
     }
+}
+
+/// The context members' names, gathered in `names`, appended to `text`: each member's name
+/// and value ranges then both point into `text`. `None` for a name given twice, which is left
+/// to the slow reading.
+pub(super) fn append_names(
+    text: &mut Vec<u8>,
+    names: &str,
+    context: Vec<(Range<usize>, Range<usize>)>,
+) -> Option<Vec<(Range<usize>, Range<usize>)>> {
+    for (i, (name, _)) in context.iter().enumerate() {
+        let name = &names[name.clone()];
+        if context[..i]
+            .iter()
+            .any(|(earlier, _)| &names[earlier.clone()] == name)
+        {
+            return None;
+        }
+    }
+    let offset = text.len();
+    text.extend_from_slice(names.as_bytes());
+    Some(
+        context
+            .into_iter()
+            .map(|(name, value)| (name.start + offset..name.end + offset, value))
+            .collect(),
+    )
 }
 
 /// The message read without building values, or `None` for anything unusual (a member
@@ -238,22 +302,7 @@ impl Parts {
             (Some(version), Some(message)) => Envelope::Both { version, message },
             _ => return None,
         };
-        // A context name given twice is left to decode.
-        for (i, (name, _)) in context.iter().enumerate() {
-            let name = &names[name.clone()];
-            if context[..i]
-                .iter()
-                .any(|(earlier, _)| &names[earlier.clone()] == name)
-            {
-                return None;
-            }
-        }
-        let offset = text.len();
-        text.extend_from_slice(names.as_bytes());
-        let context = context
-            .into_iter()
-            .map(|(name, value)| (name.start + offset..name.end + offset, value))
-            .collect();
+        let context = append_names(&mut text, &names, context)?;
         Some(Parts {
             text,
             fields,
@@ -283,20 +332,18 @@ impl Parts {
     }
 
     fn message(self, format: Format) -> Option<Message> {
-        let priority = self.string(3)?.parse().ok()?;
-        Some(Message {
+        let head = Head {
             message_id: self.string(0)?,
             publisher_id: self.optional(1)?,
             event_type: self.string(2)?,
-            priority,
+            priority: self.string(3)?.parse().ok()?,
             timestamp: self.string(4)?,
             unique_id: self.optional(5)?,
             format,
-            payload: self.fields[PAYLOAD].clone()?,
-            context: self.context,
-            text: String::from_utf8(self.text).ok()?,
-            values: OnceCell::new(),
-        })
+        };
+        let payload = self.fields[PAYLOAD].clone()?;
+        let text = String::from_utf8(self.text).ok()?;
+        Some(Message::assemble(head, text, payload, self.context))
     }
 }
 

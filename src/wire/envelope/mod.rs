@@ -332,6 +332,7 @@ mod compact;
 mod decode;
 mod members;
 mod message;
+pub mod saved;
 
 pub use decode::{decode, json_type, Decoded, EnvelopeError};
 pub use message::Message;
