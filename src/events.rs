@@ -100,6 +100,22 @@ pub enum Event {
         /// Exchange, routing key, what is wrong, and the body.
         report: String,
     },
+    /// Read instead of a broker: a line or file that is not a saved notification, skipped.
+    Unreadable {
+        /// Where: a file, or a file and line (`events.jsonl line 3`).
+        place: String,
+        /// What is wrong, reading after the place (`has no "priority"`).
+        reason: String,
+    },
+    /// Read instead of a broker: the input ended.
+    EndOfInput {
+        /// What was read (a directory, a file, stdin).
+        from: String,
+        /// Notifications read.
+        read: u64,
+        /// Lines or files skipped: not notifications.
+        skipped: u64,
+    },
 }
 
 impl Event {
@@ -110,6 +126,9 @@ impl Event {
                 Weight::Detail
             }
             Event::Poison { .. } => Weight::Always,
+            Event::Unreadable { .. } => Weight::Notice,
+            Event::EndOfInput { skipped: 0, .. } => Weight::Detail,
+            Event::EndOfInput { .. } => Weight::Notice,
             Event::Retrying { .. }
             | Event::Lost { .. }
             | Event::Republished { .. }
@@ -168,6 +187,20 @@ impl fmt::Display for Event {
                 "sent {acks} acknowledgement(s) and {requeues} requeue(s)"
             ),
             Event::Poison { report } => f.write_str(report),
+            Event::Unreadable { place, reason } => {
+                write!(f, "{place} {reason}: skipped, not a notification")
+            }
+            Event::EndOfInput {
+                from,
+                read,
+                skipped,
+            } => {
+                write!(f, "read {read} notification(s) from {from}")?;
+                match skipped {
+                    0 => Ok(()),
+                    n => write!(f, "; skipped {n} that were not (said above)"),
+                }
+            }
         }
     }
 }

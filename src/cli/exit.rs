@@ -140,7 +140,7 @@ fn class_of(cause: &(dyn std::error::Error + 'static)) -> Option<Failure> {
     if let Some(engine) = cause.downcast_ref::<Error>() {
         return match engine {
             Error::Broker(broker) => Some(broker_class(broker.kind())),
-            Error::Encode(_) | Error::StoppedBeforeListening | Error::Panicked => {
+            Error::Encode(_) | Error::Read(_) | Error::StoppedBeforeListening | Error::Panicked => {
                 Some(Failure::Runtime)
             }
             // The handler's own error, and its chain, say what failed.

@@ -31,6 +31,8 @@ pub enum Error {
     /// credentials, a missing virtual host, TLS, not a broker, not confirmed in time, blocked
     /// too long, refused (nacked), the connection lost.
     Broker(BrokerError),
+    /// Reading saved notifications ([`super::receive::stored`]) failed: what, and why.
+    Read(std::io::Error),
     /// A notification could not be encoded as JSON.
     Encode(serde_json::Error),
     /// The handler failed on a notification: the engine stopped, and what it had not
@@ -59,6 +61,7 @@ impl fmt::Display for Error {
         match self {
             Error::Broker(broker) => broker.fmt(f),
             Error::Encode(_) => f.write_str("encoding the notification"),
+            Error::Read(error) => error.fmt(f),
             Error::Handler(handler) => handler.fmt(f),
             Error::StoppedBeforeListening => f.write_str("the listener stopped before it listened"),
             Error::Panicked => f.write_str("the listener thread panicked (in an endpoint)"),
@@ -72,6 +75,7 @@ impl std::error::Error for Error {
             Error::Broker(broker) => broker.source(),
             Error::Encode(encode) => Some(encode),
             Error::Handler(handler) => handler.source(),
+            Error::Read(error) => error.source(),
             Error::StoppedBeforeListening | Error::Panicked => None,
         }
     }

@@ -10,6 +10,7 @@ mod handler;
 mod recent;
 mod session;
 mod settings;
+pub mod stored;
 
 pub use handler::{Handler, HandlerError, Received, Verdict};
 pub use settings::{Ended, Settings, Sources};

@@ -55,6 +55,8 @@ pub enum Ended {
     Interrupted,
     /// The deadline passed.
     TimedOut,
+    /// Read from saved notifications ([`super::stored`]): the input ended.
+    EndOfInput,
 }
 
 /// How often the stop flag and the deadline are looked at when nothing arrives.
