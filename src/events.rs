@@ -188,7 +188,7 @@ impl fmt::Display for Event {
             ),
             Event::Poison { report } => f.write_str(report),
             Event::Unreadable { place, reason } => {
-                write!(f, "{place} {reason}: skipped, not a notification")
+                write!(f, "{place} {reason} (skipped)")
             }
             Event::EndOfInput {
                 from,

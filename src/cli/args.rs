@@ -14,6 +14,18 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Arguments that cannot be used together, found after clap parsed them. Exit code 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgumentError(pub String);
+
+impl std::fmt::Display for ArgumentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ArgumentError {}
+
 /// Where the broker is and how to talk to it; shared by both tools.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectionArgs {

@@ -11,6 +11,7 @@
 //! | 6 | `oslo-listen -- COMMAND`: the command could not start or failed |
 //! | 130, 143 | `oslo-listen -- COMMAND`: stopped by SIGINT or SIGTERM (passed on to the command) |
 
+use super::args::ArgumentError;
 use crate::broker::{BrokerError, BrokerErrorKind};
 use crate::engine::Error;
 use crate::listen::filter::BadPattern;
@@ -158,6 +159,7 @@ fn class_of(cause: &(dyn std::error::Error + 'static)) -> Option<Failure> {
     }
     classes! {
         UrlError => Usage,
+        ArgumentError => Usage,
         InputError => Usage,
         UnknownPriority => Usage,
         BadPattern => Usage,

@@ -1,7 +1,7 @@
 //! `oslo-listen`'s arguments.
 
 use super::args::{
-    parse_seconds, topics_from, ConnectionArgs, InstallArgs, NamedValues, VerbosityArgs,
+    parse_seconds, topics_from, ArgumentError, ConnectionArgs, InstallArgs, NamedValues, VerbosityArgs,
     CONFIG_FILES, PRIORITIES, TRANSPORT_URL_ENV,
 };
 use super::man::{HasManual, Manual};
@@ -11,12 +11,13 @@ use crate::listen::output::{OutputFormat, Printer};
 use crate::listen::predicate::Predicate;
 use crate::listen::template::Template;
 use crate::listen::top::tally::GroupBy;
-use crate::listen::ListenConfig;
-use crate::listen::TopOptions;
+use crate::engine::receive::stored::Stored;
+use crate::listen::{FromOptions, ListenConfig, TopOptions};
 use crate::oslo::topology::Mode;
 use crate::wire::envelope::Priority;
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// `--format` values.
@@ -169,6 +170,18 @@ pub struct ListenArgs {
     #[arg(long, value_name = "SECONDS", default_value = "600", value_parser = parse_seconds, requires = "top", allow_negative_numbers = true)]
     pub stale: f64,
 
+    /// Read notifications saved by oslo-listen instead of a broker: a --save directory, a
+    /// file of --format json lines, or - for stdin. Ends at the end of the input; what is not
+    /// a notification is said (with its file and line) and skipped
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["shared", "pool", "prefetch", "command"])]
+    pub from: Option<PathBuf>,
+
+    /// Show only the notifications of this request id, global request id, or instance (or
+    /// resource) id, as a timeline: a row each, in time order, with the time since the first,
+    /// the service, the state and each step's duration, then a summary; repeat for several
+    #[arg(long = "timeline", value_name = "ID", conflicts_with_all = ["top", "save", "command"])]
+    pub timeline: Vec<String>,
+
     /// Output format: pretty, json, payload, raw, or a template such as
     /// '{timestamp} {priority} {event_type} {payload.instance_id}' (fields: timestamp,
     /// priority, PRIORITY, event_type, publisher_id, message_id, exchange, routing_key,
@@ -283,6 +296,14 @@ impl ListenArgs {
     /// Turns the arguments into a [`ListenConfig`]. `terminal` says whether stdout is a
     /// terminal, and `no_color` whether NO_COLOR asks for no colour.
     pub fn into_config(self, terminal: bool, no_color: bool) -> Result<ListenConfig> {
+        self.check_from()?;
+        if !self.timeline.is_empty() && !matches!(self.format, OutputFormat::Pretty) {
+            return Err(ArgumentError(
+                "--timeline writes a table, or JSON with --json; it takes no other --format"
+                    .into(),
+            )
+            .into());
+        }
         let config = self.connection.read_config()?;
         if self.verbosity.verbose {
             for note in &config.unread {
@@ -310,6 +331,11 @@ impl ListenArgs {
             self.format
         };
         let timeout = self.timeout.map(Duration::from_secs_f64);
+        let from = self.from.as_deref().map(|path| FromOptions {
+            input: Stored::at(path),
+            exchanges: self.exchanges.clone(),
+            topics: self.topics.clone(),
+        });
         let exchanges = match (self.exchanges.is_empty(), config.control_exchange.clone()) {
             (true, Some(setting)) => vec![setting.value],
             _ => self.exchanges,
@@ -343,7 +369,34 @@ impl ListenArgs {
                 interval: Duration::from_secs_f64(self.interval),
                 stale: Duration::from_secs_f64(self.stale),
             }),
+            from,
+            timeline: self.timeline,
         })
+    }
+
+    /// `--from`: the path must be there, and no transport URL may be given on the command
+    /// line (one from the environment is left unused).
+    fn check_from(&self) -> Result<(), ArgumentError> {
+        let Some(path) = &self.from else {
+            return Ok(());
+        };
+        let from_environment = std::env::var(TRANSPORT_URL_ENV.0).ok();
+        if self.connection.transport_url.is_some()
+            && self.connection.transport_url != from_environment
+        {
+            return Err(ArgumentError(
+                "--from reads saved notifications and connects to no broker: \
+                 --transport-url cannot be used with it"
+                    .into(),
+            ));
+        }
+        if path.as_os_str() != "-" && !path.exists() {
+            return Err(ArgumentError(format!(
+                "--from {}: no such file or directory",
+                path.display()
+            )));
+        }
+        Ok(())
     }
 }
 

@@ -13,20 +13,26 @@ pub mod pipeline;
 pub mod predicate;
 pub mod print;
 pub mod save;
+pub mod table;
 pub mod template;
 pub mod top;
 pub mod trigger;
 
 use crate::broker::{ConnectOptions, Durability};
-use crate::engine::receive::{Settings, Sources};
+use crate::engine::receive::stored::{self, Stored};
+use crate::engine::receive::{
+    self, Ended, Handler, HandlerError, Received, Settings, Sources, Verdict,
+};
+use crate::events::{Observer, Weight};
 use crate::oslo::topology::{Mode, Target};
 use crate::oslo::transport_url::TransportUrl;
-use crate::tool::talk::Verbosity;
+use crate::tool::talk::{Talk, Verbosity};
 use crate::wire::envelope::Priority;
 use filter::Filter;
 use output::Printer;
 use predicate::Predicate;
 use std::fmt;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use top::tally::GroupBy;
 
@@ -71,6 +77,39 @@ pub struct ListenConfig {
     pub command: Vec<String>,
     /// Show running figures instead of each notification ([`top`]).
     pub top: Option<TopOptions>,
+    /// Read saved notifications instead of a broker.
+    pub from: Option<FromOptions>,
+    /// Show only the notifications that belong to one of these ids, as a timeline
+    /// ([`timeline`]); empty for none.
+    pub timeline: Vec<String>,
+}
+
+/// What `--from` was asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FromOptions {
+    /// Where the saved notifications are.
+    pub input: Stored,
+    /// Only those read from these exchanges; empty for all.
+    pub exchanges: Vec<String>,
+    /// Only those whose routing key is one of these topics and a priority; empty for all.
+    pub topics: Vec<String>,
+}
+
+impl FromOptions {
+    /// Whether `received` is one that listening for `priorities` (and these exchanges and
+    /// topics) would have received.
+    fn routes(&self, priorities: &[Priority], received: &Received) -> bool {
+        let exchange = received.exchange;
+        let key = received.routing_key;
+        priorities.contains(&received.message.priority)
+            && (self.exchanges.is_empty() || self.exchanges.iter().any(|e| e == exchange))
+            && (self.topics.is_empty()
+                || self.topics.iter().any(|topic| {
+                    key.strip_prefix(topic.as_str())
+                        .and_then(|rest| rest.strip_prefix('.'))
+                        .is_some_and(|rest| !rest.contains('.'))
+                }))
+    }
 }
 
 /// What `--top` was asked for.
@@ -84,36 +123,41 @@ pub struct TopOptions {
     pub stale: Duration,
 }
 
-/// `--count` was not reached before `--timeout`. Exit code 4.
+/// `--count` was not reached before `--timeout`, or before the end of `--from`'s input.
+/// Exit code 4.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CountNotReached {
     /// How many matching notifications arrived.
     pub seen: u64,
     /// How many were wanted.
     pub wanted: u64,
-    /// The timeout.
-    pub timeout: Duration,
+    /// The timeout; `None` when the input ended first.
+    pub timeout: Option<Duration>,
 }
 
 impl fmt::Display for CountNotReached {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "timed out after {:?}: {} of {} notifications arrived",
-            self.timeout, self.seen, self.wanted
-        )
+        match self.timeout {
+            Some(timeout) => write!(f, "timed out after {timeout:?}: "),
+            None => write!(f, "the input ended: "),
+        }?;
+        write!(f, "{} of {} notifications arrived", self.seen, self.wanted)
     }
 }
 
 impl std::error::Error for CountNotReached {}
 
 impl CountNotReached {
-    /// `seen` of `config`'s `--count` arrived before its `--timeout`.
-    pub(crate) fn of(config: &ListenConfig, seen: u64) -> Self {
+    /// `seen` of `config`'s `--count` arrived before its `--timeout` (or the end of its
+    /// input, reading saved notifications).
+    pub(crate) fn of(config: &ListenConfig, seen: u64, ended: Ended) -> Self {
         CountNotReached {
             seen,
             wanted: config.count.unwrap_or_default(),
-            timeout: config.timeout.unwrap_or_default(),
+            timeout: match ended {
+                Ended::EndOfInput => None,
+                _ => Some(config.timeout.unwrap_or_default()),
+            },
         }
     }
 }
@@ -159,6 +203,62 @@ impl fmt::Display for CommandTimedOut {
 
 impl std::error::Error for CommandTimedOut {}
 
+/// Says where the run connects to (at `-v`), and warns of TLS without verification; nothing
+/// when it reads saved notifications.
+pub(crate) fn say_connecting(talk: &Talk, config: &ListenConfig) -> std::io::Result<()> {
+    if config.from.is_some() {
+        return Ok(());
+    }
+    if let Some(warning) = config.connect.tls.insecure_warning() {
+        talk.warn(warning)?;
+    }
+    talk.say(Weight::Detail, format_args!("connecting to {}", config.url))
+}
+
+/// Runs the receiving engine as `config` says, until `deadline`: on a broker, or on saved
+/// notifications (`--from`), those not routed as the broker would have routed them skipped.
+pub(crate) fn receive(
+    config: &ListenConfig,
+    deadline: Option<Instant>,
+    handler: &mut dyn Handler,
+    observer: &mut dyn Observer,
+    halt: &AtomicBool,
+) -> Result<Ended, crate::engine::Error> {
+    let Some(from) = &config.from else {
+        return receive::run(&settings(config, deadline), handler, observer, halt);
+    };
+    let mut routed = Routed {
+        from,
+        priorities: &config.priorities,
+        inner: handler,
+    };
+    stored::run(&from.input, config.unwrap, deadline, &mut routed, observer, halt)
+}
+
+/// A handler that hands on only the notifications a broker would have routed to us.
+struct Routed<'a> {
+    from: &'a FromOptions,
+    priorities: &'a [Priority],
+    inner: &'a mut dyn Handler,
+}
+
+impl Handler for Routed<'_> {
+    fn handle(&mut self, received: &Received) -> Result<Verdict, HandlerError> {
+        match self.from.routes(self.priorities, received) {
+            true => self.inner.handle(received),
+            false => Ok(Verdict::Skip),
+        }
+    }
+
+    fn before_acknowledging(&mut self) -> Result<(), HandlerError> {
+        self.inner.before_acknowledging()
+    }
+
+    fn caught_up(&mut self) -> Result<(), HandlerError> {
+        self.inner.caught_up()
+    }
+}
+
 /// The engine's settings for `config`, to stop at `deadline`.
 pub(crate) fn settings(config: &ListenConfig, deadline: Option<Instant>) -> Settings {
     Settings {
@@ -184,14 +284,16 @@ mod tests {
 
     #[test]
     fn the_count_timeout_message_says_how_far_it_got() {
-        let e = CountNotReached {
+        let mut e = CountNotReached {
             seen: 2,
             wanted: 5,
-            timeout: Duration::from_secs(3),
+            timeout: Some(Duration::from_secs(3)),
         };
         assert_eq!(
             e.to_string(),
             "timed out after 3s: 2 of 5 notifications arrived"
         );
+        e.timeout = None;
+        assert_eq!(e.to_string(), "the input ended: 2 of 5 notifications arrived");
     }
 }

@@ -5,7 +5,7 @@
 
 use super::predicate::{Document, Predicate};
 use super::{CountNotReached, FailureNotification, ListenConfig};
-use crate::engine::receive::{Received, Verdict};
+use crate::engine::receive::{Ended, Received, Verdict};
 use crate::events::Weight;
 use crate::tool::talk::Talk;
 use crate::wire::envelope::Message;
@@ -79,9 +79,10 @@ impl<'a> Pipeline<'a> {
         }
     }
 
-    /// The error of a run whose `--timeout` passed before `--count` was reached.
-    pub fn not_reached(&self) -> CountNotReached {
-        CountNotReached::of(self.config, self.taken)
+    /// The error of a run that `ended` (its `--timeout` passed, or its input ended) before
+    /// `--count` was reached.
+    pub fn not_reached(&self, ended: Ended) -> CountNotReached {
+        CountNotReached::of(self.config, self.taken, ended)
     }
 
     /// A notification as `--where` and `--fail-on` programs see it: the `--format json`

@@ -6,9 +6,9 @@
 use super::pipeline::{Pipeline, Step};
 use super::save::SaveDir;
 use super::trigger::{CommandFailed, Trigger, GRACE};
-use super::{settings, CommandTimedOut, FailureNotification, ListenConfig};
-use crate::engine::receive::{self, Ended, Received, Verdict};
-use crate::events::{Event, Observer, Weight};
+use super::{CommandTimedOut, FailureNotification, ListenConfig};
+use crate::engine::receive::{Ended, Received, Verdict};
+use crate::events::{Event, Observer};
 use crate::tool::talk::Talk;
 use crate::tool::{from_engine, Signalled, ToolHandler};
 use anyhow::{Context, Result};
@@ -56,17 +56,13 @@ pub fn run(
     signal: &AtomicUsize,
 ) -> Result<()> {
     let mut talk = Talk::new("oslo-listen", config.verbosity, err);
-    if let Some(warning) = config.connect.tls.insecure_warning() {
-        talk.warn(warning)?;
-    }
-    talk.say(Weight::Detail, format_args!("connecting to {}", config.url))?;
+    super::say_connecting(&talk, config)?;
     let save = match &config.save {
         Some(dir) => Some(SaveDir::create(dir, config.printer.show_secrets)?),
         None => None,
     };
     let started = Instant::now();
     let deadline = config.timeout.map(|t| started + t);
-    let settings = settings(config, deadline);
     let mut failure: Option<FailureNotification> = None;
     let mut pipeline = Pipeline::new(config, talk.clone());
     // Written as they come, flushed when nothing more waits and before acknowledging.
@@ -154,7 +150,7 @@ pub fn run(
             caught_up: Some(show),
         };
         let ended =
-            receive::run(&settings, &mut handler, &mut observer, &halt).map_err(from_engine);
+            super::receive(config, deadline, &mut handler, &mut observer, &halt).map_err(from_engine);
         engine_done.store(true, Ordering::Relaxed);
         ended
     });
@@ -205,14 +201,16 @@ fn outcome(
         let timeout = config.timeout.unwrap_or_default();
         drop(trigger);
         match config.count {
-            Some(_) => Err(pipeline.not_reached().into()),
+            Some(_) => Err(pipeline.not_reached(Ended::TimedOut).into()),
             None => Err(CommandTimedOut(timeout).into()),
         }
     };
     let Some(mut trigger) = trigger else {
         // No command, or none started yet.
         return match (ended, config.count, config.timeout, halted) {
-            (Ended::TimedOut, Some(_), Some(_), _) => Err(pipeline.not_reached().into()),
+            (Ended::TimedOut, Some(_), Some(_), _) | (Ended::EndOfInput, Some(_), _, _) => {
+                Err(pipeline.not_reached(ended).into())
+            }
             (_, _, _, Some(Halt::Signal(number))) if !config.command.is_empty() => {
                 Err(Signalled(number).into())
             }

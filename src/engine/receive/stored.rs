@@ -396,7 +396,7 @@ mod tests {
         assert_eq!(ended, Ended::EndOfInput);
         let types: Vec<_> = seen.iter().map(|s| s.split(' ').next().unwrap()).collect();
         assert_eq!(types, ["first", "second"]);
-        assert!(events[0].ends_with("20261205T000004-d.json has no \"priority\": skipped, not a notification"));
+        assert!(events[0].ends_with("20261205T000004-d.json has no \"priority\" (skipped)"));
         // The handler's stop ends the reading.
         let (ended, seen, _) = collect(&from, false, 1);
         assert_eq!((ended, seen.len()), (Ended::Stopped, 1));

@@ -13,7 +13,6 @@ pub mod operations;
 mod screen;
 mod shared;
 pub mod snapshot;
-mod table;
 pub mod tally;
 pub mod tty;
 pub mod view;
@@ -179,7 +178,7 @@ pub fn run(
     .and_then(|()| out.flush())
     .context("writing to stdout")?;
     match (ended, config.count, config.timeout) {
-        (Ended::TimedOut, Some(_), Some(_)) => Err(pipeline.not_reached().into()),
+        (Ended::TimedOut, Some(_), Some(_)) => Err(pipeline.not_reached(ended).into()),
         _ => Ok(()),
     }
 }

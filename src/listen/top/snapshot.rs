@@ -2,7 +2,7 @@
 //! as a JSON line for scripts or as plain-text tables. Pure.
 
 use super::operations::Operations;
-use super::table::{ago, clock, span, write_table, Table};
+use crate::listen::table::{ago, clock, span, write_table, Table};
 use super::tally::{GroupBy, Tally};
 use chrono::{DateTime, Utc};
 use serde::Serialize;

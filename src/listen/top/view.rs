@@ -3,7 +3,7 @@
 //! terminal loop (or a test's backend) puts on a screen.
 
 use super::snapshot::{Snapshot, SortBy};
-use super::table::{clock, fit, shorten, Table as Cells};
+use crate::listen::table::{clock, fit, shorten, Table as Cells};
 use super::tally::GroupBy;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};

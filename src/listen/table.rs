@@ -1,4 +1,5 @@
-//! Plain-text tables fitted to a width, and durations written as people read them. Pure.
+//! Plain-text tables fitted to a width, and durations written as people read them, for
+//! `--top` and `--timeline`. Pure.
 
 use std::io::{self, Write};
 use std::time::Duration;
@@ -33,7 +34,8 @@ impl Table {
     }
 }
 
-pub(super) fn write_table(
+/// Writes `table` with its columns aligned, fitted to `width` when given.
+pub fn write_table(
     out: &mut impl Write,
     table: &Table,
     width: Option<usize>,
@@ -141,7 +143,7 @@ pub fn span(seconds: f64) -> String {
 }
 
 /// Seconds since something was last seen, as a short text.
-pub(super) fn ago(seconds: f64) -> String {
+pub fn ago(seconds: f64) -> String {
     if seconds < 10.0 {
         format!("{seconds:.1}s")
     } else {
