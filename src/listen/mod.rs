@@ -32,7 +32,7 @@ use filter::Filter;
 use output::Printer;
 use predicate::Predicate;
 use std::fmt;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use top::tally::GroupBy;
 
@@ -213,6 +213,30 @@ pub(crate) fn say_connecting(talk: &Talk, config: &ListenConfig) -> std::io::Res
         talk.warn(warning)?;
     }
     talk.say(Weight::Detail, format_args!("connecting to {}", config.url))
+}
+
+/// Runs `work` with a flag it should stop at, which a signal sets (its number is stored in
+/// `signal`, watched on a thread of its own).
+pub(crate) fn halted_by_signal<T>(
+    signal: &AtomicUsize,
+    work: impl FnOnce(&AtomicBool) -> T,
+) -> T {
+    let halt = AtomicBool::new(false);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                if signal.load(Ordering::Relaxed) != 0 {
+                    halt.store(true, Ordering::Relaxed);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let result = work(&halt);
+        done.store(true, Ordering::Relaxed);
+        result
+    })
 }
 
 /// Runs the receiving engine as `config` says, until `deadline`: on a broker, or on saved

@@ -10,6 +10,7 @@
 mod depths;
 mod held;
 pub mod operations;
+mod saved;
 mod screen;
 mod shared;
 pub mod snapshot;
@@ -23,7 +24,6 @@ use tally::{GroupBy, Sample, Tally};
 use super::pipeline::{Pipeline, Step};
 use super::{settings, ListenConfig, TopOptions};
 use crate::engine::receive::{self, Ended, Received, Verdict};
-use crate::events::Weight;
 use crate::tool::talk::Talk;
 use crate::tool::{from_engine, ToolHandler};
 use anyhow::{Context, Result};
@@ -74,10 +74,10 @@ pub fn run(
         Some(held) => Talk::new("oslo-listen", config.verbosity, held.clone()),
         None => Talk::new("oslo-listen", config.verbosity, err),
     };
-    if let Some(warning) = config.connect.tls.insecure_warning() {
-        talk.warn(warning)?;
+    if config.from.is_some() {
+        return saved::run(config, top, face, out, &talk, signal);
     }
-    talk.say(Weight::Detail, format_args!("connecting to {}", config.url))?;
+    super::say_connecting(&talk, config)?;
     let started = Instant::now();
     let deadline = config.timeout.map(|t| started + t);
     let settings = settings(config, deadline);
@@ -166,13 +166,7 @@ pub fn run(
     match face {
         Face::Lines => last.write_json_line(out),
         Face::Screen { .. } => {
-            // Fitted to the terminal, so that the tables do not wrap; on one too narrow to
-            // show them anyway, whole.
-            let width = ratatui::crossterm::terminal::size()
-                .ok()
-                .map(|(w, _)| usize::from(w))
-                .filter(|w| *w >= usize::from(view::MIN_WIDTH));
-            last.write_text(out, width)
+            last.write_text(out, terminal_width())
         }
     }
     .and_then(|()| out.flush())
@@ -181,6 +175,15 @@ pub fn run(
         (Ended::TimedOut, Some(_), Some(_)) => Err(pipeline.not_reached(ended).into()),
         _ => Ok(()),
     }
+}
+
+/// The width the final tables are fitted to, so that they do not wrap: the terminal's; `None`
+/// (whole) on one too narrow to show them anyway.
+fn terminal_width() -> Option<usize> {
+    ratatui::crossterm::terminal::size()
+        .ok()
+        .map(|(w, _)| usize::from(w))
+        .filter(|w| *w >= usize::from(view::MIN_WIDTH))
 }
 
 /// The JSON face: a line every interval until `stopped`.
