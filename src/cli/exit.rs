@@ -330,7 +330,7 @@ mod tests {
                 CountNotReached {
                     seen: 0,
                     wanted: 1,
-                    timeout: std::time::Duration::from_secs(1),
+                    timeout: Some(std::time::Duration::from_secs(1)),
                 }
                 .into(),
                 Failure::Timeout,

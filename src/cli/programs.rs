@@ -4,7 +4,7 @@
 use super::exit;
 use super::listen::ListenArgs;
 use super::notify::NotifyArgs;
-use crate::listen::{print, top};
+use crate::listen::{print, timeline, top};
 use crate::notify::send;
 use std::io::{self, BufWriter, IsTerminal};
 use std::process::ExitCode;
@@ -67,6 +67,14 @@ pub fn oslo_listen() -> ExitCode {
                     top::Face::Lines
                 };
                 top::run(&config, options, face, &mut out, io::stderr(), &signal)
+            }
+            None if !config.timeline.is_empty() => {
+                let width = io::stdout()
+                    .is_terminal()
+                    .then(|| ratatui::crossterm::terminal::size().ok())
+                    .flatten()
+                    .map(|(columns, _)| usize::from(columns));
+                timeline::run(&config, &mut out, io::stderr(), &signal, width)
             }
             None => print::run(&config, &mut out, io::stderr(), &signal),
         }

@@ -15,6 +15,7 @@ pub mod print;
 pub mod save;
 pub mod table;
 pub mod template;
+pub mod timeline;
 pub mod top;
 pub mod trigger;
 

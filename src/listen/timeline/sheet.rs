@@ -1,0 +1,475 @@
+//! A timeline as it is written: each [`Step`] numbered, placed in time after the first and
+//! paired with the `.start` it ends ([`Timeline`]); rows as a table a person reads at a
+//! glance ([`Layout`]) or as JSON objects; and the summary after them. Pure.
+
+use super::row::Step;
+use crate::listen::table::{shorten, span};
+use chrono::NaiveDateTime;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+use std::fmt;
+
+/// One row: a step with its place in the timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// From 1.
+    pub number: u64,
+    /// What it shows.
+    pub step: Step,
+    /// Seconds since the first row, when both timestamps could be read.
+    pub offset: Option<f64>,
+    /// For a `.end` or `.error`: seconds since the `.start` it ends.
+    pub duration: Option<f64>,
+}
+
+/// The rows so far: numbering, the first one's time, the `.start`s still open, and what the
+/// summary says.
+#[derive(Debug, Default)]
+pub struct Timeline {
+    rows: u64,
+    first: Option<(String, Option<NaiveDateTime>)>,
+    last: Option<NaiveDateTime>,
+    services: Vec<String>,
+    failures: u64,
+    slowest: Option<(String, f64)>,
+    /// Each open `.start`'s time, by operation and what it is about.
+    open: HashMap<(String, String), NaiveDateTime>,
+}
+
+/// Seconds from `from` to `to`.
+fn seconds(from: NaiveDateTime, to: NaiveDateTime) -> f64 {
+    (to - from).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6
+}
+
+/// Rounded to a thousandth, for output.
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+impl Timeline {
+    /// Adds the next step, in the order they are written.
+    pub fn add(&mut self, step: Step) -> Row {
+        self.rows += 1;
+        let first = self
+            .first
+            .get_or_insert_with(|| (step.timestamp.clone(), step.at));
+        let offset = match (first.1, step.at) {
+            (Some(first), Some(at)) => Some(round(seconds(first, at))),
+            _ => None,
+        };
+        if let Some(at) = step.at {
+            self.last = Some(self.last.map_or(at, |last| last.max(at)));
+        }
+        if !self.services.contains(&step.service) {
+            self.services.push(step.service.clone());
+        }
+        self.failures += u64::from(step.failed);
+        let mut duration = None;
+        if let Some(operation) = &step.operation {
+            if step.starts() {
+                if let Some(at) = step.at {
+                    // Started again before it ended: the first start stands, as in --top.
+                    self.open.entry(operation.clone()).or_insert(at);
+                }
+            } else if let Some(started) = self.open.remove(operation) {
+                duration = step.at.map(|at| round(seconds(started, at)));
+                if let Some(took) = duration {
+                    if self.slowest.as_ref().is_none_or(|(_, most)| took > *most) {
+                        self.slowest = Some((operation.0.clone(), took));
+                    }
+                }
+            }
+        }
+        Row {
+            number: self.rows,
+            step,
+            offset,
+            duration,
+        }
+    }
+
+    /// What the summary line says.
+    pub fn summary(&self) -> Summary {
+        let span = match (&self.first, self.last) {
+            (Some((_, Some(first))), Some(last)) => round(seconds(*first, last)),
+            _ => 0.0,
+        };
+        Summary {
+            rows: self.rows,
+            first: self.first.as_ref().map(|(timestamp, _)| timestamp.clone()),
+            span_s: span,
+            services: self.services.clone(),
+            failures: self.failures,
+            slowest: self.slowest.as_ref().map(|(operation, took)| Slowest {
+                operation: operation.clone(),
+                duration_s: *took,
+            }),
+        }
+    }
+}
+
+/// After the rows: how many, over how long, which services, how many failed, the slowest
+/// step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Rows written.
+    pub rows: u64,
+    /// The first row's timestamp.
+    pub first: Option<String>,
+    /// Seconds from the first row to the last.
+    pub span_s: f64,
+    /// The services, in the order they first appear.
+    pub services: Vec<String>,
+    /// Rows marked as failures.
+    pub failures: u64,
+    /// The longest `.start` to `.end` or `.error`.
+    pub slowest: Option<Slowest>,
+}
+
+/// The slowest step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Slowest {
+    /// Its operation (`compute.instance.create`).
+    pub operation: String,
+    /// How long it took, seconds.
+    pub duration_s: f64,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plural = |n: u64, one: &str, many: &str| {
+            format!("{n} {}", if n == 1 { one } else { many })
+        };
+        let Some(first) = &self.first else {
+            return f.write_str("no notification of the timeline");
+        };
+        write!(
+            f,
+            "{} from {} over {}; {}: {}; {}",
+            plural(self.rows, "row", "rows"),
+            first,
+            span(self.span_s),
+            plural(self.services.len() as u64, "service", "services"),
+            self.services.join(", "),
+            plural(self.failures, "failure", "failures"),
+        )?;
+        if let Some(slowest) = &self.slowest {
+            write!(
+                f,
+                "; slowest step: {} {}",
+                slowest.operation,
+                span(slowest.duration_s)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A row as a JSON object: its fields, then the whole notification (the `--format json`
+/// object, `notification`).
+pub fn json_row(row: &Row, notification: &str) -> serde_json::Result<String> {
+    #[derive(Serialize)]
+    struct Json<'a> {
+        row: u64,
+        failed: bool,
+        timestamp: &'a str,
+        offset_s: Option<f64>,
+        service: &'a str,
+        host: &'a str,
+        event_type: &'a str,
+        instance: Option<&'a str>,
+        state: Option<&'a str>,
+        duration_s: Option<f64>,
+        request_id: Option<&'a str>,
+        notification: &'a RawValue,
+    }
+    let step = &row.step;
+    let notification: &RawValue = serde_json::from_str(notification)?;
+    serde_json::to_string(&Json {
+        row: row.number,
+        failed: step.failed,
+        timestamp: &step.timestamp,
+        offset_s: row.offset,
+        service: &step.service,
+        host: &step.host,
+        event_type: &step.event_type,
+        instance: step.instance.as_deref(),
+        state: step.state.as_deref(),
+        duration_s: row.duration,
+        request_id: step.request_id.as_deref(),
+        notification,
+    })
+}
+
+/// The summary as the last JSON object: `{"summary": {...}}`.
+pub fn json_summary(summary: &Summary) -> serde_json::Result<String> {
+    serde_json::to_string(&serde_json::json!({ "summary": summary }))
+}
+
+/// The columns, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Column {
+    Number,
+    Mark,
+    Time,
+    Offset,
+    Service,
+    Host,
+    Event,
+    Instance,
+    State,
+    Took,
+    Request,
+}
+
+impl Column {
+    const ALL: [Column; 11] = [
+        Column::Number,
+        Column::Mark,
+        Column::Time,
+        Column::Offset,
+        Column::Service,
+        Column::Host,
+        Column::Event,
+        Column::Instance,
+        Column::State,
+        Column::Took,
+        Column::Request,
+    ];
+
+    fn title(self) -> &'static str {
+        match self {
+            Column::Number => "#",
+            Column::Mark => "",
+            Column::Time => "TIME",
+            Column::Offset => "+S",
+            Column::Service => "SERVICE",
+            Column::Host => "HOST",
+            Column::Event => "EVENT",
+            Column::Instance => "INSTANCE",
+            Column::State => "STATE",
+            Column::Took => "TOOK",
+            Column::Request => "REQUEST",
+        }
+    }
+
+    /// Its width while rows are not known yet (live).
+    fn usual_width(self) -> usize {
+        match self {
+            Column::Number => 3,
+            Column::Mark => 1,
+            Column::Time => 12,
+            Column::Offset => 8,
+            Column::Service => 14,
+            Column::Host => 12,
+            Column::Event => 30,
+            Column::Instance => INSTANCE_WIDTH,
+            Column::State => 24,
+            Column::Took => 6,
+            Column::Request => REQUEST_WIDTH,
+        }
+    }
+
+    /// How narrow it may be made to fit; columns that are never shortened say their width.
+    fn narrowest(self) -> Option<usize> {
+        match self {
+            Column::Service => Some(8),
+            Column::Event => Some(16),
+            Column::State => Some(10),
+            Column::Host => Some(6),
+            _ => None,
+        }
+    }
+
+    fn right_aligned(self) -> bool {
+        matches!(self, Column::Number | Column::Offset | Column::Took)
+    }
+}
+
+/// How much of an instance id is shown: a UUID's first group.
+const INSTANCE_WIDTH: usize = 8;
+/// How much of a request id is shown: `req-` and a UUID's first group.
+const REQUEST_WIDTH: usize = 12;
+
+/// The cells of a row, one per column of [`Column::ALL`].
+pub fn cells(row: &Row) -> Vec<String> {
+    let step = &row.step;
+    let short = |id: &Option<String>, width: usize| {
+        id.as_deref()
+            .map_or_else(|| "-".to_owned(), |id| id.chars().take(width).collect())
+    };
+    let time = match step.at {
+        Some(at) => at.format("%H:%M:%S%.3f").to_string(),
+        None => step.timestamp.clone(),
+    };
+    vec![
+        row.number.to_string(),
+        if step.failed { "E" } else { "" }.to_owned(),
+        time,
+        row.offset.map_or_else(|| "-".to_owned(), |s| format!("+{s:.3}")),
+        step.service.clone(),
+        step.host.clone(),
+        step.event_type.clone(),
+        short(&step.instance, INSTANCE_WIDTH),
+        step.state.clone().unwrap_or_default(),
+        row.duration.map(span).unwrap_or_default(),
+        short(&step.request_id, REQUEST_WIDTH),
+    ]
+}
+
+/// Which columns are written, how wide, with what between them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// The width of each column of [`Column::ALL`]; `None` for one left out.
+    widths: Vec<Option<usize>>,
+}
+
+impl Layout {
+    /// The layout for rows of these cells (`None` while they are not known: usual widths),
+    /// with the request column when `requests`, fitted into `width` columns when given: the
+    /// host left out first, then the request, then the service, event and state shortened.
+    pub fn new(rows: Option<&[Vec<String>]>, requests: bool, width: Option<usize>) -> Layout {
+        let mut widths: Vec<Option<usize>> = Column::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, column)| {
+                let cells = match rows {
+                    Some(rows) => rows.iter().map(|r| r[i].chars().count()).max(),
+                    None => Some(column.usual_width()),
+                };
+                Some(cells.unwrap_or(0).max(column.title().len()))
+            })
+            .collect();
+        let index = |c: Column| Column::ALL.iter().position(|a| *a == c).unwrap_or(0);
+        if !requests {
+            widths[index(Column::Request)] = None;
+        }
+        let Some(room) = width else {
+            return Layout { widths };
+        };
+        let total = |widths: &[Option<usize>]| {
+            let shown: Vec<usize> = widths.iter().flatten().copied().collect();
+            shown.iter().sum::<usize>() + 2 * shown.len().saturating_sub(1)
+        };
+        for dropped in [Column::Host, Column::Request] {
+            if total(&widths) > room {
+                widths[index(dropped)] = None;
+            }
+        }
+        // Then the shortenable columns give up what is needed, widest first.
+        while total(&widths) > room {
+            let widest = Column::ALL
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| Some((i, widths[i]?, c.narrowest()?)))
+                .filter(|(_, width, narrowest)| width > narrowest)
+                .max_by_key(|(_, width, _)| *width);
+            match widest {
+                Some((i, width, _)) => widths[i] = Some(width - 1),
+                None => break,
+            }
+        }
+        Layout { widths }
+    }
+
+    /// The line of `cells` (one per column of [`Column::ALL`]), without its line end.
+    pub fn line(&self, cells: &[String]) -> String {
+        let mut line = String::new();
+        for ((column, width), cell) in Column::ALL.iter().zip(&self.widths).zip(cells) {
+            let Some(width) = *width else {
+                continue;
+            };
+            if !line.is_empty() || *column != Column::Number {
+                line.push_str("  ");
+            }
+            let cell = shorten(cell, width);
+            if column.right_aligned() {
+                line.push_str(&format!("{cell:>width$}"));
+            } else {
+                line.push_str(&format!("{cell:<width$}"));
+            }
+        }
+        line.trim_end().to_owned()
+    }
+
+    /// The header line.
+    pub fn header(&self) -> String {
+        let titles: Vec<String> = Column::ALL.iter().map(|c| c.title().to_owned()).collect();
+        self.line(&titles)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::envelope::{Notification, Priority};
+    use serde_json::json;
+
+    fn step(event_type: &str, at: &str, payload: serde_json::Value) -> Step {
+        let mut n = Notification::new(Priority::Info, event_type, payload);
+        n.timestamp = at.to_owned();
+        n.publisher_id = Some("nova-compute:cmp1".into());
+        Step::of(&n)
+    }
+
+    #[test]
+    fn rows_are_placed_after_the_first_and_ends_paired_with_their_start() {
+        let mut timeline = Timeline::default();
+        let i = json!({"instance_id": "inst-1"});
+        let rows: Vec<Row> = [
+            step("compute.instance.create.start", "2026-12-05 08:00:00.250", i.clone()),
+            step("compute.instance.update", "2026-12-05 08:00:01", i.clone()),
+            step("compute.instance.create.end", "2026-12-05 08:00:09.500", i.clone()),
+            step("compute.instance.delete.end", "2026-12-05 08:00:10", i.clone()),
+        ]
+        .into_iter()
+        .map(|s| timeline.add(s))
+        .collect();
+        let offsets: Vec<_> = rows.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, [Some(0.0), Some(0.75), Some(9.25), Some(9.75)]);
+        let durations: Vec<_> = rows.iter().map(|r| r.duration).collect();
+        assert_eq!(durations, [None, None, Some(9.25), None]);
+        let summary = timeline.summary();
+        assert_eq!(
+            summary.to_string(),
+            "4 rows from 2026-12-05 08:00:00.250 over 9.75s; 1 service: nova-compute; \
+             0 failures; slowest step: compute.instance.create 9.25s"
+        );
+        assert_eq!(
+            cells(&rows[2]),
+            [
+                "3", "", "08:00:09.500", "+9.250", "nova-compute", "cmp1",
+                "compute.instance.create.end", "inst-1", "", "9.25s", "-"
+            ]
+        );
+        assert_eq!(Timeline::default().summary().to_string(), "no notification of the timeline");
+    }
+
+    #[test]
+    fn a_layout_fits_the_width_leaving_out_the_host_then_the_request() {
+        let mut timeline = Timeline::default();
+        let row = timeline.add(step(
+            "compute.instance.create.start",
+            "2026-12-05 08:00:00",
+            json!({"instance_id": "3f2a1c0e-9d5b-4b1e-8f00-000000000001", "state": "building"}),
+        ));
+        let cells = vec![cells(&row)];
+        let wide = Layout::new(Some(&cells), true, Some(200));
+        assert_eq!(
+            wide.line(&cells[0]),
+            "1    08:00:00.000  +0.000  nova-compute  cmp1  compute.instance.create.start  \
+             3f2a1c0e  building        -"
+        );
+        for width in [80, 100, 120] {
+            let layout = Layout::new(Some(&cells), true, Some(width));
+            for line in [layout.header(), layout.line(&cells[0])] {
+                assert!(line.chars().count() <= width, "{width}: {line}");
+            }
+        }
+        let narrow = Layout::new(Some(&cells), true, Some(80));
+        assert!(!narrow.header().contains("HOST") && !narrow.header().contains("REQUEST"));
+        let live = Layout::new(None, false, None);
+        assert!(live.header().starts_with("  #     TIME"));
+    }
+}
