@@ -1,17 +1,17 @@
 //! `oslo-listen`'s arguments.
 
 use super::args::{
-    parse_seconds, topics_from, ArgumentError, ConnectionArgs, InstallArgs, NamedValues, VerbosityArgs,
-    CONFIG_FILES, PRIORITIES, TRANSPORT_URL_ENV,
+    parse_seconds, topics_from, ArgumentError, ConnectionArgs, InstallArgs, NamedValues,
+    VerbosityArgs, CONFIG_FILES, PRIORITIES, TRANSPORT_URL_ENV,
 };
 use super::man::{HasManual, Manual};
 use crate::cli::exit::LISTEN_EXIT_CODES;
+use crate::engine::receive::stored::Stored;
 use crate::listen::filter::Filter;
 use crate::listen::output::{OutputFormat, Printer};
 use crate::listen::predicate::Predicate;
 use crate::listen::template::Template;
 use crate::listen::top::tally::GroupBy;
-use crate::engine::receive::stored::Stored;
 use crate::listen::{FromOptions, ListenConfig, TopOptions};
 use crate::oslo::topology::Mode;
 use crate::wire::envelope::Priority;
@@ -299,8 +299,7 @@ impl ListenArgs {
         self.check_from()?;
         if !self.timeline.is_empty() && !matches!(self.format, OutputFormat::Pretty) {
             return Err(ArgumentError(
-                "--timeline writes a table, or JSON with --json; it takes no other --format"
-                    .into(),
+                "--timeline writes a table, or JSON with --json; it takes no other --format".into(),
             )
             .into());
         }

@@ -218,10 +218,7 @@ pub(crate) fn say_connecting(talk: &Talk, config: &ListenConfig) -> std::io::Res
 
 /// Runs `work` with a flag it should stop at, which a signal sets (its number is stored in
 /// `signal`, watched on a thread of its own).
-pub(crate) fn halted_by_signal<T>(
-    signal: &AtomicUsize,
-    work: impl FnOnce(&AtomicBool) -> T,
-) -> T {
+pub(crate) fn halted_by_signal<T>(signal: &AtomicUsize, work: impl FnOnce(&AtomicBool) -> T) -> T {
     let halt = AtomicBool::new(false);
     let done = AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -257,7 +254,14 @@ pub(crate) fn receive(
         priorities: &config.priorities,
         inner: handler,
     };
-    stored::run(&from.input, config.unwrap, deadline, &mut routed, observer, halt)
+    stored::run(
+        &from.input,
+        config.unwrap,
+        deadline,
+        &mut routed,
+        observer,
+        halt,
+    )
 }
 
 /// A handler that hands on only the notifications a broker would have routed to us.
@@ -319,6 +323,9 @@ mod tests {
             "timed out after 3s: 2 of 5 notifications arrived"
         );
         e.timeout = None;
-        assert_eq!(e.to_string(), "the input ended: 2 of 5 notifications arrived");
+        assert_eq!(
+            e.to_string(),
+            "the input ended: 2 of 5 notifications arrived"
+        );
     }
 }

@@ -149,8 +149,8 @@ pub fn run(
             }),
             caught_up: Some(show),
         };
-        let ended =
-            super::receive(config, deadline, &mut handler, &mut observer, &halt).map_err(from_engine);
+        let ended = super::receive(config, deadline, &mut handler, &mut observer, &halt)
+            .map_err(from_engine);
         engine_done.store(true, Ordering::Relaxed);
         ended
     });

@@ -35,11 +35,7 @@ impl Table {
 }
 
 /// Writes `table` with its columns aligned, fitted to `width` when given.
-pub fn write_table(
-    out: &mut impl Write,
-    table: &Table,
-    width: Option<usize>,
-) -> io::Result<()> {
+pub fn write_table(out: &mut impl Write, table: &Table, width: Option<usize>) -> io::Result<()> {
     let natural = table.widths();
     let line_width =
         |spacing: usize| natural.iter().sum::<usize>() + spacing * natural.len().saturating_sub(1);
@@ -121,6 +117,41 @@ pub fn shorten(text: &str, width: usize) -> String {
     format!("{start}…{end}")
 }
 
+/// `text` in at most `width` columns, its end kept: whole words after a dot where they fit
+/// and fill most of it (`…create.start`), else the last characters, after a `…`.
+pub fn keep_end(text: &str, width: usize) -> String {
+    let length = text.chars().count();
+    if length <= width {
+        return text.to_owned();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let after_dots = text.match_indices('.').map(|(at, _)| &text[at + 1..]);
+    let words = after_dots
+        .into_iter()
+        .find(|rest| rest.chars().count() < width)
+        .filter(|rest| 3 * rest.chars().count() >= 2 * (width - 1));
+    if let Some(words) = words {
+        return format!("…{words}");
+    }
+    let tail: String = text.chars().skip(length - (width - 1)).collect();
+    format!("…{tail}")
+}
+
+/// `text` in at most `width` columns, its start kept, then a `…`.
+pub fn keep_start(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let head: String = text.chars().take(width.saturating_sub(1)).collect();
+    if width == 0 {
+        head
+    } else {
+        format!("{head}…")
+    }
+}
+
 /// `01:02:03` for a time running.
 pub fn clock(d: Duration) -> String {
     let s = d.as_secs();
@@ -148,5 +179,34 @@ pub fn ago(seconds: f64) -> String {
         format!("{seconds:.1}s")
     } else {
         span(seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_are_shortened_keeping_what_matters() {
+        assert_eq!(shorten("compute.instance", 9), "comp…ance");
+        assert_eq!(
+            keep_end("compute.instance.create.start", 16),
+            "…create.start"
+        );
+        assert_eq!(
+            keep_end("compute.instance.create.start", 29),
+            "compute.instance.create.start"
+        );
+        assert_eq!(
+            keep_end("scheduler.select_destinations.start", 12),
+            "…tions.start"
+        );
+        assert_eq!(keep_end("nova-conductor", 8), "…nductor");
+        assert_eq!(keep_start("building [networking]", 10), "building …");
+        assert_eq!(keep_start("active", 10), "active");
+        for width in 0..12 {
+            assert!(keep_end("a.bb.ccc.dddd", width).chars().count() <= width);
+            assert!(keep_start("a.bb.ccc.dddd", width).chars().count() <= width);
+        }
     }
 }

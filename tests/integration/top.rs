@@ -2,7 +2,8 @@
 //! operations paired from chosen timestamps, shared queue depths), and the full-screen face
 //! in a real terminal (tmux).
 
-use crate::common::{listen, route_args, scratch, send, unique, Run};
+use crate::common::tmux::Tmux;
+use crate::common::{listen, route_args, scratch, send, Run};
 use chrono::{Duration as Span, NaiveDateTime, Utc};
 use oslo_notify::envelope::{new_unique_id, Format, Notification, Priority};
 use serde_json::{json, Value};
@@ -470,89 +471,6 @@ fn the_final_figures_have_the_queue_depths_of_the_end() {
         last["queues"],
         json!([{"queue": info, "exchange": exchange, "messages": 5, "consumers": 0}])
     );
-}
-
-/// A tmux server of the test's own, with one 80x24 window.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(command: &str) -> Tmux {
-        Tmux::start_sized(command, 80, 24)
-    }
-
-    /// A window of `width` x `height`.
-    fn start_sized(command: &str, width: u16, height: u16) -> Tmux {
-        let tmux = Tmux {
-            socket: unique("oslo-top"),
-        };
-        let (width, height) = (width.to_string(), height.to_string());
-        tmux.run(&[
-            "new-session",
-            "-d",
-            "-x",
-            &width,
-            "-y",
-            &height,
-            "-s",
-            "top",
-            command,
-        ]);
-        tmux.run(&["set-option", "-t", "top", "remain-on-exit", "on"]);
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args)
-            .output()
-            .expect("tmux runs");
-        assert!(out.status.success(), "tmux {args:?}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "top"];
-        args.extend_from_slice(keys);
-        self.run(&args);
-    }
-
-    fn screen(&self) -> String {
-        self.run(&["capture-pane", "-p", "-t", "top"])
-    }
-
-    /// Waits (up to 30 s) for the screen to show every one of `texts`; returns it.
-    fn wait_for(&self, texts: &[&str]) -> String {
-        let until = Instant::now() + Duration::from_secs(30);
-        loop {
-            let screen = self.screen();
-            if texts.iter().all(|t| screen.contains(t)) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < until,
-                "waiting for {texts:?}, the screen shows:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn show(&self, format: &str) -> String {
-        self.run(&["display-message", "-p", "-t", "top", format])
-            .trim()
-            .to_owned()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
-        crate::common::remove_tmux_socket(&self.socket);
-    }
 }
 
 #[test]

@@ -75,8 +75,8 @@ pub fn saved_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
 
 /// What the reading thread hands over.
 enum Item {
-    /// A notification, and the text it was read from.
-    Read(Saved, Vec<u8>),
+    /// A notification, and the text it was read from (boxed: the channel's slots stay small).
+    Read(Box<(Saved, Vec<u8>)>),
     /// Something that is not one: where, and why.
     Unreadable { place: String, reason: String },
     /// The input could not be read on: the run fails.
@@ -134,7 +134,7 @@ pub fn run(
             }
         };
         let (saved, body) = match item {
-            Item::Read(saved, body) => (saved, body),
+            Item::Read(read) => *read,
             Item::Unreadable { place, reason } => {
                 skipped += 1;
                 observer.event(Event::Unreadable { place, reason });
@@ -178,7 +178,7 @@ pub fn run(
 /// Reads every notification of `from` into `items`, until its end or until nobody listens.
 fn read(from: &Stored, unwrap: bool, items: &mpsc::SyncSender<Item>) {
     let item = |text: Vec<u8>, place: &dyn Fn() -> String| match decode(&text, unwrap) {
-        Ok(saved) => Item::Read(saved, text),
+        Ok(saved) => Item::Read(Box::new((saved, text))),
         Err(reason) => Item::Unreadable {
             place: place(),
             reason,
@@ -320,11 +320,20 @@ mod tests {
     }
 
     /// Runs the engine over `from`, collecting event types and events.
-    fn collect(from: &Stored, unwrap: bool, stop_after: usize) -> (Ended, Vec<String>, Vec<String>) {
+    fn collect(
+        from: &Stored,
+        unwrap: bool,
+        stop_after: usize,
+    ) -> (Ended, Vec<String>, Vec<String>) {
         let mut seen = Vec::new();
         let mut handler = |received: &Received| -> Result<Verdict, io::Error> {
             let m = received.message;
-            seen.push(format!("{} {} {}", m.event_type, m.payload_json(), received.exchange));
+            seen.push(format!(
+                "{} {} {}",
+                m.event_type,
+                m.payload_json(),
+                received.exchange
+            ));
             Ok(if seen.len() == stop_after {
                 Verdict::DoneAndStop
             } else {
@@ -333,8 +342,15 @@ mod tests {
         };
         let mut events = Vec::new();
         let mut observer = |e: Event| events.push(e.to_string());
-        let ended = run(from, unwrap, None, &mut handler, &mut observer, &AtomicBool::new(false))
-            .unwrap();
+        let ended = run(
+            from,
+            unwrap,
+            None,
+            &mut handler,
+            &mut observer,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
         (ended, seen, events)
     }
 
@@ -383,7 +399,10 @@ mod tests {
         let dir = TempDir::new();
         for (name, text) in [
             ("20261205T000002-b.json", line("b", "second")),
-            ("20261205T000001-a.json", format!("{}\n", line("a", "first"))),
+            (
+                "20261205T000001-a.json",
+                format!("{}\n", line("a", "first")),
+            ),
             (".20261205T000003-c.json.partial", line("c", "partial")),
             ("20261205T000004-d.json", "{}".to_owned()),
             ("notes.txt", "not one".to_owned()),
@@ -406,10 +425,19 @@ mod tests {
     fn a_missing_file_fails_the_run_naming_it() {
         let from = Stored::Lines(PathBuf::from("/nonexistent/events.jsonl"));
         let mut handler = |_: &Received| -> Result<Verdict, io::Error> { Ok(Verdict::Done) };
-        let error = run(&from, false, None, &mut handler, &mut |_| {}, &AtomicBool::new(false))
-            .unwrap_err();
+        let error = run(
+            &from,
+            false,
+            None,
+            &mut handler,
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap_err();
         assert!(
-            error.to_string().starts_with("reading /nonexistent/events.jsonl: "),
+            error
+                .to_string()
+                .starts_with("reading /nonexistent/events.jsonl: "),
             "{error}"
         );
     }

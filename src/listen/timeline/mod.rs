@@ -79,7 +79,12 @@ impl<W: Write> Sheet<W> {
         let summary = self.timeline.summary();
         match self.writer {
             Writer::Json => writeln!(self.out, "{}", json_summary(&summary)?)?,
-            Writer::Table(_) => writeln!(self.out, "\n{summary}")?,
+            Writer::Table(_) => {
+                writeln!(self.out)?;
+                for line in summary.lines(self.width) {
+                    writeln!(self.out, "{line}")?;
+                }
+            }
         }
         Ok(self.out.flush()?)
     }

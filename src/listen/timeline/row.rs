@@ -1,7 +1,9 @@
 //! Which notifications belong to an id, and what a timeline shows of each: its service and
 //! host, the instance it is about, the state it moved between, its request. Pure.
 
-use crate::listen::top::operations::{parse_timestamp, ID_MEMBERS};
+use crate::listen::top::operations::{
+    as_id, parse_timestamp, subject_id, subject_members, ID_MEMBERS,
+};
 use crate::wire::envelope::{Notification, Priority};
 use crate::wire::versioned;
 use chrono::NaiveDateTime;
@@ -36,13 +38,9 @@ pub struct Step {
     pub operation: Option<(String, String)>,
 }
 
-/// A string (or number) member as text.
+/// A member that names something, as text.
 fn text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
+    as_id(value).map(|id| id.into_owned())
 }
 
 /// The members of a payload to look in: a versioned object's data, or the payload itself.
@@ -52,8 +50,8 @@ fn members(payload: &Value) -> Option<&Map<String, Value>> {
 
 /// Whether `notification` belongs to one of `ids`: its context's `global_request_id` or
 /// `request_id`, its payload's `request_id`, or one of the ids `--top` pairs operations by
-/// (`instance_id`, `uuid`, `resource_id`, `id`, in the payload or a versioned object's
-/// data).
+/// (`instance_id`, `uuid`, `resource_id`, `id`, in the payload, a versioned object's data
+/// or the payload's sole object).
 pub fn belongs(notification: &Notification, ids: &[String]) -> bool {
     let is_one = |value: &Value| text(value).is_some_and(|id| ids.contains(&id));
     if REQUEST_MEMBERS
@@ -63,7 +61,7 @@ pub fn belongs(notification: &Notification, ids: &[String]) -> bool {
     {
         return true;
     }
-    members(&notification.payload).is_some_and(|payload| {
+    subject_members(&notification.payload).any(|payload| {
         std::iter::once("request_id")
             .chain(ID_MEMBERS)
             .filter_map(|member| payload.get(member))
@@ -121,15 +119,6 @@ pub fn state(payload: &Value) -> Option<String> {
     (!shown.is_empty()).then_some(shown)
 }
 
-/// The instance (or resource) a notification is about: the first of [`ID_MEMBERS`] in its
-/// payload or a versioned object's data.
-fn instance(payload: &Value) -> Option<String> {
-    let payload = members(payload)?;
-    ID_MEMBERS
-        .iter()
-        .find_map(|member| payload.get(*member).and_then(text))
-}
-
 /// The request a notification belongs to: its context's `request_id`, else its payload's.
 fn request_id(notification: &Notification) -> Option<String> {
     notification
@@ -150,7 +139,7 @@ impl Step {
         let event_type = notification.event_type.clone();
         let failed = matches!(notification.priority, Priority::Error | Priority::Critical)
             || event_type.ends_with(".error");
-        let instance = instance(&notification.payload);
+        let instance = subject_id(&notification.payload).map(|id| id.into_owned());
         let operation = event_type
             .rsplit_once('.')
             .filter(|(_, phase)| matches!(*phase, "start" | "end" | "error"))
@@ -192,9 +181,8 @@ mod tests {
     #[test]
     fn a_notification_belongs_by_its_request_or_what_it_is_about() {
         let ids = ["req-g".to_owned(), "inst-1".to_owned()];
-        let belongs = |payload: Value, context: Value| {
-            belongs(&notification("e", payload, context), &ids)
-        };
+        let belongs =
+            |payload: Value, context: Value| belongs(&notification("e", payload, context), &ids);
         assert!(belongs(json!({}), json!({"global_request_id": "req-g"})));
         assert!(belongs(json!({}), json!({"request_id": "req-g"})));
         assert!(belongs(json!({"instance_id": "inst-1"}), json!({})));
@@ -216,8 +204,14 @@ mod tests {
     #[test]
     fn publisher_ids_in_both_forms() {
         let split = |id| service_and_host(Some(id));
-        assert_eq!(split("nova-compute:cmp1.example.org"), ("nova-compute".into(), "cmp1.example.org".into()));
-        assert_eq!(split("compute.cmp1.example.org"), ("compute".into(), "cmp1.example.org".into()));
+        assert_eq!(
+            split("nova-compute:cmp1.example.org"),
+            ("nova-compute".into(), "cmp1.example.org".into())
+        );
+        assert_eq!(
+            split("compute.cmp1.example.org"),
+            ("compute".into(), "cmp1.example.org".into())
+        );
         assert_eq!(split("nova-api"), ("nova-api".into(), String::new()));
         assert_eq!(service_and_host(None), ("-".into(), String::new()));
     }
@@ -225,7 +219,9 @@ mod tests {
     #[test]
     fn states_old_and_new_with_the_task() {
         assert_eq!(
-            state(&json!({"state": "active", "old_state": "building", "old_task_state": "spawning", "new_task_state": null})),
+            state(
+                &json!({"state": "active", "old_state": "building", "old_task_state": "spawning", "new_task_state": null})
+            ),
             Some("building -> active [spawning -> -]".into())
         );
         assert_eq!(state(&json!({"state": "active"})), Some("active".into()));
@@ -238,7 +234,10 @@ mod tests {
             "state_update": {"nova_object.name": "InstanceStateUpdatePayload", "nova_object.data": {
                 "old_state": "building", "state": "building",
                 "old_task_state": "scheduling", "new_task_state": "networking"}}}});
-        assert_eq!(state(&versioned), Some("building [scheduling -> networking]".into()));
+        assert_eq!(
+            state(&versioned),
+            Some("building [scheduling -> networking]".into())
+        );
         assert_eq!(state(&json!({"port": {}})), None);
         assert_eq!(state(&json!([1])), None);
     }
@@ -254,7 +253,10 @@ mod tests {
         n.timestamp = "2026-12-05 08:00:01.5".into();
         let step = Step::of(&n);
         assert!(step.failed);
-        assert_eq!((step.service.as_str(), step.host.as_str()), ("compute", "cmp1"));
+        assert_eq!(
+            (step.service.as_str(), step.host.as_str()),
+            ("compute", "cmp1")
+        );
         assert_eq!(step.instance.as_deref(), Some("inst-1"));
         assert_eq!(step.state.as_deref(), Some("building -> error"));
         assert_eq!(step.request_id.as_deref(), Some("req-1"));

@@ -3,7 +3,7 @@
 //! glance ([`Layout`]) or as JSON objects; and the summary after them. Pure.
 
 use super::row::Step;
-use crate::listen::table::{shorten, span};
+use crate::listen::table::{keep_end, keep_start, shorten, span};
 use chrono::NaiveDateTime;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -138,9 +138,8 @@ pub struct Slowest {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let plural = |n: u64, one: &str, many: &str| {
-            format!("{n} {}", if n == 1 { one } else { many })
-        };
+        let plural =
+            |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         let Some(first) = &self.first else {
             return f.write_str("no notification of the timeline");
         };
@@ -163,6 +162,28 @@ impl fmt::Display for Summary {
             )?;
         }
         Ok(())
+    }
+}
+
+impl Summary {
+    /// The summary in lines of at most `width` columns where it can be cut between its parts
+    /// (one line without a width).
+    pub fn lines(&self, width: Option<usize>) -> Vec<String> {
+        let text = self.to_string();
+        let Some(width) = width else {
+            return vec![text];
+        };
+        let mut lines: Vec<String> = Vec::new();
+        for part in text.split("; ") {
+            match lines.last_mut() {
+                Some(line) if line.chars().count() + 2 + part.chars().count() <= width => {
+                    line.push_str("; ");
+                    line.push_str(part);
+                }
+                _ => lines.push(part.to_owned()),
+            }
+        }
+        lines
     }
 }
 
@@ -263,22 +284,31 @@ impl Column {
             Column::Offset => 8,
             Column::Service => 14,
             Column::Host => 12,
-            Column::Event => 30,
+            Column::Event => 36,
             Column::Instance => INSTANCE_WIDTH,
-            Column::State => 24,
+            Column::State => 28,
             Column::Took => 6,
             Column::Request => REQUEST_WIDTH,
         }
     }
 
-    /// How narrow it may be made to fit; columns that are never shortened say their width.
+    /// How narrow it may be made to fit; `None` for one that is never shortened.
     fn narrowest(self) -> Option<usize> {
         match self {
-            Column::Service => Some(8),
-            Column::Event => Some(16),
-            Column::State => Some(10),
-            Column::Host => Some(6),
+            Column::Service => Some(6),
+            Column::Event => Some(12),
+            Column::State => Some(8),
             _ => None,
+        }
+    }
+
+    /// `cell` in `width` columns: what tells a service or an event type apart is at its end
+    /// (`…conductor`, `…create.start`), a state starts with the instance's.
+    fn shorten(self, cell: &str, width: usize) -> String {
+        match self {
+            Column::Service | Column::Event => keep_end(cell, width),
+            Column::State => keep_start(cell, width),
+            _ => shorten(cell, width),
         }
     }
 
@@ -307,7 +337,8 @@ pub fn cells(row: &Row) -> Vec<String> {
         row.number.to_string(),
         if step.failed { "E" } else { "" }.to_owned(),
         time,
-        row.offset.map_or_else(|| "-".to_owned(), |s| format!("+{s:.3}")),
+        row.offset
+            .map_or_else(|| "-".to_owned(), |s| format!("+{s:.3}")),
         step.service.clone(),
         step.host.clone(),
         step.event_type.clone(),
@@ -323,12 +354,15 @@ pub fn cells(row: &Row) -> Vec<String> {
 pub struct Layout {
     /// The width of each column of [`Column::ALL`]; `None` for one left out.
     widths: Vec<Option<usize>>,
+    /// Fitted to a width: longer cells are shortened (else they push the line on).
+    fitted: bool,
 }
 
 impl Layout {
     /// The layout for rows of these cells (`None` while they are not known: usual widths),
     /// with the request column when `requests`, fitted into `width` columns when given: the
-    /// host left out first, then the request, then the service, event and state shortened.
+    /// host left out first, then the request, then the time of day (the time since the first
+    /// row stays), then the service, event and state shortened.
     pub fn new(rows: Option<&[Vec<String>]>, requests: bool, width: Option<usize>) -> Layout {
         let mut widths: Vec<Option<usize>> = Column::ALL
             .iter()
@@ -346,13 +380,17 @@ impl Layout {
             widths[index(Column::Request)] = None;
         }
         let Some(room) = width else {
-            return Layout { widths };
+            return Layout {
+                widths,
+                fitted: false,
+            };
         };
         let total = |widths: &[Option<usize>]| {
             let shown: Vec<usize> = widths.iter().flatten().copied().collect();
-            shown.iter().sum::<usize>() + 2 * shown.len().saturating_sub(1)
+            // Two blanks between columns, one between the number and the mark.
+            (shown.iter().sum::<usize>() + 2 * shown.len()).saturating_sub(3)
         };
-        for dropped in [Column::Host, Column::Request] {
+        for dropped in [Column::Host, Column::Request, Column::Time] {
             if total(&widths) > room {
                 widths[index(dropped)] = None;
             }
@@ -370,7 +408,10 @@ impl Layout {
                 None => break,
             }
         }
-        Layout { widths }
+        Layout {
+            widths,
+            fitted: true,
+        }
     }
 
     /// The line of `cells` (one per column of [`Column::ALL`]), without its line end.
@@ -380,10 +421,16 @@ impl Layout {
             let Some(width) = *width else {
                 continue;
             };
-            if !line.is_empty() || *column != Column::Number {
-                line.push_str("  ");
+            match column {
+                Column::Number => {}
+                // The mark stands close to the number.
+                Column::Mark => line.push(' '),
+                _ => line.push_str("  "),
             }
-            let cell = shorten(cell, width);
+            let cell = match self.fitted {
+                true => column.shorten(cell, width),
+                false => cell.clone(),
+            };
             if column.right_aligned() {
                 line.push_str(&format!("{cell:>width$}"));
             } else {
@@ -418,10 +465,22 @@ mod tests {
         let mut timeline = Timeline::default();
         let i = json!({"instance_id": "inst-1"});
         let rows: Vec<Row> = [
-            step("compute.instance.create.start", "2026-12-05 08:00:00.250", i.clone()),
+            step(
+                "compute.instance.create.start",
+                "2026-12-05 08:00:00.250",
+                i.clone(),
+            ),
             step("compute.instance.update", "2026-12-05 08:00:01", i.clone()),
-            step("compute.instance.create.end", "2026-12-05 08:00:09.500", i.clone()),
-            step("compute.instance.delete.end", "2026-12-05 08:00:10", i.clone()),
+            step(
+                "compute.instance.create.end",
+                "2026-12-05 08:00:09.500",
+                i.clone(),
+            ),
+            step(
+                "compute.instance.delete.end",
+                "2026-12-05 08:00:10",
+                i.clone(),
+            ),
         ]
         .into_iter()
         .map(|s| timeline.add(s))
@@ -439,11 +498,32 @@ mod tests {
         assert_eq!(
             cells(&rows[2]),
             [
-                "3", "", "08:00:09.500", "+9.250", "nova-compute", "cmp1",
-                "compute.instance.create.end", "inst-1", "", "9.25s", "-"
+                "3",
+                "",
+                "08:00:09.500",
+                "+9.250",
+                "nova-compute",
+                "cmp1",
+                "compute.instance.create.end",
+                "inst-1",
+                "",
+                "9.25s",
+                "-"
             ]
         );
-        assert_eq!(Timeline::default().summary().to_string(), "no notification of the timeline");
+        assert_eq!(
+            Timeline::default().summary().to_string(),
+            "no notification of the timeline"
+        );
+        assert_eq!(
+            summary.lines(Some(60)),
+            [
+                "4 rows from 2026-12-05 08:00:00.250 over 9.75s",
+                "1 service: nova-compute; 0 failures",
+                "slowest step: compute.instance.create 9.25s"
+            ]
+        );
+        assert_eq!(summary.lines(None), [summary.to_string()]);
     }
 
     #[test]

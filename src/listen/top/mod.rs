@@ -165,9 +165,7 @@ pub fn run(
     last.last = true;
     match face {
         Face::Lines => last.write_json_line(out),
-        Face::Screen { .. } => {
-            last.write_text(out, terminal_width())
-        }
+        Face::Screen { .. } => last.write_text(out, terminal_width()),
     }
     .and_then(|()| out.flush())
     .context("writing to stdout")?;

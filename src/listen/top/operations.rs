@@ -7,7 +7,7 @@ use crate::wire::envelope::Notification;
 use crate::wire::versioned;
 use chrono::{DateTime, NaiveDateTime};
 use hdrhistogram::Histogram;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -50,29 +50,45 @@ impl<'a> Phase<'a> {
     }
 }
 
-/// The id a start and its end are paired by: the first of [`ID_MEMBERS`] found in the
-/// payload (or in the data of a versioned object that is the payload), as a string, else
-/// the context's `request_id`.
+/// The objects of a payload where what it is about is named, in the order they are looked
+/// in: the payload, the data of a versioned object that is the payload, and the object of a
+/// payload that holds nothing else (Neutron's `{"port": {...}}`).
+pub fn subject_members(payload: &Value) -> impl Iterator<Item = &Map<String, Value>> {
+    let sole = payload
+        .as_object()
+        .filter(|members| members.len() == 1)
+        .and_then(|members| members.values().next())
+        .filter(|value| versioned::data(value).is_none());
+    [Some(payload), versioned::data(payload), sole]
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object)
+}
+
+/// A member that names something, as text: a string that is not empty, or a number.
+pub fn as_id(value: &Value) -> Option<Cow<'_, str>> {
+    match value {
+        Value::String(s) if !s.is_empty() => Some(Cow::Borrowed(s.as_str())),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        _ => None,
+    }
+}
+
+/// What a payload is about: the first of [`ID_MEMBERS`] found in one of its
+/// [`subject_members`], as text.
+pub fn subject_id(payload: &Value) -> Option<Cow<'_, str>> {
+    subject_members(payload).find_map(|members| {
+        ID_MEMBERS
+            .iter()
+            .find_map(|member| members.get(*member).and_then(as_id))
+    })
+}
+
+/// The id a start and its end are paired by: what the payload is about ([`subject_id`]),
+/// else the context's `request_id`.
 pub fn operation_id(notification: &Notification) -> Option<Cow<'_, str>> {
-    let payload = &notification.payload;
-    fn as_id(value: &Value) -> Option<Cow<'_, str>> {
-        match value {
-            Value::String(s) if !s.is_empty() => Some(Cow::Borrowed(s.as_str())),
-            Value::Number(n) => Some(Cow::Owned(n.to_string())),
-            _ => None,
-        }
-    }
-    let mut data = None;
-    for member in ID_MEMBERS {
-        if let Some(id) = payload.get(member).and_then(as_id) {
-            return Some(id);
-        }
-        let data = *data.get_or_insert_with(|| versioned::data(payload));
-        if let Some(id) = data.and_then(|d| d.get(member)).and_then(as_id) {
-            return Some(id);
-        }
-    }
-    notification.context.get("request_id").and_then(as_id)
+    subject_id(&notification.payload)
+        .or_else(|| notification.context.get("request_id").and_then(as_id))
 }
 
 /// A notification's timestamp: Python's `str(datetime)` as oslo writes it, or ISO 8601
@@ -397,6 +413,11 @@ mod tests {
             .insert("request_id".into(), json!("req-1"));
         assert_eq!(id(&by_request), Some("req-1".into()));
         assert_eq!(id(&with(json!(["not", "an", "object"]))), None);
+        // Neutron's end: the resource alone, in an object of its own.
+        let port = json!({"port": {"id": "p1", "device_id": "i1", "status": "DOWN"}});
+        assert_eq!(id(&with(port)), Some("p1".into()));
+        let two = json!({"port": {"id": "p1"}, "network": {"id": "n1"}});
+        assert_eq!(id(&with(two)), None);
     }
 
     #[test]

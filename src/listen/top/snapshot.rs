@@ -2,8 +2,8 @@
 //! as a JSON line for scripts or as plain-text tables. Pure.
 
 use super::operations::Operations;
-use crate::listen::table::{ago, clock, span, write_table, Table};
 use super::tally::{GroupBy, Tally};
+use crate::listen::table::{ago, clock, span, write_table, Table};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::cmp::Ordering;

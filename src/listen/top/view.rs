@@ -3,8 +3,8 @@
 //! terminal loop (or a test's backend) puts on a screen.
 
 use super::snapshot::{Snapshot, SortBy};
-use crate::listen::table::{clock, fit, shorten, Table as Cells};
 use super::tally::GroupBy;
+use crate::listen::table::{clock, fit, shorten, Table as Cells};
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};

@@ -392,7 +392,9 @@ mod tests {
             r#"has "context" as a JSON number, not an object"#
         );
         assert_eq!(
-            said(r#"{"priority":"info","event_type":"e","payload":1,"metadata":{"timestamp":"t"}}"#),
+            said(
+                r#"{"priority":"info","event_type":"e","payload":1,"metadata":{"timestamp":"t"}}"#
+            ),
             r#"has no "metadata.message_id""#
         );
     }

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod node;
 pub mod proxy;
 pub mod tls;
+pub mod tmux;
 
 use amiquip::{
     AmqpProperties, Channel, Connection, ExchangeDeclareOptions, ExchangeType, FieldTable,
