@@ -538,7 +538,7 @@ mod tests {
         let wide = Layout::new(Some(&cells), true, Some(200));
         assert_eq!(
             wide.line(&cells[0]),
-            "1    08:00:00.000  +0.000  nova-compute  cmp1  compute.instance.create.start  \
+            "1   08:00:00.000  +0.000  nova-compute  cmp1  compute.instance.create.start  \
              3f2a1c0e  building        -"
         );
         for width in [80, 100, 120] {
@@ -550,6 +550,10 @@ mod tests {
         let narrow = Layout::new(Some(&cells), true, Some(80));
         assert!(!narrow.header().contains("HOST") && !narrow.header().contains("REQUEST"));
         let live = Layout::new(None, false, None);
-        assert!(live.header().starts_with("  #     TIME"));
+        assert!(
+            live.header().starts_with("  #    TIME   "),
+            "{}",
+            live.header()
+        );
     }
 }
