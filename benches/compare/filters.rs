@@ -145,7 +145,7 @@ fn nova_context(n: usize) -> serde_json::Map<String, serde_json::Value> {
 }
 
 /// [`versioned`]'s notification with [`nova_context`]'s context.
-fn versioned_in_context(n: usize) -> Result<Vec<u8>, String> {
+pub(super) fn versioned_in_context(n: usize) -> Result<Vec<u8>, String> {
     let empty = versioned(n)?;
     let decoded = oslo_notify::envelope::decode(&empty).map_err(|e| e.to_string())?;
     encode_with(
@@ -167,7 +167,7 @@ fn listen_over(
 }
 
 /// [`listen_over`] with `count` bodies.
-fn listen_count(
+pub(super) fn listen_count(
     options: &Options,
     scratch: &mut Scratch,
     count: usize,

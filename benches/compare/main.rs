@@ -13,6 +13,7 @@ mod filters;
 mod measure;
 mod raw;
 mod report;
+mod saved;
 mod top;
 
 use amiquip::{ExchangeDeclareOptions, ExchangeType, FieldTable, QueueDeclareOptions};
@@ -41,7 +42,7 @@ struct Options {
     python_count: usize,
     json: PathBuf,
     url: String,
-    /// Only these groups of rows (one_shot, bulk, listen, filters, top); empty for all.
+    /// Only these groups of rows (one_shot, bulk, listen, filters, top, saved); empty for all.
     only: Vec<String>,
 }
 
@@ -677,12 +678,13 @@ fn run(options: &Options) -> Result<Report, String> {
     let mut scratch = Scratch::new(url.clone())?;
     let mut rows = Vec::new();
     type Group = fn(&Options, &mut Scratch, &mut Vec<Row>) -> Result<(), String>;
-    let groups: [(&str, Group); 5] = [
+    let groups: [(&str, Group); 6] = [
         ("one_shot", one_shot),
         ("bulk", bulk),
         ("listen", listen),
         ("filters", filters::filters),
         ("top", top::top),
+        ("saved", saved::saved),
     ];
     for (name, group) in groups {
         if options.only.is_empty() || options.only.iter().any(|o| o == name) {

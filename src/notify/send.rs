@@ -6,6 +6,7 @@ use super::replay::{replayed, MaskedOnce};
 use super::stdin::{Chunks, Interrupts};
 use super::{Given, Outgoing, SendConfig};
 use crate::engine::notifier::{Notifier, NotifierOptions};
+use crate::engine::receive::stored::saved_files;
 use crate::events::Weight;
 use crate::tool::talk::Talk;
 use crate::tool::Signalled;
@@ -192,21 +193,9 @@ fn send_files(
     out: &mut impl Write,
     mut parse: impl FnMut(&str, &str) -> Result<Outgoing>,
 ) -> Result<()> {
-    let reading = || format!("reading the --replay directory {}", dir.display());
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(reading)? {
-        let path = entry.with_context(reading)?.path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        // Skips what oslo-listen --save is still writing (.NAME.partial).
-        if name.ends_with(".json") && !name.starts_with('.') && path.is_file() {
-            files.push(path);
-        }
-    }
-    files.sort();
-    for path in files {
+    for path in saved_files(dir) {
+        let path =
+            path.with_context(|| format!("reading the --replay directory {}", dir.display()))?;
         interrupts.check()?;
         let what = path.display().to_string();
         let bytes = std::fs::read(&path).with_context(|| format!("reading {what}"))?;

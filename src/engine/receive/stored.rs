@@ -14,6 +14,8 @@ use crate::events::{Event, Observer};
 use crate::wire::envelope::saved::{self, Saved};
 use crate::wire::envelope::{Decoded, Format, Message};
 use crate::wire::versioned;
+use std::collections::BinaryHeap;
+use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -55,22 +57,85 @@ impl fmt::Display for Stored {
     }
 }
 
+/// How many file names of a directory are held at once.
+const NAMES_AT_ONCE: usize = 8192;
+
 /// The notification files of an `oslo-listen --save` directory, in name order: `*.json`,
-/// without the hidden `.NAME.partial` ones being written.
-pub fn saved_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        if name.ends_with(".json") && !name.starts_with('.') && path.is_file() {
-            files.push(path);
+/// without the hidden `.NAME.partial` ones being written. The names are read a few thousand
+/// at a time (the next ones in order, from another pass over the directory), so that memory
+/// stays flat whatever the directory holds.
+pub fn saved_files(dir: &Path) -> SavedFiles {
+    SavedFiles {
+        dir: dir.to_owned(),
+        after: None,
+        next: Vec::new().into_iter(),
+        done: false,
+    }
+}
+
+/// The iterator of [`saved_files`].
+#[derive(Debug)]
+pub struct SavedFiles {
+    dir: PathBuf,
+    /// The last name handed out.
+    after: Option<OsString>,
+    next: std::vec::IntoIter<OsString>,
+    /// The last pass found every name that is left.
+    done: bool,
+}
+
+impl SavedFiles {
+    /// Reads the directory for the next names in order.
+    fn pass(&mut self) -> io::Result<()> {
+        // The smallest names after the last one, the largest of them on top.
+        let mut names: BinaryHeap<OsString> = BinaryHeap::with_capacity(NAMES_AT_ONCE + 1);
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let saved = name
+                .to_str()
+                .is_some_and(|n| n.ends_with(".json") && !n.starts_with('.'));
+            let later = self.after.as_ref().is_none_or(|after| name > *after);
+            let wanted = names.len() < NAMES_AT_ONCE || names.peek().is_some_and(|top| name < *top);
+            if !(saved && later && wanted) {
+                continue;
+            }
+            let file = match entry.file_type()? {
+                kind if kind.is_symlink() => entry.path().is_file(),
+                kind => kind.is_file(),
+            };
+            if file {
+                names.push(name);
+                if names.len() > NAMES_AT_ONCE {
+                    names.pop();
+                }
+            }
+        }
+        self.done = names.len() < NAMES_AT_ONCE;
+        let names = names.into_sorted_vec();
+        self.after = names.last().cloned().or(self.after.take());
+        self.next = names.into_iter();
+        Ok(())
+    }
+}
+
+impl Iterator for SavedFiles {
+    type Item = io::Result<PathBuf>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(name) = self.next.next() {
+                return Some(Ok(self.dir.join(name)));
+            }
+            if self.done {
+                return None;
+            }
+            if let Err(e) = self.pass() {
+                self.done = true;
+                return Some(Err(e));
+            }
         }
     }
-    files.sort();
-    Ok(files)
 }
 
 /// What the reading thread hands over.
@@ -83,8 +148,42 @@ enum Item {
     Failed(io::Error),
 }
 
-/// How far the reading thread may run ahead.
-const AHEAD: usize = 1024;
+/// How many notifications the reading thread hands over at once (fewer when the input
+/// pauses): one wake-up for many.
+const BATCH: usize = 32;
+/// How many batches the reading thread may run ahead: memory stays flat.
+const AHEAD: usize = 4;
+/// How many notifications are handled between two requests to make the work durable.
+const SETTLE_EVERY: usize = 1024;
+
+/// Hands the reading thread's items over in batches.
+struct Batches {
+    sender: mpsc::SyncSender<Vec<Item>>,
+    batch: Vec<Item>,
+}
+
+/// Nobody takes the items any more.
+struct Closed;
+
+impl Batches {
+    /// Adds `item`, handing the batch over once it is full.
+    fn push(&mut self, item: Item) -> Result<(), Closed> {
+        self.batch.push(item);
+        match self.batch.len() >= BATCH {
+            true => self.flush(),
+            false => Ok(()),
+        }
+    }
+
+    /// Hands over what the batch holds.
+    fn flush(&mut self) -> Result<(), Closed> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        self.sender.send(batch).map_err(|_| Closed)
+    }
+}
 
 /// Reads `from` until its end, the handler says stop, `stop` is set or `deadline` passes;
 /// hands each notification (its payload unwrapped when `unwrap`) to `handler`. Every so often
@@ -98,12 +197,21 @@ pub fn run(
     observer: &mut dyn Observer,
     stop: &AtomicBool,
 ) -> Result<Ended, Error> {
-    let (sender, items) = mpsc::sync_channel(AHEAD);
+    let (sender, batches) = mpsc::sync_channel(AHEAD);
     {
         let from = from.clone();
+        let mut batches = Batches {
+            sender,
+            batch: Vec::with_capacity(BATCH),
+        };
         // Not joined: it may wait on stdin for ever; a closed channel ends it otherwise.
-        std::thread::spawn(move || read(&from, unwrap, &sender));
+        std::thread::spawn(move || {
+            if read(&from, unwrap, &mut batches).is_ok() {
+                let _ = batches.flush();
+            }
+        });
     }
+    let mut pending = Vec::new().into_iter();
     let mut recent = RecentIds::new(REMEMBERED_IDS);
     let (mut read, mut skipped, mut unsettled) = (0u64, 0u64, 0usize);
     let settle = |handler: &mut dyn Handler| -> Result<(), Error> {
@@ -118,19 +226,28 @@ pub fn run(
         if deadline.is_some_and(|d| now >= d) {
             break Ended::TimedOut;
         }
-        let item = match items.try_recv() {
-            Ok(item) => item,
-            Err(TryRecvError::Disconnected) => break Ended::EndOfInput,
-            Err(TryRecvError::Empty) => {
-                // Nothing waits: what was handled is made visible while the input is quiet.
-                settle(handler)?;
-                unsettled = 0;
-                let wait = deadline.map_or(TICK, |d| d.saturating_duration_since(now).min(TICK));
-                match items.recv_timeout(wait) {
-                    Ok(item) => item,
-                    Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => break Ended::EndOfInput,
-                }
+        let item = match pending.next() {
+            Some(item) => item,
+            None => {
+                let batch = match batches.try_recv() {
+                    Ok(batch) => batch,
+                    Err(TryRecvError::Disconnected) => break Ended::EndOfInput,
+                    Err(TryRecvError::Empty) => {
+                        // Nothing waits: what was handled is made visible while the input
+                        // is quiet.
+                        settle(handler)?;
+                        unsettled = 0;
+                        let wait =
+                            deadline.map_or(TICK, |d| d.saturating_duration_since(now).min(TICK));
+                        match batches.recv_timeout(wait) {
+                            Ok(batch) => batch,
+                            Err(RecvTimeoutError::Timeout) => continue,
+                            Err(RecvTimeoutError::Disconnected) => break Ended::EndOfInput,
+                        }
+                    }
+                };
+                pending = batch.into_iter();
+                continue;
             }
         };
         let (saved, body) = match item {
@@ -159,7 +276,7 @@ pub fn run(
             break Ended::Stopped;
         }
         unsettled += 1;
-        if unsettled >= AHEAD {
+        if unsettled >= SETTLE_EVERY {
             handler.before_acknowledging().map_err(Error::Handler)?;
             unsettled = 0;
         }
@@ -175,8 +292,9 @@ pub fn run(
     Ok(ended)
 }
 
-/// Reads every notification of `from` into `items`, until its end or until nobody listens.
-fn read(from: &Stored, unwrap: bool, items: &mpsc::SyncSender<Item>) {
+/// Reads every notification of `from` into `items`, until its end or until nobody takes
+/// them.
+fn read(from: &Stored, unwrap: bool, items: &mut Batches) -> Result<(), Closed> {
     let item = |text: Vec<u8>, place: &dyn Fn() -> String| match decode(&text, unwrap) {
         Ok(saved) => Item::Read(Box::new((saved, text))),
         Err(reason) => Item::Unreadable {
@@ -186,69 +304,64 @@ fn read(from: &Stored, unwrap: bool, items: &mpsc::SyncSender<Item>) {
     };
     match from {
         Stored::Dir(dir) => {
-            let files = match saved_files(dir) {
-                Ok(files) => files,
-                Err(e) => {
-                    let why = format!("reading the directory {}: {e}", dir.display());
-                    let _ = items.send(Item::Failed(io::Error::new(e.kind(), why)));
-                    return;
-                }
-            };
-            for path in files {
+            for path in saved_files(dir) {
+                let path = match path {
+                    Ok(path) => path,
+                    Err(e) => {
+                        let why = format!("reading the directory {}: {e}", dir.display());
+                        return items.push(Item::Failed(io::Error::new(e.kind(), why)));
+                    }
+                };
                 let place = || path.display().to_string();
-                let sent = match std::fs::read(&path) {
-                    Ok(text) => items.send(item(trimmed(text), &place)),
-                    Err(e) => items.send(Item::Unreadable {
+                items.push(match std::fs::read(&path) {
+                    Ok(text) => item(trimmed(text), &place),
+                    Err(e) => Item::Unreadable {
                         place: place(),
                         reason: format!("cannot be read: {e}"),
-                    }),
-                };
-                if sent.is_err() {
-                    return;
-                }
+                    },
+                })?;
             }
+            Ok(())
         }
         Stored::Lines(path) => match std::fs::File::open(path) {
             Ok(file) => lines(file, &path.display().to_string(), items, item),
             Err(e) => {
                 let why = format!("reading {}: {e}", path.display());
-                let _ = items.send(Item::Failed(io::Error::new(e.kind(), why)));
+                items.push(Item::Failed(io::Error::new(e.kind(), why)))
             }
         },
         Stored::Stdin => lines(io::stdin(), "stdin", items, item),
     }
 }
 
-/// Reads the non-blank lines of `input`, each as `item` makes it, into `items`.
+/// Reads the non-blank lines of `input`, each as `item` makes it, into `items`; what was
+/// read is handed over before waiting for more.
 fn lines(
     input: impl Read,
     name: &str,
-    items: &mpsc::SyncSender<Item>,
+    items: &mut Batches,
     item: impl Fn(Vec<u8>, &dyn Fn() -> String) -> Item,
-) {
+) -> Result<(), Closed> {
     let mut input = BufReader::with_capacity(1 << 16, input);
     let mut number = 0u64;
     loop {
+        if input.buffer().is_empty() {
+            // The next read may wait: what is read so far goes first.
+            items.flush()?;
+        }
         let mut line = Vec::new();
         match input.read_until(b'\n', &mut line) {
-            Ok(0) => return,
+            Ok(0) => return Ok(()),
             Ok(_) => {}
             Err(e) => {
                 let why = format!("reading {name} after line {number}: {e}");
-                let _ = items.send(Item::Failed(io::Error::new(e.kind(), why)));
-                return;
+                return items.push(Item::Failed(io::Error::new(e.kind(), why)));
             }
         }
         number += 1;
         let line = trimmed(line);
-        if line.is_empty() {
-            continue;
-        }
-        if items
-            .send(item(line, &|| format!("{name} line {number}")))
-            .is_err()
-        {
-            return;
+        if !line.is_empty() {
+            items.push(item(line, &|| format!("{name} line {number}")))?;
         }
     }
 }
@@ -419,6 +532,33 @@ mod tests {
         // The handler's stop ends the reading.
         let (ended, seen, _) = collect(&from, false, 1);
         assert_eq!((ended, seen.len()), (Ended::Stopped, 1));
+    }
+
+    #[test]
+    fn a_directory_s_names_come_in_order_a_few_thousand_at_a_time() {
+        let dir = TempDir::new();
+        let count = NAMES_AT_ONCE * 2 + 3;
+        // Written in an order of their own, with a hidden file and another kind among them.
+        for i in (0..count).rev() {
+            std::fs::write(dir.path().join(format!("{i:06}.json")), "").unwrap();
+        }
+        std::fs::write(dir.path().join(".000001.json.partial"), "").unwrap();
+        std::fs::create_dir(dir.path().join("000002x.json")).unwrap();
+        let names: Vec<String> = saved_files(dir.path())
+            .map(|path| {
+                path.unwrap()
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let expected: Vec<String> = (0..count).map(|i| format!("{i:06}.json")).collect();
+        assert_eq!(names, expected);
+        assert!(saved_files(Path::new("/nonexistent"))
+            .next()
+            .unwrap()
+            .is_err());
     }
 
     #[test]

@@ -37,32 +37,9 @@ pub(super) fn members(
     mut each: impl FnMut(&str, &mut Writer) -> Result<(), NotCompact>,
 ) -> Result<(), NotCompact> {
     let mut writer = Writer::new(raw, out);
-    let mut key = String::new();
     writer.skip_space();
-    writer.expect(b'{')?;
-    writer.skip_space();
-    if writer.peek() == Some(b'}') {
-        writer.at += 1;
-        return writer.end();
-    }
-    loop {
-        writer.skip_space();
-        key.clear();
-        writer.string_into(&mut key)?;
-        writer.skip_space();
-        writer.expect(b':')?;
-        writer.skip_space();
-        each(&key, &mut writer)?;
-        writer.skip_space();
-        match writer.peek() {
-            Some(b',') => writer.at += 1,
-            Some(b'}') => {
-                writer.at += 1;
-                return writer.end();
-            }
-            _ => return Err(NotCompact),
-        }
-    }
+    writer.members(&mut each)?;
+    writer.end()
 }
 
 /// An object or array being written: for an object, where its keys start in `keys`.
@@ -91,6 +68,45 @@ impl<'r, 'o> Writer<'r, 'o> {
             containers: Vec::new(),
             keys: Vec::new(),
         }
+    }
+
+    /// Reads the object at the reading position member by member, as [`members`] reads a
+    /// whole text: its keys decoded and handed to `each`, which reads each value.
+    pub(super) fn members(
+        &mut self,
+        each: &mut dyn FnMut(&str, &mut Writer) -> Result<(), NotCompact>,
+    ) -> Result<(), NotCompact> {
+        let mut key = String::new();
+        self.expect(b'{')?;
+        self.skip_space();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+            return Ok(());
+        }
+        loop {
+            self.skip_space();
+            key.clear();
+            self.string_into(&mut key)?;
+            self.skip_space();
+            self.expect(b':')?;
+            self.skip_space();
+            each(&key, self)?;
+            self.skip_space();
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b'}') => {
+                    self.at += 1;
+                    return Ok(());
+                }
+                _ => return Err(NotCompact),
+            }
+        }
+    }
+
+    /// Whether the value at the reading position is `null` (after white space).
+    pub(super) fn at_null(&mut self) -> bool {
+        self.skip_space();
+        self.raw[self.at..].starts_with(b"null")
     }
 
     /// Where the text written so far ends.
@@ -340,10 +356,13 @@ impl<'r, 'o> Writer<'r, 'o> {
     fn plain_run(&mut self) -> Result<&'r [u8], NotCompact> {
         let raw: &'r [u8] = self.raw;
         let rest = &raw[self.at..];
-        let plain = rest
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-            .ok_or(NotCompact)?;
+        // Found in two passes that each go many bytes at a time: the next quote or
+        // backslash, then a control character before it.
+        let end = memchr::memchr2(b'"', b'\\', rest).ok_or(NotCompact)?;
+        let plain = match rest[..end].iter().any(|&b| b < 0x20) {
+            false => end,
+            true => rest[..end].iter().position(|&b| b < 0x20).unwrap_or(end),
+        };
         self.at += plain;
         Ok(&rest[..plain])
     }

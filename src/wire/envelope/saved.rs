@@ -190,17 +190,24 @@ pub fn parse(text: &str) -> Result<SavedValues, SavedError> {
     })
 }
 
-/// The members of the saved object, in the order `--format json` writes them.
-const MEMBERS: [&str; 8] = [
+/// The members of the saved object read as they are, in the order `--format json` writes
+/// them (`metadata` and `context` are read member by member).
+const MEMBERS: [&str; 6] = [
     "priority",
     "event_type",
     "publisher_id",
     "payload",
-    "metadata",
-    "context",
     "exchange",
     "routing_key",
 ];
+
+/// Puts `value` in `slot`; a second one is refused.
+fn once<T>(slot: &mut Option<T>, value: T) -> Result<(), NotCompact> {
+    match slot.replace(value) {
+        None => Ok(()),
+        Some(_) => Err(NotCompact),
+    }
+}
 
 /// The saved notification read in one pass, or `None` for anything unusual (a member twice,
 /// a wrong type, a text [`members`] refuses): [`parse`] then reads it, and says what is
@@ -208,12 +215,45 @@ const MEMBERS: [&str; 8] = [
 fn quickly(line: &[u8]) -> Option<Saved> {
     let mut text = Vec::with_capacity(line.len());
     let mut at: [Option<Range<usize>>; MEMBERS.len()] = Default::default();
-    members(line, &mut text, |key, writer| {
-        let start = writer.written();
-        writer.value()?;
-        match MEMBERS.iter().position(|name| *name == key) {
-            Some(index) if at[index].replace(start..writer.written()).is_some() => Err(NotCompact),
-            _ => Ok(()),
+    let (mut message_id, mut timestamp) = (None, None);
+    let (mut metadata, mut context_seen) = (None, None);
+    let mut context = Vec::new();
+    let mut names = String::new();
+    members(line, &mut text, |key, writer| match key {
+        "metadata" => {
+            once(&mut metadata, ())?;
+            writer.members(&mut |key, writer| {
+                let slot = match key {
+                    "message_id" => &mut message_id,
+                    "timestamp" => &mut timestamp,
+                    _ => return writer.value(),
+                };
+                let mut value = String::new();
+                writer.string_into(&mut value)?;
+                once(slot, value)
+            })
+        }
+        "context" => {
+            once(&mut context_seen, ())?;
+            if writer.at_null() {
+                return writer.value();
+            }
+            writer.members(&mut |key, writer| {
+                let start = writer.written();
+                writer.value()?;
+                let at = names.len();
+                names.push_str(key);
+                context.push((at..names.len(), start..writer.written()));
+                Ok(())
+            })
+        }
+        _ => {
+            let start = writer.written();
+            writer.value()?;
+            match MEMBERS.iter().position(|name| *name == key) {
+                Some(index) => once(&mut at[index], start..writer.written()),
+                None => Ok(()),
+            }
         }
     })
     .ok()?;
@@ -224,56 +264,19 @@ fn quickly(line: &[u8]) -> Option<Saved> {
             Some(range) => serde_json::from_slice(&text[range.clone()]).ok().map(Some),
         }
     };
-    let [priority, event_type, publisher_id, payload, metadata, context, exchange, routing_key] =
-        &at;
-    let mut head = Head {
-        message_id: String::new(),
+    let [priority, event_type, publisher_id, payload, exchange, routing_key] = &at;
+    let head = Head {
+        message_id: message_id?,
         publisher_id: string(publisher_id)?,
         event_type: string(event_type)??,
         priority: string(priority)??.parse().ok()?,
-        timestamp: String::new(),
+        timestamp: timestamp?,
         unique_id: None,
         format: Format::V2,
     };
     let (exchange, routing_key) = (string(exchange)?, string(routing_key)?);
     let payload = payload.clone()?;
-    // The metadata and the context were written compactly into `text`: each read from a
-    // copy of its own.
-    let metadata = text[metadata.clone()?].to_vec();
-    let (mut message_id, mut timestamp) = (None, None);
-    members(&metadata, &mut Vec::new(), |key, writer| {
-        let slot = match key {
-            "message_id" => &mut message_id,
-            "timestamp" => &mut timestamp,
-            _ => return writer.value(),
-        };
-        let mut value = String::new();
-        writer.string_into(&mut value)?;
-        match slot.replace(value) {
-            None => Ok(()),
-            Some(_) => Err(NotCompact),
-        }
-    })
-    .ok()?;
-    head.message_id = message_id?;
-    head.timestamp = timestamp?;
-    let mut members_of_context = Vec::new();
-    let mut names = String::new();
-    if let Some(context) = context {
-        let context = text[context.clone()].to_vec();
-        if context != b"null" {
-            members(&context, &mut text, |key, writer| {
-                let start = writer.written();
-                writer.value()?;
-                let at = names.len();
-                names.push_str(key);
-                members_of_context.push((at..names.len(), start..writer.written()));
-                Ok(())
-            })
-            .ok()?;
-        }
-    }
-    let context = append_names(&mut text, &names, members_of_context)?;
+    let context = append_names(&mut text, &names, context)?;
     let text = String::from_utf8(text).ok()?;
     Some(Saved {
         message: Message::assemble(head, text, payload, context),
