@@ -6,7 +6,7 @@
 //! | 1 | any other runtime failure |
 //! | 2 | usage or invalid input (bad arguments, JSON, priority, transport URL) |
 //! | 3 | cannot connect or authenticate (refused, DNS, TLS, credentials, virtual host) |
-//! | 4 | not confirmed in time, refused (nacked) by the broker, or `--count` not reached before `--timeout` |
+//! | 4 | not confirmed in time, refused (nacked) by the broker, or `--count` not reached before `--timeout` (or the end of `--from`'s input) |
 //! | 5 | `oslo-listen --fail-on`: a failure notification arrived |
 //! | 6 | `oslo-listen -- COMMAND`: the command could not start or failed |
 //! | 130, 143 | `oslo-listen -- COMMAND`: stopped by SIGINT or SIGTERM (passed on to the command) |
@@ -79,7 +79,8 @@ Exit codes:
   1  other runtime failure
   2  usage or invalid input (arguments, --where program, template, transport URL, config)
   3  cannot connect or authenticate (refused, DNS, TLS, credentials, vhost, not a broker)
-  4  --count not reached before --timeout (also with a command still running)
+  4  --count not reached before --timeout (also with a command still running), or
+     before the end of --from's input
   5  --fail-on: a failure notification arrived
   6  -- COMMAND: the command could not start or failed
   130/143  -- COMMAND: stopped by SIGINT/SIGTERM (passed on to it)";

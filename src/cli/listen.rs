@@ -30,7 +30,7 @@ pub enum FormatArg {
     Json,
     /// The payload alone, one JSON value per line
     Payload,
-    /// The message body exactly as received, one per line
+    /// The message body exactly as received, one per line (with --from, the saved line)
     Raw,
 }
 

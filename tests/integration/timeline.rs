@@ -759,14 +759,15 @@ fn top_from_saved_notifications_takes_its_rates_over_their_own_time() {
 #[test]
 fn the_timeline_reads_in_a_wide_terminal_and_in_80_columns() {
     let path = jsonl(&trace_lines());
+    // The pane stays after the run (and says so), however soon it ends.
     let command = format!(
-        "{} --from {} --timeline {REQUEST_A} --timeline {INSTANCE_B}",
+        "sh -c '{} --from {} --timeline {REQUEST_A} --timeline {INSTANCE_B}; echo RUN ENDED; sleep 60'",
         env!("CARGO_BIN_EXE_oslo-listen"),
         path.display()
     );
     for width in [200u16, 80] {
         let tmux = Tmux::start_sized(&command, width, 60);
-        tmux.wait_for(&["16 rows from", "slowest step"]);
+        tmux.wait_for(&["RUN ENDED"]);
         // The pane's end notice may push the first line off the screen.
         let screen = tmux.history();
         for line in screen.lines() {
@@ -800,6 +801,19 @@ fn the_timeline_reads_in_a_wide_terminal_and_in_80_columns() {
             assert!(screen.contains(shown), "{width}: {shown}\n{screen}");
         }
     }
+    // --top --from on a terminal: the final tables, once.
+    let command = format!(
+        "sh -c '{} --from {} --top; echo RUN ENDED; sleep 60'",
+        env!("CARGO_BIN_EXE_oslo-listen"),
+        path.display()
+    );
+    let tmux = Tmux::start_sized(&command, 120, 60);
+    tmux.wait_for(&["RUN ENDED"]);
+    let screen = tmux.history();
+    assert!(screen.contains("18 notifications in 00:00:08"), "{screen}");
+    assert!(screen.contains("OPERATION"), "{screen}");
+    assert!(screen.contains("compute.instance.create"), "{screen}");
+    assert_eq!(screen.matches("EVENT_TYPE").count(), 1, "{screen}");
     let _ = std::fs::remove_file(&path);
 }
 
