@@ -356,13 +356,10 @@ impl<'r, 'o> Writer<'r, 'o> {
     fn plain_run(&mut self) -> Result<&'r [u8], NotCompact> {
         let raw: &'r [u8] = self.raw;
         let rest = &raw[self.at..];
-        // Found in two passes that each go many bytes at a time: the next quote or
-        // backslash, then a control character before it.
-        let end = memchr::memchr2(b'"', b'\\', rest).ok_or(NotCompact)?;
-        let plain = match rest[..end].iter().any(|&b| b < 0x20) {
-            false => end,
-            true => rest[..end].iter().position(|&b| b < 0x20).unwrap_or(end),
-        };
+        let plain = rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+            .ok_or(NotCompact)?;
         self.at += plain;
         Ok(&rest[..plain])
     }
