@@ -571,6 +571,12 @@ fn an_instance_timeline_shows_its_requests_and_its_failure() {
 4 rows from 2026-12-05 08:41:45.420000 over 2.61s; 3 services: nova-api, compute, nova-compute; 2 failures; slowest step: compute.instance.create 1.73s
 "
     );
+    // An id nothing belongs to: the summary alone says so.
+    let none = read_saved(&["--from", &dir, "--timeline", "req-nothing"], b"");
+    assert_eq!(
+        (none.code, none.stdout.as_str()),
+        (0, "no notification of the timeline\n")
+    );
     // As JSON: a row object each, with the whole notification, then the summary.
     let run = read_saved(&["--from", &dir, "--timeline", INSTANCE_B, "--json"], b"");
     let objects: Vec<Value> = run

@@ -79,8 +79,11 @@ impl<W: Write> Sheet<W> {
         let summary = self.timeline.summary();
         match self.writer {
             Writer::Json => writeln!(self.out, "{}", json_summary(&summary)?)?,
-            Writer::Table(_) => {
-                writeln!(self.out)?;
+            Writer::Table(ref layout) => {
+                // Set apart from the rows, when there are any.
+                if layout.is_some() {
+                    writeln!(self.out)?;
+                }
                 for line in summary.lines(self.width) {
                     writeln!(self.out, "{line}")?;
                 }
