@@ -31,7 +31,7 @@ pub enum Error {
     /// credentials, a missing virtual host, TLS, not a broker, not confirmed in time, blocked
     /// too long, refused (nacked), the connection lost.
     Broker(BrokerError),
-    /// Reading saved notifications ([`super::receive::stored`]) failed: what, and why.
+    /// Reading saved notifications (`oslo-listen --from`) failed: what, and why.
     Read(std::io::Error),
     /// A notification could not be encoded as JSON.
     Encode(serde_json::Error),

@@ -15,7 +15,7 @@ pub struct Received<'a> {
     pub exchange: &'a str,
     /// Its routing key.
     pub routing_key: &'a str,
-    /// The body as received; read from saved notifications ([`super::stored`]), the saved
+    /// The body as received; read from saved notifications (`oslo-listen --from`), the saved
     /// line or file.
     pub body: &'a [u8],
 }

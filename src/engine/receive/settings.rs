@@ -55,7 +55,7 @@ pub enum Ended {
     Interrupted,
     /// The deadline passed.
     TimedOut,
-    /// Read from saved notifications ([`super::stored`]): the input ended.
+    /// Read from saved notifications (`oslo-listen --from`): the input ended.
     EndOfInput,
 }
 

@@ -4,7 +4,7 @@
 //! `routing_key`.
 //!
 //! [`read`] gives a [`Message`], as a listener has it from a broker, reading the object in
-//! one pass ([`super::compact`]) when it is ordinary and through `serde_json` values
+//! one pass (as message bodies are read) when it is ordinary and through `serde_json` values
 //! otherwise, which names what is wrong; [`parse`] gives the values, for sending again.
 
 use super::compact::{members, NotCompact};
