@@ -107,6 +107,14 @@ pub enum Event {
         /// What is wrong, reading after the place (`has no "priority"`).
         reason: String,
     },
+    /// Something that happened on one of several brokers read at once: the source's name,
+    /// and the event.
+    Source {
+        /// The source's name (`--source NAME=URL`).
+        name: String,
+        /// What happened there.
+        event: Box<Event>,
+    },
     /// Read instead of a broker: the input ended.
     EndOfInput {
         /// What was read (a directory, a file, stdin).
@@ -119,9 +127,31 @@ pub enum Event {
 }
 
 impl Event {
+    /// `event` as it happened on the source `name`; unchanged when `name` is empty (the one
+    /// broker of a run that names none).
+    pub fn on(name: &str, event: Event) -> Event {
+        match name {
+            "" => event,
+            name => Event::Source {
+                name: name.to_owned(),
+                event: Box::new(event),
+            },
+        }
+    }
+
+    /// The source it happened on, and what happened: `("", self)` unless it is an
+    /// [`Event::Source`].
+    pub fn at_source(&self) -> (&str, &Event) {
+        match self {
+            Event::Source { name, event } => (name, event),
+            event => ("", event),
+        }
+    }
+
     /// How much it matters.
     pub fn weight(&self) -> Weight {
         match self {
+            Event::Source { event, .. } => event.weight(),
             Event::Connected { .. } | Event::Declared { .. } | Event::Settled { .. } => {
                 Weight::Detail
             }
@@ -187,6 +217,7 @@ impl fmt::Display for Event {
                 "sent {acks} acknowledgement(s) and {requeues} requeue(s)"
             ),
             Event::Poison { report } => f.write_str(report),
+            Event::Source { name, event } => write!(f, "{name}: {event}"),
             Event::Unreadable { place, reason } => {
                 write!(f, "{place} {reason} (skipped)")
             }
@@ -268,6 +299,19 @@ mod tests {
             report: "poison".into(),
         };
         assert_eq!(poison.weight(), Weight::Always);
+    }
+
+    #[test]
+    fn an_event_of_a_named_source_says_its_name() {
+        let lost = Event::Lost {
+            error: "connection lost".into(),
+        };
+        let labelled = Event::on("east", lost.clone());
+        assert_eq!(labelled.to_string(), "east: connection lost; reconnecting");
+        assert_eq!(labelled.weight(), Weight::Notice);
+        assert_eq!(labelled.at_source(), ("east", &lost));
+        assert_eq!(Event::on("", lost.clone()), lost);
+        assert_eq!(lost.at_source(), ("", &lost));
     }
 
     #[test]

@@ -69,7 +69,7 @@ impl BrokerError {
     }
 
     /// Whether trying again may succeed.
-    pub(super) fn is_retriable(&self) -> bool {
+    pub(crate) fn is_retriable(&self) -> bool {
         self.retriable
     }
 

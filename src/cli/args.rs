@@ -245,6 +245,12 @@ impl ConnectionArgs {
         Ok(config)
     }
 
+    /// Whether the TLS flags (or `config`'s `ssl`) ask for TLS whatever the URL says.
+    pub fn wants_tls(&self, config: &OsloConfig) -> bool {
+        let tls_flags = self.ssl_ca_file.is_some() || self.ssl_cert_file.is_some() || self.insecure;
+        tls_flags || config.ssl.as_ref().is_some_and(|s| s.value)
+    }
+
     /// Weighs the flags and env against `config` and the defaults; each wait for one host
     /// lasts at most `timeout`.
     pub fn resolve(&self, config: &OsloConfig, timeout: Duration) -> Result<ConnectionSettings> {
@@ -254,8 +260,7 @@ impl ConnectionArgs {
                 .with_context(|| format!("in {}", setting.origin))?,
             (None, None) => TransportUrl::parse(DEFAULT_URL)?,
         };
-        let tls_flags = self.ssl_ca_file.is_some() || self.ssl_cert_file.is_some() || self.insecure;
-        if (tls_flags || config.ssl.as_ref().is_some_and(|s| s.value)) && !url.tls {
+        if self.wants_tls(config) && !url.tls {
             url.enable_tls();
         }
         let file = |flag: &Option<PathBuf>,

@@ -139,7 +139,11 @@ fn class_of(cause: &(dyn std::error::Error + 'static)) -> Option<Failure> {
     if let Some(broker) = cause.downcast_ref::<BrokerError>() {
         return Some(broker_class(broker.kind()));
     }
-    if let Some(engine) = cause.downcast_ref::<Error>() {
+    if let Some(mut engine) = cause.downcast_ref::<Error>() {
+        // One of several sources failed: the class is that of its error.
+        while let Error::Source { error, .. } = engine {
+            engine = error;
+        }
         return match engine {
             Error::Broker(broker) => Some(broker_class(broker.kind())),
             Error::Encode(_) | Error::Read(_) | Error::StoppedBeforeListening | Error::Panicked => {
@@ -147,6 +151,7 @@ fn class_of(cause: &(dyn std::error::Error + 'static)) -> Option<Failure> {
             }
             // The handler's own error, and its chain, say what failed.
             Error::Handler(handler) => chain_of(handler.as_ref()).find_map(class_of),
+            Error::Source { .. } => None,
         };
     }
     macro_rules! classes {

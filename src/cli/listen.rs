@@ -7,6 +7,7 @@ use super::args::{
 use super::man::{HasManual, Manual};
 use crate::cli::exit::LISTEN_EXIT_CODES;
 use crate::engine::receive::stored::Stored;
+use crate::engine::receive::Source;
 use crate::listen::filter::Filter;
 use crate::listen::output::{OutputFormat, Printer};
 use crate::listen::predicate::Predicate;
@@ -14,6 +15,7 @@ use crate::listen::template::Template;
 use crate::listen::top::tally::GroupBy;
 use crate::listen::{FromOptions, ListenConfig, TopOptions};
 use crate::oslo::topology::Mode;
+use crate::oslo::transport_url::TransportUrl;
 use crate::wire::envelope::Priority;
 use anyhow::Result;
 use clap::{Parser, ValueEnum};
@@ -26,7 +28,7 @@ pub enum FormatArg {
     /// A header line (timestamp, PRIORITY, event_type, publisher_id) and the indented payload
     Pretty,
     /// One JSON object per line: priority, event_type, publisher_id, payload, metadata,
-    /// context, exchange, routing_key
+    /// context, exchange, routing_key (and source, with --source)
     Json,
     /// The payload alone, one JSON value per line
     Payload,
@@ -47,6 +49,8 @@ pub enum ByArg {
     Priority,
     /// One row per exchange
     Exchange,
+    /// One row per broker (--source)
+    Source,
 }
 
 impl From<ByArg> for GroupBy {
@@ -56,6 +60,7 @@ impl From<ByArg> for GroupBy {
             ByArg::PublisherId => GroupBy::PublisherId,
             ByArg::Priority => GroupBy::Priority,
             ByArg::Exchange => GroupBy::Exchange,
+            ByArg::Source => GroupBy::Source,
         }
     }
 }
@@ -132,6 +137,17 @@ pub struct ListenArgs {
     )]
     pub priorities: Vec<Priority>,
 
+    /// Read this broker too, naming what comes from it NAME (letters, digits, -, _, .): a
+    /// full transport URL each; repeat for several, read at once (--transport-url, the
+    /// environment's and the config file's URL are then not used)
+    #[arg(long = "source", value_name = "NAME=URL", conflicts_with = "from")]
+    pub sources: Vec<String>,
+
+    /// With --source: a source that cannot be reached at the start is tried again, while the
+    /// others are read, instead of ending the run (exit 3)
+    #[arg(long, requires = "sources")]
+    pub partial: bool,
+
     /// Exchange to listen on; repeat for several [default: the config file's
     /// control_exchange, or openstack and the OpenStack service exchanges that exist]
     #[arg(short, long = "exchange", value_name = "NAME")]
@@ -185,7 +201,7 @@ pub struct ListenArgs {
     /// Output format: pretty, json, payload, raw, or a template such as
     /// '{timestamp} {priority} {event_type} {payload.instance_id}' (fields: timestamp,
     /// priority, PRIORITY, event_type, publisher_id, message_id, exchange, routing_key,
-    /// payload and context, with dotted paths into the last two)
+    /// source, payload and context, with dotted paths into the last two)
     #[arg(
         short,
         long,
@@ -309,7 +325,12 @@ impl ListenArgs {
                 eprintln!("oslo-listen: {note}");
             }
         }
+        let sources = self.named_sources(self.connection.wants_tls(&config))?;
         let connection = self.connection.resolve(&config, DEFAULT_CONNECT_TIMEOUT)?;
+        let sources = match sources.is_empty() {
+            true => vec![Source::unnamed(connection.url)],
+            false => sources,
+        };
         let filter = Filter::new(&self.event_types, &self.publisher_ids, &self.message_ids)?;
         let mode = match (self.shared, self.pool) {
             (_, Some(name)) => Mode::Pool(name),
@@ -342,7 +363,8 @@ impl ListenArgs {
         Ok(ListenConfig {
             connect: connection.options,
             durability: connection.durability,
-            url: connection.url,
+            sources,
+            partial: self.partial,
             mode,
             exchanges,
             topics: topics_from(self.topics, &config),
@@ -373,16 +395,48 @@ impl ListenArgs {
         })
     }
 
+    /// The `--source NAME=URL`s: names of the allowed characters, each once; each URL an
+    /// oslo transport URL (with TLS when `tls` asks for it). Nothing when none is given.
+    fn named_sources(&self, tls: bool) -> Result<Vec<Source>> {
+        if !self.sources.is_empty() && self.transport_url_given() {
+            return Err(ArgumentError(
+                "--source names every broker to read: --transport-url cannot be used with it"
+                    .into(),
+            )
+            .into());
+        }
+        let mut sources: Vec<Source> = Vec::with_capacity(self.sources.len());
+        for text in &self.sources {
+            let mut source = parse_source(text)?;
+            if sources.iter().any(|s| s.name == source.name) {
+                return Err(ArgumentError(format!(
+                    "--source {}: the name is given twice; each source needs a name of its own",
+                    source.name
+                ))
+                .into());
+            }
+            if tls && !source.url.tls {
+                source.url.enable_tls();
+            }
+            sources.push(source);
+        }
+        Ok(sources)
+    }
+
+    /// Whether `--transport-url` was given on the command line (not only in the
+    /// environment).
+    fn transport_url_given(&self) -> bool {
+        let from_environment = std::env::var(TRANSPORT_URL_ENV.0).ok();
+        self.connection.transport_url.is_some() && self.connection.transport_url != from_environment
+    }
+
     /// `--from`: the path must be there, and no transport URL may be given on the command
     /// line (one from the environment is left unused).
     fn check_from(&self) -> Result<(), ArgumentError> {
         let Some(path) = &self.from else {
             return Ok(());
         };
-        let from_environment = std::env::var(TRANSPORT_URL_ENV.0).ok();
-        if self.connection.transport_url.is_some()
-            && self.connection.transport_url != from_environment
-        {
+        if self.transport_url_given() {
             return Err(ArgumentError(
                 "--from reads saved notifications and connects to no broker: \
                  --transport-url cannot be used with it"
@@ -397,6 +451,37 @@ impl ListenArgs {
         }
         Ok(())
     }
+}
+
+/// Whether `name` may name a source: letters, digits, `-`, `_` and `.`, at most 64.
+fn is_source_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// One `--source NAME=URL`; an error never shows the URL's password.
+fn parse_source(text: &str) -> Result<Source> {
+    let Some((name, url)) = text
+        .split_once('=')
+        .filter(|(name, _)| is_source_name(name))
+    else {
+        // What was given, short of anything that may hold a password.
+        let shown = match text.split_once('=') {
+            Some((name, _)) => format!(" {name:?}"),
+            None if text.contains("://") => String::new(),
+            None => format!(" {text:?}"),
+        };
+        return Err(ArgumentError(format!(
+            "--source{shown}: expected NAME=URL, NAME of letters, digits, -, _ and . \
+             (e.g. --source east=rabbit://user:pass@east-host:5672/)"
+        ))
+        .into());
+    };
+    let url =
+        TransportUrl::parse(url).map_err(|e| ArgumentError(format!("--source {name}: {e}")))?;
+    Ok(Source::named(name, url))
 }
 
 #[cfg(test)]
@@ -463,6 +548,57 @@ mod tests {
             crate::cli::exit::failure_of(&bad_glob),
             crate::cli::exit::Failure::Usage
         );
+    }
+
+    #[test]
+    fn sources_are_named_urls_each_name_once() {
+        let config = listen(&[
+            "--source",
+            "east=rabbit://u:secret@east-a:5672,u:secret@east-b:5672/nova",
+            "--source",
+            "west.2=rabbit://guest:guest@west:5673/?ssl=1",
+        ])
+        .unwrap();
+        let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["east", "west.2"]);
+        assert_eq!(config.sources[0].url.hosts.len(), 2);
+        assert!(config.sources[1].url.tls);
+        assert!(!config.partial);
+        let unnamed = listen(&[]).unwrap();
+        assert_eq!(unnamed.sources.len(), 1);
+        assert_eq!(unnamed.sources[0].name, "");
+        let partial = listen(&["--source", "a=rabbit://h/", "--partial"]).unwrap();
+        assert!(partial.partial);
+        assert!(listen(&["--partial"]).is_err());
+        assert!(listen(&["--source", "east=rabbit://h/", "--from", "."]).is_err());
+        let both = listen(&[
+            "--transport-url",
+            "rabbit://h/",
+            "--source",
+            "a=rabbit://h/",
+        ]);
+        assert!(format!("{:#}", both.unwrap_err()).contains("--transport-url cannot be used"));
+        for bad in [
+            &[
+                "--source",
+                "east=rabbit://u:hunter2@h/",
+                "--source",
+                "east=rabbit://h2/",
+            ][..],
+            &["--source", "ea st=rabbit://u:hunter2@h/"],
+            &["--source", "=rabbit://u:hunter2@h/"],
+            &["--source", "rabbit://u:hunter2@h/"],
+            &["--source", "east=http://u:hunter2@h/"],
+        ] {
+            let error = listen(bad).unwrap_err();
+            let text = format!("{error:#}");
+            assert!(!text.contains("hunter2"), "{bad:?}: {text}");
+            assert_eq!(
+                crate::cli::exit::failure_of(&error),
+                crate::cli::exit::Failure::Usage,
+                "{bad:?}: {text}"
+            );
+        }
     }
 
     #[test]

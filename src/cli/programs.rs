@@ -55,7 +55,8 @@ pub fn oslo_listen() -> ExitCode {
         args.into_config(terminal, no_color)
     })
     .and_then(|config| {
-        let mut out = BufWriter::new(io::stdout().lock());
+        // Not locked for the run: several sources write from threads of their own.
+        let mut out = BufWriter::new(io::stdout());
         match &config.top {
             Some(options) => {
                 let face = if io::stdout().is_terminal() {

@@ -2,7 +2,7 @@
 //! method per priority, fed from the shared queues (or a pool's) of some targets, on the
 //! receiving engine ([`crate::engine::receive`]) and so with every guarantee `oslo-listen` has.
 
-use super::receive::{self, Received, Settings, Sources, Verdict};
+use super::receive::{self, Exchanges, Received, Settings, Source, Verdict};
 use super::Error;
 use crate::broker::{ConnectOptions, Durability};
 use crate::events::{DefaultObserver, Event, Observer};
@@ -32,6 +32,9 @@ pub struct Metadata {
     pub message_id: String,
     /// Its timestamp.
     pub timestamp: String,
+    /// The name of the broker it came from ([`NotificationListener::with_sources`]); empty
+    /// for the one broker of [`NotificationListener::new`].
+    pub source: String,
 }
 
 /// Declares the endpoint methods, each doing nothing but saying the notification was handled.
@@ -76,11 +79,13 @@ pub trait Endpoint: Send {
     }
 }
 
-/// Calls the method of `endpoint` for the notification's priority.
-pub fn dispatch(endpoint: &mut dyn Endpoint, n: &Notification) -> Handled {
+/// Calls the method of `endpoint` for the notification's priority; `source` is the name of
+/// the broker it came from (empty for a listener's only broker).
+pub fn dispatch(endpoint: &mut dyn Endpoint, n: &Notification, source: &str) -> Handled {
     let metadata = Metadata {
         message_id: n.message_id.clone(),
         timestamp: n.timestamp.clone(),
+        source: source.to_owned(),
     };
     let (ctxt, publisher_id, event_type, payload) = (
         &n.context,
@@ -139,7 +144,7 @@ pub fn dispatch(endpoint: &mut dyn Endpoint, n: &Notification) -> Handled {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct NotificationListener {
-    url: TransportUrl,
+    sources: Vec<Source>,
     targets: Vec<Target>,
     endpoints: Vec<Box<dyn Endpoint>>,
     pool: Option<String>,
@@ -154,8 +159,20 @@ const PREFETCH: u16 = 100;
 impl NotificationListener {
     /// A listener for `targets`, every priority, dispatching to `endpoints`.
     pub fn new(url: TransportUrl, targets: Vec<Target>, endpoints: Vec<Box<dyn Endpoint>>) -> Self {
+        Self::with_sources(vec![Source::unnamed(url)], targets, endpoints)
+    }
+
+    /// A listener for `targets` on every one of several brokers at once, each on its own
+    /// connection (reconnected on its own while the others go on): every notification's
+    /// [`Metadata::source`] names the broker it came from. It starts once every one of them
+    /// listens.
+    pub fn with_sources(
+        sources: Vec<Source>,
+        targets: Vec<Target>,
+        endpoints: Vec<Box<dyn Endpoint>>,
+    ) -> Self {
         NotificationListener {
-            url,
+            sources,
             targets,
             endpoints,
             pool: None,
@@ -195,11 +212,12 @@ impl NotificationListener {
     /// targets from then on is missed), or the error that kept it from connecting.
     pub fn start(self) -> Result<Running, Error> {
         let settings = Settings {
-            url: self.url,
+            sources: self.sources,
+            partial: false,
             connect: self.connect,
             durability: self.durability,
             mode: self.pool.map_or(Mode::Shared, Mode::Pool),
-            sources: Sources::Targets(self.targets),
+            exchanges: Exchanges::Targets(self.targets),
             priorities: Priority::ALL.to_vec(),
             prefetch: PREFETCH,
             unwrap: false,
@@ -210,9 +228,14 @@ impl NotificationListener {
         let mut endpoints = self.endpoints;
         let mut observer = self.observer;
         let (ready, listening) = crossbeam_channel::bounded(1);
+        // Ready once every source listens (each says so again after a reconnection).
+        let mut waiting: Vec<String> = settings.sources.iter().map(|s| s.name.clone()).collect();
         let mut forward = move |event: Event| {
-            if matches!(event, Event::Listening { .. }) {
-                let _ = ready.try_send(());
+            if let (source, Event::Listening { .. }) = event.at_source() {
+                waiting.retain(|name| name != source);
+                if waiting.is_empty() {
+                    let _ = ready.try_send(());
+                }
             }
             observer.event(event);
         };
@@ -221,7 +244,10 @@ impl NotificationListener {
             let mut handler = |received: &Received| -> Result<Verdict, Infallible> {
                 let mut handled = Handled::Done;
                 for endpoint in endpoints.iter_mut() {
-                    if dispatch(endpoint.as_mut(), received.notification()) == Handled::Requeue {
+                    let notification = received.notification();
+                    if dispatch(endpoint.as_mut(), notification, received.source)
+                        == Handled::Requeue
+                    {
                         handled = Handled::Requeue;
                     }
                 }
@@ -312,13 +338,13 @@ mod tests {
     fn each_priority_reaches_its_method_and_the_rest_default_to_handled() {
         let mut recorder = Recorder::default();
         let info = Notification::new(Priority::Info, "a", Value::Null);
-        assert_eq!(dispatch(&mut recorder, &info), Handled::Done);
+        assert_eq!(dispatch(&mut recorder, &info, ""), Handled::Done);
         let mut context = Map::new();
         context.insert("user".into(), "u1".into());
         let error = Notification::new(Priority::Error, "b", Value::Null).with_context(context);
-        assert_eq!(dispatch(&mut recorder, &error), Handled::Requeue);
+        assert_eq!(dispatch(&mut recorder, &error, ""), Handled::Requeue);
         let sample = Notification::new(Priority::Sample, "c", Value::Null);
-        assert_eq!(dispatch(&mut recorder, &sample), Handled::Done);
+        assert_eq!(dispatch(&mut recorder, &sample, ""), Handled::Done);
         assert_eq!(
             recorder.seen,
             [

@@ -38,6 +38,14 @@ pub enum Error {
     /// The handler failed on a notification: the engine stopped, and what it had not
     /// acknowledged went back to its queue.
     Handler(Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// One of several brokers read at once failed (see [`Error::Source`]'s error); the others
+    /// were stopped.
+    Source {
+        /// The source's name (`--source NAME=URL`).
+        name: String,
+        /// How it failed.
+        error: Box<Error>,
+    },
     /// A [`NotificationListener`](super::endpoint::NotificationListener)'s thread ended before
     /// it listened.
     StoppedBeforeListening,
@@ -51,6 +59,7 @@ impl Error {
     pub fn broker_kind(&self) -> Option<BrokerErrorKind> {
         match self {
             Error::Broker(broker) => Some(broker.kind()),
+            Error::Source { error, .. } => error.broker_kind(),
             _ => None,
         }
     }
@@ -63,6 +72,7 @@ impl fmt::Display for Error {
             Error::Encode(_) => f.write_str("encoding the notification"),
             Error::Read(error) => error.fmt(f),
             Error::Handler(handler) => handler.fmt(f),
+            Error::Source { name, error } => write!(f, "source {name}: {error}"),
             Error::StoppedBeforeListening => f.write_str("the listener stopped before it listened"),
             Error::Panicked => f.write_str("the listener thread panicked (in an endpoint)"),
         }
@@ -76,6 +86,7 @@ impl std::error::Error for Error {
             Error::Encode(encode) => Some(encode),
             Error::Handler(handler) => handler.source(),
             Error::Read(error) => error.source(),
+            Error::Source { error, .. } => error.source(),
             Error::StoppedBeforeListening | Error::Panicked => None,
         }
     }

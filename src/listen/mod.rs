@@ -22,11 +22,10 @@ pub mod trigger;
 use crate::broker::{ConnectOptions, Durability};
 use crate::engine::receive::stored::{self, Stored};
 use crate::engine::receive::{
-    self, Ended, Handler, HandlerError, Received, Settings, Sources, Verdict,
+    self, Ended, Exchanges, Handler, HandlerError, Received, Settings, Source, Verdict,
 };
 use crate::events::{Observer, Weight};
 use crate::oslo::topology::{Mode, Target};
-use crate::oslo::transport_url::TransportUrl;
 use crate::tool::talk::{Talk, Verbosity};
 use crate::wire::envelope::Priority;
 use filter::Filter;
@@ -40,8 +39,11 @@ use top::tally::GroupBy;
 /// Everything `oslo-listen` needs, with no command-line types in it.
 #[derive(Debug, Clone)]
 pub struct ListenConfig {
-    /// Where to connect.
-    pub url: TransportUrl,
+    /// The brokers to read: one, unnamed, unless `--source` names several.
+    pub sources: Vec<Source>,
+    /// `--partial`: a source that cannot be reached at the start is tried again while the
+    /// others are read.
+    pub partial: bool,
     /// Heartbeat; the connect timeout is bounded by [`ListenConfig::timeout`] too.
     pub connect: ConnectOptions,
     /// How to create shared queues that do not exist.
@@ -213,7 +215,16 @@ pub(crate) fn say_connecting(talk: &Talk, config: &ListenConfig) -> std::io::Res
     if let Some(warning) = config.connect.tls.insecure_warning() {
         talk.warn(warning)?;
     }
-    talk.say(Weight::Detail, format_args!("connecting to {}", config.url))
+    for source in &config.sources {
+        match source.name.as_str() {
+            "" => talk.say(Weight::Detail, format_args!("connecting to {}", source.url)),
+            name => talk.say(
+                Weight::Detail,
+                format_args!("{name}: connecting to {}", source.url),
+            ),
+        }?;
+    }
+    Ok(())
 }
 
 /// Runs `work` with a flag it should stop at, which a signal sets (its number is stored in
@@ -242,7 +253,7 @@ pub(crate) fn halted_by_signal<T>(signal: &AtomicUsize, work: impl FnOnce(&Atomi
 pub(crate) fn receive(
     config: &ListenConfig,
     deadline: Option<Instant>,
-    handler: &mut dyn Handler,
+    handler: &mut (dyn Handler + Send),
     observer: &mut dyn Observer,
     halt: &AtomicBool,
 ) -> Result<Ended, crate::engine::Error> {
@@ -291,14 +302,15 @@ impl Handler for Routed<'_> {
 /// The engine's settings for `config`, to stop at `deadline`.
 pub(crate) fn settings(config: &ListenConfig, deadline: Option<Instant>) -> Settings {
     Settings {
-        url: config.url.clone(),
+        sources: config.sources.clone(),
+        partial: config.partial,
         connect: config.connect.clone(),
         durability: config.durability,
         mode: config.mode.clone(),
-        sources: if config.exchanges.is_empty() {
-            Sources::WellKnown(config.topics.clone())
+        exchanges: if config.exchanges.is_empty() {
+            Exchanges::WellKnown(config.topics.clone())
         } else {
-            Sources::Targets(Target::every(&config.exchanges, &config.topics))
+            Exchanges::Targets(Target::every(&config.exchanges, &config.topics))
         },
         priorities: config.priorities.clone(),
         prefetch: config.prefetch,

@@ -90,7 +90,8 @@ impl Printer {
     /// Writes the object `--format json` prints for a notification (without a line end):
     /// `priority` (lower case), `event_type`, `publisher_id`, `payload`, `metadata`
     /// (`message_id`, `timestamp`), `context` (masked unless secrets are shown),
-    /// `exchange`, `routing_key`.
+    /// `exchange`, `routing_key`, and `source` when it came from a named broker
+    /// (`--source`).
     pub fn write_json_object(&self, out: &mut impl Write, received: &Received) -> io::Result<()> {
         // Written member by member from the message's text: no value is built.
         let m = received.message;
@@ -120,6 +121,10 @@ impl Printer {
         json_string(out, received.exchange)?;
         out.write_all(b",\"routing_key\":")?;
         json_string(out, received.routing_key)?;
+        if !received.source.is_empty() {
+            out.write_all(b",\"source\":")?;
+            json_string(out, received.source)?;
+        }
         out.write_all(b"}")
     }
 
@@ -159,6 +164,7 @@ impl Printer {
                     message_id: &n.message_id,
                     exchange: received.exchange,
                     routing_key: received.routing_key,
+                    source: received.source,
                     payload: &n.payload,
                     context: &context,
                     escape_controls: self.escape_controls,
@@ -190,6 +196,11 @@ impl Printer {
         let (timestamp, event_type) = (self.field(&n.timestamp), self.field(&n.event_type));
         let (publisher, exchange) = (self.field(publisher), self.field(received.exchange));
         let routing_key = self.field(received.routing_key);
+        // The route, after the broker it came by when several are read: `[east: nova ...]`.
+        let exchange = match received.source {
+            "" => exchange,
+            source => format!("{}: {exchange}", self.field(source)),
+        };
         if self.color {
             let color = priority_color(n.priority);
             writeln!(
@@ -257,6 +268,7 @@ mod tests {
             message: &message,
             exchange: "nova",
             routing_key: "notifications.info",
+            source: "",
             body,
         };
         let printer = Printer {
@@ -334,6 +346,7 @@ mod tests {
             message: &message,
             exchange: "nova",
             routing_key: "notifications.warn",
+            source: "",
             body,
         };
         let mut out = Vec::new();
@@ -446,6 +459,7 @@ mod tests {
             message: &message,
             exchange: "nova",
             routing_key: "versioned_notifications.info",
+            source: "",
             body: b"",
         };
         let mut out = Vec::new();
@@ -484,6 +498,7 @@ mod tests {
             message: &message,
             exchange: "x",
             routing_key: "k",
+            source: "east",
             body: b"",
         };
         let mut out = Vec::new();
@@ -496,5 +511,7 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("evil\\u{1b}[2Jtype"), "{text}");
         assert!(!text.contains('\x1b'));
+        // The broker it came by, before its route.
+        assert!(text.contains(" [east: x k]\n"), "{text}");
     }
 }

@@ -119,7 +119,11 @@ impl Document {
             (Val::utf8_str("exchange"), text(received.exchange)),
             (Val::utf8_str("routing_key"), text(received.routing_key)),
         ];
-        Ok(Document(Val::obj(members.into_iter().collect())))
+        let source =
+            (!received.source.is_empty()).then(|| (Val::utf8_str("source"), text(received.source)));
+        Ok(Document(Val::obj(
+            members.into_iter().chain(source).collect(),
+        )))
     }
 }
 
@@ -434,13 +438,14 @@ mod tests {
         ] {
             n.context.insert(key.to_owned(), value);
         }
-        for format in [Format::V2, Format::V1] {
+        for (format, source) in [(Format::V2, ""), (Format::V1, ""), (Format::V2, "east")] {
             let body = n.encode(format, "u").unwrap();
             let message = Message::read(&body).unwrap();
             let received = Received {
                 message: &message,
                 exchange: "nova",
                 routing_key: "notifications.warn",
+                source,
                 body: &body,
             };
             for show_secrets in [false, true] {

@@ -12,7 +12,6 @@ use crate::events::{Event, Observer};
 use crate::tool::talk::Talk;
 use crate::tool::{from_engine, Signalled, ToolHandler};
 use anyhow::{Context, Result};
-use std::cell::RefCell;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::PoisonError;
@@ -51,7 +50,7 @@ fn stdout_gone() -> bool {
 /// the command fails, or an error. Notices and diagnostics go to `err`.
 pub fn run(
     config: &ListenConfig,
-    out: &mut impl Write,
+    out: &mut (impl Write + Send),
     err: impl Write + Send + 'static,
     signal: &AtomicUsize,
 ) -> Result<()> {
@@ -66,22 +65,24 @@ pub fn run(
     let mut failure: Option<FailureNotification> = None;
     let mut pipeline = Pipeline::new(config, talk.clone());
     // Written as they come, flushed when nothing more waits and before acknowledging.
-    let out = RefCell::new(out);
+    // (Several sources are read on threads of their own: one writes at a time.)
+    let out = std::sync::Mutex::new(out);
+    let out = || out.lock().unwrap_or_else(PoisonError::into_inner);
     let mut print = |received: &Received| -> Result<Verdict> {
         match pipeline.judge(received)? {
             Step::Fail(failed) => {
-                write(config, &save, &mut *out.borrow_mut(), received)?;
+                write(config, &save, &mut *out(), received)?;
                 failure = Some(failed);
                 Ok(Verdict::DoneAndStop)
             }
             Step::Skip => Ok(Verdict::Skip),
             Step::Take => {
-                write(config, &save, &mut *out.borrow_mut(), received)?;
+                write(config, &save, &mut *out(), received)?;
                 Ok(pipeline.taken())
             }
         }
     };
-    let show = || out.borrow_mut().flush().context("writing to stdout");
+    let show = || out().flush().context("writing to stdout");
     let halt = AtomicBool::new(false);
     let halted = std::sync::Mutex::new(None::<Halt>);
     let trigger = std::sync::Mutex::new(None::<Trigger>);
@@ -121,9 +122,18 @@ pub fn run(
                 std::thread::sleep(Duration::from_millis(20));
             }
         });
-        // Starts the command once the engine consumes.
+        // Starts the command once the engine consumes: on every source (with --partial, on
+        // every source but those being tried again).
+        let mut waiting: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
         let mut observer = |event: Event| {
-            let listening = matches!(event, Event::Listening { .. });
+            match event.at_source() {
+                (source, Event::Listening { .. }) => waiting.retain(|name| *name != source),
+                (source, Event::Retrying { .. }) if config.partial => {
+                    waiting.retain(|name| *name != source)
+                }
+                _ => {}
+            }
+            let listening = waiting.is_empty();
             talk.event(event);
             if listening && !config.command.is_empty() {
                 let mut trigger = trigger.lock().unwrap_or_else(PoisonError::into_inner);

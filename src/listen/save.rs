@@ -11,9 +11,9 @@
 use crate::engine::receive::Received;
 use crate::listen::output::{OutputFormat, Printer};
 use anyhow::{Context, Result};
-use std::cell::RefCell;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 /// Where notifications are saved, and how (secrets masked unless the printer shows them).
 #[derive(Debug)]
@@ -21,7 +21,7 @@ pub struct SaveDir {
     dir: PathBuf,
     printer: Printer,
     /// Written and not yet synced: each file's temporary path and its final one.
-    unsynced: RefCell<Vec<(PathBuf, PathBuf)>>,
+    unsynced: Mutex<Vec<(PathBuf, PathBuf)>>,
 }
 
 /// The file name for a notification: `20261125T084145.339791-<message_id>.json`, with any
@@ -71,7 +71,7 @@ impl SaveDir {
                 show_secrets,
                 ..Printer::default()
             },
-            unsynced: RefCell::new(Vec::new()),
+            unsynced: Mutex::new(Vec::new()),
         })
     }
 
@@ -85,7 +85,7 @@ impl SaveDir {
         let mut text = Vec::with_capacity(received.body.len() + 256);
         self.printer.write(&mut text, received)?;
         std::fs::write(&partial, &text).with_context(|| format!("saving {}", path.display()))?;
-        let mut unsynced = self.unsynced.borrow_mut();
+        let mut unsynced = self.unsynced.lock().unwrap_or_else(PoisonError::into_inner);
         // The same notification again before a sync: the same temporary file, written anew.
         unsynced.retain(|(_, earlier)| *earlier != path);
         unsynced.push((partial, path.clone()));
@@ -95,7 +95,7 @@ impl SaveDir {
     /// Syncs every file written since the last sync to disk, renames each into place, and
     /// syncs the directory: after this, their messages may be acknowledged.
     pub fn sync(&self) -> Result<()> {
-        let mut unsynced = self.unsynced.borrow_mut();
+        let mut unsynced = self.unsynced.lock().unwrap_or_else(PoisonError::into_inner);
         if unsynced.is_empty() {
             return Ok(());
         }

@@ -2,8 +2,9 @@
 //! `{timestamp} {priority} {event_type} {payload.instance_id}`.
 //!
 //! Fields: `timestamp`, `priority` (lower case), `PRIORITY` (upper case, as on the wire),
-//! `event_type`, `publisher_id`, `message_id`, `exchange`, `routing_key`, `payload` and
-//! `context` (compact JSON), and dotted paths into them: `payload.instance.flavor`,
+//! `event_type`, `publisher_id`, `message_id`, `exchange`, `routing_key`, `source` (the
+//! broker's name given with `--source`, empty without), `payload` and `context` (compact
+//! JSON), and dotted paths into them: `payload.instance.flavor`,
 //! `payload.tags.0` (a number indexes a list), `context.request_id`. A string is written as
 //! it is, anything else as compact JSON, and what is missing as nothing. `{{` and `}}` are
 //! literal braces. Secret context keys are masked unless the printer shows secrets.
@@ -37,6 +38,8 @@ enum Field {
     MessageId,
     Exchange,
     RoutingKey,
+    /// The broker's name (`--source`).
+    Source,
     /// A path into the payload (empty: the whole payload).
     Payload(Vec<Segment>),
     /// A path into the context (empty: the whole context).
@@ -110,7 +113,7 @@ impl fmt::Display for TemplateError {
 impl std::error::Error for TemplateError {}
 
 const FIELDS: &str = "timestamp, priority, PRIORITY, event_type, publisher_id, message_id, \
-                      exchange, routing_key, payload[.path], context[.path]";
+                      exchange, routing_key, source, payload[.path], context[.path]";
 
 fn field(name: &str) -> Result<Field, TemplateError> {
     let (head, path) = match name.split_once('.') {
@@ -138,6 +141,7 @@ fn field(name: &str) -> Result<Field, TemplateError> {
         "message_id" => simple(Field::MessageId),
         "exchange" => simple(Field::Exchange),
         "routing_key" => simple(Field::RoutingKey),
+        "source" => simple(Field::Source),
         "payload" => Ok(Field::Payload(path_of(path)?)),
         "context" => Ok(Field::Context(path_of(path)?)),
         _ => Err(TemplateError(format!(
@@ -218,6 +222,7 @@ impl Template {
                     Field::MessageId => write_text(out, values.message_id, escape)?,
                     Field::Exchange => write_text(out, values.exchange, escape)?,
                     Field::RoutingKey => write_text(out, values.routing_key, escape)?,
+                    Field::Source => write_text(out, values.source, escape)?,
                     Field::Payload(path) => write_value(out, lookup(values.payload, path), escape)?,
                     Field::Context(path) => write_value(out, lookup(values.context, path), escape)?,
                 },
@@ -239,6 +244,8 @@ pub struct Values<'a> {
     pub message_id: &'a str,
     pub exchange: &'a str,
     pub routing_key: &'a str,
+    /// The broker it came from (`--source`), empty for a run's only one.
+    pub source: &'a str,
     pub payload: &'a Value,
     pub context: &'a Value,
     /// Write control characters in values as escapes (`\u{1b}`), as on a terminal.
@@ -329,6 +336,7 @@ mod tests {
             message_id: "e1d4f970",
             exchange: "nova",
             routing_key: "notifications.info",
+            source: "east",
             payload,
             context,
             escape_controls: terminal,
@@ -414,11 +422,11 @@ mod tests {
         );
         assert_eq!(
             render(
-                "{PRIORITY}|{publisher_id}|{message_id}|{exchange}|{routing_key}",
+                "{PRIORITY}|{publisher_id}|{message_id}|{exchange}|{routing_key}|{source}",
                 &payload,
                 &context
             ),
-            "INFO|compute.host1|e1d4f970|nova|notifications.info\n"
+            "INFO|compute.host1|e1d4f970|nova|notifications.info|east\n"
         );
         assert_eq!(
             render(

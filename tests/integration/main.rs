@@ -24,6 +24,7 @@ mod network;
 mod notify;
 mod properties;
 mod soak;
+mod sources;
 mod timeline;
 mod tls;
 mod top;

@@ -2,6 +2,8 @@
 //! notification, a [`Handler`]'s [`Verdict`] or error.
 
 #[cfg(doc)]
+use super::Source;
+#[cfg(doc)]
 use crate::engine::Error;
 use crate::wire::envelope::{Message, Notification};
 
@@ -15,6 +17,9 @@ pub struct Received<'a> {
     pub exchange: &'a str,
     /// Its routing key.
     pub routing_key: &'a str,
+    /// The name of the broker it came from ([`Source::name`]): empty for the one broker of
+    /// a run that names none.
+    pub source: &'a str,
     /// The body as received; read from saved notifications (`oslo-listen --from`), the saved
     /// line or file.
     pub body: &'a [u8],

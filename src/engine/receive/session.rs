@@ -3,7 +3,7 @@
 
 use super::handler::{Handler, Received, Verdict};
 use super::recent::RecentIds;
-use super::settings::{Ended, Settings, Sources, TICK};
+use super::settings::{Ended, Exchanges, Settings, Source, TICK};
 use crate::broker::settlement::{Settle, Settlement};
 use crate::broker::{self, Acks, DeliveryToken, Flow, Subscriber};
 use crate::engine::Error;
@@ -35,6 +35,7 @@ type Probe = std::thread::JoinHandle<Result<Vec<bool>, broker::BrokerError>>;
 /// One connection's worth of receiving.
 pub(super) struct Session<'a> {
     settings: &'a Settings,
+    source: &'a Source,
     handler: &'a mut dyn Handler,
     observer: &'a mut dyn Observer,
     recent: &'a mut RecentIds,
@@ -45,12 +46,14 @@ pub(super) struct Session<'a> {
 impl<'a> Session<'a> {
     pub(super) fn new(
         settings: &'a Settings,
+        source: &'a Source,
         handler: &'a mut dyn Handler,
         observer: &'a mut dyn Observer,
         recent: &'a mut RecentIds,
     ) -> Self {
         Session {
             settings,
+            source,
             handler,
             observer,
             recent,
@@ -67,9 +70,9 @@ impl<'a> Session<'a> {
         // A broker far away: the well-known exchanges are looked for all at once, while this
         // connection sets itself up.
         let far = connection.handshake() > FAR;
-        let probe = match &self.settings.sources {
-            Sources::WellKnown(_) if far => {
-                let (url, connect) = (self.settings.url.clone(), self.settings.connect.clone());
+        let probe = match &self.settings.exchanges {
+            Exchanges::WellKnown(_) if far => {
+                let (url, connect) = (self.source.url.clone(), self.settings.connect.clone());
                 Some(std::thread::spawn(move || {
                     broker::exchanges_exist(&url, &connect, &other_well_known())
                 }))
@@ -177,6 +180,7 @@ impl<'a> Session<'a> {
             message: &message,
             exchange,
             routing_key,
+            source: &self.source.name,
             body,
         };
         let verdict = self.handler.handle(&received).map_err(Error::Handler)?;
@@ -230,8 +234,8 @@ impl<'a> Session<'a> {
         probe: Option<Probe>,
     ) -> Result<Vec<String>, Error> {
         let settings = self.settings;
-        let targets = match &settings.sources {
-            Sources::WellKnown(topics) => {
+        let targets = match &settings.exchanges {
+            Exchanges::WellKnown(topics) => {
                 subscriber.declare_exchange(DEFAULT_EXCHANGE)?;
                 let others = other_well_known();
                 let exist = match probe {
@@ -254,7 +258,7 @@ impl<'a> Session<'a> {
                 }
                 Target::every(&found, topics)
             }
-            Sources::Targets(targets) => {
+            Exchanges::Targets(targets) => {
                 for target in targets {
                     subscriber.declare_exchange(&target.exchange)?;
                 }

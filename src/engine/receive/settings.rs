@@ -14,8 +14,11 @@ use std::time::{Duration, Instant};
 /// What to read, and how.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Where to connect.
-    pub url: TransportUrl,
+    /// The brokers to read from, each on a connection of its own: one, unnamed, for most.
+    pub sources: Vec<Source>,
+    /// Whether a source that cannot be reached at the start is tried again (for ever, or to
+    /// the deadline) while the others are read, rather than failing the run.
+    pub partial: bool,
     /// How to connect (each attempt's timeout, heartbeat, TLS).
     pub connect: ConnectOptions,
     /// How to create shared queues that do not exist.
@@ -23,7 +26,7 @@ pub struct Settings {
     /// Where to read from.
     pub mode: Mode,
     /// The exchanges and topics.
-    pub sources: Sources,
+    pub exchanges: Exchanges,
     /// The priorities.
     pub priorities: Vec<Priority>,
     /// Unacknowledged deliveries allowed per queue.
@@ -36,9 +39,37 @@ pub struct Settings {
     pub deadline: Option<Instant>,
 }
 
+/// A broker to read from, and the name its notifications are labelled with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// A short label (letters, digits, `-`, `_`, `.`); empty for the one broker of a run
+    /// that names none.
+    pub name: String,
+    /// Where to connect (several hosts for failover, a virtual host, TLS).
+    pub url: TransportUrl,
+}
+
+impl Source {
+    /// The one broker of a run that names none.
+    pub fn unnamed(url: TransportUrl) -> Self {
+        Source {
+            name: String::new(),
+            url,
+        }
+    }
+
+    /// A broker named `name`.
+    pub fn named(name: impl Into<String>, url: TransportUrl) -> Self {
+        Source {
+            name: name.into(),
+            url,
+        }
+    }
+}
+
 /// The exchanges and topics to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sources {
+pub enum Exchanges {
     /// These topics on [`DEFAULT_EXCHANGE`] and on every exchange of
     /// [`WELL_KNOWN_EXCHANGES`] that exists (looked for on every connection).
     WellKnown(Vec<String>),

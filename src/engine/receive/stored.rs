@@ -269,6 +269,7 @@ pub fn run(
             message: &saved.message,
             exchange: saved.exchange.as_deref().unwrap_or_default(),
             routing_key: saved.routing_key.as_deref().unwrap_or_default(),
+            source: saved.source.as_deref().unwrap_or_default(),
             body: &body,
         };
         let verdict = handler.handle(&received).map_err(Error::Handler)?;

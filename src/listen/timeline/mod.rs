@@ -18,9 +18,9 @@ use crate::tool::{from_engine, ToolHandler};
 use anyhow::{Context, Result};
 use row::{belongs, Step};
 use sheet::{cells, json_row, json_summary, Layout, Row, Timeline};
-use std::cell::RefCell;
 use std::io::Write;
 use std::sync::atomic::AtomicUsize;
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 /// How the rows are written.
@@ -99,7 +99,7 @@ impl<W: Write> Sheet<W> {
 /// `--fail-on` notification; then the summary.
 pub fn run(
     config: &ListenConfig,
-    out: &mut impl Write,
+    out: &mut (impl Write + Send),
     err: impl Write + Send + 'static,
     signal: &AtomicUsize,
     width: Option<usize>,
@@ -112,7 +112,7 @@ pub fn run(
         ..Printer::default()
     };
     let live = config.from.is_none();
-    let sheet = RefCell::new(Sheet {
+    let sheet = Mutex::new(Sheet {
         out,
         writer: match config.printer.format {
             OutputFormat::Json => Writer::Json,
@@ -147,13 +147,16 @@ pub fn run(
         json.write_json_object(&mut text, received)?;
         let step = (Step::of(notification), String::from_utf8(text)?);
         match live {
-            true => sheet.borrow_mut().write(vec![step])?,
+            true => sheet
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .write(vec![step])?,
             false => gathered.push(step),
         }
         Ok(verdict)
     };
     let flush = || {
-        let mut sheet = sheet.borrow_mut();
+        let mut sheet = sheet.lock().unwrap_or_else(PoisonError::into_inner);
         sheet.out.flush().context("writing to stdout")
     };
     let deadline = config.timeout.map(|t| Instant::now() + t);
@@ -166,7 +169,7 @@ pub fn run(
         let mut observer = talk.clone();
         receive(config, deadline, &mut handler, &mut observer, halt).map_err(from_engine)
     })?;
-    let mut sheet = sheet.into_inner();
+    let mut sheet = sheet.into_inner().unwrap_or_else(PoisonError::into_inner);
     if !live {
         // In the order of their own timestamps; those without one last, as they came.
         gathered.sort_by_key(|(step, _)| (step.at.is_none(), step.at));

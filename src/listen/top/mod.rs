@@ -85,15 +85,23 @@ pub fn run(
         tally: Mutex::new(Tally::new(top.stale)),
         watched: Mutex::new(Vec::new()),
         queues: Mutex::new(Vec::new()),
-        ask: crossbeam_channel::bounded(1),
-        answer: crossbeam_channel::bounded(1),
+        ask: config
+            .sources
+            .iter()
+            .map(|_| crossbeam_channel::bounded(1))
+            .collect(),
+        answer: config
+            .sources
+            .iter()
+            .map(|_| crossbeam_channel::bounded(1))
+            .collect(),
     });
     let gauge_stop = Arc::new(AtomicBool::new(false));
-    {
+    for (reader, source) in config.sources.iter().enumerate() {
         // Not joined: it may be waiting on a broker when the run ends.
         let (shared, stop) = (Arc::clone(&shared), Arc::clone(&gauge_stop));
-        let (url, options) = (config.url.clone(), config.connect.clone());
-        std::thread::spawn(move || read_depths(&url, &options, &shared, &stop));
+        let (source, options) = (source.clone(), config.connect.clone());
+        std::thread::spawn(move || read_depths(&source, reader, &options, &shared, &stop));
     }
     let keep_samples = matches!(face, Face::Screen { .. });
     let mut pipeline = Pipeline::new(config, talk.clone());
@@ -107,10 +115,17 @@ pub fn run(
             Arc::new(Sample {
                 exchange: received.exchange.to_owned(),
                 routing_key: received.routing_key.to_owned(),
+                source: received.source.to_owned(),
                 body: received.body.to_vec(),
             })
         });
-        lock(&shared.tally).record(n, received.exchange, started.elapsed(), sample);
+        lock(&shared.tally).record(
+            n,
+            received.exchange,
+            received.source,
+            started.elapsed(),
+            sample,
+        );
         Ok(pipeline.taken())
     };
     let mut observer = Watcher {

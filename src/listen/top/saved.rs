@@ -47,7 +47,7 @@ pub(super) fn run(
             }
             (None, _) => Duration::ZERO,
         };
-        tally.record(n, received.exchange, since_first, None);
+        tally.record(n, received.exchange, received.source, since_first, None);
         Ok(pipeline.taken())
     };
     let deadline = config.timeout.map(|t| Instant::now() + t);

@@ -122,6 +122,7 @@ impl Screen<'_> {
             message: &message,
             exchange: &sample.exchange,
             routing_key: &sample.routing_key,
+            source: &sample.source,
             body: &sample.body,
         };
         if let Err(e) = printer.write(&mut text, &received) {

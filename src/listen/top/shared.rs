@@ -15,14 +15,27 @@ pub(super) const TICK: Duration = Duration::from_millis(50);
 /// What the engine's thread and the others share.
 pub(super) struct Shared {
     pub(super) tally: Mutex<Tally>,
-    /// The shared queues to read the depth of, with the exchange each is named for.
-    pub(super) watched: Mutex<Vec<(String, String)>>,
+    /// The shared queues to read the depth of: the source each is on, its name, and the
+    /// exchange it is named for.
+    pub(super) watched: Mutex<Vec<Watched>>,
     /// Their depths as last read.
     pub(super) queues: Mutex<Vec<QueueDepth>>,
-    /// Asks the depth reader to read now, whatever its interval (and cuts its pause short).
-    pub(super) ask: Channel,
-    /// The reader's answer: it read (or tried to).
-    pub(super) answer: Channel,
+    /// Asks each source's depth reader to read now, whatever its interval (and cuts its
+    /// pause short).
+    pub(super) ask: Vec<Channel>,
+    /// Each reader's answer: it read (or tried to).
+    pub(super) answer: Vec<Channel>,
+}
+
+/// A shared queue to read the depth of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Watched {
+    /// The source it is on (empty for a run's only one).
+    pub(super) source: String,
+    /// The queue.
+    pub(super) queue: String,
+    /// The exchange it is named for.
+    pub(super) exchange: String,
 }
 
 /// A channel of one signal, both of its ends.
@@ -41,8 +54,15 @@ impl Shared {
         if lock(&self.watched).is_empty() {
             return;
         }
-        let _ = self.ask.0.try_send(());
-        let _ = self.answer.1.recv_timeout(LAST_READ);
+        for ask in &self.ask {
+            let _ = ask.0.try_send(());
+        }
+        let until = Instant::now() + LAST_READ;
+        for answer in &self.answer {
+            let _ = answer
+                .1
+                .recv_timeout(until.saturating_duration_since(Instant::now()));
+        }
     }
 }
 

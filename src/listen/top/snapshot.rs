@@ -47,6 +47,10 @@ impl SortBy {
 /// A shared queue's depth, as a passive declare reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct QueueDepth {
+    /// The broker it is on (`--source`); empty, and left out of the JSON, for a run's only
+    /// one.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub source: String,
     /// The queue (`<topic>.<priority>`).
     pub queue: String,
     /// The (first) exchange it is bound to by the chosen exchanges.
@@ -82,6 +86,10 @@ pub struct RowFigures {
 /// One operation's figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OperationFigures {
+    /// The broker it was seen on (`--source`); empty, and left out of the JSON, for a run's
+    /// only one.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub source: String,
     /// Its name, such as `compute.instance.create`.
     pub operation: String,
     /// Starts seen.
@@ -167,7 +175,7 @@ impl Snapshot {
             .collect();
         rows.sort_by(|a, b| compare(sort, a, b));
         let mut queues = queues.to_vec();
-        queues.sort_by(|a, b| a.queue.cmp(&b.queue));
+        queues.sort_by(|a, b| (&a.source, &a.queue).cmp(&(&b.source, &b.queue)));
         Snapshot {
             at: at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
             elapsed_s: seconds(now),
@@ -176,7 +184,7 @@ impl Snapshot {
             errors: tally.errors,
             by: by.name(),
             rows,
-            operations: operations(&tally.operations, at),
+            operations: operations(tally, at),
             queues,
             history: tally.history(now),
             sort: Some(sort),
@@ -248,11 +256,14 @@ impl Snapshot {
         }
     }
 
-    /// The operations as a table.
+    /// The operations as a table, with the source of each when several brokers are read.
     pub fn operations_table(&self) -> Table {
         let duration = |s: Option<f64>| s.map_or_else(|| "-".to_owned(), span);
+        let sources = self.operations.iter().any(|o| !o.source.is_empty());
+        let skip = usize::from(!sources);
         Table {
             header: [
+                "SOURCE",
                 "OPERATION",
                 "STARTED",
                 "ENDED",
@@ -262,14 +273,16 @@ impl Snapshot {
                 "P50",
                 "P95",
                 "MAX",
-            ]
-            .map(String::from)
-            .to_vec(),
+            ][skip..]
+                .iter()
+                .map(|h| (*h).to_owned())
+                .collect(),
             rows: self
                 .operations
                 .iter()
                 .map(|o| {
-                    vec![
+                    [
+                        o.source.clone(),
                         o.operation.clone(),
                         o.started.to_string(),
                         o.ended.to_string(),
@@ -279,24 +292,28 @@ impl Snapshot {
                         duration(o.p50_s),
                         duration(o.p95_s),
                         duration(o.max_s),
-                    ]
+                    ][skip..]
+                        .to_vec()
                 })
                 .collect(),
-            text_columns: 1,
+            text_columns: 2 - skip,
         }
     }
 
-    /// The queues as a table; a queue with messages and no consumer says so.
+    /// The queues as a table, with the source of each when several brokers are read; a
+    /// queue with messages and no consumer says so.
     pub fn queues_table(&self) -> Table {
+        let sources = self.queues.iter().any(|q| !q.source.is_empty());
+        let header = ["SOURCE", "QUEUE", "EXCHANGE", "MESSAGES", "CONSUMERS", ""];
+        let skip = usize::from(!sources);
         Table {
-            header: ["QUEUE", "EXCHANGE", "MESSAGES", "CONSUMERS", ""]
-                .map(String::from)
-                .to_vec(),
+            header: header[skip..].iter().map(|h| (*h).to_owned()).collect(),
             rows: self
                 .queues
                 .iter()
                 .map(|q| {
-                    vec![
+                    let row = [
+                        q.source.clone(),
                         q.queue.clone(),
                         q.exchange.clone(),
                         q.messages.to_string(),
@@ -306,10 +323,11 @@ impl Snapshot {
                         } else {
                             String::new()
                         },
-                    ]
+                    ];
+                    row[skip..].to_vec()
                 })
                 .collect(),
-            text_columns: 2,
+            text_columns: 3 - skip,
         }
     }
 }
@@ -335,11 +353,31 @@ fn compare(sort: SortBy, a: &RowFigures, b: &RowFigures) -> Ordering {
     }
 }
 
-fn operations(operations: &Operations, at: DateTime<Utc>) -> Vec<OperationFigures> {
+fn operations(tally: &Tally, at: DateTime<Utc>) -> Vec<OperationFigures> {
+    let mut figures = Vec::new();
+    for (source, operations) in tally.operations() {
+        figures.extend(source_operations(source, operations, at));
+    }
+    figures.sort_by(|a, b| {
+        b.started
+            .cmp(&a.started)
+            .then_with(|| a.operation.cmp(&b.operation))
+            .then_with(|| a.source.cmp(&b.source))
+    });
+    figures
+}
+
+/// The figures of the operations of one source.
+fn source_operations(
+    source: &str,
+    operations: &Operations,
+    at: DateTime<Utc>,
+) -> Vec<OperationFigures> {
     let stale = operations.stale(at.naive_utc());
-    let mut figures: Vec<OperationFigures> = operations
+    operations
         .iter()
         .map(|(name, o)| OperationFigures {
+            source: source.to_owned(),
             operation: name.to_owned(),
             started: o.started,
             ended: o.ended,
@@ -350,13 +388,7 @@ fn operations(operations: &Operations, at: DateTime<Utc>) -> Vec<OperationFigure
             p95_s: o.duration_at(0.95).map(seconds),
             max_s: o.max().map(seconds),
         })
-        .collect();
-    figures.sort_by(|a, b| {
-        b.started
-            .cmp(&a.started)
-            .then_with(|| a.operation.cmp(&b.operation))
-    });
-    figures
+        .collect()
 }
 
 #[cfg(test)]
@@ -372,7 +404,7 @@ mod tests {
             let mut n = Notification::new(priority, event_type, payload);
             n.publisher_id = Some("compute.h1".into());
             n.timestamp = timestamp.to_owned();
-            tally.record(&n, "nova", Duration::from_secs_f64(at), None);
+            tally.record(&n, "nova", "", Duration::from_secs_f64(at), None);
         };
         let id = json!({"instance_id": "i1"});
         record(
@@ -416,12 +448,14 @@ mod tests {
     fn snapshot(sort: SortBy) -> Snapshot {
         let queues = [
             QueueDepth {
+                source: String::new(),
                 queue: "notifications.info".into(),
                 exchange: "nova".into(),
                 messages: 12,
                 consumers: 0,
             },
             QueueDepth {
+                source: String::new(),
                 queue: "notifications.error".into(),
                 exchange: "nova".into(),
                 messages: 0,

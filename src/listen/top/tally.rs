@@ -15,6 +15,8 @@ pub const MAX_ROWS: usize = 10_000;
 pub const OTHER: &str = "(other)";
 /// The row key of notifications without a publisher_id.
 pub const NO_PUBLISHER: &str = "(none)";
+/// The row key of notifications of a run's only broker, when it names none.
+pub const NO_SOURCE: &str = "(default)";
 /// The seconds a row's rate is measured over.
 pub const RATE_WINDOW: usize = 10;
 /// The seconds of total rate the sparkline shows.
@@ -31,15 +33,18 @@ pub enum GroupBy {
     Priority,
     /// The exchange it was published to.
     Exchange,
+    /// The broker it came from (`--source`).
+    Source,
 }
 
 impl GroupBy {
     /// Every grouping, in the order `b` cycles through them.
-    pub const ALL: [GroupBy; 4] = [
+    pub const ALL: [GroupBy; 5] = [
         GroupBy::EventType,
         GroupBy::PublisherId,
         GroupBy::Priority,
         GroupBy::Exchange,
+        GroupBy::Source,
     ];
 
     /// The name `--by` takes.
@@ -49,6 +54,7 @@ impl GroupBy {
             GroupBy::PublisherId => "publisher_id",
             GroupBy::Priority => "priority",
             GroupBy::Exchange => "exchange",
+            GroupBy::Source => "source",
         }
     }
 
@@ -149,6 +155,8 @@ pub struct Sample {
     pub exchange: String,
     /// Its routing key.
     pub routing_key: String,
+    /// The broker it came from (empty for a run's only one).
+    pub source: String,
     /// The body as received.
     pub body: Vec<u8>,
 }
@@ -227,15 +235,18 @@ impl Group {
 /// Everything `--top` counts.
 #[derive(Debug)]
 pub struct Tally {
-    groups: [Group; 4],
+    groups: [Group; GroupBy::ALL.len()],
     /// All notifications seen.
     pub total: u64,
     /// Of which priority `error` or `critical`.
     pub errors: u64,
     rate: Rate<RATE_WINDOW>,
     history: Rate<HISTORY>,
-    /// The operations (`.start`/`.end`/`.error` pairs).
-    pub operations: Operations,
+    /// The operations (`.start`/`.end`/`.error` pairs) of each source, in the order the
+    /// sources were first seen.
+    operations: Vec<(String, Operations)>,
+    /// How long in flight makes an operation stale.
+    stale: Duration,
 }
 
 impl Tally {
@@ -247,16 +258,19 @@ impl Tally {
             errors: 0,
             rate: Rate::default(),
             history: Rate::default(),
-            operations: Operations::new(stale),
+            operations: Vec::new(),
+            stale,
         }
     }
 
-    /// Counts one notification that arrived on `exchange` at `at` (time since the start);
-    /// `sample` is kept as the last of its rows.
+    /// Counts one notification that arrived on `exchange` of the broker `source` (empty for
+    /// a run's only one) at `at` (time since the start); `sample` is kept as the last of its
+    /// rows.
     pub fn record(
         &mut self,
         notification: &Notification,
         exchange: &str,
+        source: &str,
         at: Duration,
         sample: Option<Arc<Sample>>,
     ) {
@@ -271,11 +285,27 @@ impl Tally {
             notification.publisher_id.as_deref().unwrap_or(NO_PUBLISHER),
             notification.priority.name(),
             exchange,
+            if source.is_empty() { NO_SOURCE } else { source },
         ];
         for (group, key) in self.groups.iter_mut().zip(keys) {
             group.row(key).record(error, at, sample);
         }
-        self.operations.record(notification);
+        let at = match self.operations.iter().position(|(name, _)| name == source) {
+            Some(at) => at,
+            None => {
+                let operations = Operations::new(self.stale);
+                self.operations.push((source.to_owned(), operations));
+                self.operations.len() - 1
+            }
+        };
+        self.operations[at].1.record(notification);
+    }
+
+    /// The operations of each source (named as given; empty for a run's only one).
+    pub fn operations(&self) -> impl Iterator<Item = (&str, &Operations)> {
+        self.operations
+            .iter()
+            .map(|(name, ops)| (name.as_str(), ops))
     }
 
     /// The rows grouped by `by`.
@@ -367,9 +397,11 @@ mod tests {
         ];
         for (i, (priority, event_type, publisher, exchange)) in seen.into_iter().enumerate() {
             let at = secs(i as f64);
+            let source = if i % 2 == 0 { "east" } else { "" };
             tally.record(
                 &notification(priority, event_type, publisher),
                 exchange,
+                source,
                 at,
                 None,
             );
@@ -409,6 +441,10 @@ mod tests {
             figures(GroupBy::Exchange),
             [row("neutron", 2, 1), row("nova", 2, 1)]
         );
+        assert_eq!(
+            figures(GroupBy::Source),
+            [row(NO_SOURCE, 2, 2), row("east", 2, 0)]
+        );
         let port = tally
             .group(GroupBy::EventType)
             .get("port.create.end")
@@ -421,12 +457,13 @@ mod tests {
         let mut tally = Tally::new(Duration::from_secs(600));
         for i in 0..MAX_ROWS + 5 {
             let n = notification(Priority::Info, &format!("event.{i}"), Some("p"));
-            tally.record(&n, "x", Duration::ZERO, None);
+            tally.record(&n, "x", "", Duration::ZERO, None);
         }
         // A key seen before the limit still has its row.
         tally.record(
             &notification(Priority::Info, "event.0", Some("p")),
             "x",
+            "",
             Duration::ZERO,
             None,
         );
@@ -443,12 +480,13 @@ mod tests {
             Some(Arc::new(Sample {
                 exchange: "nova".into(),
                 routing_key: "notifications.info".into(),
+                source: String::new(),
                 body: body.as_bytes().to_vec(),
             }))
         };
         let n = notification(Priority::Info, "a.b", Some("p"));
-        tally.record(&n, "nova", Duration::ZERO, sample("first"));
-        tally.record(&n, "nova", Duration::ZERO, sample("second"));
+        tally.record(&n, "nova", "", Duration::ZERO, sample("first"));
+        tally.record(&n, "nova", "", Duration::ZERO, sample("second"));
         let last = tally
             .group(GroupBy::PublisherId)
             .get("p")
@@ -462,11 +500,20 @@ mod tests {
     fn groupings_cycle() {
         let mut by = GroupBy::EventType;
         let mut seen = vec![];
-        for _ in 0..4 {
+        for _ in 0..5 {
             seen.push(by.name());
             by = by.next();
         }
-        assert_eq!(seen, ["event_type", "publisher_id", "priority", "exchange"]);
+        assert_eq!(
+            seen,
+            [
+                "event_type",
+                "publisher_id",
+                "priority",
+                "exchange",
+                "source"
+            ]
+        );
         assert_eq!(by, GroupBy::EventType);
     }
 }

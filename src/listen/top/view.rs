@@ -476,6 +476,7 @@ mod tests {
                 .collect(),
             operations: vec![],
             queues: vec![QueueDepth {
+                source: String::new(),
                 queue: "notifications.info".into(),
                 exchange: "openstack".into(),
                 messages: 12,

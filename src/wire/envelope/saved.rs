@@ -1,7 +1,7 @@
 //! A notification as `oslo-listen --format json` writes it (and `--save` saves it), read
 //! back: one JSON object with `priority` (lower case), `event_type`, `publisher_id`,
-//! `payload`, `metadata` (`message_id`, `timestamp`), `context`, `exchange` and
-//! `routing_key`.
+//! `payload`, `metadata` (`message_id`, `timestamp`), `context`, `exchange`,
+//! `routing_key` and, when it came from one of several brokers, `source`.
 //!
 //! [`read`] gives a [`Message`], as a listener has it from a broker, reading the object in
 //! one pass (as message bodies are read) when it is ordinary and through `serde_json` values
@@ -24,6 +24,8 @@ pub struct Saved {
     pub exchange: Option<String>,
     /// Its routing key, when the object says.
     pub routing_key: Option<String>,
+    /// The name of the broker it came from, when the object says.
+    pub source: Option<String>,
 }
 
 /// A saved notification read back as values.
@@ -38,6 +40,8 @@ pub struct SavedValues {
     pub exchange: Option<String>,
     /// Its routing key, when the object says.
     pub routing_key: Option<String>,
+    /// The name of the broker it came from, when the object says.
+    pub source: Option<String>,
 }
 
 /// Why a text is not a saved notification. Each reads after the name of what was read
@@ -108,6 +112,7 @@ pub fn read(text: &[u8]) -> Result<Saved, SavedError> {
         message: Message::from(decoded),
         exchange: values.exchange,
         routing_key: values.routing_key,
+        source: values.source,
     })
 }
 
@@ -187,18 +192,20 @@ pub fn parse(text: &str) -> Result<SavedValues, SavedError> {
         identified,
         exchange: optional_string(&object, "exchange")?,
         routing_key: optional_string(&object, "routing_key")?,
+        source: optional_string(&object, "source")?,
     })
 }
 
 /// The members of the saved object read as they are, in the order `--format json` writes
 /// them (`metadata` and `context` are read member by member).
-const MEMBERS: [&str; 6] = [
+const MEMBERS: [&str; 7] = [
     "priority",
     "event_type",
     "publisher_id",
     "payload",
     "exchange",
     "routing_key",
+    "source",
 ];
 
 /// Puts `value` in `slot`; a second one is refused.
@@ -264,7 +271,7 @@ fn quickly(line: &[u8]) -> Option<Saved> {
             Some(range) => serde_json::from_slice(&text[range.clone()]).ok().map(Some),
         }
     };
-    let [priority, event_type, publisher_id, payload, exchange, routing_key] = &at;
+    let [priority, event_type, publisher_id, payload, exchange, routing_key, source] = &at;
     let head = Head {
         message_id: message_id?,
         publisher_id: string(publisher_id)?,
@@ -275,6 +282,7 @@ fn quickly(line: &[u8]) -> Option<Saved> {
         format: Format::V2,
     };
     let (exchange, routing_key) = (string(exchange)?, string(routing_key)?);
+    let source = string(source)?;
     let payload = payload.clone()?;
     let context = append_names(&mut text, &names, context)?;
     let text = String::from_utf8(text).ok()?;
@@ -282,6 +290,7 @@ fn quickly(line: &[u8]) -> Option<Saved> {
         message: Message::assemble(head, text, payload, context),
         exchange,
         routing_key,
+        source,
     })
 }
 
@@ -306,8 +315,29 @@ mod tests {
             message,
             exchange,
             routing_key,
+            source: _,
         } = saved;
         (message.into_notification(), exchange, routing_key)
+    }
+
+    #[test]
+    fn the_source_of_a_saved_line_reads_back_both_ways() {
+        let line = LINE.replace(
+            r#""exchange":"nova""#,
+            r#""source":"east","exchange":"nova""#,
+        );
+        let saved = quickly(line.as_bytes()).expect("an ordinary line");
+        assert_eq!(saved.source.as_deref(), Some("east"));
+        assert_eq!(parse(&line).unwrap().source.as_deref(), Some("east"));
+        assert_eq!(quickly(LINE.as_bytes()).unwrap().source, None);
+        let wrong = LINE.replace(r#""exchange":"nova""#, r#""source":7,"exchange":"nova""#);
+        assert!(matches!(
+            read(wrong.as_bytes()),
+            Err(SavedError::WrongType {
+                member: "source",
+                ..
+            })
+        ));
     }
 
     #[test]
