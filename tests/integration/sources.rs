@@ -214,6 +214,22 @@ fn three_brokers_read_as_one_stream_in_tap_shared_and_pool_modes() {
     assert_eq!(code, 0, "{err}");
     let last: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
     assert_eq!(last["by"], "source");
+    let states: Vec<String> = last["sources"]
+        .as_array()
+        .expect("each source's state")
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["source"].as_str().unwrap(),
+                s["state"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        ["east listening", "west listening", "north listening"]
+    );
     let mut rows: Vec<(String, u64)> = last["rows"]
         .as_array()
         .unwrap()

@@ -2,7 +2,7 @@
 //! engine's events that learns which queues those are.
 
 use super::shared::{lock, Shared, Watched, QUEUE_INTERVAL};
-use super::snapshot::QueueDepth;
+use super::snapshot::{QueueDepth, SourceState, LISTENING};
 use crate::broker::{self, QueueGauge};
 use crate::engine::receive::Source;
 use crate::events::{Event, Observer};
@@ -10,7 +10,28 @@ use crate::tool::talk::Talk;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Says the engine's events, and learns from them which shared queues to watch.
+/// [`SourceState::state`] of a source not reached yet.
+const CONNECTING: &str = "connecting";
+/// [`SourceState::state`] of a source lost, being connected again.
+const RECONNECTING: &str = "reconnecting";
+/// [`SourceState::state`] of a source never reached, tried again (`--partial`).
+const UNREACHABLE: &str = "unreachable";
+
+/// Where each of `sources` stands before anything happened: connecting; nothing for a run's
+/// only broker, when it names none.
+pub(super) fn initial_states(sources: &[Source]) -> Vec<SourceState> {
+    sources
+        .iter()
+        .filter(|s| !s.name.is_empty())
+        .map(|s| SourceState {
+            source: s.name.clone(),
+            state: CONNECTING,
+        })
+        .collect()
+}
+
+/// Says the engine's events, and learns from them which shared queues to watch and where
+/// each source stands.
 pub(super) struct Watcher<'a> {
     pub(super) talk: Talk,
     pub(super) shared: &'a Shared,
@@ -18,12 +39,22 @@ pub(super) struct Watcher<'a> {
 
 impl Observer for Watcher<'_> {
     fn event(&mut self, event: Event) {
-        if let (
-            source,
-            Event::Bound {
-                exchanges, keys, ..
-            },
-        ) = event.at_source()
+        let (source, happened) = event.at_source();
+        {
+            let mut sources = lock(&self.shared.sources);
+            if let Some(known) = sources.iter_mut().find(|s| s.source == source) {
+                known.state = match (happened, known.state) {
+                    (Event::Listening { .. }, _) => LISTENING,
+                    (Event::Lost { .. }, _) => RECONNECTING,
+                    (Event::Retrying { .. }, CONNECTING | UNREACHABLE) => UNREACHABLE,
+                    (Event::Retrying { .. }, _) => RECONNECTING,
+                    (_, state) => state,
+                };
+            }
+        }
+        if let Event::Bound {
+            exchanges, keys, ..
+        } = happened
         {
             // The shared queue of a route is named by its routing key, whatever the exchange.
             let first = exchanges.first().cloned().unwrap_or_default();

@@ -27,7 +27,7 @@ use crate::engine::receive::{self, Ended, Received, Verdict};
 use crate::tool::talk::Talk;
 use crate::tool::{from_engine, ToolHandler};
 use anyhow::{Context, Result};
-use depths::{read_depths, Watcher};
+use depths::{initial_states, read_depths, Watcher};
 use held::Held;
 use screen::{Quit, Screen};
 use shared::{lock, Clock, Shared, TICK};
@@ -85,6 +85,7 @@ pub fn run(
         tally: Mutex::new(Tally::new(top.stale)),
         watched: Mutex::new(Vec::new()),
         queues: Mutex::new(Vec::new()),
+        sources: Mutex::new(initial_states(&config.sources)),
         ask: config
             .sources
             .iter()

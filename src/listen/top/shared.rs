@@ -1,7 +1,7 @@
 //! What the threads of `--top` share: the running figures, the queues to watch and their
 //! depths, the clock, and how often each loop looks around.
 
-use super::snapshot::{QueueDepth, Snapshot, SortBy};
+use super::snapshot::{QueueDepth, Snapshot, SortBy, SourceState};
 use super::tally::{GroupBy, Tally};
 use chrono::Utc;
 use std::sync::{Mutex, PoisonError};
@@ -20,6 +20,8 @@ pub(super) struct Shared {
     pub(super) watched: Mutex<Vec<Watched>>,
     /// Their depths as last read.
     pub(super) queues: Mutex<Vec<QueueDepth>>,
+    /// Where each source stands, when several brokers are read.
+    pub(super) sources: Mutex<Vec<SourceState>>,
     /// Asks each source's depth reader to read now, whatever its interval (and cuts its
     /// pause short).
     pub(super) ask: Vec<Channel>,
@@ -79,13 +81,15 @@ impl Clock {
     pub(super) fn snapshot(&self, shared: &Shared, by: GroupBy, sort: SortBy) -> Snapshot {
         let queues = lock(&shared.queues).clone();
         let tally = lock(&shared.tally);
-        Snapshot::take(
+        let mut snapshot = Snapshot::take(
             &tally,
             &queues,
             by,
             sort,
             self.started.elapsed(),
             Utc::now(),
-        )
+        );
+        snapshot.sources = lock(&shared.sources).clone();
+        snapshot
     }
 }

@@ -68,6 +68,26 @@ impl QueueDepth {
     }
 }
 
+/// Where one of several brokers stands (`--source`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceState {
+    /// The source's name.
+    pub source: String,
+    /// `connecting`, `listening`, `reconnecting` (lost, being connected again) or
+    /// `unreachable` (not reached yet, tried again with `--partial`).
+    pub state: &'static str,
+}
+
+impl SourceState {
+    /// Whether its notifications are being read.
+    pub fn is_listening(&self) -> bool {
+        self.state == LISTENING
+    }
+}
+
+/// [`SourceState::state`] of a source being read.
+pub const LISTENING: &str = "listening";
+
 /// One row's figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RowFigures {
@@ -131,6 +151,9 @@ pub struct Snapshot {
     pub operations: Vec<OperationFigures>,
     /// The shared queues that exist, by name.
     pub queues: Vec<QueueDepth>,
+    /// Where each source stands, when several brokers are read (`--source`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceState>,
     /// The total count of each of the last 60 seconds, oldest first (for the sparkline).
     #[serde(skip)]
     pub history: Vec<u64>,
@@ -186,6 +209,7 @@ impl Snapshot {
             rows,
             operations: operations(tally, at),
             queues,
+            sources: Vec::new(),
             history: tally.history(now),
             sort: Some(sort),
             last: false,
@@ -204,6 +228,9 @@ impl Snapshot {
     /// rather than wrapped; `None` writes them whole.
     pub fn write_text(&self, out: &mut impl Write, width: Option<usize>) -> io::Result<()> {
         writeln!(out, "{}", self.summary())?;
+        if let Some(sources) = self.sources_line() {
+            writeln!(out, "{sources}")?;
+        }
         writeln!(out)?;
         write_table(out, &self.rows_table(), width)?;
         if !self.operations.is_empty() {
@@ -227,6 +254,20 @@ impl Snapshot {
             self.errors,
             if self.errors == 1 { "error" } else { "errors" }
         )
+    }
+
+    /// Where each source stands, on one line (`sources: east listening, west
+    /// reconnecting`); `None` unless several brokers are read.
+    pub fn sources_line(&self) -> Option<String> {
+        if self.sources.is_empty() {
+            return None;
+        }
+        let states: Vec<String> = self
+            .sources
+            .iter()
+            .map(|s| format!("{} {}", s.source, s.state))
+            .collect();
+        Some(format!("sources: {}", states.join(", ")))
     }
 
     /// The rows as a table: a header, then one line of cells per row.
@@ -557,6 +598,91 @@ notifications.error  nova             0          1
 notifications.info   nova            12          0  NO CONSUMER
 ";
         assert_eq!(text, want);
+    }
+
+    #[test]
+    fn several_sources_show_in_their_own_column_and_line() {
+        let mut tally = Tally::new(Duration::from_secs(600));
+        for (source, event_type, timestamp) in [
+            (
+                "west",
+                "compute.instance.create.start",
+                "2026-11-26 11:00:00",
+            ),
+            ("west", "compute.instance.create.end", "2026-11-26 11:00:02"),
+            (
+                "east",
+                "compute.instance.create.start",
+                "2026-11-26 11:00:01",
+            ),
+        ] {
+            let mut n = Notification::new(Priority::Info, event_type, json!({"uuid": "u1"}));
+            n.timestamp = timestamp.to_owned();
+            tally.record(&n, "nova", source, Duration::from_secs(1), None);
+        }
+        let queue = |source: &str, messages| QueueDepth {
+            source: source.into(),
+            queue: "notifications.info".into(),
+            exchange: "nova".into(),
+            messages,
+            consumers: 1,
+        };
+        let at = Utc.with_ymd_and_hms(2026, 11, 26, 11, 0, 10).unwrap();
+        let queues = [queue("west", 3), queue("east", 0)];
+        let mut s = Snapshot::take(
+            &tally,
+            &queues,
+            GroupBy::Source,
+            SortBy::Name,
+            Duration::from_secs(3),
+            at,
+        );
+        s.sources = vec![
+            SourceState {
+                source: "east".into(),
+                state: LISTENING,
+            },
+            SourceState {
+                source: "west".into(),
+                state: "reconnecting",
+            },
+        ];
+        let mut text = Vec::new();
+        s.write_text(&mut text, None).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        let want = "\
+3 notifications in 00:00:03, 1.0/s over the last 10 s, 0 errors
+sources: east listening, west reconnecting
+
+SOURCE  COUNT  RATE/S  ERRORS  LAST SEEN
+east        1     0.3       0       2.0s
+west        2     0.7       0       2.0s
+
+SOURCE  OPERATION                STARTED  ENDED  FAILED  IN FLIGHT  STALE    P50    P95    MAX
+east    compute.instance.create        1      0       0          1      0      -      -      -
+west    compute.instance.create        1      1       0          0      0  2.00s  2.00s  2.00s
+
+SOURCE  QUEUE               EXCHANGE  MESSAGES  CONSUMERS
+east    notifications.info  nova             0          1
+west    notifications.info  nova             3          1
+";
+        assert_eq!(text, want);
+        let mut line = Vec::new();
+        s.write_json_line(&mut line).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(
+            value["sources"][1],
+            json!({"source": "west", "state": "reconnecting"})
+        );
+        assert_eq!(value["operations"][0]["source"], "east");
+        assert_eq!(value["queues"][1]["source"], "west");
+        // Without sources, no member says so.
+        let mut line = Vec::new();
+        snapshot(SortBy::Count).write_json_line(&mut line).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert!(value.get("sources").is_none());
+        assert!(value["queues"][0].get("source").is_none());
+        assert!(value["operations"][0].get("source").is_none());
     }
 
     #[test]

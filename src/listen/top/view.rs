@@ -264,6 +264,18 @@ impl View {
                 },
             ),
         ];
+        // Each source, green while it is read, red while it is not.
+        for source in &s.sources {
+            let style = match source.is_listening() {
+                true => self.style(Color::Green),
+                false => self.style(Color::Red).add_modifier(Modifier::BOLD),
+            };
+            spans.push(Span::raw("  "));
+            spans.push(Span::styled(
+                format!("{} {}", source.source, source.state),
+                style,
+            ));
+        }
         if self.paused.is_some() {
             spans.push(Span::styled(
                 "  PAUSED",
@@ -482,6 +494,7 @@ mod tests {
                 messages: 12,
                 consumers: 0,
             }],
+            sources: vec![],
             history: vec![1; 60],
             sort: Some(SortBy::Count),
             last: false,
