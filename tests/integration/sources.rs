@@ -168,7 +168,17 @@ fn three_brokers_read_as_one_stream_in_tap_shared_and_pool_modes() {
     };
 
     // Tap: a private queue on each broker; three listeners at once, each seeing all of it.
-    let mut json = start(with(&["--json", "--count", "30", "--timeout", "120"]));
+    let saved = std::env::temp_dir().join(common::unique("sources-save"));
+    let saved_dir = saved.to_str().unwrap();
+    let mut json = start(with(&[
+        "--json",
+        "--save",
+        saved_dir,
+        "--count",
+        "30",
+        "--timeout",
+        "120",
+    ]));
     let mut only_west = start(with(&[
         "--where",
         ".source == \"west\"",
@@ -204,6 +214,24 @@ fn three_brokers_read_as_one_stream_in_tap_shared_and_pool_modes() {
     let (ids, counts) = by_source(&lines);
     assert_eq!(ids, sent, "each source's notifications, labelled with it");
     assert!(counts.values().all(|n| *n == 10), "{counts:?}");
+
+    // Saved with their source, read back with it; sent again without it.
+    let from = common::listen_with_url(&common::transport_url(), &["--from", saved_dir, "--json"]);
+    assert_eq!(from.code, 0, "{from:?}");
+    let lines: Vec<String> = from.lines().into_iter().map(str::to_owned).collect();
+    assert_eq!(by_source(&lines).0, sent, "--from keeps the labels");
+    let (scratch, exchange, topic_again) = common::scratch();
+    let replay = common::notify(
+        &common::route_args(&exchange, &topic_again, &["--replay", saved_dir]),
+        b"",
+    );
+    assert_eq!(replay.code, 0, "{replay:?}");
+    let replayed = scratch.drain(&format!("{topic_again}.info"));
+    assert_eq!(replayed.len(), 30);
+    assert!(replayed
+        .iter()
+        .all(|got| !got.text().contains("\"source\"")));
+    std::fs::remove_dir_all(&saved).unwrap();
 
     let (code, lines, err) = only_west.finish();
     assert_eq!(code, 0, "{err}");

@@ -38,6 +38,9 @@ struct Sheet<W: Write> {
     timeline: Timeline,
     /// The request column is shown: an id is not a request id.
     requests: bool,
+    /// The source column is shown: several brokers are read (rows read from `--from` that
+    /// name one show it too).
+    sources: bool,
     /// The terminal's width, to fit the table into.
     width: Option<usize>,
     /// Rows are written as they arrive: their widths are not known beforehand.
@@ -62,7 +65,10 @@ impl<W: Write> Sheet<W> {
                 if layout.is_none() {
                     // Live, the first row does not tell how wide the next will be.
                     let sized = (!self.live).then_some(&cells[..]);
-                    let made = layout.insert(Layout::new(sized, self.requests, self.width));
+                    let sources =
+                        self.sources || rows.iter().any(|(r, _)| !r.step.source.is_empty());
+                    let layout_made = Layout::new(sized, self.requests, sources, self.width);
+                    let made = layout.insert(layout_made);
                     writeln!(self.out, "{}", made.header())?;
                 }
                 let layout = layout.as_ref().expect("made above");
@@ -120,6 +126,7 @@ pub fn run(
         },
         timeline: Timeline::default(),
         requests: config.timeline.iter().any(|id| !id.starts_with("req-")),
+        sources: config.sources.iter().any(|s| !s.name.is_empty()),
         width,
         live,
     });
@@ -145,7 +152,9 @@ pub fn run(
         }
         let mut text = Vec::new();
         json.write_json_object(&mut text, received)?;
-        let step = (Step::of(notification), String::from_utf8(text)?);
+        let mut step = Step::of(notification);
+        step.source = received.source.to_owned();
+        let step = (step, String::from_utf8(text)?);
         match live {
             true => sheet
                 .lock()

@@ -21,6 +21,8 @@ pub struct Step {
     pub at: Option<NaiveDateTime>,
     /// Error or critical priority, or an `.error` event.
     pub failed: bool,
+    /// The broker it came from (`--source`); empty for a run's only one.
+    pub source: String,
     /// publisher_id's service part (before `:`, or else the first `.`).
     pub service: String,
     /// publisher_id's host part (after it); empty when there is none.
@@ -151,6 +153,7 @@ impl Step {
             timestamp: notification.timestamp.clone(),
             at: parse_timestamp(&notification.timestamp),
             failed,
+            source: String::new(),
             service,
             host,
             event_type,

@@ -235,6 +235,7 @@ enum Column {
     Mark,
     Time,
     Offset,
+    Source,
     Service,
     Host,
     Event,
@@ -245,11 +246,12 @@ enum Column {
 }
 
 impl Column {
-    const ALL: [Column; 11] = [
+    const ALL: [Column; 12] = [
         Column::Number,
         Column::Mark,
         Column::Time,
         Column::Offset,
+        Column::Source,
         Column::Service,
         Column::Host,
         Column::Event,
@@ -265,6 +267,7 @@ impl Column {
             Column::Mark => "",
             Column::Time => "TIME",
             Column::Offset => "+S",
+            Column::Source => "SOURCE",
             Column::Service => "SERVICE",
             Column::Host => "HOST",
             Column::Event => "EVENT",
@@ -282,6 +285,7 @@ impl Column {
             Column::Mark => 1,
             Column::Time => 12,
             Column::Offset => 8,
+            Column::Source => 8,
             Column::Service => 14,
             Column::Host => 12,
             Column::Event => 36,
@@ -339,6 +343,7 @@ pub fn cells(row: &Row) -> Vec<String> {
         time,
         row.offset
             .map_or_else(|| "-".to_owned(), |s| format!("+{s:.3}")),
+        step.source.clone(),
         step.service.clone(),
         step.host.clone(),
         step.event_type.clone(),
@@ -360,10 +365,16 @@ pub struct Layout {
 
 impl Layout {
     /// The layout for rows of these cells (`None` while they are not known: usual widths),
-    /// with the request column when `requests`, fitted into `width` columns when given: the
+    /// with the request column when `requests` and the source column when `sources` (several
+    /// brokers), fitted into `width` columns when given: the
     /// host left out first, then the request, then the time of day (the time since the first
     /// row stays), then the service, event and state shortened.
-    pub fn new(rows: Option<&[Vec<String>]>, requests: bool, width: Option<usize>) -> Layout {
+    pub fn new(
+        rows: Option<&[Vec<String>]>,
+        requests: bool,
+        sources: bool,
+        width: Option<usize>,
+    ) -> Layout {
         let mut widths: Vec<Option<usize>> = Column::ALL
             .iter()
             .enumerate()
@@ -378,6 +389,9 @@ impl Layout {
         let index = |c: Column| Column::ALL.iter().position(|a| *a == c).unwrap_or(0);
         if !requests {
             widths[index(Column::Request)] = None;
+        }
+        if !sources {
+            widths[index(Column::Source)] = None;
         }
         let Some(room) = width else {
             return Layout {
@@ -502,6 +516,7 @@ mod tests {
                 "",
                 "08:00:09.500",
                 "+9.250",
+                "",
                 "nova-compute",
                 "cmp1",
                 "compute.instance.create.end",
@@ -535,21 +550,37 @@ mod tests {
             json!({"instance_id": "3f2a1c0e-9d5b-4b1e-8f00-000000000001", "state": "building"}),
         ));
         let cells = vec![cells(&row)];
-        let wide = Layout::new(Some(&cells), true, Some(200));
+        let wide = Layout::new(Some(&cells), true, false, Some(200));
         assert_eq!(
             wide.line(&cells[0]),
             "1   08:00:00.000  +0.000  nova-compute  cmp1  compute.instance.create.start  \
              3f2a1c0e  building        -"
         );
         for width in [80, 100, 120] {
-            let layout = Layout::new(Some(&cells), true, Some(width));
+            let layout = Layout::new(Some(&cells), true, false, Some(width));
             for line in [layout.header(), layout.line(&cells[0])] {
                 assert!(line.chars().count() <= width, "{width}: {line}");
             }
         }
-        let narrow = Layout::new(Some(&cells), true, Some(80));
+        let narrow = Layout::new(Some(&cells), true, false, Some(80));
         assert!(!narrow.header().contains("HOST") && !narrow.header().contains("REQUEST"));
-        let live = Layout::new(None, false, None);
+        // Several brokers: the source column after the time since the first row.
+        let mut labelled = cells.clone();
+        labelled[0][4] = "east".into();
+        let sources = Layout::new(Some(&labelled), false, true, None);
+        assert!(
+            sources.header().contains("  +S  SOURCE  SERVICE  "),
+            "{}",
+            sources.header()
+        );
+        assert!(
+            sources
+                .line(&labelled[0])
+                .contains("  +0.000  east    nova-compute  "),
+            "{}",
+            sources.line(&labelled[0])
+        );
+        let live = Layout::new(None, false, false, None);
         assert!(
             live.header().starts_with("  #    TIME   "),
             "{}",
