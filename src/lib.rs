@@ -60,7 +60,7 @@ mod wire;
 
 pub use engine::endpoint::{Endpoint, Handled, Metadata, NotificationListener, Running};
 pub use engine::notifier::{Notifier, NotifierOptions, Sent};
-pub use engine::receive::{Handler, HandlerError, Received, Verdict};
+pub use engine::receive::{Handler, HandlerError, Received, Source, Verdict};
 pub use engine::Error;
 pub use oslo::topology::{Target, DEFAULT_EXCHANGE, DEFAULT_TOPIC};
 pub use oslo::{config, mask, transport_url};

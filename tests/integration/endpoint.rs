@@ -2,16 +2,24 @@
 //! notification of their priority, with what an oslo endpoint gets, and pools each get all.
 
 use crate::common;
+use crate::common::node::Node;
 use crate::common::{send, Broker};
 use oslo_notify::transport_url::TransportUrl;
-use oslo_notify::{Endpoint, Handled, Metadata, NotificationListener, Target};
+use oslo_notify::{Endpoint, Handled, Metadata, NotificationListener, Source, Target};
 use serde_json::{json, Map, Value};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 type Seen = Arc<Mutex<Vec<Value>>>;
 
-struct Recorder(Seen);
+/// What the endpoint got, and each one's source.
+struct Recorder(Seen, Arc<Mutex<Vec<String>>>);
+
+impl Recorder {
+    fn new(seen: &Seen) -> Recorder {
+        Recorder(seen.clone(), Arc::default())
+    }
+}
 
 impl Recorder {
     fn record(
@@ -27,6 +35,7 @@ impl Recorder {
             "priority": priority, "ctxt": ctxt, "publisher_id": publisher_id, "event_type": event_type,
             "payload": payload, "message_id": metadata.message_id,
         }));
+        self.1.lock().unwrap().push(metadata.source.clone());
     }
 }
 
@@ -76,12 +85,12 @@ fn endpoints_get_what_oslo_endpoints_get_and_each_pool_gets_everything() {
     let a = NotificationListener::new(
         url.clone(),
         target(),
-        vec![Box::new(Recorder(seen_a.clone()))],
+        vec![Box::new(Recorder::new(&seen_a))],
     )
     .pool(pool_a)
     .start()
     .unwrap();
-    let b = NotificationListener::new(url, target(), vec![Box::new(Recorder(seen_b.clone()))])
+    let b = NotificationListener::new(url, target(), vec![Box::new(Recorder::new(&seen_b))])
         .pool(pool_b)
         .start()
         .unwrap();
@@ -124,4 +133,48 @@ fn endpoints_get_what_oslo_endpoints_get_and_each_pool_gets_everything() {
     b.stop();
     a.wait().unwrap();
     b.wait().unwrap();
+}
+
+#[test]
+fn a_listener_of_several_brokers_says_which_each_notification_came_from() {
+    let node = Node::start();
+    let mut broker = Broker::new();
+    let (exchange, topic) = (broker.exchange_name(), broker.topic_name());
+    let sources = vec![
+        Source::named(
+            "main",
+            TransportUrl::parse(&common::transport_url()).unwrap(),
+        ),
+        Source::named("side", TransportUrl::parse(&node.transport_url()).unwrap()),
+    ];
+    let seen: Seen = Seen::default();
+    let recorder = Recorder::new(&seen);
+    let labels = Arc::clone(&recorder.1);
+    let target = vec![Target::new(exchange.clone(), topic.clone())];
+    let running = NotificationListener::with_sources(sources, target, vec![Box::new(recorder)])
+        .start()
+        .unwrap();
+    let on = |url: &str, event_type: &str| {
+        let args = common::route_args(&exchange, &topic, &["info", event_type, "{}"]);
+        let run = common::notify_with_url(url, &args, b"");
+        assert_eq!(run.code, 0, "{run:?}");
+    };
+    on(&common::transport_url(), "from.main");
+    on(&node.transport_url(), "from.side");
+    let got = wait_for(&seen, 2);
+    let mut pairs: Vec<(String, String)> = got
+        .iter()
+        .map(|v| v["event_type"].as_str().unwrap().to_owned())
+        .zip(labels.lock().unwrap().iter().cloned())
+        .collect();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        [
+            ("from.main".to_owned(), "main".to_owned()),
+            ("from.side".to_owned(), "side".to_owned())
+        ]
+    );
+    running.stop();
+    running.wait().unwrap();
 }
