@@ -14,6 +14,11 @@ if ! command -v amqp-publish >/dev/null 2>&1; then
     echo "bench: installing amqp-tools from Debian's packages" >&2
     apt_install amqp-tools
 fi
+# A second virtual host, for the rows that read two brokers at once (--source).
+if command -v rabbitmqctl >/dev/null 2>&1; then
+    rabbitmqctl add_vhost oslo-bench-b >/dev/null 2>&1 || true
+    rabbitmqctl set_permissions -p oslo-bench-b guest '.*' '.*' '.*' >/dev/null 2>&1 || true
+fi
 OSLO_PEER_PYTHON=$(scripts/ensure-oslo-venv.sh)
 export OSLO_PEER_PYTHON
 

@@ -14,6 +14,7 @@ mod measure;
 mod raw;
 mod report;
 mod saved;
+mod sources;
 mod top;
 
 use amiquip::{ExchangeDeclareOptions, ExchangeType, FieldTable, QueueDeclareOptions};
@@ -42,7 +43,8 @@ struct Options {
     python_count: usize,
     json: PathBuf,
     url: String,
-    /// Only these groups of rows (one_shot, bulk, listen, filters, top, saved); empty for all.
+    /// Only these groups of rows (one_shot, bulk, listen, filters, top, saved, sources);
+    /// empty for all.
     only: Vec<String>,
 }
 
@@ -112,6 +114,22 @@ impl Scratch {
             url,
             exchange: format!("oslo-bench-{tag}"),
             tag,
+            queues: Vec::new(),
+            dir,
+        })
+    }
+
+    /// The same names on another broker (or virtual host) at `url`, which must answer; what
+    /// is made there is removed at the end too.
+    fn alongside(&self, url: TransportUrl) -> Result<Scratch, String> {
+        let (connection, channel) = raw::open(&url)?;
+        raw::close(connection, channel)?;
+        let dir = self.dir.with_extension("b");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        Ok(Scratch {
+            url,
+            exchange: self.exchange.clone(),
+            tag: self.tag.clone(),
             queues: Vec::new(),
             dir,
         })
@@ -678,13 +696,14 @@ fn run(options: &Options) -> Result<Report, String> {
     let mut scratch = Scratch::new(url.clone())?;
     let mut rows = Vec::new();
     type Group = fn(&Options, &mut Scratch, &mut Vec<Row>) -> Result<(), String>;
-    let groups: [(&str, Group); 6] = [
+    let groups: [(&str, Group); 7] = [
         ("one_shot", one_shot),
         ("bulk", bulk),
         ("listen", listen),
         ("filters", filters::filters),
         ("top", top::top),
         ("saved", saved::saved),
+        ("sources", sources::sources),
     ];
     for (name, group) in groups {
         if options.only.is_empty() || options.only.iter().any(|o| o == name) {
