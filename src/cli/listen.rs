@@ -103,6 +103,7 @@ Examples:
   oslo-listen --pool audit-log --json >> audit.jsonl
   oslo-listen --top --exchange nova --exchange neutron    # live traffic view
   oslo-listen --top --by publisher_id --timeout 60 | tail -n 1 | jq .rows
+  oslo-listen --source east=rabbit://u:p@east:5672/ --source west=rabbit://u:p@west:5672/ --json
 
 Waiting for an event in CI, in one command (the command after -- starts once listening):
   oslo-listen --exchange nova --topic versioned_notifications --unwrap --json \\

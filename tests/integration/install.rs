@@ -264,7 +264,13 @@ fn completions_offer_the_values_of_options_and_the_priorities() {
     let offered = bash_completes(listen.0, listen.1, &["--by"]);
     assert_eq!(
         offered,
-        ["event_type", "publisher_id", "priority", "exchange"],
+        [
+            "event_type",
+            "publisher_id",
+            "priority",
+            "exchange",
+            "source"
+        ],
         "--by"
     );
     let offered = bash_completes(listen.0, listen.1, &["--completions"]);
