@@ -201,6 +201,12 @@ fn three_brokers_read_as_one_stream_in_tap_shared_and_pool_modes() {
     for listener in [&mut json, &mut only_west, &mut top] {
         listener.listening(&names);
     }
+    // Poison on one broker is reported with its source, and the others go on.
+    Broker::at(&nodes[2].amqp_url()).publish_raw(
+        "openstack",
+        &format!("{topic}.info"),
+        b"not a notification",
+    );
     let mut sent = BTreeMap::new();
     for (name, node) in names.iter().zip(&nodes) {
         sent.insert(
@@ -208,6 +214,11 @@ fn three_brokers_read_as_one_stream_in_tap_shared_and_pool_modes() {
             send(&node.transport_url(), &route, name, 10),
         );
     }
+    let (_, poison) = json.said("is not a notification");
+    assert!(
+        poison.starts_with("oslo-listen: north: message on exchange \"openstack\""),
+        "{poison}"
+    );
     let (code, lines, err) = json.finish();
     assert_eq!(code, 0, "{err}");
     assert_eq!(lines.len(), 30, "{lines:#?}");
