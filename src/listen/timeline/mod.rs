@@ -16,7 +16,7 @@ use crate::engine::receive::{Ended, Received, Verdict};
 use crate::tool::talk::Talk;
 use crate::tool::{from_engine, ToolHandler};
 use anyhow::{Context, Result};
-use row::{belongs, Step};
+use row::{belongs, id_texts, may_belong, Step};
 use sheet::{cells, json_row, json_summary, Layout, Row, Timeline};
 use std::io::Write;
 use std::sync::atomic::AtomicUsize;
@@ -134,10 +134,12 @@ pub fn run(
     let mut gathered: Vec<(Step, String)> = Vec::new();
     let mut failure = None;
     let mut pipeline = Pipeline::new(config, talk.clone());
+    let id_texts = id_texts(&config.timeline);
     let mut handle = |received: &Received| -> Result<Verdict> {
         let judged = pipeline.judge(received)?;
-        let notification = received.notification();
-        let mine = belongs(notification, &config.timeline);
+        // A first look at the text spares building the values of most of a busy stream.
+        let mine = may_belong(received.message, &id_texts)
+            && belongs(received.notification(), &config.timeline);
         let verdict = match judged {
             Judged::Skip => Verdict::Skip,
             Judged::Take if mine => pipeline.taken(),
@@ -152,7 +154,7 @@ pub fn run(
         }
         let mut text = Vec::new();
         json.write_json_object(&mut text, received)?;
-        let mut step = Step::of(notification);
+        let mut step = Step::of(received.notification());
         step.source = received.source.to_owned();
         let step = (step, String::from_utf8(text)?);
         match live {

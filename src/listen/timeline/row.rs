@@ -4,7 +4,7 @@
 use crate::listen::top::operations::{
     as_id, parse_timestamp, subject_id, subject_members, ID_MEMBERS,
 };
-use crate::wire::envelope::{Notification, Priority};
+use crate::wire::envelope::{Message, Notification, Priority};
 use crate::wire::versioned;
 use chrono::NaiveDateTime;
 use serde_json::{Map, Value};
@@ -68,6 +68,28 @@ pub fn belongs(notification: &Notification, ids: &[String]) -> bool {
             .chain(ID_MEMBERS)
             .filter_map(|member| payload.get(member))
             .any(is_one)
+    })
+}
+
+/// What `ids` look like in a notification's compact JSON text, for [`may_belong`]: each as
+/// `serde_json` writes it inside a string (a number id is written the same way as a number).
+pub fn id_texts(ids: &[String]) -> Vec<String> {
+    ids.iter()
+        .map(|id| {
+            let quoted = serde_json::Value::from(id.as_str()).to_string();
+            quoted[1..quoted.len() - 1].to_owned()
+        })
+        .collect()
+}
+
+/// Whether `message` may belong to the ids whose texts are `id_texts` ([`id_texts`]): one of
+/// them is in its payload's or context's text. When not, [`belongs`] is false, and the
+/// notification's values need not be built to ask it.
+pub fn may_belong(message: &Message, id_texts: &[String]) -> bool {
+    let payload = message.payload_json();
+    id_texts.iter().any(|id| {
+        payload.contains(id.as_str())
+            || message.context_json().any(|(_, v)| v.contains(id.as_str()))
     })
 }
 
@@ -174,6 +196,60 @@ impl Step {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_notification_that_belongs_may_belong_by_its_text() {
+        let ids: Vec<String> = ["req-1", "caf\u{e9} \"x\"", "42", "u-9"]
+            .map(String::from)
+            .to_vec();
+        let texts = id_texts(&ids);
+        let cases = [
+            (
+                json!({"instance_id": "other"}),
+                json!({"request_id": "req-1"}),
+                true,
+            ),
+            (
+                json!({"nova_object.data": {"uuid": "caf\u{e9} \"x\""}}),
+                json!({}),
+                true,
+            ),
+            (json!({"port": {"id": 42}}), json!({}), true),
+            (
+                json!({"uuid": "u-9"}),
+                json!({"global_request_id": "g"}),
+                true,
+            ),
+            (
+                json!({"uuid": "u-8"}),
+                json!({"request_id": "req-2"}),
+                false,
+            ),
+            (
+                json!({"note": "mentions req-1 in a longer text"}),
+                json!({}),
+                false,
+            ),
+        ];
+        for (payload, context, member) in cases {
+            let n = notification("compute.instance.update", payload, context);
+            let message = Message::from(crate::wire::envelope::Decoded {
+                notification: n.clone(),
+                unique_id: None,
+                format: crate::wire::envelope::Format::V2,
+            });
+            assert_eq!(belongs(&n, &ids), member, "{n:?}");
+            // Never false where it belongs; true for the mention too (only a first look).
+            assert!(may_belong(&message, &texts) || !member, "{n:?}");
+        }
+        let unrelated = notification("x", json!({"uuid": "u-8"}), json!({}));
+        let message = Message::from(crate::wire::envelope::Decoded {
+            notification: unrelated,
+            unique_id: None,
+            format: crate::wire::envelope::Format::V2,
+        });
+        assert!(!may_belong(&message, &texts));
+    }
 
     fn notification(event_type: &str, payload: Value, context: Value) -> Notification {
         let mut n = Notification::new(Priority::Info, event_type, payload);
