@@ -3,7 +3,7 @@
 
 use super::handler::{Handler, Received, Verdict};
 use super::recent::RecentIds;
-use super::settings::{Ended, Exchanges, Settings, Source, TICK};
+use super::settings::{Ended, Exchanges, Settings, Source, MANY_TICK, TICK};
 use crate::broker::settlement::{Settle, Settlement};
 use crate::broker::{self, Acks, DeliveryToken, Flow, Subscriber};
 use crate::engine::Error;
@@ -85,7 +85,11 @@ impl<'a> Session<'a> {
         let hold_limit = usize::from(self.settings.prefetch / 2).max(1);
         let address = subscriber.address().to_owned();
         let mut ended = Ended::Stopped;
-        subscriber.consume(&queues, TICK, |event, acks| {
+        let tick = match self.settings.sources.len() {
+            0 | 1 => TICK,
+            _ => MANY_TICK,
+        };
+        subscriber.consume(&queues, tick, |event, acks| {
             match event {
                 broker::Consumed::Ready => {
                     self.observer.event(Event::Listening {

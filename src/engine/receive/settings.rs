@@ -92,3 +92,7 @@ pub enum Ended {
 
 /// How often the stop flag and the deadline are looked at when nothing arrives.
 pub(super) const TICK: Duration = Duration::from_millis(100);
+
+/// The same with several sources: one that is idle when another ends the run (its handler
+/// said stop, or it failed) sees it this soon.
+pub(super) const MANY_TICK: Duration = Duration::from_millis(20);
