@@ -3,6 +3,7 @@
 //! its own (separate brokers, not a cluster) beside the shared one.
 
 use crate::common::node::{free_port, Node};
+use crate::common::tmux::Tmux;
 use crate::common::{self, read_lines, wait_for_line, wait_or_kill, Broker, Line};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
@@ -535,4 +536,43 @@ fn a_signal_stops_every_source_each_acknowledging_what_it_printed_and_nothing_el
         );
         assert!(left.len() < total, "{name}: stopped mid-stream");
     }
+}
+
+#[test]
+fn the_terminal_view_shows_each_source_and_where_it_stands() {
+    let (_broker, exchange, topic) = common::scratch();
+    let good = format!("good={}", common::transport_url());
+    let down = format!("down=rabbit://guest:guest@127.0.0.1:{}/", free_port());
+    let command = format!(
+        "{} --top --by source --partial --source {good} --source {down} \
+         --exchange {exchange} --topic {topic} --interval 0.3; echo EXIT=$?; sleep 60",
+        env!("CARGO_BIN_EXE_oslo-listen"),
+    );
+    let tmux = Tmux::start_sized(&format!("sh -c '{command}'"), 120, 30);
+    tmux.wait_for(&["good listening", "down unreachable"]);
+    for event_type in [
+        "compute.instance.create.start",
+        "compute.instance.create.end",
+    ] {
+        let args = common::route_args(
+            &exchange,
+            &topic,
+            &["info", event_type, r#"{"instance_id": "9a3b"}"#],
+        );
+        let run = common::notify(&args, b"");
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    let screen = tmux.wait_for(&["2 notifications", "SOURCE OPERATION"]);
+    let row = screen
+        .lines()
+        .find(|l| l.starts_with("good ") && l.contains("compute.instance.create"))
+        .unwrap_or_else(|| panic!("an operation row of good: {screen}"));
+    assert!(row.split_whitespace().nth(2) == Some("1"), "{row}");
+    tmux.keys(&["q"]);
+    let history = tmux.wait_for(&["EXIT=0"]);
+    let history = format!("{}\n{history}", tmux.history());
+    assert!(
+        history.contains("sources: good listening, down unreachable"),
+        "{history}"
+    );
 }
