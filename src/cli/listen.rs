@@ -312,7 +312,7 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 impl ListenArgs {
     /// Turns the arguments into a [`ListenConfig`]. `terminal` says whether stdout is a
     /// terminal, and `no_color` whether NO_COLOR asks for no colour.
-    pub fn into_config(self, terminal: bool, no_color: bool) -> Result<ListenConfig> {
+    pub fn into_config(mut self, terminal: bool, no_color: bool) -> Result<ListenConfig> {
         self.check_from()?;
         if !self.timeline.is_empty() && !matches!(self.format, OutputFormat::Pretty) {
             return Err(ArgumentError(
@@ -327,6 +327,11 @@ impl ListenArgs {
             }
         }
         let sources = self.named_sources(self.connection.wants_tls(&config))?;
+        if !sources.is_empty() || self.from.is_some() {
+            // Not used: the environment's URL is not even read (the rest of the connection
+            // settings are).
+            self.connection.transport_url = None;
+        }
         let connection = self.connection.resolve(&config, DEFAULT_CONNECT_TIMEOUT)?;
         let sources = match sources.is_empty() {
             true => vec![Source::unnamed(connection.url)],

@@ -576,3 +576,30 @@ fn the_terminal_view_shows_each_source_and_where_it_stands() {
         "{history}"
     );
 }
+
+#[test]
+fn a_transport_url_in_the_environment_is_not_read_when_the_sources_are_named() {
+    let dead = format!("dead=rabbit://guest:guest@127.0.0.1:{}/", free_port());
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_oslo-listen"))
+            .args(args)
+            .env("OSLO_TRANSPORT_URL", "not a url")
+            .stdin(Stdio::null())
+            .output()
+            .expect("oslo-listen runs")
+    };
+    let named = run(&["--source", &dead, "--timeout", "0.5"]);
+    let said = String::from_utf8_lossy(&named.stderr);
+    assert_eq!(named.status.code(), Some(3), "{said}");
+    assert!(said.contains("source dead: cannot connect"), "{said}");
+    let saved = std::env::temp_dir().join(common::unique("sources-none.jsonl"));
+    std::fs::write(&saved, "").unwrap();
+    let from = run(&["--from", saved.to_str().unwrap()]);
+    std::fs::remove_file(&saved).unwrap();
+    assert_eq!(
+        from.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&from.stderr)
+    );
+}

@@ -6,7 +6,7 @@
 
 use super::handler::{Handler, HandlerError, Received, Verdict};
 use super::settings::{Ended, Settings, Source};
-use super::{run_source, Error};
+use super::{of_source, run_source, Error};
 use crate::events::{Event, Observer};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -57,13 +57,7 @@ pub(super) fn run(
                     // However it ended, the others end too.
                     shared.halt.store(true, Ordering::Relaxed);
                     running.fetch_sub(1, Ordering::Relaxed);
-                    let result = result.map_err(|error| match error {
-                        Error::Handler(_) => error,
-                        error => Error::Source {
-                            name: source.name.clone(),
-                            error: Box::new(error),
-                        },
-                    });
+                    let result = result.map_err(|error| of_source(source, error));
                     (Instant::now(), result)
                 })
             })

@@ -41,7 +41,8 @@ pub fn run(
 ) -> Result<Ended, Error> {
     match settings.sources.as_slice() {
         [] => Ok(Ended::Stopped),
-        [source] => run_source(settings, source, handler, observer, stop),
+        [source] => run_source(settings, source, handler, observer, stop)
+            .map_err(|error| of_source(source, error)),
         sources => many::run(settings, sources, handler, observer, stop),
     }
 }
@@ -119,6 +120,19 @@ fn run_source(
             }
             other => return other,
         }
+    }
+}
+
+/// `error` as the failure of `source`: named ([`Error::Source`]) when the source has a name
+/// and the error is not the handler's own.
+fn of_source(source: &Source, error: Error) -> Error {
+    match error {
+        Error::Handler(_) => error,
+        error if source.name.is_empty() => error,
+        error => Error::Source {
+            name: source.name.clone(),
+            error: Box::new(error),
+        },
     }
 }
 
