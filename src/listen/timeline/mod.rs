@@ -6,6 +6,7 @@
 //! rows are gathered (only those of the timeline, never the rest), put in the order of their
 //! own timestamps, and written at the end, fitted to their widest cells.
 
+pub mod layout;
 pub mod row;
 pub mod sheet;
 
@@ -16,8 +17,9 @@ use crate::engine::receive::{Ended, Received, Verdict};
 use crate::tool::talk::Talk;
 use crate::tool::{from_engine, ToolHandler};
 use anyhow::{Context, Result};
+use layout::{cells, Layout};
 use row::{belongs, id_texts, may_belong, Step};
-use sheet::{cells, json_row, json_summary, Layout, Row, Timeline};
+use sheet::{json_row, json_summary, Row, Timeline};
 use std::io::Write;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Mutex, PoisonError};
