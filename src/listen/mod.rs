@@ -33,6 +33,7 @@ use output::Printer;
 use predicate::Predicate;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use top::tally::GroupBy;
 
@@ -227,25 +228,52 @@ pub(crate) fn say_connecting(talk: &Talk, config: &ListenConfig) -> std::io::Res
     Ok(())
 }
 
-/// Runs `work` with a flag it should stop at, which a signal sets (its number is stored in
-/// `signal`, watched on a thread of its own).
-pub(crate) fn halted_by_signal<T>(signal: &AtomicUsize, work: impl FnOnce(&AtomicBool) -> T) -> T {
+/// Why a run was halted from outside the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Halt {
+    /// A signal, by its number.
+    Signal(i32),
+    /// The command after `--` failed, or could not be started.
+    CommandFailed,
+    /// stdout's reader went away while nothing was being written (`| head -1`, idle).
+    OutputClosed,
+}
+
+/// How often [`watched`] looks.
+const WATCH: Duration = Duration::from_millis(20);
+
+/// Runs `work` with a flag it should stop at, set on a thread of its own when a signal
+/// arrives (its number is stored in `signal`) or when `check` names a reason; returns what
+/// `work` returned, and why it was halted, if it was.
+pub(crate) fn watched<T>(
+    signal: &AtomicUsize,
+    check: impl Fn() -> Option<Halt> + Sync,
+    work: impl FnOnce(&AtomicBool) -> T,
+) -> (T, Option<Halt>) {
     let halt = AtomicBool::new(false);
     let done = AtomicBool::new(false);
-    std::thread::scope(|scope| {
+    let halted = Mutex::new(None);
+    let result = std::thread::scope(|scope| {
         scope.spawn(|| {
             while !done.load(Ordering::Relaxed) {
-                if signal.load(Ordering::Relaxed) != 0 {
+                let why = match signal.load(Ordering::Relaxed) {
+                    0 => check(),
+                    number => Some(Halt::Signal(i32::try_from(number).unwrap_or(libc::SIGTERM))),
+                };
+                if let Some(why) = why {
+                    *halted.lock().unwrap_or_else(PoisonError::into_inner) = Some(why);
                     halt.store(true, Ordering::Relaxed);
                     return;
                 }
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(WATCH);
             }
         });
         let result = work(&halt);
         done.store(true, Ordering::Relaxed);
         result
-    })
+    });
+    let halted = halted.into_inner().unwrap_or_else(PoisonError::into_inner);
+    (result, halted)
 }
 
 /// Runs the receiving engine as `config` says, until `deadline`: on a broker, or on saved

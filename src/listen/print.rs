@@ -6,25 +6,16 @@
 use super::pipeline::{Pipeline, Step};
 use super::save::SaveDir;
 use super::trigger::{CommandFailed, Trigger, GRACE};
-use super::{CommandTimedOut, FailureNotification, ListenConfig};
+use super::{watched, CommandTimedOut, FailureNotification, Halt, ListenConfig};
 use crate::engine::receive::{Ended, Received, Verdict};
 use crate::events::{Event, Observer};
 use crate::tool::talk::Talk;
 use crate::tool::{from_engine, Signalled, ToolHandler};
 use anyhow::{Context, Result};
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::PoisonError;
-use std::time::{Duration, Instant};
-
-/// Why the run was halted from outside the engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Halt {
-    Signal(i32),
-    CommandFailed,
-    /// stdout's reader went away while nothing was being written (`| head -1`, idle).
-    OutputClosed,
-}
+use std::time::Instant;
 
 /// What a write into a stdout whose reader went away gives: it ends the run quietly, exit 0.
 fn stdout_closed() -> anyhow::Error {
@@ -83,45 +74,29 @@ pub fn run(
         }
     };
     let show = || out().flush().context("writing to stdout");
-    let halt = AtomicBool::new(false);
-    let halted = std::sync::Mutex::new(None::<Halt>);
     let trigger = std::sync::Mutex::new(None::<Trigger>);
     let start_failure = std::sync::Mutex::new(None::<CommandFailed>);
-    let engine_done = AtomicBool::new(false);
-    let ended = std::thread::scope(|scope| {
-        // Watches for a signal, and for the command to end, and halts the engine for either.
-        scope.spawn(|| {
-            let stop = |why: Halt| {
-                *halted.lock().unwrap_or_else(PoisonError::into_inner) = Some(why);
-                halt.store(true, Ordering::Relaxed);
-            };
-            while !engine_done.load(Ordering::Relaxed) {
-                let number = signal.load(Ordering::Relaxed);
-                if number != 0 {
-                    stop(Halt::Signal(i32::try_from(number).unwrap_or(libc::SIGTERM)));
-                    return;
-                }
-                let failed_start = start_failure
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .is_some();
-                let command_failed = trigger
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .as_mut()
-                    .and_then(Trigger::status)
-                    .is_some_and(|status| !status.success());
-                if failed_start || command_failed {
-                    stop(Halt::CommandFailed);
-                    return;
-                }
-                if stdout_gone() {
-                    stop(Halt::OutputClosed);
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
+    // Halts the engine for a signal, for the command failing, or for stdout going away.
+    let check = || {
+        let failed_start = start_failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
+        let command_failed = trigger
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_mut()
+            .and_then(Trigger::status)
+            .is_some_and(|status| !status.success());
+        if failed_start || command_failed {
+            Some(Halt::CommandFailed)
+        } else if stdout_gone() {
+            Some(Halt::OutputClosed)
+        } else {
+            None
+        }
+    };
+    let (ended, halted) = watched(signal, check, |halt| {
         // Starts the command once the engine consumes: on every source (with --partial, on
         // every source but those being tried again).
         let mut waiting: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
@@ -159,13 +134,9 @@ pub fn run(
             }),
             caught_up: Some(show),
         };
-        let ended = super::receive(config, deadline, &mut handler, &mut observer, &halt)
-            .map_err(from_engine);
-        engine_done.store(true, Ordering::Relaxed);
-        ended
+        super::receive(config, deadline, &mut handler, &mut observer, halt).map_err(from_engine)
     });
     let trigger = trigger.into_inner().unwrap_or_else(PoisonError::into_inner);
-    let halted = halted.into_inner().unwrap_or_else(PoisonError::into_inner);
     if let Some(failed) = start_failure
         .into_inner()
         .unwrap_or_else(PoisonError::into_inner)

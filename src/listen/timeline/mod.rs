@@ -12,7 +12,7 @@ pub mod sheet;
 
 use super::output::{OutputFormat, Printer};
 use super::pipeline::{Pipeline, Step as Judged};
-use super::{halted_by_signal, receive, say_connecting, FailureNotification, ListenConfig};
+use super::{receive, say_connecting, watched, FailureNotification, ListenConfig};
 use crate::engine::receive::{Ended, Received, Verdict};
 use crate::tool::talk::Talk;
 use crate::tool::{from_engine, ToolHandler};
@@ -173,15 +173,20 @@ pub fn run(
         sheet.out.flush().context("writing to stdout")
     };
     let deadline = config.timeout.map(|t| Instant::now() + t);
-    let ended = halted_by_signal(signal, |halt| {
-        let mut handler = ToolHandler {
-            handle: &mut handle,
-            before_acknowledging: Some(flush),
-            caught_up: Some(flush),
-        };
-        let mut observer = talk.clone();
-        receive(config, deadline, &mut handler, &mut observer, halt).map_err(from_engine)
-    })?;
+    let (ended, _) = watched(
+        signal,
+        || None,
+        |halt| {
+            let mut handler = ToolHandler {
+                handle: &mut handle,
+                before_acknowledging: Some(flush),
+                caught_up: Some(flush),
+            };
+            let mut observer = talk.clone();
+            receive(config, deadline, &mut handler, &mut observer, halt).map_err(from_engine)
+        },
+    );
+    let ended = ended?;
     let mut sheet = sheet.into_inner().unwrap_or_else(PoisonError::into_inner);
     if !live {
         // In the order of their own timestamps; those without one last, as they came.

@@ -8,7 +8,7 @@ use super::Face;
 use crate::engine::receive::{Ended, Received, Verdict};
 use crate::listen::pipeline::{Pipeline, Step};
 use crate::listen::top::operations::parse_timestamp;
-use crate::listen::{halted_by_signal, receive, ListenConfig, TopOptions};
+use crate::listen::{receive, watched, ListenConfig, TopOptions};
 use crate::tool::talk::Talk;
 use crate::tool::{from_engine, ToolHandler};
 use anyhow::{Context, Result};
@@ -51,11 +51,16 @@ pub(super) fn run(
         Ok(pipeline.taken())
     };
     let deadline = config.timeout.map(|t| Instant::now() + t);
-    let ended = halted_by_signal(signal, |halt| {
-        let mut handler = ToolHandler::new(&mut count);
-        let mut observer = talk.clone();
-        receive(config, deadline, &mut handler, &mut observer, halt).map_err(from_engine)
-    })?;
+    let (ended, _) = watched(
+        signal,
+        || None,
+        |halt| {
+            let mut handler = ToolHandler::new(&mut count);
+            let mut observer = talk.clone();
+            receive(config, deadline, &mut handler, &mut observer, halt).map_err(from_engine)
+        },
+    );
+    let ended = ended?;
     let (span, at) = match times {
         Some((first, last)) => ((last - first).to_std().unwrap_or_default(), last.and_utc()),
         None => (Duration::ZERO, chrono::Utc::now()),
