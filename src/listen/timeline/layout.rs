@@ -241,17 +241,9 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::listen::timeline::row::Step;
+    use crate::listen::timeline::row::tests::step;
     use crate::listen::timeline::sheet::Timeline;
-    use crate::wire::envelope::{Notification, Priority};
     use serde_json::json;
-
-    fn step(event_type: &str, at: &str, payload: serde_json::Value) -> Step {
-        let mut n = Notification::new(Priority::Info, event_type, payload);
-        n.timestamp = at.to_owned();
-        n.publisher_id = Some("nova-compute:cmp1".into());
-        Step::of(&n)
-    }
 
     #[test]
     fn the_cells_of_an_end_say_how_long_it_took() {

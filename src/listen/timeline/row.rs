@@ -193,9 +193,17 @@ impl Step {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A step of nova-compute on cmp1 at `at` (the other tests of the timeline use it too).
+    pub(in crate::listen::timeline) fn step(event_type: &str, at: &str, payload: Value) -> Step {
+        let mut n = Notification::new(Priority::Info, event_type, payload);
+        n.timestamp = at.to_owned();
+        n.publisher_id = Some("nova-compute:cmp1".into());
+        Step::of(&n)
+    }
 
     #[test]
     fn a_notification_that_belongs_may_belong_by_its_text() {

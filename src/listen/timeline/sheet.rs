@@ -230,16 +230,9 @@ pub fn json_summary(summary: &Summary) -> serde_json::Result<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::row::tests::step;
     use super::*;
-    use crate::wire::envelope::{Notification, Priority};
     use serde_json::json;
-
-    fn step(event_type: &str, at: &str, payload: serde_json::Value) -> Step {
-        let mut n = Notification::new(Priority::Info, event_type, payload);
-        n.timestamp = at.to_owned();
-        n.publisher_id = Some("nova-compute:cmp1".into());
-        Step::of(&n)
-    }
 
     #[test]
     fn rows_are_placed_after_the_first_and_ends_paired_with_their_start() {
