@@ -356,10 +356,7 @@ impl<'r, 'o> Writer<'r, 'o> {
     fn plain_run(&mut self) -> Result<&'r [u8], NotCompact> {
         let raw: &'r [u8] = self.raw;
         let rest = &raw[self.at..];
-        let plain = rest
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-            .ok_or(NotCompact)?;
+        let plain = special_at(rest).ok_or(NotCompact)?;
         self.at += plain;
         Ok(&rest[..plain])
     }
@@ -466,8 +463,69 @@ impl<'r, 'o> Writer<'r, 'o> {
     }
 }
 
+/// Where the first quote, backslash or control character of `bytes` is: eight bytes at a
+/// time (each word tested for the three at once), then byte by byte for the last few.
+fn special_at(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte of `x` is zero: its high bit in `(x - ONES) & !x & HIGH`. A borrow can also set
+    // the bit of a byte above a zero one, never below it, so the lowest bit set is exact.
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in words.by_ref() {
+        let w = u64::from_le_bytes([
+            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
+        ]);
+        // Below 0x20: the same trick with 0x20 for 1 (exact for the lowest such byte).
+        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        let found =
+            zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\'))) | control;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|i| at + i)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_first_special_byte_is_found_wherever_it_is() {
+        let slow = |bytes: &[u8]| {
+            bytes
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        };
+        let specials: [u8; 6] = [b'"', b'\\', 0x00, 0x1f, 0x0a, 0x19];
+        let plains: [u8; 6] = [b'a', 0x20, 0x7f, 0x80, 0xff, 0x21];
+        for len in 0..40 {
+            for at in 0..=len {
+                for (&special, &plain) in specials.iter().zip(plains.iter().cycle()) {
+                    let mut bytes = vec![plain; len];
+                    if at < len {
+                        bytes[at] = special;
+                        // Another special later does not matter; one just before does.
+                        if at + 3 < len {
+                            bytes[at + 3] = b'"';
+                        }
+                    }
+                    assert_eq!(special_at(&bytes), slow(&bytes), "{bytes:?}");
+                }
+            }
+        }
+        // Every byte value, alone in a word of plain bytes.
+        for b in 0..=255u8 {
+            let bytes = [b'x', b'x', b, b'x', b'x', b'x', b'x', b'x', b'x'];
+            assert_eq!(special_at(&bytes), slow(&bytes), "{b}");
+        }
+    }
+
     use super::*;
     use serde_json::Value;
 
