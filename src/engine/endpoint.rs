@@ -2,7 +2,7 @@
 //! method per priority, fed from the shared queues (or a pool's) of some targets, on the
 //! receiving engine ([`crate::engine::receive`]) and so with every guarantee `oslo-listen` has.
 
-use super::receive::{self, Exchanges, Received, Settings, Source, Verdict};
+use super::receive::{self, Exchanges, Ready, Received, Settings, Source, Verdict};
 use super::Error;
 use crate::broker::{ConnectOptions, Durability};
 use crate::events::{DefaultObserver, Event, Observer};
@@ -228,14 +228,10 @@ impl NotificationListener {
         let mut endpoints = self.endpoints;
         let mut observer = self.observer;
         let (ready, listening) = crossbeam_channel::bounded(1);
-        // Ready once every source listens (each says so again after a reconnection).
-        let mut waiting: Vec<String> = settings.sources.iter().map(|s| s.name.clone()).collect();
+        let mut all_listen = Ready::new(&settings.sources, settings.partial);
         let mut forward = move |event: Event| {
-            if let (source, Event::Listening { .. }) = event.at_source() {
-                waiting.retain(|name| name != source);
-                if waiting.is_empty() {
-                    let _ = ready.try_send(());
-                }
+            if all_listen.hear(&event) {
+                let _ = ready.try_send(());
             }
             observer.event(event);
         };

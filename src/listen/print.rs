@@ -7,7 +7,7 @@ use super::pipeline::{Pipeline, Step};
 use super::save::SaveDir;
 use super::trigger::{CommandFailed, Trigger, GRACE};
 use super::{watched, CommandTimedOut, FailureNotification, Halt, ListenConfig};
-use crate::engine::receive::{Ended, Received, Verdict};
+use crate::engine::receive::{Ended, Ready, Received, Verdict};
 use crate::events::{Event, Observer};
 use crate::tool::talk::Talk;
 use crate::tool::{from_engine, Signalled, ToolHandler};
@@ -99,16 +99,9 @@ pub fn run(
     let (ended, halted) = watched(signal, check, |halt| {
         // Starts the command once the engine consumes: on every source (with --partial, on
         // every source but those being tried again).
-        let mut waiting: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+        let mut ready = Ready::new(&config.sources, config.partial);
         let mut observer = |event: Event| {
-            match event.at_source() {
-                (source, Event::Listening { .. }) => waiting.retain(|name| *name != source),
-                (source, Event::Retrying { .. }) if config.partial => {
-                    waiting.retain(|name| *name != source)
-                }
-                _ => {}
-            }
-            let listening = waiting.is_empty();
+            let listening = ready.hear(&event);
             talk.event(event);
             if listening && !config.command.is_empty() {
                 let mut trigger = trigger.lock().unwrap_or_else(PoisonError::into_inner);

@@ -11,12 +11,14 @@
 
 mod handler;
 mod many;
+mod ready;
 mod recent;
 mod session;
 mod settings;
 pub mod stored;
 
 pub use handler::{Handler, HandlerError, Received, Verdict};
+pub use ready::Ready;
 pub use settings::{Ended, Exchanges, Settings, Source};
 
 use super::Error;
