@@ -217,13 +217,14 @@ pub(crate) fn say_connecting(talk: &Talk, config: &ListenConfig) -> std::io::Res
         talk.warn(warning)?;
     }
     for source in &config.sources {
-        match source.name.as_str() {
-            "" => talk.say(Weight::Detail, format_args!("connecting to {}", source.url)),
-            name => talk.say(
-                Weight::Detail,
-                format_args!("{name}: connecting to {}", source.url),
-            ),
-        }?;
+        let label = match source.name.as_str() {
+            "" => String::new(),
+            name => format!("{name}: "),
+        };
+        talk.say(
+            Weight::Detail,
+            format_args!("{label}connecting to {}", source.url),
+        )?;
     }
     Ok(())
 }

@@ -2,20 +2,13 @@
 //! engine's events that learns which queues those are.
 
 use super::shared::{lock, Shared, Watched, QUEUE_INTERVAL};
-use super::snapshot::{QueueDepth, SourceState, LISTENING};
+use super::snapshot::{QueueDepth, SourceState, Standing};
 use crate::broker::{self, QueueGauge};
 use crate::engine::receive::Source;
 use crate::events::{Event, Observer};
 use crate::tool::talk::Talk;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-/// [`SourceState::state`] of a source not reached yet.
-const CONNECTING: &str = "connecting";
-/// [`SourceState::state`] of a source lost, being connected again.
-const RECONNECTING: &str = "reconnecting";
-/// [`SourceState::state`] of a source never reached, tried again (`--partial`).
-const UNREACHABLE: &str = "unreachable";
 
 /// Where each of `sources` stands before anything happened: connecting; nothing for a run's
 /// only broker, when it names none.
@@ -25,7 +18,7 @@ pub(super) fn initial_states(sources: &[Source]) -> Vec<SourceState> {
         .filter(|s| !s.name.is_empty())
         .map(|s| SourceState {
             source: s.name.clone(),
-            state: CONNECTING,
+            state: Standing::Connecting,
         })
         .collect()
 }
@@ -43,13 +36,7 @@ impl Observer for Watcher<'_> {
         {
             let mut sources = lock(&self.shared.sources);
             if let Some(known) = sources.iter_mut().find(|s| s.source == source) {
-                known.state = match (happened, known.state) {
-                    (Event::Listening { .. }, _) => LISTENING,
-                    (Event::Lost { .. }, _) => RECONNECTING,
-                    (Event::Retrying { .. }, CONNECTING | UNREACHABLE) => UNREACHABLE,
-                    (Event::Retrying { .. }, _) => RECONNECTING,
-                    (_, state) => state,
-                };
+                known.state = known.state.after(happened);
             }
         }
         if let Event::Bound {

@@ -3,10 +3,12 @@
 
 use super::operations::Operations;
 use super::tally::{GroupBy, Tally};
+use crate::events::Event;
 use crate::listen::table::{ago, clock, span, write_table, Table};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::cmp::Ordering;
+use std::fmt;
 use std::io::{self, Write};
 use std::time::Duration;
 
@@ -73,20 +75,49 @@ impl QueueDepth {
 pub struct SourceState {
     /// The source's name.
     pub source: String,
-    /// `connecting`, `listening`, `reconnecting` (lost, being connected again) or
-    /// `unreachable` (not reached yet, tried again with `--partial`).
-    pub state: &'static str,
+    /// Where it stands.
+    pub state: Standing,
 }
 
-impl SourceState {
-    /// Whether its notifications are being read.
-    pub fn is_listening(&self) -> bool {
-        self.state == LISTENING
+/// Where a source stands, as its events say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Standing {
+    /// Not reached yet.
+    Connecting,
+    /// Read.
+    Listening,
+    /// Lost, being connected again.
+    Reconnecting,
+    /// Never reached, tried again (`--partial`).
+    Unreachable,
+}
+
+impl Standing {
+    /// Where a source that stood here stands after `event` (one of its own).
+    pub fn after(self, event: &Event) -> Standing {
+        match (event, self) {
+            (Event::Listening { .. }, _) => Standing::Listening,
+            (Event::Lost { .. }, _) => Standing::Reconnecting,
+            (Event::Retrying { .. }, Standing::Connecting | Standing::Unreachable) => {
+                Standing::Unreachable
+            }
+            (Event::Retrying { .. }, _) => Standing::Reconnecting,
+            (_, standing) => standing,
+        }
     }
 }
 
-/// [`SourceState::state`] of a source being read.
-pub const LISTENING: &str = "listening";
+impl fmt::Display for Standing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Standing::Connecting => "connecting",
+            Standing::Listening => "listening",
+            Standing::Reconnecting => "reconnecting",
+            Standing::Unreachable => "unreachable",
+        })
+    }
+}
 
 /// One row's figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -601,6 +632,40 @@ notifications.info   nova            12          0  NO CONSUMER
     }
 
     #[test]
+    fn a_source_stands_where_its_events_put_it() {
+        let retrying = Event::Retrying {
+            error: "refused".into(),
+            wait: Duration::from_millis(200),
+        };
+        let listening = Event::Listening {
+            address: "h:1".into(),
+            queues: vec![],
+        };
+        let lost = Event::Lost {
+            error: "gone".into(),
+        };
+        let mut at = Standing::Connecting;
+        let mut seen = Vec::new();
+        for event in [
+            &retrying, &retrying, &listening, &lost, &retrying, &listening,
+        ] {
+            at = at.after(event);
+            seen.push(at.to_string());
+        }
+        assert_eq!(
+            seen,
+            [
+                "unreachable",
+                "unreachable",
+                "listening",
+                "reconnecting",
+                "reconnecting",
+                "listening"
+            ]
+        );
+    }
+
+    #[test]
     fn several_sources_show_in_their_own_column_and_line() {
         let mut tally = Tally::new(Duration::from_secs(600));
         for (source, event_type, timestamp) in [
@@ -640,11 +705,11 @@ notifications.info   nova            12          0  NO CONSUMER
         s.sources = vec![
             SourceState {
                 source: "east".into(),
-                state: LISTENING,
+                state: Standing::Listening,
             },
             SourceState {
                 source: "west".into(),
-                state: "reconnecting",
+                state: Standing::Reconnecting,
             },
         ];
         let mut text = Vec::new();

@@ -2,7 +2,7 @@
 //! ([`View::draw`]), from a [`Snapshot`]. No I/O: it draws into a ratatui frame, which the
 //! terminal loop (or a test's backend) puts on a screen.
 
-use super::snapshot::{Snapshot, SortBy};
+use super::snapshot::{Snapshot, SortBy, Standing};
 use super::tally::GroupBy;
 use crate::listen::table::{clock, fit, shorten, Table as Cells};
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
@@ -266,7 +266,7 @@ impl View {
         ];
         // Each source, green while it is read, red while it is not.
         for source in &s.sources {
-            let style = match source.is_listening() {
+            let style = match source.state == Standing::Listening {
                 true => self.style(Color::Green),
                 false => self.style(Color::Red).add_modifier(Modifier::BOLD),
             };
