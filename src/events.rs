@@ -100,6 +100,12 @@ pub enum Event {
         /// Exchange, routing key, what is wrong, and the body.
         report: String,
     },
+    /// A second copy of a notification handled already (redelivered after a lost
+    /// connection, or published again by a sender whose confirm was lost) was dropped.
+    Duplicate {
+        /// The copy's message_id.
+        message_id: String,
+    },
     /// Read instead of a broker: a line or file that is not a saved notification, skipped.
     Unreadable {
         /// Where: a file, or a file and line (`events.jsonl line 3`).
@@ -152,9 +158,10 @@ impl Event {
     pub fn weight(&self) -> Weight {
         match self {
             Event::Source { event, .. } => event.weight(),
-            Event::Connected { .. } | Event::Declared { .. } | Event::Settled { .. } => {
-                Weight::Detail
-            }
+            Event::Connected { .. }
+            | Event::Declared { .. }
+            | Event::Settled { .. }
+            | Event::Duplicate { .. } => Weight::Detail,
             Event::Poison { .. } => Weight::Always,
             Event::Unreadable { .. } => Weight::Notice,
             Event::EndOfInput { skipped: 0, .. } => Weight::Detail,
@@ -217,6 +224,9 @@ impl fmt::Display for Event {
                 "sent {acks} acknowledgement(s) and {requeues} requeue(s)"
             ),
             Event::Poison { report } => f.write_str(report),
+            Event::Duplicate { message_id } => {
+                write!(f, "dropped a second copy of notification {message_id}")
+            }
             Event::Source { name, event } => write!(f, "{name}: {event}"),
             Event::Unreadable { place, reason } => {
                 write!(f, "{place} {reason} (skipped)")

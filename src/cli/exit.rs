@@ -4,7 +4,7 @@
 //! |------|---------|
 //! | 0 | success |
 //! | 1 | any other runtime failure |
-//! | 2 | usage or invalid input (bad arguments, JSON, priority, transport URL) |
+//! | 2 | usage or invalid input (bad arguments, JSON, priority, transport URL, a `--metrics` address that cannot be served) |
 //! | 3 | cannot connect or authenticate (refused, DNS, TLS, credentials, virtual host) |
 //! | 4 | not confirmed in time, refused (nacked) by the broker, or `--count` not reached before `--timeout` (or the end of `--from`'s input) |
 //! | 5 | `oslo-listen --fail-on`: a failure notification arrived |
@@ -15,6 +15,7 @@ use super::args::ArgumentError;
 use crate::broker::{BrokerError, BrokerErrorKind};
 use crate::engine::Error;
 use crate::listen::filter::BadPattern;
+use crate::listen::metrics::serve::CannotServe;
 use crate::listen::predicate::BadPredicate;
 use crate::listen::template::TemplateError;
 use crate::listen::trigger::CommandFailed;
@@ -77,7 +78,8 @@ pub const LISTEN_EXIT_CODES: &str = "\
 Exit codes:
   0  success (--count reached, --timeout without --count, a signal without a command)
   1  other runtime failure
-  2  usage or invalid input (arguments, --where program, template, transport URL, config)
+  2  usage or invalid input (arguments, --where program, template, transport URL, config,
+     a --metrics address that cannot be served)
   3  cannot connect or authenticate (refused, DNS, TLS, credentials, vhost, not a broker)
   4  --count not reached before --timeout (also with a command still running), or
      before the end of --from's input
@@ -173,6 +175,7 @@ fn class_of(cause: &(dyn std::error::Error + 'static)) -> Option<Failure> {
         TemplateError => Usage,
         EnvelopeError => Usage,
         BadPredicate => Usage,
+        CannotServe => Usage,
         CountNotReached => Timeout,
         CommandTimedOut => Timeout,
         FailureNotification => FailureNotification,

@@ -9,6 +9,7 @@ use crate::cli::exit::LISTEN_EXIT_CODES;
 use crate::engine::receive::stored::Stored;
 use crate::engine::receive::Source;
 use crate::listen::filter::Filter;
+use crate::listen::metrics::{MetricsOptions, DEFAULT_MAX_SERIES};
 use crate::listen::output::{OutputFormat, Printer};
 use crate::listen::predicate::Predicate;
 use crate::listen::template::Template;
@@ -34,6 +35,8 @@ pub enum FormatArg {
     Payload,
     /// The message body exactly as received, one per line (with --from, the saved line)
     Raw,
+    /// Nothing per notification: for --metrics, --save, --count or a command after --
+    None,
 }
 
 /// `--by` values.
@@ -75,13 +78,16 @@ fn parse_format(text: &str) -> Result<OutputFormat, String> {
     FormatArg::from_str(text, true)
         .map(OutputFormat::from)
         .map_err(|_| {
-            format!("{text:?} is not pretty, json, payload, raw or a template with {{fields}}")
+            format!(
+                "{text:?} is not pretty, json, payload, raw, none or a template with {{fields}}"
+            )
         })
 }
 
 /// `--format`: [`parse_format`], the named formats offered (those of [`FormatArg`]).
-const FORMATS: NamedValues<OutputFormat> =
-    NamedValues::new(parse_format, || vec!["pretty", "json", "payload", "raw"]);
+const FORMATS: NamedValues<OutputFormat> = NamedValues::new(parse_format, || {
+    vec!["pretty", "json", "payload", "raw", "none"]
+});
 
 impl From<FormatArg> for OutputFormat {
     fn from(format: FormatArg) -> OutputFormat {
@@ -90,6 +96,7 @@ impl From<FormatArg> for OutputFormat {
             FormatArg::Json => OutputFormat::Json,
             FormatArg::Payload => OutputFormat::Payload,
             FormatArg::Raw => OutputFormat::Raw,
+            FormatArg::None => OutputFormat::None,
         }
     }
 }
@@ -104,6 +111,7 @@ Examples:
   oslo-listen --top --exchange nova --exchange neutron    # live traffic view
   oslo-listen --top --by publisher_id --timeout 60 | tail -n 1 | jq .rows
   oslo-listen --source east=rabbit://u:p@east:5672/ --source west=rabbit://u:p@west:5672/ --json
+  oslo-listen --shared --pool metrics --format none --metrics 127.0.0.1:9571    # exporter
 
 Waiting for an event in CI, in one command (the command after -- starts once listening):
   oslo-listen --exchange nova --topic versioned_notifications --unwrap --json \\
@@ -183,9 +191,22 @@ pub struct ListenArgs {
     #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_seconds, requires = "top", allow_negative_numbers = true)]
     pub interval: f64,
 
-    /// With --top: seconds in flight after which an operation is stale
-    #[arg(long, value_name = "SECONDS", default_value = "600", value_parser = parse_seconds, requires = "top", allow_negative_numbers = true)]
-    pub stale: f64,
+    /// With --top or --metrics: seconds in flight after which an operation is stale
+    /// [default: 600]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, allow_negative_numbers = true)]
+    pub stale: Option<f64>,
+
+    /// Serve running figures as Prometheus metrics on http://ADDR/metrics (e.g.
+    /// 127.0.0.1:9571; port 0 picks one, said at -v): notifications per event type, operation
+    /// durations, operations in flight and stale, queue depths, connections. With
+    /// --format none, an exporter that prints nothing
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["from", "timeline"])]
+    pub metrics: Option<String>,
+
+    /// With --metrics: at most this many label sets; updates that would create more are
+    /// counted in oslo_listen_series_dropped_total
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_SERIES, requires = "metrics")]
+    pub metrics_max_series: usize,
 
     /// Read notifications saved by oslo-listen instead of a broker: a --save directory, a
     /// file of --format json lines, or - for stdin. Ends at the end of the input; what is not
@@ -306,6 +327,9 @@ fn parse_predicate(code: &str) -> Result<Predicate, String> {
     Predicate::compile(code).map_err(|e| e.to_string())
 }
 
+/// Seconds in flight after which an operation is stale, unless --stale says.
+const DEFAULT_STALE: f64 = 600.0;
+
 /// How long to wait for one host when no --timeout bounds it.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -320,6 +344,10 @@ impl ListenArgs {
             )
             .into());
         }
+        if self.stale.is_some() && !self.top && self.metrics.is_none() {
+            return Err(ArgumentError("--stale goes with --top or --metrics".into()).into());
+        }
+        let stale = Duration::from_secs_f64(self.stale.unwrap_or(DEFAULT_STALE));
         let config = self.connection.read_config()?;
         if self.verbosity.verbose {
             for note in &config.unread {
@@ -394,10 +422,15 @@ impl ListenArgs {
             top: self.top.then(|| TopOptions {
                 by: self.by.into(),
                 interval: Duration::from_secs_f64(self.interval),
-                stale: Duration::from_secs_f64(self.stale),
+                stale,
             }),
             from,
             timeline: self.timeline,
+            metrics: self.metrics.map(|address| MetricsOptions {
+                address,
+                max_series: self.metrics_max_series,
+                stale,
+            }),
         })
     }
 

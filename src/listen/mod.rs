@@ -8,10 +8,12 @@
 //! listening ([`trigger`]).
 
 pub mod filter;
+pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod predicate;
 pub mod print;
+pub mod queues;
 pub mod save;
 pub mod table;
 pub mod template;
@@ -86,6 +88,8 @@ pub struct ListenConfig {
     /// Show only the notifications that belong to one of these ids, as a timeline
     /// ([`timeline`]); empty for none.
     pub timeline: Vec<String>,
+    /// Serve running figures as Prometheus metrics ([`metrics`]).
+    pub metrics: Option<metrics::MetricsOptions>,
 }
 
 /// What `--from` was asked for.

@@ -25,6 +25,8 @@ pub enum OutputFormat {
     Raw,
     /// One line per notification from a template (see [`crate::listen::template`]).
     Template(Template),
+    /// Nothing: the notifications are counted, saved or served as metrics, not printed.
+    None,
 }
 
 /// The context with its secrets masked as OpenStack masks them ([`crate::oslo::mask`]).
@@ -131,6 +133,7 @@ impl Printer {
     /// Writes one notification (with its line end).
     pub fn write(&self, out: &mut impl Write, received: &Received) -> io::Result<()> {
         match &self.format {
+            OutputFormat::None => Ok(()),
             OutputFormat::Raw => {
                 out.write_all(received.body)?;
                 out.write_all(b"\n")

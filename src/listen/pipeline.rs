@@ -3,6 +3,7 @@
 //! `--priority`...), then every `--where` program, must let it through; then it is taken and
 //! counted towards `--count`.
 
+use super::metrics::Metrics;
 use super::predicate::{Document, Predicate};
 use super::{CountNotReached, FailureNotification, ListenConfig};
 use crate::engine::receive::{Ended, Received, Verdict};
@@ -28,6 +29,7 @@ pub struct Pipeline<'a> {
     config: &'a ListenConfig,
     talk: Talk,
     taken: u64,
+    metrics: Option<&'a Metrics>,
 }
 
 impl<'a> Pipeline<'a> {
@@ -38,11 +40,26 @@ impl<'a> Pipeline<'a> {
             config,
             talk,
             taken: 0,
+            metrics: None,
         }
+    }
+
+    /// Counts in `metrics` each notification that is taken or fails the run.
+    pub fn counting(mut self, metrics: Option<&'a Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Which step `received` stops at.
     pub fn judge(&mut self, received: &Received) -> Result<Step> {
+        let step = self.step(received)?;
+        if let (Some(metrics), Step::Take | Step::Fail(_)) = (self.metrics, &step) {
+            metrics.record(received);
+        }
+        Ok(step)
+    }
+
+    fn step(&mut self, received: &Received) -> Result<Step> {
         let n = received.message;
         let mut document = None;
         if !self.config.fail_on.is_empty() {

@@ -3,6 +3,7 @@
 //! once listening; the engine's events said on stderr; and the run's outcome, which the
 //! command's decides too.
 
+use super::metrics::Served;
 use super::pipeline::{Pipeline, Step};
 use super::save::SaveDir;
 use super::trigger::{CommandFailed, Trigger, GRACE};
@@ -46,6 +47,11 @@ pub fn run(
     signal: &AtomicUsize,
 ) -> Result<()> {
     let mut talk = Talk::new("oslo-listen", config.verbosity, err);
+    let served = Served::start(config, None)?;
+    if let Some(served) = &served {
+        served.say(&talk)?;
+    }
+    let metrics = served.as_ref().map(|s| &*s.metrics);
     super::say_connecting(&talk, config)?;
     let save = match &config.save {
         Some(dir) => Some(SaveDir::create(dir, config.printer.show_secrets)?),
@@ -54,7 +60,7 @@ pub fn run(
     let started = Instant::now();
     let deadline = config.timeout.map(|t| started + t);
     let mut failure: Option<FailureNotification> = None;
-    let mut pipeline = Pipeline::new(config, talk.clone());
+    let mut pipeline = Pipeline::new(config, talk.clone()).counting(metrics);
     // Written as they come, flushed when nothing more waits and before acknowledging.
     // (Several sources are read on threads of their own: one writes at a time.)
     let out = std::sync::Mutex::new(out);
@@ -102,6 +108,10 @@ pub fn run(
         let mut ready = Ready::new(&config.sources, config.partial);
         let mut observer = |event: Event| {
             let listening = ready.hear(&event);
+            if let Some(served) = &served {
+                let (source, happened) = event.at_source();
+                served.observe(source, happened);
+            }
             talk.event(event);
             if listening && !config.command.is_empty() {
                 let mut trigger = trigger.lock().unwrap_or_else(PoisonError::into_inner);

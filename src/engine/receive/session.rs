@@ -177,6 +177,9 @@ impl<'a> Session<'a> {
         // sender whose confirm was lost with its connection.
         if let Some(id) = &message.unique_id {
             if self.recent.contains(id) {
+                self.observer.event(Event::Duplicate {
+                    message_id: message.message_id,
+                });
                 return Ok(Verdict::Done);
             }
         }

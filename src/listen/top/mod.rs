@@ -24,10 +24,12 @@ use tally::{GroupBy, Sample, Tally};
 use super::pipeline::{Pipeline, Step};
 use super::{settings, ListenConfig, TopOptions};
 use crate::engine::receive::{self, Ended, Received, Verdict};
+use crate::listen::metrics::Served;
+use crate::listen::queues::QueueWatch;
 use crate::tool::talk::Talk;
 use crate::tool::{from_engine, ToolHandler};
 use anyhow::{Context, Result};
-use depths::{initial_states, read_depths, Watcher};
+use depths::{initial_states, Watcher};
 use held::Held;
 use screen::{Quit, Screen};
 use shared::{lock, Clock, Shared, TICK};
@@ -81,31 +83,19 @@ pub fn run(
     let started = Instant::now();
     let deadline = config.timeout.map(|t| started + t);
     let settings = settings(config, deadline);
+    let queues = QueueWatch::start(&config.sources, &config.connect);
+    let served = Served::start(config, Some(Arc::clone(&queues))).inspect_err(|_| queues.stop())?;
+    if let Some(served) = &served {
+        served.say(&talk)?;
+    }
+    let metrics = served.as_ref().map(|s| &*s.metrics);
     let shared = Arc::new(Shared {
         tally: Mutex::new(Tally::new(top.stale)),
-        watched: Mutex::new(Vec::new()),
-        queues: Mutex::new(Vec::new()),
+        queues,
         sources: Mutex::new(initial_states(&config.sources)),
-        ask: config
-            .sources
-            .iter()
-            .map(|_| crossbeam_channel::bounded(1))
-            .collect(),
-        answer: config
-            .sources
-            .iter()
-            .map(|_| crossbeam_channel::bounded(1))
-            .collect(),
     });
-    let gauge_stop = Arc::new(AtomicBool::new(false));
-    for (reader, source) in config.sources.iter().enumerate() {
-        // Not joined: it may be waiting on a broker when the run ends.
-        let (shared, stop) = (Arc::clone(&shared), Arc::clone(&gauge_stop));
-        let (source, options) = (source.clone(), config.connect.clone());
-        std::thread::spawn(move || read_depths(&source, reader, &options, &shared, &stop));
-    }
     let keep_samples = matches!(face, Face::Screen { .. });
-    let mut pipeline = Pipeline::new(config, talk.clone());
+    let mut pipeline = Pipeline::new(config, talk.clone()).counting(metrics);
     let mut count = |received: &Received| -> Result<Verdict> {
         // --fail-on cannot be given with --top.
         if pipeline.judge(received)? != Step::Take {
@@ -132,6 +122,7 @@ pub fn run(
     let mut observer = Watcher {
         talk: talk.clone(),
         shared: &shared,
+        metrics,
     };
     let halt = AtomicBool::new(false);
     let engine_done = AtomicBool::new(false);
@@ -167,8 +158,8 @@ pub fn run(
             .unwrap_or_else(|_| Err(anyhow::anyhow!("the receiving engine stopped unexpectedly")));
         shown.and_then(|shown| Ok((ended?, shown)))
     });
-    shared.read_depths_now();
-    gauge_stop.store(true, Ordering::Relaxed);
+    shared.queues.read_now();
+    shared.queues.stop();
     if let Some(held) = &held {
         held.give_back(&mut io::stderr());
     }

@@ -155,6 +155,9 @@ pub struct Operation {
     durations: Option<Histogram<u32>>,
     /// The longest duration, exact.
     max: Option<Duration>,
+    /// Operations found stale (in flight past the stale time, or dropped from tracking)
+    /// since the start: each counted once, at [`Operations::mark_stale`] or when dropped.
+    stale_total: u64,
 }
 
 impl Operation {
@@ -167,7 +170,13 @@ impl Operation {
             dropped: 0,
             durations: None,
             max: None,
+            stale_total: 0,
         }
+    }
+
+    /// Operations found stale since the start (see [`Operations::mark_stale`]).
+    pub fn stale_total(&self) -> u64 {
+        self.stale_total
     }
 
     /// Operations started and not yet ended.
@@ -213,6 +222,20 @@ impl Operation {
 struct Open {
     started: Option<NaiveDateTime>,
     order: u64,
+    /// Counted in [`Operation::stale_total`] already.
+    counted_stale: bool,
+}
+
+/// An operation that a notification closed (`.end` or `.error`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Closed<'a> {
+    /// The operation's name (or [`OTHER`]).
+    pub name: &'a str,
+    /// Closed by `.error`.
+    pub failed: bool,
+    /// From its start's timestamp to this one's, when it was paired with its start and
+    /// both have one.
+    pub duration: Option<Duration>,
 }
 
 /// Every operation seen, and those in flight.
@@ -252,11 +275,10 @@ impl Operations {
         (name, operation)
     }
 
-    /// Counts `notification` if its event type opens or closes an operation.
-    pub fn record(&mut self, notification: &Notification) {
-        let Some(phase) = Phase::of(&notification.event_type) else {
-            return;
-        };
+    /// Counts `notification` if its event type opens or closes an operation; says which
+    /// operation it closed, if it closed one.
+    pub fn record<'a>(&mut self, notification: &'a Notification) -> Option<Closed<'a>> {
+        let phase = Phase::of(&notification.event_type)?;
         let id = operation_id(notification);
         let at = parse_timestamp(&notification.timestamp);
         match phase {
@@ -266,11 +288,13 @@ impl Operations {
                 operation.started += 1;
                 // Without an id, nothing pairs its end with it: it cannot be followed. Started
                 // again before it ended: the first start stands.
-                let Some(id) = id.filter(|id| !operation.open.contains_key(id.as_ref())) else {
-                    return;
-                };
+                let id = id.filter(|id| !operation.open.contains_key(id.as_ref()))?;
                 let id = id.into_owned();
-                let open = Open { started: at, order };
+                let open = Open {
+                    started: at,
+                    order,
+                    counted_stale: false,
+                };
                 operation.open.insert(id.clone(), open);
                 let name = name.to_owned();
                 self.next += 1;
@@ -278,26 +302,36 @@ impl Operations {
                 if self.order.len() > MAX_OPEN {
                     self.drop_oldest();
                 }
+                None
             }
             Phase::End(name) | Phase::Error(name) => {
                 let failed = matches!(phase, Phase::Error(_));
-                let (_, operation) = self.operation(name);
+                let (name, operation) = self.operation(name);
                 if failed {
                     operation.failed += 1;
                 } else {
                     operation.ended += 1;
                 }
+                let mut duration = None;
                 match id.and_then(|id| operation.open.remove(id.as_ref())) {
                     Some(open) => {
-                        if let (false, Some(start), Some(end)) = (failed, open.started, at) {
-                            let duration = (end - start).to_std().unwrap_or(Duration::ZERO);
-                            operation.record_duration(duration);
+                        if let (Some(start), Some(end)) = (open.started, at) {
+                            let took = (end - start).to_std().unwrap_or(Duration::ZERO);
+                            if !failed {
+                                operation.record_duration(took);
+                            }
+                            duration = Some(took);
                         }
                         self.order.remove(&open.order);
                     }
                     // Most likely the end of one dropped from tracking.
                     None => operation.dropped = operation.dropped.saturating_sub(1),
                 }
+                Some(Closed {
+                    name,
+                    failed,
+                    duration,
+                })
             }
         }
     }
@@ -307,8 +341,27 @@ impl Operations {
             return;
         };
         if let Some(operation) = self.names.get_mut(&name) {
-            if operation.open.remove(&id).is_some() {
+            if let Some(open) = operation.open.remove(&id) {
                 operation.dropped += 1;
+                // Counted as stale from now on.
+                operation.stale_total += u64::from(!open.counted_stale);
+            }
+        }
+    }
+
+    /// Counts in [`Operation::stale_total`] the operations in flight for longer than the
+    /// stale time at `now` (UTC) by their start's timestamp, each once.
+    pub fn mark_stale(&mut self, now: NaiveDateTime) {
+        let stale = self.stale;
+        for operation in self.names.values_mut() {
+            for open in operation.open.values_mut() {
+                let old = open
+                    .started
+                    .is_some_and(|started| (now - started).to_std().is_ok_and(|age| age > stale));
+                if old && !open.counted_stale {
+                    open.counted_stale = true;
+                    operation.stale_total += 1;
+                }
             }
         }
     }
@@ -475,6 +528,81 @@ mod tests {
         // d started at 11:00:03: stale ten minutes and a second later, not before.
         assert!(ops.stale(at("2026-11-26 11:10:03.000000")).is_empty());
         assert_eq!(ops.stale(at("2026-11-26 11:10:04.000000"))[op], 1);
+    }
+
+    #[test]
+    fn what_an_end_or_error_closed_is_said_with_its_duration() {
+        let mut ops = Operations::new(Duration::from_secs(60));
+        let n = |event_type: &str, id: &str, t: &str| event(event_type, json!({"id": id}), t);
+        let (a, b) = (
+            n("vol.attach.start", "a", "2026-11-26 11:00:00"),
+            n("vol.attach.start", "b", "2026-11-26 11:00:00"),
+        );
+        assert_eq!(ops.record(&a), None);
+        assert_eq!(ops.record(&b), None);
+        let end = n("vol.attach.end", "a", "2026-11-26 11:00:02.5");
+        let closed = ops.record(&end);
+        let want = Closed {
+            name: "vol.attach",
+            failed: false,
+            duration: Some(Duration::from_millis(2500)),
+        };
+        assert_eq!(closed, Some(want));
+        // An error's duration is said too, though --top measures only ends.
+        let error = n("vol.attach.error", "b", "2026-11-26 11:00:04");
+        let closed = ops.record(&error);
+        let failed = Closed {
+            failed: true,
+            duration: Some(Duration::from_secs(4)),
+            ..want
+        };
+        assert_eq!(closed, Some(failed));
+        assert_eq!(ops.iter().next().unwrap().1.measured(), 1);
+        // Unpaired: closed, nothing measured.
+        let unpaired = n("vol.attach.end", "z", "2026-11-26 11:00:04");
+        assert_eq!(ops.record(&unpaired).map(|c| c.duration), Some(None));
+        assert_eq!(ops.record(&n("vol.exists", "z", "")), None);
+    }
+
+    #[test]
+    fn stale_operations_are_counted_once_each() {
+        let mut ops = Operations::new(Duration::from_secs(60));
+        for (id, t) in [("a", "11:00:00"), ("b", "11:00:30"), ("c", "11:00:50")] {
+            ops.record(&event(
+                "x.start",
+                json!({"id": id}),
+                &format!("2026-11-26 {t}"),
+            ));
+        }
+        let total = |ops: &Operations| ops.iter().next().unwrap().1.stale_total();
+        ops.mark_stale(at("2026-11-26 11:01:00"));
+        assert_eq!(total(&ops), 0);
+        ops.mark_stale(at("2026-11-26 11:01:01"));
+        assert_eq!(total(&ops), 1);
+        ops.mark_stale(at("2026-11-26 11:01:01"));
+        assert_eq!(total(&ops), 1, "a is counted once");
+        // a ends late: still counted; b goes stale.
+        ops.record(&event("x.end", json!({"id": "a"}), "2026-11-26 11:01:05"));
+        ops.mark_stale(at("2026-11-26 11:01:31"));
+        assert_eq!(total(&ops), 2);
+        assert_eq!(ops.iter().next().unwrap().1.in_flight(), 2);
+    }
+
+    #[test]
+    fn those_dropped_from_tracking_count_as_stale_once() {
+        let mut ops = Operations::new(Duration::from_secs(600));
+        let now = "2026-11-26 11:00:00";
+        ops.record(&event(
+            "x.start",
+            json!({"id": "old"}),
+            "2026-11-26 10:00:00",
+        ));
+        ops.mark_stale(at(now));
+        for i in 0..MAX_OPEN + 2 {
+            ops.record(&event("x.start", json!({"id": i}), now));
+        }
+        // "old" (counted already) and two more dropped.
+        assert_eq!(ops.iter().next().unwrap().1.stale_total(), 3);
     }
 
     #[test]

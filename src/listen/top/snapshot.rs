@@ -4,6 +4,7 @@
 use super::operations::Operations;
 use super::tally::{GroupBy, Tally};
 use crate::events::Event;
+pub use crate::listen::queues::QueueDepth;
 use crate::listen::table::{ago, clock, span, write_table, Table};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -43,30 +44,6 @@ impl SortBy {
     pub fn next(self) -> SortBy {
         let at = SortBy::ALL.iter().position(|s| *s == self).unwrap_or(0);
         SortBy::ALL[(at + 1) % SortBy::ALL.len()]
-    }
-}
-
-/// A shared queue's depth, as a passive declare reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct QueueDepth {
-    /// The broker it is on (`--source`); empty, and left out of the JSON, for a run's only
-    /// one.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub source: String,
-    /// The queue (`<topic>.<priority>`).
-    pub queue: String,
-    /// The (first) exchange it is bound to by the chosen exchanges.
-    pub exchange: String,
-    /// Messages waiting in it.
-    pub messages: u32,
-    /// Consumers reading it.
-    pub consumers: u32,
-}
-
-impl QueueDepth {
-    /// Messages are piling up with nobody to read them.
-    pub fn unread(&self) -> bool {
-        self.messages > 0 && self.consumers == 0
     }
 }
 
