@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs every check and test, bringing up what they need first: build dependencies, RabbitMQ,
-# and a virtualenv with the reference oslo.messaging for the interop tests.
+# Prometheus (for the tests of --metrics), and a virtualenv with the reference oslo.messaging
+# for the interop tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/ensure-build-deps.sh
 scripts/ensure-rabbitmq.sh
+scripts/ensure-prometheus.sh
 OSLO_PEER_PYTHON=$(scripts/ensure-oslo-venv.sh)
 export OSLO_PEER_PYTHON
 

@@ -247,10 +247,13 @@ fn event_of(
             body: std::mem::take(&mut delivery.body),
             token: DeliveryToken(delivery),
         })),
-        Ok(ConsumerMessage::ServerCancelled) => Err(BrokerError::new(
-            BrokerErrorKind::Other,
-            format!("the broker stopped our consumer of queue {queue:?} (was it deleted?)"),
-        )),
+        // A node going down cancels the consumers of its queues before it closes the
+        // connection; a queue deleted under us does too. Either way, connecting again (and
+        // declaring the queue again, as oslo's listeners do) is what brings it back.
+        Ok(ConsumerMessage::ServerCancelled) => Err(BrokerError::disconnected(format!(
+            "the broker stopped our consumer of queue {queue:?} (its node is stopping, or \
+             the queue was deleted)"
+        ))),
         Ok(ConsumerMessage::ServerClosedChannel(e))
         | Ok(ConsumerMessage::ServerClosedConnection(e)) => Err(BrokerError::amqp(
             format_args!("consuming from {address}"),
@@ -277,5 +280,20 @@ fn stop_consumer(consumer: &Consumer) {
             Ok(ConsumerMessage::Delivery(_)) => continue,
             _ => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_consumer_the_broker_cancels_is_a_lost_connection_to_make_again() {
+        let Err(error) = event_of(Ok(ConsumerMessage::ServerCancelled), "n.info", "h:5672") else {
+            panic!("a cancelled consumer is not a delivery");
+        };
+        assert_eq!(error.kind(), BrokerErrorKind::Disconnected);
+        assert!(error.is_retriable());
+        assert!(error.to_string().contains("\"n.info\""), "{error}");
     }
 }

@@ -20,6 +20,7 @@ mod large;
 mod layout;
 mod library;
 mod listen;
+mod metrics;
 mod network;
 mod notify;
 mod properties;

@@ -348,3 +348,370 @@ impl Drop for Served {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::envelope::{Format, Message, Notification, Priority};
+    use chrono::Duration as Span;
+    use serde_json::json;
+
+    fn metrics(sources: &[&str], max_series: usize, stale: Duration) -> Metrics {
+        let sources: Vec<Source> = sources
+            .iter()
+            .map(|name| Source {
+                name: (*name).to_owned(),
+                url: "rabbit://localhost/".parse().unwrap(),
+            })
+            .collect();
+        let options = MetricsOptions {
+            address: "127.0.0.1:0".into(),
+            max_series,
+            stale,
+        };
+        Metrics::new(&sources, &options, None)
+    }
+
+    /// A notification as a broker would deliver it.
+    fn body(
+        priority: Priority,
+        event_type: &str,
+        publisher: &str,
+        payload: serde_json::Value,
+        at: &str,
+    ) -> Vec<u8> {
+        let mut n = Notification::new(priority, event_type, payload);
+        n.publisher_id = Some(publisher.to_owned());
+        n.timestamp = at.to_owned();
+        n.encode(Format::V2, "u").unwrap()
+    }
+
+    fn record(metrics: &Metrics, source: &str, body: &[u8]) {
+        let message = Message::read(body).unwrap();
+        metrics.record(&Received {
+            message: &message,
+            exchange: "nova",
+            routing_key: "versioned_notifications.info",
+            source,
+            body,
+        });
+    }
+
+    /// The samples of the Prometheus text, by name and labels.
+    fn samples(text: &str) -> Vec<(String, f64)> {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| {
+                let (series, value) = l.rsplit_once(' ').unwrap();
+                (series.to_owned(), value.parse().unwrap())
+            })
+            .collect()
+    }
+
+    fn value(text: &str, series: &str) -> Option<f64> {
+        samples(text)
+            .into_iter()
+            .find(|(s, _)| s == series)
+            .map(|(_, v)| v)
+    }
+
+    #[test]
+    fn the_service_is_the_publisher_ids_first_part() {
+        assert_eq!(service_of("nova-compute:compute-1"), "nova-compute");
+        assert_eq!(service_of("compute.compute-1.example.org"), "compute");
+        assert_eq!(service_of("network.controller:1"), "network");
+        assert_eq!(service_of("cinder-volume"), "cinder-volume");
+        assert_eq!(service_of(""), "");
+    }
+
+    #[test]
+    fn notifications_are_counted_by_their_labels_and_operations_timed() {
+        let m = metrics(&["", "east"], 100, Duration::from_secs(600));
+        let t = "2026-12-05 10:00:00.000000";
+        let n = |event: &str, publisher: &str, id: &str, at: &str| {
+            body(
+                Priority::Info,
+                event,
+                publisher,
+                json!({"nova_object.data": {"uuid": id}, "nova_object.name": "InstanceActionPayload", "nova_object.namespace": "nova", "nova_object.version": "1.8"}),
+                at,
+            )
+        };
+        record(
+            &m,
+            "",
+            &n("instance.create.start", "nova-compute:c1", "i1", t),
+        );
+        record(
+            &m,
+            "",
+            &n(
+                "instance.create.end",
+                "nova-compute:c1",
+                "i1",
+                "2026-12-05 10:00:12.500000",
+            ),
+        );
+        record(
+            &m,
+            "east",
+            &n("instance.create.start", "nova-compute:c2", "i2", t),
+        );
+        record(
+            &m,
+            "east",
+            &n(
+                "instance.create.error",
+                "nova-compute:c2",
+                "i2",
+                "2026-12-05 10:00:00.020000",
+            ),
+        );
+        record(
+            &m,
+            "east",
+            &body(
+                Priority::Error,
+                "compute.exception",
+                "compute.c2",
+                json!({}),
+                t,
+            ),
+        );
+        let text = m.write(false);
+        let count = |source: &str, priority: &str, event: &str, service: &str| {
+            let series = format!(
+                "oslo_listen_notifications_total{{source=\"{source}\",exchange=\"nova\",priority=\"{priority}\",event_type=\"{event}\",service=\"{service}\"}}"
+            );
+            value(&text, &series)
+        };
+        assert_eq!(
+            count("default", "info", "instance.create.start", "nova-compute"),
+            Some(1.0)
+        );
+        assert_eq!(
+            count("default", "info", "instance.create.end", "nova-compute"),
+            Some(1.0)
+        );
+        assert_eq!(
+            count("east", "info", "instance.create.error", "nova-compute"),
+            Some(1.0)
+        );
+        assert_eq!(
+            count("east", "error", "compute.exception", "compute"),
+            Some(1.0)
+        );
+        let duration = |source: &str, outcome: &str, part: &str| {
+            let series = format!(
+                "oslo_listen_operation_duration_seconds_{part}{{source=\"{source}\",operation=\"instance.create\",outcome=\"{outcome}\"}}"
+            );
+            value(&text, &series)
+        };
+        assert_eq!(duration("default", "end", "count"), Some(1.0));
+        assert_eq!(duration("default", "end", "sum"), Some(12.5));
+        assert_eq!(duration("east", "error", "sum"), Some(0.02));
+        let bucket = |le: &str| {
+            value(&text, &format!("oslo_listen_operation_duration_seconds_bucket{{source=\"default\",operation=\"instance.create\",outcome=\"end\",le=\"{le}\"}}"))
+        };
+        assert_eq!(
+            (bucket("10"), bucket("30"), bucket("+Inf")),
+            (Some(0.0), Some(1.0), Some(1.0))
+        );
+        let in_flight =
+            "oslo_listen_operations_in_flight{source=\"default\",operation=\"instance.create\"}";
+        assert_eq!(value(&text, in_flight), Some(0.0));
+        // No request or instance id is ever a label.
+        assert!(!text.contains("i1") && !text.contains("i2"), "{text}");
+        let last = value(
+            &text,
+            "oslo_listen_last_notification_timestamp_seconds{source=\"east\"}",
+        )
+        .unwrap();
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!((now - last).abs() < 60.0, "{last}");
+    }
+
+    #[test]
+    fn operations_past_the_stale_time_are_in_flight_and_counted_stale_once() {
+        let m = metrics(&[""], 100, Duration::from_secs(60));
+        let long_ago = (Utc::now() - Span::minutes(5))
+            .format("%Y-%m-%d %H:%M:%S%.6f")
+            .to_string();
+        let just_now = Utc::now().format("%Y-%m-%d %H:%M:%S%.6f").to_string();
+        for (id, at) in [("a", &long_ago), ("b", &long_ago), ("c", &just_now)] {
+            record(
+                &m,
+                "",
+                &body(
+                    Priority::Info,
+                    "volume.attach.start",
+                    "volume.c",
+                    json!({"volume_id": 1, "id": id}),
+                    at,
+                ),
+            );
+        }
+        let in_flight =
+            "oslo_listen_operations_in_flight{source=\"default\",operation=\"volume.attach\"}";
+        let stale =
+            "oslo_listen_operations_stale_total{source=\"default\",operation=\"volume.attach\"}";
+        for _ in 0..2 {
+            let text = m.write(false);
+            assert_eq!(value(&text, in_flight), Some(3.0));
+            assert_eq!(value(&text, stale), Some(2.0), "{text}");
+        }
+        record(
+            &m,
+            "",
+            &body(
+                Priority::Info,
+                "volume.attach.end",
+                "volume.c",
+                json!({"id": "a"}),
+                &just_now,
+            ),
+        );
+        let text = m.write(false);
+        assert_eq!(value(&text, in_flight), Some(2.0));
+        assert_eq!(value(&text, stale), Some(2.0), "a counter never goes back");
+    }
+
+    #[test]
+    fn past_the_cap_no_label_set_is_made_and_the_updates_are_counted_dropped() {
+        let m = metrics(&[""], 3, Duration::from_secs(600));
+        let t = "2026-12-05 10:00:00";
+        for i in 0..5 {
+            for _ in 0..2 {
+                record(
+                    &m,
+                    "",
+                    &body(Priority::Info, &format!("event.{i}"), "p", json!({}), t),
+                );
+            }
+        }
+        let text = m.write(false);
+        let counted: Vec<(String, f64)> = samples(&text)
+            .into_iter()
+            .filter(|(s, _)| s.starts_with("oslo_listen_notifications_total"))
+            .collect();
+        assert_eq!(counted.len(), 3, "{counted:?}");
+        assert!(counted.iter().all(|(_, v)| *v == 2.0), "{counted:?}");
+        assert_eq!(value(&text, "oslo_listen_series_dropped_total"), Some(4.0));
+        // Those that exist go on counting.
+        record(&m, "", &body(Priority::Info, "event.0", "p", json!({}), t));
+        let text = m.write(false);
+        let first = "oslo_listen_notifications_total{source=\"default\",exchange=\"nova\",priority=\"info\",event_type=\"event.0\",service=\"p\"}";
+        assert_eq!(value(&text, first), Some(3.0));
+    }
+
+    #[test]
+    fn the_engines_events_move_up_connections_poison_and_duplicates() {
+        let m = metrics(&["east", "west"], 100, Duration::from_secs(600));
+        let up = |text: &str, s: &str| value(text, &format!("oslo_listen_up{{source=\"{s}\"}}"));
+        let text = m.write(false);
+        assert_eq!(
+            (up(&text, "east"), up(&text, "west")),
+            (Some(0.0), Some(0.0))
+        );
+        let listening = Event::Listening {
+            address: "a:5672".into(),
+            queues: vec![],
+        };
+        m.observe(
+            "east",
+            &Event::Connected {
+                address: "a:5672".into(),
+            },
+        );
+        m.observe("east", &listening);
+        m.observe(
+            "east",
+            &Event::Lost {
+                error: "gone".into(),
+            },
+        );
+        m.observe(
+            "east",
+            &Event::Connected {
+                address: "a:5672".into(),
+            },
+        );
+        m.observe("east", &listening);
+        m.observe(
+            "west",
+            &Event::Retrying {
+                error: "refused".into(),
+                wait: Duration::from_secs(1),
+            },
+        );
+        m.observe("west", &Event::Poison { report: "x".into() });
+        m.observe(
+            "west",
+            &Event::Duplicate {
+                message_id: "m".into(),
+            },
+        );
+        m.observe(
+            "west",
+            &Event::Duplicate {
+                message_id: "m".into(),
+            },
+        );
+        let text = m.write(false);
+        assert_eq!(
+            (up(&text, "east"), up(&text, "west")),
+            (Some(1.0), Some(0.0))
+        );
+        assert_eq!(
+            value(&text, "oslo_listen_connections_total{source=\"east\"}"),
+            Some(2.0)
+        );
+        assert_eq!(
+            value(&text, "oslo_listen_connections_total{source=\"west\"}"),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(&text, "oslo_listen_poison_total{source=\"west\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&text, "oslo_listen_duplicates_total{source=\"west\"}"),
+            Some(2.0)
+        );
+        assert_eq!(
+            value(
+                &text,
+                "oslo_listen_build_info{version=\"0.1.0\"}"
+                    .replace("0.1.0", env!("CARGO_PKG_VERSION"))
+                    .as_str()
+            ),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn openmetrics_when_asked_ends_with_eof_and_types_counters_without_the_suffix() {
+        let m = metrics(&[""], 100, Duration::from_secs(600));
+        let t = "2026-12-05 10:00:00";
+        record(
+            &m,
+            "",
+            &body(Priority::Info, "x.start", "p", json!({"id": 1}), t),
+        );
+        record(
+            &m,
+            "",
+            &body(Priority::Info, "x.end", "p", json!({"id": 1}), t),
+        );
+        let om = m.write(true);
+        assert!(om.ends_with("# EOF\n"), "{om}");
+        assert!(om.contains("# TYPE oslo_listen_connections counter\n"));
+        assert!(om.contains("# UNIT oslo_listen_operation_duration_seconds seconds\n"));
+        let text = m.write(false);
+        assert!(text.contains("# TYPE oslo_listen_connections_total counter\n"));
+        assert!(!text.contains("# EOF"));
+    }
+}

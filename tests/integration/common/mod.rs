@@ -6,6 +6,7 @@
 
 pub mod cluster;
 pub mod node;
+pub mod prometheus;
 pub mod proxy;
 pub mod tls;
 pub mod tmux;
