@@ -3,7 +3,7 @@
 
 use super::connection::{Connection, Durability};
 use super::declare::Declarer;
-use super::error::{BrokerError, BrokerErrorKind};
+use super::error::BrokerError;
 use crate::broker::settlement::Tagged;
 use crate::oslo::topology::QueueSpec;
 use amiquip::{Channel, Consumer, ConsumerMessage, ConsumerOptions};
@@ -286,6 +286,7 @@ fn stop_consumer(consumer: &Consumer) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::broker::error::BrokerErrorKind;
 
     #[test]
     fn a_consumer_the_broker_cancels_is_a_lost_connection_to_make_again() {
