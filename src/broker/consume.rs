@@ -212,6 +212,7 @@ fn pump<E: From<BrokerError>>(
         let event = match ready {
             Some((index, message)) => {
                 waiting = true;
+                settled_cancel(consumers, index, &message, address)?;
                 event_of(message, &queues[index], address)?
             }
             None if waiting => {
@@ -224,6 +225,7 @@ fn pump<E: From<BrokerError>>(
                     let index = operation.index();
                     let message = operation.recv(consumers[index].receiver());
                     waiting = true;
+                    settled_cancel(consumers, index, &message, address)?;
                     event_of(message, &queues[index], address)?
                 }
             },
@@ -232,6 +234,45 @@ fn pump<E: From<BrokerError>>(
             return Ok(());
         }
     }
+}
+
+/// How long a cancelled consumer waits for its connection to close.
+const CANCEL_GRACE: Duration = Duration::from_secs(1);
+
+/// When `message` is the broker's cancel of consumer `index`: waits up to [`CANCEL_GRACE`]
+/// for the connection to close too, as it does when the node is stopping (it cancels the
+/// consumers of its queues first), and says so then: connecting again at once would reach a
+/// node half down. Deliveries that arrive meanwhile are left unacknowledged: they go back to
+/// their queues with the connection. `Ok` when the message is no cancel, or the connection
+/// stays.
+fn settled_cancel(
+    consumers: &[Consumer],
+    index: usize,
+    message: &Result<ConsumerMessage, crossbeam_channel::RecvError>,
+    address: &str,
+) -> Result<(), BrokerError> {
+    if !matches!(message, Ok(ConsumerMessage::ServerCancelled)) {
+        return Ok(());
+    }
+    let deadline = std::time::Instant::now() + CANCEL_GRACE;
+    while std::time::Instant::now() < deadline {
+        for (other, consumer) in consumers.iter().enumerate() {
+            if other == index {
+                continue;
+            }
+            match consumer.receiver().try_recv() {
+                Ok(ConsumerMessage::Delivery(_)) | Err(crossbeam_channel::TryRecvError::Empty) => {}
+                Ok(ConsumerMessage::ServerCancelled) => {}
+                Ok(_) | Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    return Err(BrokerError::disconnected(format!(
+                        "lost the connection to {address} (its node is stopping)"
+                    )));
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
 }
 
 /// What a consumer's message means: a delivery, or the end of consuming.
