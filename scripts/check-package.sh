@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the Debian package and checks it the way an operator meets it: installs it with
 # dpkg -i, runs both tools from /usr/bin, finds the man page, completes an option in an
-# interactive bash that loads completions from the system folder, compares the installed
-# files with the expected list, then removes the package and checks nothing is left.
+# interactive bash that loads completions from the system folder, verifies the exporter's
+# systemd unit (installed disabled) and its settings, compares the installed files with the
+# expected list, then purges the package and checks nothing is left.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -41,7 +42,7 @@ esac
 session=oslo-pkg-$$
 cleanup() {
     tmux kill-session -t "$session" 2>/dev/null || true
-    as_root dpkg -r oslo-notify >/dev/null 2>&1 || true
+    as_root dpkg --purge oslo-notify >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
@@ -81,12 +82,39 @@ case "$screen" in
 esac
 tmux kill-session -t "$session"
 
-expected="/usr/bin/oslo-listen
+# The exporter's unit: installed, disabled, and sound as systemd reads it.
+unit=/lib/systemd/system/oslo-listen.service
+[ -f "$unit" ] || fail "no $unit"
+verified=$(systemd-analyze verify "$unit" 2>&1) || fail "systemd-analyze verify $unit: $verified"
+[ -z "$verified" ] || fail "systemd-analyze verify $unit said: $verified"
+[ ! -e /etc/systemd/system/multi-user.target.wants/oslo-listen.service ] \
+    || fail "the unit is enabled on install"
+[ "$(stat -c %a /etc/default/oslo-listen)" = 600 ] || fail "/etc/default/oslo-listen is not 600"
+dpkg-query -W -f='${Conffiles}' oslo-notify | grep -q /etc/default/oslo-listen \
+    || fail "/etc/default/oslo-listen is not a conffile"
+# Its settings, as the unit passes them, make a command oslo-listen accepts (not exit 2;
+# it cannot reach the broker given here, exit 3).
+code=0
+(
+    set -a
+    # shellcheck source=/dev/null
+    . /etc/default/oslo-listen
+    set +a
+    # shellcheck disable=SC2086
+    exec /usr/bin/oslo-listen --format none --metrics 127.0.0.1:0 $OSLO_LISTEN_ARGS \
+        --transport-url rabbit://guest:guest@127.0.0.1:1/ --timeout 0.5 >/dev/null 2>&1
+) || code=$?
+[ "$code" -eq 3 ] || fail "the default settings of /etc/default/oslo-listen: exit $code, not 3"
+
+expected="/etc/default/oslo-listen
+/lib/systemd/system/oslo-listen.service
+/usr/bin/oslo-listen
 /usr/bin/oslo-notify
 /usr/share/bash-completion/completions/oslo-listen
 /usr/share/bash-completion/completions/oslo-notify
 /usr/share/doc/oslo-notify/README.md
 /usr/share/doc/oslo-notify/copyright
+/usr/share/doc/oslo-notify/oslo-listen-dashboard.json
 $(for page in docs/*.md; do echo "/usr/share/doc/oslo-notify/$page"; done)
 /usr/share/fish/vendor_completions.d/oslo-listen.fish
 /usr/share/fish/vendor_completions.d/oslo-notify.fish
@@ -101,9 +129,9 @@ done | sort)
 [ "$installed" = "$expected" ] \
     || fail "dpkg -L lists other files than expected:$(diff <(echo "$expected") <(echo "$installed"))"
 
-as_root dpkg -r oslo-notify >/dev/null
+as_root dpkg --purge oslo-notify >/dev/null
 trap - EXIT
 for path in $expected; do
-    [ ! -e "$path" ] || fail "$path is left after dpkg -r"
+    [ ! -e "$path" ] || fail "$path is left after dpkg --purge"
 done
 echo "check-package: $(basename "$deb") installs, works and removes cleanly"
