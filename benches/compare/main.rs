@@ -11,6 +11,7 @@
 
 mod filters;
 mod measure;
+mod metrics;
 mod raw;
 mod report;
 mod saved;
@@ -43,8 +44,8 @@ struct Options {
     python_count: usize,
     json: PathBuf,
     url: String,
-    /// Only these groups of rows (one_shot, bulk, listen, filters, top, saved, sources);
-    /// empty for all.
+    /// Only these groups of rows (one_shot, bulk, listen, filters, top, saved, sources,
+    /// metrics); empty for all.
     only: Vec<String>,
 }
 
@@ -696,7 +697,7 @@ fn run(options: &Options) -> Result<Report, String> {
     let mut scratch = Scratch::new(url.clone())?;
     let mut rows = Vec::new();
     type Group = fn(&Options, &mut Scratch, &mut Vec<Row>) -> Result<(), String>;
-    let groups: [(&str, Group); 7] = [
+    let groups: [(&str, Group); 8] = [
         ("one_shot", one_shot),
         ("bulk", bulk),
         ("listen", listen),
@@ -704,6 +705,7 @@ fn run(options: &Options) -> Result<Report, String> {
         ("top", top::top),
         ("saved", saved::saved),
         ("sources", sources::sources),
+        ("metrics", metrics::metrics),
     ];
     for (name, group) in groups {
         if options.only.is_empty() || options.only.iter().any(|o| o == name) {

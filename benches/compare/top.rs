@@ -14,7 +14,7 @@ const LAG: usize = 100;
 /// The `n`th notification of the mix: of every five, one starts operation `n / 5`, one ends
 /// operation `n / 5 - LAG`, three are other events of 600 types (400 more are the 200
 /// operations' starts and ends).
-fn mixed(n: usize) -> Result<Vec<u8>, String> {
+pub fn mixed(n: usize) -> Result<Vec<u8>, String> {
     let op = n / 5;
     let base = chrono::NaiveDate::from_ymd_opt(2026, 11, 26)
         .and_then(|d| d.and_hms_opt(11, 0, 0))
