@@ -516,3 +516,30 @@ fn a_broker_restart_shows_in_up_and_connections_and_no_counter_goes_back() {
     }
     drop(listener);
 }
+
+#[test]
+fn the_readmes_alert_rules_are_rules_promtool_accepts() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("```yaml\ngroups:")
+        .expect("the README's alert rules")
+        + "```yaml\n".len();
+    let rules = &readme[start..start + readme[start..].find("```").unwrap()];
+    let path = std::env::temp_dir().join(format!("oslo-notify-rules-{}.yml", uuid::Uuid::new_v4()));
+    std::fs::write(&path, rules).unwrap();
+    let output = Command::new("promtool")
+        .arg("check")
+        .arg("rules")
+        .arg(&path)
+        .output()
+        .expect("promtool runs");
+    let _ = std::fs::remove_file(&path);
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(said.contains("SUCCESS: 4 rules found"), "{said}");
+}

@@ -199,3 +199,14 @@ impl Families {
         }
     }
 }
+
+#[cfg(test)]
+impl Families {
+    /// Every family as the text format writes it, without anything brought up to date.
+    pub fn registry_text(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+            .expect("writing into a String");
+        out
+    }
+}

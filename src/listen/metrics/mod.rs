@@ -26,8 +26,8 @@ use crate::tool::talk::Talk;
 use chrono::Utc;
 use prometheus_client::encoding::{prometheus_text, text};
 use prometheus_client::metrics::family::{Family, MetricConstructor};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, SystemTime};
 
 /// The label of the one broker of a run that names none.
@@ -58,6 +58,25 @@ pub struct Metrics {
     operations: Mutex<Vec<(String, Operations)>>,
     /// The shared queues' depths, in `--shared` and `--pool` runs.
     queues: Option<Arc<QueueWatch>>,
+    /// A scrape is writing the families out: a label set is not created meanwhile (that
+    /// would wait for the family's lock), but kept in `deferred`.
+    scraping: AtomicBool,
+    /// Label sets being created by the engine right now: a scrape starts writing once none
+    /// is, so that neither waits on the other's lock for long.
+    creating: AtomicUsize,
+    /// Updates that would have created a label set while a scrape was writing.
+    deferred: Mutex<Vec<Deferred>>,
+}
+
+/// An update of a label set that did not exist yet.
+#[derive(Debug)]
+enum Deferred {
+    /// One more notification.
+    Count(NotificationLabels),
+    /// An operation's duration, in seconds.
+    Took(DurationLabels, f64),
+    /// The time of the source's last notification, in seconds since the epoch.
+    Seen(SourceLabels, f64),
 }
 
 /// The label of `source`'s figures.
@@ -111,6 +130,9 @@ impl Metrics {
             max_series: options.max_series,
             operations: Mutex::new(operations),
             queues,
+            scraping: AtomicBool::new(false),
+            creating: AtomicUsize::new(0),
+            deferred: Mutex::new(Vec::new()),
         }
     }
 
@@ -133,6 +155,58 @@ impl Metrics {
         update(&family.get_or_create(labels));
     }
 
+    /// Makes `update`: on its label set when it exists (a read lock, shared with a scrape);
+    /// else creates it, unless a scrape is writing, then it is kept for later (the engine
+    /// never waits for a scrape).
+    fn apply(&self, update: Deferred) {
+        let f = &self.families;
+        let existing = match &update {
+            Deferred::Count(labels) => f.notifications.get(labels).map(|c| {
+                c.inc();
+            }),
+            Deferred::Took(labels, seconds) => f.durations.get(labels).map(|h| h.observe(*seconds)),
+            Deferred::Seen(labels, at) => f.last_notification.get(labels).map(|g| {
+                g.set(*at);
+            }),
+        };
+        if existing.is_some() {
+            return;
+        }
+        self.creating.fetch_add(1, Ordering::SeqCst);
+        if self.scraping.load(Ordering::SeqCst) {
+            lock(&self.deferred).push(update);
+        } else {
+            self.create_deferred();
+            self.create(update);
+        }
+        self.creating.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Makes `update`, creating its label set within the cap.
+    fn create(&self, update: Deferred) {
+        let f = &self.families;
+        match update {
+            Deferred::Count(labels) => self.update(&f.notifications, &labels, |c| {
+                c.inc();
+            }),
+            Deferred::Took(labels, seconds) => {
+                self.update(&f.durations, &labels, |h| h.observe(seconds))
+            }
+            // One per source: not counted against the cap.
+            Deferred::Seen(labels, at) => {
+                f.last_notification.get_or_create(&labels).set(at);
+            }
+        }
+    }
+
+    /// Makes the updates kept while a scrape was writing.
+    fn create_deferred(&self) {
+        let deferred = std::mem::take(&mut *lock(&self.deferred));
+        for update in deferred {
+            self.create(update);
+        }
+    }
+
     /// Counts a notification that passed the filters; measures the operation it ends, if
     /// it ends one.
     pub fn record(&self, received: &Received) {
@@ -145,19 +219,14 @@ impl Metrics {
             event_type: n.event_type.clone(),
             service: service_of(n.publisher_id.as_deref().unwrap_or_default()).to_owned(),
         };
-        self.update(&self.families.notifications, &labels, |c| {
-            c.inc();
-        });
+        let at = SourceLabels {
+            source: labels.source.clone(),
+        };
+        self.apply(Deferred::Count(labels));
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
-        let at = SourceLabels {
-            source: labels.source,
-        };
-        self.families
-            .last_notification
-            .get_or_create(&at)
-            .set(now.as_secs_f64());
+        self.apply(Deferred::Seen(at.clone(), now.as_secs_f64()));
         if Phase::of(&n.event_type).is_none() {
             return;
         }
@@ -176,9 +245,7 @@ impl Metrics {
                     operation: closed.name.to_owned(),
                     outcome: if closed.failed { "error" } else { "end" }.to_owned(),
                 };
-                self.update(&self.families.durations, &labels, |h| {
-                    h.observe(duration.as_secs_f64());
-                });
+                self.apply(Deferred::Took(labels, duration.as_secs_f64()));
             }
         }
     }
@@ -211,28 +278,41 @@ impl Metrics {
     }
 
     /// The figures as a scrape reads them: in the OpenMetrics text format when `openmetrics`,
-    /// else in Prometheus' text format 0.0.4. Operations in flight and stale, and the queue
-    /// depths, are brought up to date first.
+    /// else in Prometheus' text format 0.0.4. Operations in flight and stale, the queue
+    /// depths, and what the engine kept for later, are brought up to date first. While it
+    /// writes, the engine creates no label set (it keeps them for later), so that it never
+    /// waits for a family's lock; the writing starts once no label set is being created.
     pub fn write(&self, openmetrics: bool) -> String {
         self.read_operations();
         self.read_queues();
+        self.create_deferred();
+        self.scraping.store(true, Ordering::SeqCst);
+        while self.creating.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
+        }
         let mut out = String::new();
         let registry = &self.families.registry;
         let written = match openmetrics {
             true => text::encode(&mut out, registry),
             false => prometheus_text::encode(&mut out, registry),
         };
+        self.scraping.store(false, Ordering::SeqCst);
         // Writing into a String does not fail; the label values are ours.
         debug_assert!(written.is_ok());
         out
     }
 
-    /// Operations in flight and stale, as of now.
+    /// Operations in flight and stale, as of now; left as last read when the engine is
+    /// recording one at this instant (it is not kept waiting).
     fn read_operations(&self) {
         let now = Utc::now().naive_utc();
         let mut figures = Vec::new();
         {
-            let mut operations = lock(&self.operations);
+            let mut operations = match self.operations.try_lock() {
+                Ok(operations) => operations,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => return,
+            };
             for (source, ops) in operations.iter_mut() {
                 ops.mark_stale(now);
                 for (name, op) in ops.iter() {
@@ -413,6 +493,42 @@ mod tests {
             .into_iter()
             .find(|(s, _)| s == series)
             .map(|(_, v)| v)
+    }
+
+    #[test]
+    fn a_label_set_new_while_a_scrape_writes_is_made_after_it_never_waited_for() {
+        let m = metrics(&[""], 100, Duration::from_secs(600));
+        let t = "2026-12-05 10:00:00";
+        record(
+            &m,
+            "",
+            &body(Priority::Info, "old.event", "p", json!({}), t),
+        );
+        // As while a scrape writes the families out.
+        m.scraping.store(true, Ordering::SeqCst);
+        record(
+            &m,
+            "",
+            &body(Priority::Info, "new.event", "p", json!({}), t),
+        );
+        record(
+            &m,
+            "",
+            &body(Priority::Info, "old.event", "p", json!({}), t),
+        );
+        let written = m.families.registry_text();
+        assert!(!written.contains("new.event"), "created during the scrape");
+        assert!(written.contains("old.event"));
+        assert_eq!(lock(&m.deferred).len(), 1);
+        m.scraping.store(false, Ordering::SeqCst);
+        let text = m.write(false);
+        let series = |event: &str| {
+            format!("oslo_listen_notifications_total{{source=\"default\",exchange=\"nova\",priority=\"info\",event_type=\"{event}\",service=\"p\"}}")
+        };
+        assert_eq!(value(&text, &series("old.event")), Some(2.0));
+        assert_eq!(value(&text, &series("new.event")), Some(1.0));
+        assert!(lock(&m.deferred).is_empty());
+        assert_eq!(m.creating.load(Ordering::SeqCst), 0);
     }
 
     #[test]
