@@ -543,3 +543,167 @@ fn the_readmes_alert_rules_are_rules_promtool_accepts() {
     );
     assert!(said.contains("SUCCESS: 4 rules found"), "{said}");
 }
+
+/// The samples of a scrape whose names start with `name`, with their labels as written.
+fn scraped(address: &str, name: &str) -> BTreeMap<String, f64> {
+    let (status, text) = get(address, "/metrics", None);
+    assert_eq!(status, 200);
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Waits (up to 30 s) until what `name`'s samples hold satisfies `done`.
+fn scraped_until(
+    address: &str,
+    name: &str,
+    done: impl Fn(&BTreeMap<String, f64>) -> bool,
+) -> BTreeMap<String, f64> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let samples = scraped(address, name);
+        if done(&samples) {
+            return samples;
+        }
+        assert!(std::time::Instant::now() < deadline, "{name}: {samples:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn beside_top_with_two_sources_each_is_counted_under_its_name() {
+    let (mut broker, exchange, topic) = scratch();
+    let url = crate::common::transport_url();
+    // The same broker twice, under two names: each source has a tap queue of its own, so each
+    // gets every notification.
+    let (east, west) = (format!("east={url}"), format!("west={url}"));
+    let mut listener = listen(&[
+        "--source",
+        &east,
+        "--source",
+        &west,
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--top",
+        "--interval",
+        "0.5",
+        "--metrics",
+        "127.0.0.1:0",
+    ]);
+    listener.wait_for_stderr("west: listening on");
+    listener.wait_for_stderr("east: listening on");
+    let address = served_at(&mut listener);
+    let now = Utc::now().naive_utc();
+    let bodies: Vec<Vec<u8>> = (0..7)
+        .map(|i| {
+            body(
+                Priority::Warn,
+                "instance.shutdown.end",
+                "nova-compute:c1",
+                instance_payload(&format!("i{i}"), "stopped"),
+                now,
+            )
+        })
+        .collect();
+    broker.publish_many(&exchange, &format!("{topic}.warn"), &bodies);
+    let counts = scraped_until(&address, "oslo_listen_notifications_total", |s| {
+        s.values().sum::<f64>() == 14.0
+    });
+    let label = |source: &str| {
+        format!(
+        "oslo_listen_notifications_total{{source=\"{source}\",exchange=\"{exchange}\",priority=\"warn\",event_type=\"instance.shutdown.end\",service=\"nova-compute\"}}"
+    )
+    };
+    assert_eq!(counts.get(&label("east")), Some(&7.0), "{counts:?}");
+    assert_eq!(counts.get(&label("west")), Some(&7.0), "{counts:?}");
+    let up = scraped(&address, "oslo_listen_up");
+    assert_eq!(
+        up.get("oslo_listen_up{source=\"east\"}"),
+        Some(&1.0),
+        "{up:?}"
+    );
+    assert_eq!(
+        up.get("oslo_listen_up{source=\"west\"}"),
+        Some(&1.0),
+        "{up:?}"
+    );
+    listener.terminate();
+    let run = listener.finish();
+    assert_eq!(run.code, 0, "{run:?}");
+    // --top counted the same.
+    let last: Value = serde_json::from_str(run.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["total"], 14, "{last}");
+}
+
+#[test]
+fn with_save_and_nothing_printed_every_notification_is_saved_and_counted() {
+    let (mut broker, exchange, topic) = scratch();
+    let dir = std::env::temp_dir().join(crate::common::unique("metrics-save"));
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let mut listener = listen(&[
+        "--exchange",
+        &exchange,
+        "--topic",
+        &topic,
+        "--shared",
+        "--format",
+        "none",
+        "--save",
+        &dir_arg,
+        "--metrics",
+        "127.0.0.1:0",
+    ]);
+    let address = served_at(&mut listener);
+    let now = Utc::now().naive_utc();
+    let bodies: Vec<Vec<u8>> = (0..5)
+        .map(|i| {
+            body(
+                Priority::Info,
+                "instance.create.start",
+                "nova-api:a1",
+                instance_payload(&format!("s{i}"), "building"),
+                now,
+            )
+        })
+        .collect();
+    broker.publish_many(&exchange, &format!("{topic}.info"), &bodies);
+    scraped_until(&address, "oslo_listen_notifications_total", |s| {
+        s.values().sum::<f64>() == 5.0
+    });
+    listener.terminate();
+    let run = listener.finish();
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{run:?}");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 5);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_address_that_cannot_be_served_exits_2_in_one_line_before_connecting() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    // The broker given cannot be reached: the address is refused first.
+    let run = crate::common::listen_with_url(
+        "rabbit://guest:secret@127.0.0.1:1/",
+        &["--format", "none", "--metrics", &address],
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    assert!(
+        run.stderr.starts_with(&format!(
+            "oslo-listen: error: cannot serve metrics on {address}: "
+        )),
+        "{run:?}"
+    );
+    assert!(!run.stderr.contains("secret"));
+    let run = crate::common::listen_with_url(
+        "rabbit://guest:secret@127.0.0.1:1/",
+        &["--metrics", "no-such-host.invalid:9571"],
+    );
+    assert_eq!(run.code, 2, "{run:?}");
+}

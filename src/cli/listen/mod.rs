@@ -1,8 +1,10 @@
-//! `oslo-listen`'s arguments.
+//! `oslo-listen`'s arguments, and the configuration they make.
+
+mod values;
 
 use super::args::{
-    parse_seconds, topics_from, ArgumentError, ConnectionArgs, InstallArgs, NamedValues,
-    VerbosityArgs, CONFIG_FILES, PRIORITIES, TRANSPORT_URL_ENV,
+    parse_seconds, topics_from, ArgumentError, ConnectionArgs, InstallArgs, VerbosityArgs,
+    CONFIG_FILES, PRIORITIES, TRANSPORT_URL_ENV,
 };
 use super::man::{HasManual, Manual};
 use crate::cli::exit::LISTEN_EXIT_CODES;
@@ -12,94 +14,15 @@ use crate::listen::filter::Filter;
 use crate::listen::metrics::{MetricsOptions, DEFAULT_MAX_SERIES};
 use crate::listen::output::{OutputFormat, Printer};
 use crate::listen::predicate::Predicate;
-use crate::listen::template::Template;
-use crate::listen::top::tally::GroupBy;
 use crate::listen::{FromOptions, ListenConfig, TopOptions};
 use crate::oslo::topology::Mode;
-use crate::oslo::transport_url::TransportUrl;
 use crate::wire::envelope::Priority;
 use anyhow::Result;
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// `--format` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FormatArg {
-    /// A header line (timestamp, PRIORITY, event_type, publisher_id) and the indented payload
-    Pretty,
-    /// One JSON object per line: priority, event_type, publisher_id, payload, metadata,
-    /// context, exchange, routing_key (and source, with --source)
-    Json,
-    /// The payload alone, one JSON value per line
-    Payload,
-    /// The message body exactly as received, one per line (with --from, the saved line)
-    Raw,
-    /// Nothing per notification: for --metrics, --save, --count or a command after --
-    None,
-}
-
-/// `--by` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ByArg {
-    /// One row per event type
-    #[value(name = "event_type", alias = "event-type")]
-    EventType,
-    /// One row per publisher_id
-    #[value(name = "publisher_id", alias = "publisher-id")]
-    PublisherId,
-    /// One row per priority
-    Priority,
-    /// One row per exchange
-    Exchange,
-    /// One row per broker (--source)
-    Source,
-}
-
-impl From<ByArg> for GroupBy {
-    fn from(by: ByArg) -> GroupBy {
-        match by {
-            ByArg::EventType => GroupBy::EventType,
-            ByArg::PublisherId => GroupBy::PublisherId,
-            ByArg::Priority => GroupBy::Priority,
-            ByArg::Exchange => GroupBy::Exchange,
-            ByArg::Source => GroupBy::Source,
-        }
-    }
-}
-
-/// `--format`: a named format, or a template (anything with a `{`).
-fn parse_format(text: &str) -> Result<OutputFormat, String> {
-    if text.contains('{') || text.contains('}') {
-        return Template::parse(text)
-            .map(OutputFormat::Template)
-            .map_err(|e| e.to_string());
-    }
-    FormatArg::from_str(text, true)
-        .map(OutputFormat::from)
-        .map_err(|_| {
-            format!(
-                "{text:?} is not pretty, json, payload, raw, none or a template with {{fields}}"
-            )
-        })
-}
-
-/// `--format`: [`parse_format`], the named formats offered (those of [`FormatArg`]).
-const FORMATS: NamedValues<OutputFormat> = NamedValues::new(parse_format, || {
-    vec!["pretty", "json", "payload", "raw", "none"]
-});
-
-impl From<FormatArg> for OutputFormat {
-    fn from(format: FormatArg) -> OutputFormat {
-        match format {
-            FormatArg::Pretty => OutputFormat::Pretty,
-            FormatArg::Json => OutputFormat::Json,
-            FormatArg::Payload => OutputFormat::Payload,
-            FormatArg::Raw => OutputFormat::Raw,
-            FormatArg::None => OutputFormat::None,
-        }
-    }
-}
+pub use values::ByArg;
+use values::{parse_predicate, parse_source, FORMATS};
 
 const LISTEN_EXAMPLES: &str = "\
 Examples:
@@ -323,10 +246,6 @@ impl HasManual for ListenArgs {
     };
 }
 
-fn parse_predicate(code: &str) -> Result<Predicate, String> {
-    Predicate::compile(code).map_err(|e| e.to_string())
-}
-
 /// Seconds in flight after which an operation is stale, unless --stale says.
 const DEFAULT_STALE: f64 = 600.0;
 
@@ -492,37 +411,6 @@ impl ListenArgs {
     }
 }
 
-/// Whether `name` may name a source: letters, digits, `-`, `_` and `.`, at most 64.
-fn is_source_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
-/// One `--source NAME=URL`; an error never shows the URL's password.
-fn parse_source(text: &str) -> Result<Source> {
-    let Some((name, url)) = text
-        .split_once('=')
-        .filter(|(name, _)| is_source_name(name))
-    else {
-        // What was given, short of anything that may hold a password.
-        let shown = match text.split_once('=') {
-            Some((name, _)) => format!(" {name:?}"),
-            None if text.contains("://") => String::new(),
-            None => format!(" {text:?}"),
-        };
-        return Err(ArgumentError(format!(
-            "--source{shown}: expected NAME=URL, NAME of letters, digits, -, _ and . \
-             (e.g. --source east=rabbit://user:pass@east-host:5672/)"
-        ))
-        .into());
-    };
-    let url =
-        TransportUrl::parse(url).map_err(|e| ArgumentError(format!("--source {name}: {e}")))?;
-    Ok(Source::named(name, url))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,6 +475,50 @@ mod tests {
             crate::cli::exit::failure_of(&bad_glob),
             crate::cli::exit::Failure::Usage
         );
+    }
+
+    #[test]
+    fn metrics_take_an_address_a_cap_and_the_stale_time() {
+        let config = listen(&["--metrics", "127.0.0.1:9571", "--format", "none"]).unwrap();
+        let want = MetricsOptions {
+            address: "127.0.0.1:9571".into(),
+            max_series: 10_000,
+            stale: Duration::from_secs(600),
+        };
+        assert_eq!(config.metrics, Some(want));
+        assert_eq!(config.printer.format, OutputFormat::None);
+        let config = listen(&[
+            "--metrics",
+            "[::1]:0",
+            "--metrics-max-series",
+            "50",
+            "--stale",
+            "30",
+        ])
+        .unwrap();
+        let metrics = config.metrics.unwrap();
+        assert_eq!(
+            (metrics.max_series, metrics.stale),
+            (50, Duration::from_secs(30))
+        );
+        // --stale goes with --top or --metrics; the cap with --metrics.
+        assert_eq!(
+            listen(&["--top", "--stale", "5"])
+                .unwrap()
+                .top
+                .unwrap()
+                .stale,
+            Duration::from_secs(5)
+        );
+        let alone = listen(&["--stale", "5"]).unwrap_err();
+        assert_eq!(
+            crate::cli::exit::failure_of(&alone),
+            crate::cli::exit::Failure::Usage
+        );
+        assert!(listen(&["--metrics-max-series", "5"]).is_err());
+        assert!(listen(&["--metrics", "127.0.0.1:0", "--from", "x.jsonl"]).is_err());
+        assert!(listen(&["--metrics", "127.0.0.1:0", "--timeline", "req-1"]).is_err());
+        assert_eq!(listen(&[]).unwrap().metrics, None);
     }
 
     #[test]
