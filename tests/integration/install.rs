@@ -260,7 +260,11 @@ fn completions_offer_the_values_of_options_and_the_priorities() {
     let offered = bash_completes(listen.0, listen.1, &["--priority"]);
     assert_eq!(offered, priorities, "--priority");
     let offered = bash_completes(listen.0, listen.1, &["--format"]);
-    assert_eq!(offered, ["pretty", "json", "payload", "raw"], "--format");
+    assert_eq!(
+        offered,
+        ["pretty", "json", "payload", "raw", "none"],
+        "--format"
+    );
     let offered = bash_completes(listen.0, listen.1, &["--by"]);
     assert_eq!(
         offered,
