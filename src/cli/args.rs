@@ -218,6 +218,14 @@ pub(super) fn parse_seconds(text: &str) -> Result<f64, String> {
     }
 }
 
+/// A positive finite number (`--speed`, `--rate`).
+pub(super) fn parse_positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 && value <= 1e9 => Ok(value),
+        _ => Err(format!("{text:?} is not a positive number")),
+    }
+}
+
 /// The connection settings once flags, env, config files and defaults are weighed.
 #[derive(Debug, Clone)]
 pub struct ConnectionSettings {

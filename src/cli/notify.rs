@@ -1,12 +1,13 @@
 //! `oslo-notify`'s arguments.
 
 use super::args::{
-    parse_seconds, topics_from, ConnectionArgs, InstallArgs, VerbosityArgs, CONFIG_FILES,
-    PRIORITIES, TRANSPORT_URL_ENV,
+    parse_positive, parse_seconds, topics_from, ConnectionArgs, InstallArgs, VerbosityArgs,
+    CONFIG_FILES, PRIORITIES, TRANSPORT_URL_ENV,
 };
 use super::man::{HasManual, Manual};
 use crate::cli::exit::NOTIFY_EXIT_CODES;
 use crate::notify::input::{parse_context, InputError};
+use crate::notify::pace::{Pace, ReplayOptions};
 use crate::notify::{read_payload, Given, SendConfig};
 use crate::oslo::config::Drivers;
 use crate::oslo::topology::DEFAULT_EXCHANGE;
@@ -43,6 +44,8 @@ Examples:
   oslo-notify --lines info load.test < payloads.jsonl
   oslo-listen --json --count 10 > events.jsonl; oslo-notify --replay < events.jsonl
   oslo-listen --save saved/ --count 10; oslo-notify --replay saved/
+  oslo-notify --replay saved/ --speed 1           # as it happened; --speed 10: ten times as fast
+  oslo-notify --replay events.jsonl --rate 500 --loop 0 --rewrite-ids    # load until Ctrl-C
   oslo-notify --exchange nova --topic notifications --topic versioned_notifications \\
       --context '{\"request_id\": \"req-1\", \"user\": \"admin\"}' info compute.instance.exists '{}'
   OSLO_TRANSPORT_URL=rabbit://nova:secret@ctl1,nova:secret@ctl2/nova oslo-notify info x.y '{}'
@@ -103,6 +106,43 @@ pub struct NotifyArgs {
     /// With --replay: publish to each line's exchange and routing key
     #[arg(long)]
     pub keep_routing: bool,
+
+    /// With --replay: at the recorded pace, X times as fast (1: real time, 2: twice as fast,
+    /// 0.5: half), each notification scheduled from the start so that a long replay does
+    /// not drift
+    #[arg(long, value_name = "X", requires = "replay", value_parser = parse_positive)]
+    pub speed: Option<f64>,
+
+    /// With --replay: N notifications per second, evenly spaced, whatever their timestamps
+    #[arg(long, value_name = "N", requires = "replay", conflicts_with = "speed", value_parser = parse_positive)]
+    pub rate: Option<f64>,
+
+    /// With --speed: cut any wait between two notifications to SECONDS
+    #[arg(long, value_name = "SECONDS", requires = "speed", value_parser = parse_seconds)]
+    pub max_gap: Option<f64>,
+
+    /// With --replay: send the input N times (0: until interrupted)
+    #[arg(
+        long = "loop",
+        value_name = "N",
+        requires = "replay",
+        default_value_t = 1
+    )]
+    pub loops: u64,
+
+    /// With --replay: stop after sending N notifications
+    #[arg(long, value_name = "N", requires = "replay", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+
+    /// With --replay: stop after SECONDS
+    #[arg(long, value_name = "SECONDS", requires = "replay", value_parser = parse_seconds)]
+    pub duration: Option<f64>,
+
+    /// With --replay: fresh ids in every pass (request ids, global request ids, instance and
+    /// other UUIDs in payloads and contexts), the same old id replaced by the same new one
+    /// within a pass, so that what paired still pairs and passes share no id
+    #[arg(long, requires = "replay")]
+    pub rewrite_ids: bool,
 
     /// Exchange to publish to (oslo's control_exchange) [default: the config file's
     /// control_exchange, or openstack]
@@ -165,8 +205,20 @@ impl NotifyArgs {
     /// Turns the arguments into a [`SendConfig`]. A single payload from stdin or a file is
     /// read here, so that bad input is refused before any connection is made.
     pub fn into_config(self, stdin: impl Read) -> Result<SendConfig> {
-        if self.keep_routing && self.replay.is_none() {
-            return Err(InputError("--keep-routing goes with --replay".into()).into());
+        let replay_only = [
+            ("--keep-routing", self.keep_routing),
+            ("--speed", self.speed.is_some()),
+            ("--rate", self.rate.is_some()),
+            ("--loop", self.loops != 1),
+            ("--limit", self.limit.is_some()),
+            ("--duration", self.duration.is_some()),
+            ("--rewrite-ids", self.rewrite_ids),
+        ];
+        if let Some((option, _)) = replay_only
+            .iter()
+            .find(|(_, given)| *given && self.replay.is_none())
+        {
+            return Err(InputError(format!("{option} goes with --replay")).into());
         }
         if let Some(Some(path)) = &self.replay {
             if !path.is_dir() && !path.is_file() {
@@ -247,8 +299,22 @@ impl NotifyArgs {
                 payload: read_payload(self.payload.as_deref(), stdin)?,
             },
             _ => Given::Replay {
-                keep_routing: self.keep_routing,
                 dir: self.replay.flatten(),
+                options: ReplayOptions {
+                    keep_routing: self.keep_routing,
+                    pace: match (self.speed, self.rate) {
+                        (Some(factor), _) => Pace::Speed {
+                            factor,
+                            max_gap: self.max_gap.map(Duration::from_secs_f64),
+                        },
+                        (None, Some(rate)) => Pace::Rate(rate),
+                        (None, None) => Pace::AsFast,
+                    },
+                    loops: self.loops,
+                    limit: self.limit,
+                    duration: self.duration.map(Duration::from_secs_f64),
+                    rewrite_ids: self.rewrite_ids,
+                },
             },
         };
         let publisher_id = match self.publisher_id {
@@ -299,8 +365,11 @@ mod tests {
         assert_eq!(
             config.given,
             Given::Replay {
-                keep_routing: true,
-                dir: None
+                dir: None,
+                options: ReplayOptions {
+                    keep_routing: true,
+                    ..ReplayOptions::default()
+                }
             }
         );
         let saved = std::env::temp_dir();
@@ -308,8 +377,8 @@ mod tests {
         assert_eq!(
             config.given,
             Given::Replay {
-                keep_routing: false,
-                dir: Some(saved)
+                dir: Some(saved),
+                options: ReplayOptions::default()
             }
         );
         let lone = parse(&["--keep-routing", "info", "e", "{}"])
@@ -321,6 +390,62 @@ mod tests {
             .contains("--keep-routing goes with --replay"));
         assert!(parse(&["--replay", "info", "e"]).is_err());
         assert!(parse(&["info"]).is_err());
+    }
+
+    #[test]
+    fn replay_paces_loops_and_ends_as_asked() {
+        let options = |args: &[&str]| match configured(args).given {
+            Given::Replay { options, .. } => options,
+            other => panic!("{other:?}"),
+        };
+        let paced = options(&[
+            "--replay",
+            "--speed",
+            "10",
+            "--max-gap",
+            "2.5",
+            "--loop",
+            "0",
+            "--limit",
+            "100",
+            "--duration",
+            "60",
+            "--rewrite-ids",
+        ]);
+        let want = ReplayOptions {
+            keep_routing: false,
+            pace: Pace::Speed {
+                factor: 10.0,
+                max_gap: Some(Duration::from_millis(2500)),
+            },
+            loops: 0,
+            limit: Some(100),
+            duration: Some(Duration::from_secs(60)),
+            rewrite_ids: true,
+        };
+        assert_eq!(paced, want);
+        assert_eq!(
+            options(&["--replay", "--rate", "2000"]).pace,
+            Pace::Rate(2000.0)
+        );
+        for bad in [
+            &["--replay", "--speed", "2", "--rate", "5"][..],
+            &["--replay", "--speed", "0"],
+            &["--replay", "--rate", "-1"],
+            &["--replay", "--max-gap", "1"],
+            &["--replay", "--limit", "0"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        for (alone, option) in [
+            (&["--speed", "2", "info", "e", "{}"][..], "--speed"),
+            (&["--loop", "2", "info", "e", "{}"], "--loop"),
+            (&["--rewrite-ids", "--lines", "info", "e"], "--rewrite-ids"),
+        ] {
+            let refused = parse(alone).unwrap().into_config(&b""[..]);
+            let error = refused.expect_err(option).to_string();
+            assert_eq!(error, format!("{option} goes with --replay"));
+        }
     }
 
     #[test]

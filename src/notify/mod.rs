@@ -4,7 +4,10 @@
 //! stdin that a signal can interrupt ([`stdin`]).
 
 pub mod input;
+pub mod pace;
+mod paced;
 pub mod replay;
+pub mod rewrite;
 pub mod send;
 mod stdin;
 
@@ -65,10 +68,11 @@ pub enum Given {
     /// One notification per non-blank line of stdin, each line an `oslo-listen --format
     /// json` object: priority, event_type, publisher_id, payload and context come from it.
     Replay {
-        /// Publish to the line's exchange and routing key rather than the configured ones.
-        keep_routing: bool,
-        /// Read the files of this `oslo-listen --save` directory instead of stdin.
+        /// Read the files of this `oslo-listen --save` directory, or the lines of this file,
+        /// instead of stdin.
         dir: Option<std::path::PathBuf>,
+        /// The routing, pace, passes and ends.
+        options: pace::ReplayOptions,
     },
 }
 
@@ -90,6 +94,8 @@ impl SendConfig {
 struct Outgoing {
     pub(crate) notification: Notification<PythonJson>,
     pub(crate) route: Option<(String, String)>,
+    /// When it was recorded, for a replay at the recorded pace.
+    pub(crate) recorded: Option<chrono::NaiveDateTime>,
 }
 
 /// Reads the PAYLOAD argument: JSON text, `@FILE` for a file's content, or `-` (or nothing)

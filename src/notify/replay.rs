@@ -1,11 +1,13 @@
 //! Reading `oslo-listen --format json` lines back, to publish them again.
 
 use super::input::InputError;
+use super::rewrite::Rewriter;
 use super::Outgoing;
 use crate::tool::talk::Talk;
-use crate::wire::envelope::{saved, Notification};
+use crate::wire::envelope::{parse_timestamp, saved, Notification};
 use crate::wire::pyjson::PythonJson;
 use anyhow::{Context, Result};
+use chrono::NaiveDateTime;
 
 /// One line of an `oslo-listen --format json` capture.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,12 +18,18 @@ pub struct Replayed {
     pub exchange: Option<String>,
     /// The routing key it was read with.
     pub routing_key: Option<String>,
+    /// When it was sent first, when the line says (its `metadata.timestamp`).
+    pub recorded: Option<NaiveDateTime>,
 }
 
 /// Parses one capture line; `what` names it in errors (`line 3`).
 pub fn parse_line(text: &str, what: &str) -> Result<Replayed, InputError> {
     let saved = saved::parse(text).map_err(|e| InputError(format!("{what} {e}")))?;
     let old = saved.notification;
+    let recorded = saved
+        .identified
+        .then(|| parse_timestamp(&old.timestamp))
+        .flatten();
     let mut notification =
         Notification::new(old.priority, old.event_type, old.payload).with_context(old.context);
     notification.publisher_id = old.publisher_id;
@@ -29,6 +37,7 @@ pub fn parse_line(text: &str, what: &str) -> Result<Replayed, InputError> {
         notification,
         exchange: saved.exchange,
         routing_key: saved.routing_key,
+        recorded,
     })
 }
 
@@ -68,9 +77,18 @@ impl<'a> MaskedOnce<'a> {
 }
 
 /// A notification to send again from an `oslo-listen --format json` object; `what` names
-/// where it came from in errors.
-pub(super) fn replayed(text: &str, what: &str, keep_routing: bool) -> Result<Outgoing> {
-    let replayed = parse_line(text, what)?;
+/// where it came from in errors. Its ids are replaced by `rewriter`'s, when given.
+pub(super) fn replayed(
+    text: &str,
+    what: &str,
+    keep_routing: bool,
+    rewriter: Option<&mut Rewriter>,
+) -> Result<Outgoing> {
+    let mut replayed = parse_line(text, what)?;
+    if let Some(rewriter) = rewriter {
+        rewriter.rewrite(&mut replayed.notification.payload);
+        rewriter.rewrite_members(&mut replayed.notification.context);
+    }
     let route = match (keep_routing, replayed.exchange, replayed.routing_key) {
         (false, _, _) => None,
         (true, Some(exchange), Some(key)) => Some((exchange, key)),
@@ -85,6 +103,7 @@ pub(super) fn replayed(text: &str, what: &str, keep_routing: bool) -> Result<Out
     Ok(Outgoing {
         notification: replayed.notification.with_payload(payload),
         route,
+        recorded: replayed.recorded,
     })
 }
 

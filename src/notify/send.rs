@@ -2,7 +2,10 @@
 //! broker confirmed it, and say what happened on stderr.
 
 use super::input::{parse_payload_json, InputError};
+use super::pace::ReplayOptions;
+use super::paced::{Flow, Pacer};
 use super::replay::{replayed, MaskedOnce};
+use super::rewrite::Rewriter;
 use super::stdin::{Chunks, Interrupts};
 use super::{Given, Outgoing, SendConfig};
 use crate::engine::notifier::{Notifier, NotifierOptions};
@@ -10,10 +13,11 @@ use crate::engine::receive::stored::saved_files;
 use crate::events::Weight;
 use crate::tool::talk::Talk;
 use crate::tool::Signalled;
+use crate::wire::envelope::python_timestamp;
 use crate::wire::pyjson::PythonJson;
 use anyhow::{Context, Result};
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read, Write};
 
 /// Connects (trying again while the broker may come back, for up to the connect timeout),
 /// sends the notifications and writes the message_id of each to `out` once the broker has
@@ -50,6 +54,14 @@ pub fn run(
         .topics(config.topics.iter().cloned())
         .format(config.format);
     let mut pending = Pending::default();
+    // The pace of a replay, and its progress line on a terminal.
+    let mut pacer = match &config.given {
+        Given::Replay { options, .. } => {
+            let progress = talk.shows(Weight::Notice) && io::stderr().is_terminal();
+            Pacer::new(options.clone(), progress)
+        }
+        _ => Pacer::unpaced(),
+    };
     // The lines to send, read on a thread of their own: stdin, or a --replay FILE read as
     // stdin would be; none for one notification or a --replay directory.
     let lines = match &config.given {
@@ -86,6 +98,7 @@ pub fn run(
                 Outgoing {
                     notification,
                     route: None,
+                    recorded: None,
                 },
             )
         }
@@ -97,10 +110,11 @@ pub fn run(
             let lines = lines.expect("--lines reads stdin");
             send_lines(
                 &mut notifier,
-                lines,
+                &lines,
                 &interrupts,
                 &mut pending,
                 out,
+                &mut Pacer::unpaced(),
                 |text, number| {
                     let what = format_args!("payload on line {number}");
                     let payload = parse_payload_json(text, what)?;
@@ -108,36 +122,31 @@ pub fn run(
                     Ok(Outgoing {
                         notification,
                         route: None,
+                        recorded: None,
                     })
                 },
             )
+            .map(drop)
         }
-        Given::Replay { keep_routing, dir } => {
-            let mut masked = MaskedOnce::new(&talk);
-            match (lines, dir) {
-                (None, Some(dir)) => send_files(
-                    &mut notifier,
-                    dir,
-                    &interrupts,
-                    &mut pending,
-                    out,
-                    |text, what| masked.check(replayed(text, what, *keep_routing)?, what),
-                ),
-                (lines, _) => {
-                    let lines = lines.expect("--replay reads stdin or its file");
-                    send_lines(
-                        &mut notifier,
-                        lines,
-                        &interrupts,
-                        &mut pending,
-                        out,
-                        |text, number| {
-                            let what = format!("line {number}");
-                            masked.check(replayed(text, &what, *keep_routing)?, &what)
-                        },
-                    )
+        Given::Replay { dir, options } => {
+            let input = match (lines, dir) {
+                (None, Some(dir)) => Input::Dir(dir),
+                (Some(lines), _) if options.loops != 1 => {
+                    Input::Kept(read_all(lines, &interrupts)?)
                 }
-            }
+                (Some(lines), _) => Input::Stream(lines),
+                (None, None) => unreachable!("--replay reads stdin, a file or a directory"),
+            };
+            replay(
+                &mut notifier,
+                input,
+                options,
+                &interrupts,
+                &mut pending,
+                out,
+                &mut pacer,
+                &talk,
+            )
         }
     };
     if matches!(config.given, Given::Replay { .. }) && pending.sent == 0 {
@@ -161,6 +170,9 @@ pub fn run(
         Weight::Detail,
         format_args!("the broker confirmed {} notification(s)", pending.confirmed),
     )?;
+    if matches!(config.given, Given::Replay { .. }) {
+        pacer.summary(&talk, pending.confirmed)?;
+    }
     if pending.unprinted > 0 {
         talk.say(
             Weight::Detail,
@@ -185,14 +197,16 @@ pub fn run(
 
 /// Sends one notification per `*.json` file of `dir` (an `oslo-listen --save` directory),
 /// in name order, as `parse` makes it from the file's text.
+#[allow(clippy::too_many_arguments)]
 fn send_files(
     notifier: &mut Notifier,
     dir: &std::path::Path,
     interrupts: &Interrupts,
     pending: &mut Pending,
     out: &mut impl Write,
+    pacer: &mut Pacer,
     mut parse: impl FnMut(&str, &str) -> Result<Outgoing>,
-) -> Result<()> {
+) -> Result<Flow> {
     for path in saved_files(dir) {
         let path =
             path.with_context(|| format!("reading the --replay directory {}", dir.display()))?;
@@ -201,25 +215,129 @@ fn send_files(
         let bytes = std::fs::read(&path).with_context(|| format!("reading {what}"))?;
         let text = std::str::from_utf8(&bytes)
             .map_err(|e| InputError(format!("{what} is not UTF-8 text: {e}")))?;
-        pending.send(notifier, parse(text.trim(), &what)?)?;
-        pending.write_confirmed(notifier.confirmed_through(), out)?;
+        let outgoing = parse(text.trim(), &what)?;
+        if paced_send(notifier, interrupts, pending, out, pacer, outgoing)? == Flow::Stop {
+            return Ok(Flow::Stop);
+        }
     }
-    Ok(())
+    Ok(Flow::Go)
 }
 
-/// Sends one notification per non-blank line of `stdin`, as `parse` makes it from the text.
-fn send_lines(
+/// Waits until `outgoing` is due, sends it (its timestamp the time it is sent, when paced),
+/// and writes the ids confirmed so far; [`Flow::Stop`] when the replay is to end instead.
+fn paced_send(
     notifier: &mut Notifier,
-    stdin: Chunks,
     interrupts: &Interrupts,
     pending: &mut Pending,
     out: &mut impl Write,
-    mut parse: impl FnMut(&str, u64) -> Result<Outgoing>,
+    pacer: &mut Pacer,
+    mut outgoing: Outgoing,
+) -> Result<Flow> {
+    let flow = pacer.wait(outgoing.recorded, interrupts, || {
+        pending.write_confirmed(notifier.confirmed_through(), out)
+    })?;
+    if flow == Flow::Stop {
+        return Ok(Flow::Stop);
+    }
+    if pacer.paced() {
+        outgoing.notification.timestamp = python_timestamp(chrono::Utc::now());
+    }
+    pending.send(notifier, outgoing)?;
+    pending.write_confirmed(notifier.confirmed_through(), out)?;
+    pacer.sent(pending.confirmed);
+    Ok(Flow::Go)
+}
+
+/// What a replay reads.
+enum Input<'a> {
+    /// The files of an `oslo-listen --save` directory, read again for every pass.
+    Dir(&'a std::path::Path),
+    /// Lines streamed from stdin or a file, once.
+    Stream(Chunks),
+    /// Lines read whole (and numbered) for several passes.
+    Kept(Vec<(u64, String)>),
+}
+
+/// Replays `input` as `options` say: pass after pass (`--loop`), each notification when
+/// `pacer` says, its ids rewritten in each pass (`--rewrite-ids`), until the passes, the
+/// limit or the duration end.
+#[allow(clippy::too_many_arguments)]
+fn replay(
+    notifier: &mut Notifier,
+    mut input: Input,
+    options: &ReplayOptions,
+    interrupts: &Interrupts,
+    pending: &mut Pending,
+    out: &mut impl Write,
+    pacer: &mut Pacer,
+    talk: &Talk,
 ) -> Result<()> {
+    let mut masked = MaskedOnce::new(talk);
+    let mut rewriter = options.rewrite_ids.then(Rewriter::new);
+    let mut passes = 0;
+    loop {
+        passes += 1;
+        if let Some(rewriter) = rewriter.as_mut() {
+            rewriter.new_pass();
+        }
+        let mut parse = |text: &str, what: &str| {
+            let outgoing = replayed(text, what, options.keep_routing, rewriter.as_mut())?;
+            masked.check(outgoing, what)
+        };
+        let flow = match &mut input {
+            Input::Dir(dir) => {
+                pacer.new_pass(Some(saved_files(dir).count() as u64));
+                send_files(notifier, dir, interrupts, pending, out, pacer, parse)?
+            }
+            Input::Stream(lines) => {
+                pacer.new_pass(None);
+                send_lines(
+                    notifier,
+                    lines,
+                    interrupts,
+                    pending,
+                    out,
+                    pacer,
+                    |text, n| parse(text, &format!("line {n}")),
+                )?
+            }
+            Input::Kept(lines) => {
+                pacer.new_pass(Some(lines.len() as u64));
+                let mut flow = Flow::Go;
+                for (number, text) in lines.iter() {
+                    interrupts.check()?;
+                    let outgoing = parse(text, &format!("line {number}"))?;
+                    flow = paced_send(notifier, interrupts, pending, out, pacer, outgoing)?;
+                    if flow == Flow::Stop {
+                        break;
+                    }
+                }
+                flow
+            }
+        };
+        let last = matches!(input, Input::Stream(_))
+            || (options.loops != 0 && passes >= options.loops)
+            || pending.sent == 0;
+        if flow == Flow::Stop || last {
+            return Ok(());
+        }
+    }
+}
+
+/// Calls `each` with every line of `stdin` (its number, and its text without the line end),
+/// giving both it and `idle` (called while stdin is quiet) `state`; stops early when `each`
+/// says [`Flow::Stop`]. A line that is not UTF-8 is an error naming it.
+fn split_lines<S>(
+    stdin: &Chunks,
+    interrupts: &Interrupts,
+    state: &mut S,
+    mut idle: impl FnMut(&mut S) -> Result<()>,
+    mut each: impl FnMut(&mut S, u64, &str) -> Result<Flow>,
+) -> Result<Flow> {
     // The start of a line whose end has not been read yet.
     let mut partial: Vec<u8> = Vec::new();
     let mut number = 0;
-    let mut line = |bytes: &[u8], notifier: &mut Notifier, pending: &mut Pending, out: &mut _| {
+    let mut line = |state: &mut S, bytes: &[u8]| {
         number += 1;
         let text = std::str::from_utf8(bytes).map_err(|e| {
             InputError(format!(
@@ -227,34 +345,77 @@ fn send_lines(
                 e.valid_up_to()
             ))
         })?;
-        if text.trim().is_empty() {
-            return Ok(());
-        }
-        interrupts.check()?;
-        pending.send(notifier, parse(text, number)?)?;
-        pending.write_confirmed(notifier.confirmed_through(), out)
+        each(state, number, text)
     };
-    // While stdin is quiet, the ids confirmed meanwhile are written.
-    while let Some(chunk) = stdin.next(interrupts, || {
-        pending.write_confirmed(notifier.confirmed_through(), out)
-    })? {
+    while let Some(chunk) = stdin.next(interrupts, || idle(state))? {
         let mut rest = &chunk[..];
         while let Some(end) = memchr::memchr(b'\n', rest) {
-            if partial.is_empty() {
-                line(&rest[..=end], notifier, pending, out)?;
+            let flow = if partial.is_empty() {
+                line(state, &rest[..=end])?
             } else {
                 partial.extend_from_slice(&rest[..=end]);
-                line(&partial, notifier, pending, out)?;
+                let flow = line(state, &partial)?;
                 partial.clear();
+                flow
+            };
+            if flow == Flow::Stop {
+                return Ok(Flow::Stop);
             }
             rest = &rest[end + 1..];
         }
         partial.extend_from_slice(rest);
     }
-    if !partial.is_empty() {
-        line(&partial, notifier, pending, out)?;
+    match partial.is_empty() {
+        true => Ok(Flow::Go),
+        false => line(state, &partial),
     }
-    Ok(())
+}
+
+/// Sends one notification per non-blank line of `stdin`, as `parse` makes it from the text,
+/// when `pacer` says.
+fn send_lines(
+    notifier: &mut Notifier,
+    stdin: &Chunks,
+    interrupts: &Interrupts,
+    pending: &mut Pending,
+    out: &mut impl Write,
+    pacer: &mut Pacer,
+    mut parse: impl FnMut(&str, u64) -> Result<Outgoing>,
+) -> Result<Flow> {
+    let mut state = (notifier, pending, out, pacer);
+    split_lines(
+        stdin,
+        interrupts,
+        &mut state,
+        // While stdin is quiet, the ids confirmed meanwhile are written.
+        |(notifier, pending, out, _)| pending.write_confirmed(notifier.confirmed_through(), *out),
+        |(notifier, pending, out, pacer), number, text| {
+            if text.trim().is_empty() {
+                return Ok(Flow::Go);
+            }
+            interrupts.check()?;
+            let outgoing = parse(text, number)?;
+            paced_send(notifier, interrupts, pending, *out, pacer, outgoing)
+        },
+    )
+}
+
+/// Every non-blank line of `stdin`, numbered, for a replay of several passes.
+fn read_all(stdin: Chunks, interrupts: &Interrupts) -> Result<Vec<(u64, String)>> {
+    let mut lines = Vec::new();
+    split_lines(
+        &stdin,
+        interrupts,
+        &mut lines,
+        |_| Ok(()),
+        |lines, number, text| {
+            if !text.trim().is_empty() {
+                lines.push((number, text.to_owned()));
+            }
+            Ok(Flow::Go)
+        },
+    )?;
+    Ok(lines)
 }
 
 /// Notifications sent but not yet reported.

@@ -3,9 +3,10 @@
 //! are paired by the id of what they are about ([`operation_id`]), and durations come from
 //! the notifications' own timestamps. Pure: the caller says what time it is.
 
+pub use crate::wire::envelope::parse_timestamp;
 use crate::wire::envelope::Notification;
 use crate::wire::versioned;
-use chrono::{DateTime, NaiveDateTime};
+use chrono::NaiveDateTime;
 use hdrhistogram::Histogram;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -89,53 +90,6 @@ pub fn subject_id(payload: &Value) -> Option<Cow<'_, str>> {
 pub fn operation_id(notification: &Notification) -> Option<Cow<'_, str>> {
     subject_id(&notification.payload)
         .or_else(|| notification.context.get("request_id").and_then(as_id))
-}
-
-/// A notification's timestamp: Python's `str(datetime)` as oslo writes it, or ISO 8601
-/// (with a `T`, and an offset or `Z`).
-pub fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
-    if let Some(at) = parse_python(text) {
-        return Some(at);
-    }
-    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
-            return Some(t);
-        }
-    }
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.naive_utc())
-}
-
-/// `YYYY-MM-DD HH:MM:SS[.ffffff]`, the form oslo writes, read without a format parser: it
-/// is read for every start and end.
-fn parse_python(text: &str) -> Option<NaiveDateTime> {
-    let b = text.as_bytes();
-    if b.len() < 19
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b' '
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let number = |range: std::ops::Range<usize>| -> Option<u32> {
-        b[range].iter().try_fold(0u32, |n, d| {
-            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
-        })
-    };
-    let micros = match &b[19..] {
-        [] => 0,
-        [b'.', digits @ ..] if (1..=6).contains(&digits.len()) => {
-            let n = number(20..b.len())?;
-            n * 10u32.pow(6 - digits.len() as u32)
-        }
-        _ => return None,
-    };
-    let date =
-        chrono::NaiveDate::from_ymd_opt(number(0..4)? as i32, number(5..7)?, number(8..10)?)?;
-    date.and_hms_micro_opt(number(11..13)?, number(14..16)?, number(17..19)?, micros)
 }
 
 /// The figures of one operation name.

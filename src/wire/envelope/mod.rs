@@ -10,7 +10,7 @@
 //! Nothing here does I/O, and [`decode`] never panics, whatever bytes it is given.
 
 use crate::wire::pyjson::{self, PythonJson};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::str::FromStr;
@@ -288,6 +288,53 @@ impl<P: PayloadJson> Notification<P> {
 /// A fresh `_unique_id`: a UUID4 as 32 hex digits, as oslo's `_add_unique_id` makes it.
 pub fn new_unique_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// A notification's timestamp: Python's `str(datetime)` as oslo writes it, or ISO 8601
+/// (with a `T`, and an offset or `Z`).
+pub fn parse_timestamp(text: &str) -> Option<NaiveDateTime> {
+    if let Some(at) = parse_python(text) {
+        return Some(at);
+    }
+    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
+            return Some(t);
+        }
+    }
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.naive_utc())
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.ffffff]`, the form oslo writes, read without a format parser: it
+/// is read for every start and end.
+fn parse_python(text: &str) -> Option<NaiveDateTime> {
+    let b = text.as_bytes();
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        b[range].iter().try_fold(0u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let micros = match &b[19..] {
+        [] => 0,
+        [b'.', digits @ ..] if (1..=6).contains(&digits.len()) => {
+            let n = number(20..b.len())?;
+            n * 10u32.pow(6 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    let date =
+        chrono::NaiveDate::from_ymd_opt(number(0..4)? as i32, number(5..7)?, number(8..10)?)?;
+    date.and_hms_micro_opt(number(11..13)?, number(14..16)?, number(17..19)?, micros)
 }
 
 /// `time` as Python's `str(datetime)` writes a naive datetime: `2026-11-25 08:41:45.339791`,
