@@ -134,7 +134,11 @@ pub fn run(
                 (Some(lines), _) if options.loops != 1 => {
                     Input::Kept(read_all(lines, &interrupts)?)
                 }
-                (Some(lines), _) => Input::Stream(lines),
+                (Some(lines), file) => {
+                    // A file's lines can be counted first, for the progress line's ETA.
+                    let size = file.as_deref().and_then(|path| count_lines(path).ok());
+                    Input::Stream(lines, size)
+                }
                 (None, None) => unreachable!("--replay reads stdin, a file or a directory"),
             };
             replay(
@@ -252,8 +256,8 @@ fn paced_send(
 enum Input<'a> {
     /// The files of an `oslo-listen --save` directory, read again for every pass.
     Dir(&'a std::path::Path),
-    /// Lines streamed from stdin or a file, once.
-    Stream(Chunks),
+    /// Lines streamed from stdin or a file, once; how many, when known.
+    Stream(Chunks, Option<u64>),
     /// Lines read whole (and numbered) for several passes.
     Kept(Vec<(u64, String)>),
 }
@@ -289,8 +293,8 @@ fn replay(
                 pacer.new_pass(Some(saved_files(dir).count() as u64));
                 send_files(notifier, dir, interrupts, pending, out, pacer, parse)?
             }
-            Input::Stream(lines) => {
-                pacer.new_pass(None);
+            Input::Stream(lines, size) => {
+                pacer.new_pass(*size);
                 send_lines(
                     notifier,
                     lines,
@@ -315,7 +319,7 @@ fn replay(
                 flow
             }
         };
-        let last = matches!(input, Input::Stream(_))
+        let last = matches!(input, Input::Stream(..))
             || (options.loops != 0 && passes >= options.loops)
             || pending.sent == 0;
         if flow == Flow::Stop || last {
@@ -398,6 +402,13 @@ fn send_lines(
             paced_send(notifier, interrupts, pending, *out, pacer, outgoing)
         },
     )
+}
+
+/// How many non-blank lines the file at `path` holds.
+fn count_lines(path: &std::path::Path) -> io::Result<u64> {
+    let bytes = std::fs::read(path)?;
+    let blank = |line: &[u8]| line.iter().all(u8::is_ascii_whitespace);
+    Ok(bytes.split(|b| *b == b'\n').filter(|l| !blank(l)).count() as u64)
 }
 
 /// Every non-blank line of `stdin`, numbered, for a replay of several passes.

@@ -24,6 +24,7 @@ mod metrics;
 mod network;
 mod notify;
 mod properties;
+mod replay;
 mod soak;
 mod sources;
 mod timeline;
