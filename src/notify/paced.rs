@@ -33,9 +33,14 @@ pub(super) struct Pacer {
     /// When the first notification was due: the schedule's zero.
     started: Option<Instant>,
     sent: u64,
+    /// When the last one scheduled was due.
+    due: Option<Instant>,
     /// How far behind schedule the last one was sent, and the most so far.
     lag: Duration,
     max_lag: Duration,
+    /// Confirmed so far, and how long after it was due the last one was confirmed.
+    confirmed: u64,
+    confirm_lag: Duration,
     /// How many the whole replay sends, when that is known.
     total: Option<u64>,
     /// The progress line on a terminal: when it was written last.
@@ -55,8 +60,11 @@ impl Pacer {
             options,
             started: None,
             sent: 0,
+            due: None,
             lag: Duration::ZERO,
             max_lag: Duration::ZERO,
+            confirmed: 0,
+            confirm_lag: Duration::ZERO,
             total: None,
             progress: progress.then(Instant::now),
         }
@@ -98,7 +106,8 @@ impl Pacer {
                 return Ok(Flow::Stop);
             }
         }
-        let Some(due) = due.map(|due| started + due) else {
+        self.due = due.map(|due| started + due);
+        let Some(due) = self.due else {
             return Ok(Flow::Go);
         };
         loop {
@@ -110,19 +119,27 @@ impl Pacer {
                 return Ok(Flow::Go);
             }
             idle()?;
-            self.show(0);
+            self.show();
             std::thread::sleep((due - now).min(NAP));
         }
     }
 
-    /// One more was sent; `confirmed` are confirmed so far.
-    pub(super) fn sent(&mut self, confirmed: u64) {
+    /// When the last notification scheduled was due; `None` when not paced.
+    pub(super) fn due(&self) -> Option<Instant> {
+        self.due
+    }
+
+    /// One more was sent; `confirmed` are confirmed so far, the last one `lag` after it was
+    /// due.
+    pub(super) fn sent(&mut self, confirmed: u64, lag: Duration) {
         self.sent += 1;
-        self.show(confirmed);
+        self.confirmed = confirmed;
+        self.confirm_lag = lag;
+        self.show();
     }
 
     /// Writes the progress line again, when it is shown and due.
-    fn show(&mut self, confirmed: u64) {
+    fn show(&mut self) {
         let Some(last) = self.progress else {
             return;
         };
@@ -130,7 +147,7 @@ impl Pacer {
             return;
         }
         self.progress = Some(Instant::now());
-        let line = self.progress_line(confirmed);
+        let line = self.progress_line();
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r\x1b[K{line}");
         let _ = err.flush();
@@ -147,15 +164,18 @@ impl Pacer {
         self.started.map_or(Duration::ZERO, |s| s.elapsed())
     }
 
-    /// `sent 1200, confirmed 1180, 400/s, 0.002 s behind, ETA 7 s`.
-    fn progress_line(&self, confirmed: u64) -> String {
+    /// `sent 1200, confirmed 1180, 400/s, 0.002 s behind, ETA 7 s`: behind schedule is the
+    /// later of sending and of the broker's confirm.
+    fn progress_line(&self) -> String {
+        let confirmed = self.confirmed;
         let elapsed = self.elapsed();
         let rate = per_second(self.sent, elapsed);
         let mut line = format!("sent {}", self.sent);
         if confirmed > 0 {
             line.push_str(&format!(", confirmed {confirmed}"));
         }
-        line.push_str(&format!(", {rate:.0}/s, {} behind", seconds(self.lag)));
+        let behind = self.lag.max(self.confirm_lag);
+        line.push_str(&format!(", {rate:.0}/s, {} behind", seconds(behind)));
         let left = self.total.and_then(|total| {
             let end = match self.options.pace {
                 Pace::Rate(_) => self.schedule.end_at(total)?,
@@ -171,8 +191,13 @@ impl Pacer {
     }
 
     /// Says, in one line, how the replay went: sent, `confirmed`, elapsed, mean rate, and
-    /// the most it fell behind schedule.
-    pub(super) fn summary(&mut self, talk: &Talk, confirmed: u64) -> std::io::Result<()> {
+    /// the most it fell behind schedule (in sending, or in confirms: `confirm_lag`).
+    pub(super) fn summary(
+        &mut self,
+        talk: &Talk,
+        confirmed: u64,
+        confirm_lag: Duration,
+    ) -> std::io::Result<()> {
         self.clear();
         let elapsed = self.elapsed();
         let mut line = format!(
@@ -184,7 +209,7 @@ impl Pacer {
         if self.options.pace != Pace::AsFast {
             line.push_str(&format!(
                 "; at most {} behind schedule",
-                seconds(self.max_lag)
+                seconds(self.max_lag.max(confirm_lag))
             ));
         }
         talk.say(Weight::Notice, line)
@@ -223,8 +248,10 @@ mod tests {
         assert_eq!(pacer.total, Some(1000));
         pacer.started = Some(Instant::now() - Duration::from_secs(2));
         pacer.sent = 200;
-        pacer.lag = Duration::from_millis(3);
-        let line = pacer.progress_line(190);
+        pacer.confirmed = 190;
+        pacer.lag = Duration::from_millis(1);
+        pacer.confirm_lag = Duration::from_millis(3);
+        let line = pacer.progress_line();
         assert!(
             line.starts_with("sent 200, confirmed 190, 100/s, 0.003 s behind, ETA 8."),
             "{line}"
@@ -239,7 +266,7 @@ mod tests {
         );
         endless.new_pass(Some(10));
         assert_eq!(endless.total, None);
-        assert!(!endless.progress_line(0).contains("ETA"));
+        assert!(!endless.progress_line().contains("ETA"));
         let mut limited = Pacer::new(
             ReplayOptions {
                 loops: 0,

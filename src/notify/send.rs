@@ -18,6 +18,7 @@ use crate::wire::pyjson::PythonJson;
 use anyhow::{Context, Result};
 use std::collections::VecDeque;
 use std::io::{self, IsTerminal, Read, Write};
+use std::time::{Duration, Instant};
 
 /// Connects (trying again while the broker may come back, for up to the connect timeout),
 /// sends the notifications and writes the message_id of each to `out` once the broker has
@@ -100,6 +101,7 @@ pub fn run(
                     route: None,
                     recorded: None,
                 },
+                None,
             )
         }
         Given::Lines {
@@ -175,7 +177,7 @@ pub fn run(
         format_args!("the broker confirmed {} notification(s)", pending.confirmed),
     )?;
     if matches!(config.given, Given::Replay { .. }) {
-        pacer.summary(&talk, pending.confirmed)?;
+        pacer.summary(&talk, pending.confirmed, pending.max_lag)?;
     }
     if pending.unprinted > 0 {
         talk.say(
@@ -246,9 +248,9 @@ fn paced_send(
     if pacer.paced() {
         outgoing.notification.timestamp = python_timestamp(chrono::Utc::now());
     }
-    pending.send(notifier, outgoing)?;
+    pending.send(notifier, outgoing, pacer.due())?;
     pending.write_confirmed(notifier.confirmed_through(), out)?;
-    pacer.sent(pending.confirmed);
+    pacer.sent(pending.confirmed, pending.lag);
     Ok(Flow::Go)
 }
 
@@ -432,7 +434,8 @@ fn read_all(stdin: Chunks, interrupts: &Interrupts) -> Result<Vec<(u64, String)>
 /// Notifications sent but not yet reported.
 #[derive(Default)]
 struct Pending {
-    queue: VecDeque<(u64, String)>,
+    /// Each one's last sequence number, message_id, and when it was due (paced).
+    queue: VecDeque<(u64, String, Option<Instant>)>,
     /// How many were sent so far.
     sent: u64,
     /// How many were confirmed so far.
@@ -441,16 +444,26 @@ struct Pending {
     closed: bool,
     /// How many confirmed ids were not written for that.
     unprinted: u64,
+    /// How long after it was due the last confirmed one was confirmed, and the most so far:
+    /// a broker that holds publishes back (flow control, an alarm) shows here.
+    lag: Duration,
+    max_lag: Duration,
 }
 
 impl Pending {
-    fn send(&mut self, notifier: &mut Notifier, outgoing: Outgoing) -> Result<()> {
+    /// Sends `outgoing`, which was `due` then (when paced).
+    fn send(
+        &mut self,
+        notifier: &mut Notifier,
+        outgoing: Outgoing,
+        due: Option<Instant>,
+    ) -> Result<()> {
         let sent = match &outgoing.route {
             None => notifier.send(&outgoing.notification)?,
             Some((exchange, key)) => notifier.send_to(&outgoing.notification, exchange, key)?,
         };
         self.queue
-            .push_back((sent.last_seq, outgoing.notification.message_id));
+            .push_back((sent.last_seq, outgoing.notification.message_id, due));
         self.sent += 1;
         Ok(())
     }
@@ -459,12 +472,16 @@ impl Pending {
     /// sequence number `through`.
     fn write_confirmed(&mut self, through: u64, out: &mut impl Write) -> Result<()> {
         let mut wrote = false;
-        while let Some((seq, _)) = self.queue.front() {
+        while let Some((seq, _, _)) = self.queue.front() {
             if *seq > through {
                 break;
             }
-            if let Some((_, id)) = self.queue.pop_front() {
+            if let Some((_, id, due)) = self.queue.pop_front() {
                 self.confirmed += 1;
+                if let Some(due) = due {
+                    self.lag = due.elapsed();
+                    self.max_lag = self.max_lag.max(self.lag);
+                }
                 if self.closed {
                     self.unprinted += 1;
                     continue;

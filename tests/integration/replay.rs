@@ -459,3 +459,55 @@ fn on_a_terminal_a_progress_line_then_the_summary() {
     // The progress line was cleared, not left above the summary.
     assert!(!screen.contains("ETA"), "{screen}");
 }
+
+#[test]
+fn a_broker_that_blocks_publishes_shows_as_lag_with_nothing_lost_or_reordered() {
+    let node = crate::common::node::Node::start();
+    let broker = crate::common::Broker::at(&node.amqp_url());
+    let topic = crate::common::unique("replay-blocked");
+    let lines: Vec<String> = (0..150)
+        .map(|n| recorded("load.test", json!({"n": n}), json!({}), "10:00:00"))
+        .collect();
+    let recording = Recording::of(&lines);
+    let mut child = Command::new(NOTIFY)
+        .args([
+            "--topic",
+            &topic,
+            "--replay",
+            recording.path(),
+            "--rate",
+            "50",
+        ])
+        .env("OSLO_TRANSPORT_URL", node.transport_url())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = crate::common::read_all(child.stdout.take().unwrap());
+    let stderr = crate::common::read_all(child.stderr.take().unwrap());
+    std::thread::sleep(Duration::from_millis(800));
+    // A memory alarm: the broker blocks every publishing connection for two seconds.
+    node.ctl(&["set_vm_memory_high_watermark", "0.0000001"]);
+    std::thread::sleep(Duration::from_secs(2));
+    node.ctl(&["set_vm_memory_high_watermark", "0.4"]);
+    let status = crate::common::wait_or_kill(&mut child, Duration::from_secs(60));
+    let printed = String::from_utf8(stdout.join().unwrap()).unwrap();
+    let said = String::from_utf8(stderr.join().unwrap()).unwrap();
+    assert!(status.success(), "{said}");
+    assert_eq!(printed.lines().count(), 150, "{said}");
+    let summary = said.lines().find(|l| l.contains("replayed")).expect(&said);
+    let behind: f64 = summary
+        .rsplit_once("at most ")
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect(summary);
+    assert!(behind >= 0.5, "the block shows as lag: {summary}");
+    // All of them, in the order of the recording.
+    let order: Vec<u64> = broker
+        .drain(&format!("{topic}.info"))
+        .iter()
+        .map(|got| got.decoded().notification.payload["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(order, (0..150).collect::<Vec<u64>>());
+}
