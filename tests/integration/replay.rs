@@ -511,3 +511,46 @@ fn a_broker_that_blocks_publishes_shows_as_lag_with_nothing_lost_or_reordered() 
         .collect();
     assert_eq!(order, (0..150).collect::<Vec<u64>>());
 }
+
+#[test]
+fn endless_passes_end_at_the_limit_or_the_duration() {
+    let (_broker, exchange, topic) = scratch();
+    let lines: Vec<String> = (0..10)
+        .map(|n| recorded("load.test", json!({"n": n}), json!({}), "10:00:00"))
+        .collect();
+    let recording = Recording::of(&lines);
+    let args = route_args(
+        &exchange,
+        &topic,
+        &["--replay", recording.path(), "--loop", "0", "--limit", "25"],
+    );
+    let run = notify(&args, b"");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout.lines().count(), 25);
+    // From stdin too, held for the passes after the first.
+    let args = route_args(&exchange, &topic, &["--replay", "--loop", "3"]);
+    let run = notify(&args, (lines.join("\n") + "\n").as_bytes());
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout.lines().count(), 30);
+    let started = Instant::now();
+    let args = route_args(
+        &exchange,
+        &topic,
+        &[
+            "--replay",
+            recording.path(),
+            "--loop",
+            "0",
+            "--rate",
+            "20",
+            "--duration",
+            "1.5",
+        ],
+    );
+    let run = notify(&args, b"");
+    let took = started.elapsed();
+    assert_eq!(run.code, 0, "{run:?}");
+    // Due at 0, 0.05, ... 1.45 s: thirty, then the duration is over.
+    assert_eq!(run.stdout.lines().count(), 30, "{run:?}");
+    assert!(took < Duration::from_secs(15), "{took:?}");
+}
