@@ -6,6 +6,7 @@
 pub mod input;
 pub mod pace;
 mod paced;
+mod pending;
 pub mod replay;
 pub mod rewrite;
 pub mod send;

@@ -4,6 +4,7 @@
 use super::input::{parse_payload_json, InputError};
 use super::pace::ReplayOptions;
 use super::paced::{Flow, Pacer};
+use super::pending::Pending;
 use super::replay::{replayed, MaskedOnce};
 use super::rewrite::Rewriter;
 use super::stdin::{Chunks, Interrupts};
@@ -16,9 +17,7 @@ use crate::tool::Signalled;
 use crate::wire::envelope::python_timestamp;
 use crate::wire::pyjson::PythonJson;
 use anyhow::{Context, Result};
-use std::collections::VecDeque;
 use std::io::{self, IsTerminal, Read, Write};
-use std::time::{Duration, Instant};
 
 /// Connects (trying again while the broker may come back, for up to the connect timeout),
 /// sends the notifications and writes the message_id of each to `out` once the broker has
@@ -429,87 +428,4 @@ fn read_all(stdin: Chunks, interrupts: &Interrupts) -> Result<Vec<(u64, String)>
         },
     )?;
     Ok(lines)
-}
-
-/// Notifications sent but not yet reported.
-#[derive(Default)]
-struct Pending {
-    /// Each one's last sequence number, message_id, and when it was due (paced).
-    queue: VecDeque<(u64, String, Option<Instant>)>,
-    /// How many were sent so far.
-    sent: u64,
-    /// How many were confirmed so far.
-    confirmed: u64,
-    /// stdout was closed by its reader: ids are no longer written.
-    closed: bool,
-    /// How many confirmed ids were not written for that.
-    unprinted: u64,
-    /// How long after it was due the last confirmed one was confirmed, and the most so far:
-    /// a broker that holds publishes back (flow control, an alarm) shows here.
-    lag: Duration,
-    max_lag: Duration,
-}
-
-impl Pending {
-    /// Sends `outgoing`, which was `due` then (when paced).
-    fn send(
-        &mut self,
-        notifier: &mut Notifier,
-        outgoing: Outgoing,
-        due: Option<Instant>,
-    ) -> Result<()> {
-        let sent = match &outgoing.route {
-            None => notifier.send(&outgoing.notification)?,
-            Some((exchange, key)) => notifier.send_to(&outgoing.notification, exchange, key)?,
-        };
-        self.queue
-            .push_back((sent.last_seq, outgoing.notification.message_id, due));
-        self.sent += 1;
-        Ok(())
-    }
-
-    /// Writes the message_id of every notification whose publishes are confirmed through
-    /// sequence number `through`.
-    fn write_confirmed(&mut self, through: u64, out: &mut impl Write) -> Result<()> {
-        let mut wrote = false;
-        while let Some((seq, _, _)) = self.queue.front() {
-            if *seq > through {
-                break;
-            }
-            if let Some((_, id, due)) = self.queue.pop_front() {
-                self.confirmed += 1;
-                if let Some(due) = due {
-                    self.lag = due.elapsed();
-                    self.max_lag = self.max_lag.max(self.lag);
-                }
-                if self.closed {
-                    self.unprinted += 1;
-                    continue;
-                }
-                let written = writeln!(out, "{id}");
-                self.wrote(written, 1)?;
-                wrote = true;
-            }
-        }
-        if wrote && !self.closed {
-            let flushed = out.flush();
-            // What the writer held is lost with the pipe; the count says how many ids.
-            self.wrote(flushed, 0)?;
-        }
-        Ok(())
-    }
-
-    /// Notes a write of `ids` ids: a reader that went away (broken pipe) closes stdout for
-    /// good, and sending goes on; any other failure stops it.
-    fn wrote(&mut self, result: io::Result<()>, ids: u64) -> Result<()> {
-        match result {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
-                self.closed = true;
-                self.unprinted += ids;
-                Ok(())
-            }
-            Err(e) => Err(e).context("writing message ids to stdout"),
-        }
-    }
 }

@@ -76,6 +76,25 @@ fn take(lines: &Receiver<Line>, count: usize, within: Duration) -> Vec<Line> {
         .collect()
 }
 
+/// A replay running on the broker of `url`, with what it writes on stdout and stderr once it
+/// ends.
+fn replaying(url: &str, args: &[&str]) -> (Child, Output, Output) {
+    let mut child = Command::new(NOTIFY)
+        .args(args)
+        .env("OSLO_TRANSPORT_URL", url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = crate::common::read_all(child.stdout.take().unwrap());
+    let stderr = crate::common::read_all(child.stderr.take().unwrap());
+    (child, stdout, stderr)
+}
+
+/// What a process writes on one of its pipes, read to its end.
+type Output = std::thread::JoinHandle<Vec<u8>>;
+
 fn stop(mut child: Child) {
     let _ = child.kill();
     let _ = child.wait();
@@ -353,16 +372,7 @@ fn interrupted_in_the_middle_what_was_confirmed_is_reported_and_in_its_queue() {
         &topic,
         &["--replay", recording.path(), "--rate", "50"],
     );
-    let mut child = Command::new(NOTIFY)
-        .args(&args)
-        .env("OSLO_TRANSPORT_URL", transport_url())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = crate::common::read_all(child.stdout.take().unwrap());
-    let stderr = crate::common::read_all(child.stderr.take().unwrap());
+    let (mut child, stdout, stderr) = replaying(&transport_url(), &args);
     std::thread::sleep(Duration::from_millis(1500));
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -469,23 +479,15 @@ fn a_broker_that_blocks_publishes_shows_as_lag_with_nothing_lost_or_reordered() 
         .map(|n| recorded("load.test", json!({"n": n}), json!({}), "10:00:00"))
         .collect();
     let recording = Recording::of(&lines);
-    let mut child = Command::new(NOTIFY)
-        .args([
-            "--topic",
-            &topic,
-            "--replay",
-            recording.path(),
-            "--rate",
-            "50",
-        ])
-        .env("OSLO_TRANSPORT_URL", node.transport_url())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = crate::common::read_all(child.stdout.take().unwrap());
-    let stderr = crate::common::read_all(child.stderr.take().unwrap());
+    let args = [
+        "--topic",
+        &topic,
+        "--replay",
+        recording.path(),
+        "--rate",
+        "50",
+    ];
+    let (mut child, stdout, stderr) = replaying(&node.transport_url(), &args);
     std::thread::sleep(Duration::from_millis(800));
     // A memory alarm: the broker blocks every publishing connection for two seconds.
     node.ctl(&["set_vm_memory_high_watermark", "0.0000001"]);
