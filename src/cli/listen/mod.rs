@@ -120,7 +120,7 @@ pub struct ListenArgs {
     pub stale: Option<f64>,
 
     /// Serve running figures as Prometheus metrics on http://ADDR/metrics (e.g.
-    /// 127.0.0.1:9571; port 0 picks one, said at -v): notifications per event type, operation
+    /// 127.0.0.1:9571; port 0 picks one, said on stderr): notifications per event type, operation
     /// durations, operations in flight and stale, queue depths, connections. With
     /// --format none, an exporter that prints nothing
     #[arg(long, value_name = "ADDR", conflicts_with_all = ["from", "timeline"])]
@@ -143,7 +143,7 @@ pub struct ListenArgs {
     #[arg(long = "timeline", value_name = "ID", conflicts_with_all = ["top", "save", "command"])]
     pub timeline: Vec<String>,
 
-    /// Output format: pretty, json, payload, raw, or a template such as
+    /// Output format: pretty, json, payload, raw, none, or a template such as
     /// '{timestamp} {priority} {event_type} {payload.instance_id}' (fields: timestamp,
     /// priority, PRIORITY, event_type, publisher_id, message_id, exchange, routing_key,
     /// source, payload and context, with dotted paths into the last two)
