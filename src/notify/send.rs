@@ -175,7 +175,8 @@ pub fn run(
         Weight::Detail,
         format_args!("the broker confirmed {} notification(s)", pending.confirmed),
     )?;
-    if matches!(config.given, Given::Replay { .. }) {
+    // (A replay that found nothing said so above.)
+    if matches!(config.given, Given::Replay { .. }) && pending.sent > 0 {
         pacer.summary(&talk, pending.confirmed, pending.max_lag)?;
     }
     if pending.unprinted > 0 {
