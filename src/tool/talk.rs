@@ -68,8 +68,11 @@ impl Talk {
         if !self.shows(weight) {
             return Ok(());
         }
+        // One write for the whole line: a process sharing the stream (a command run by
+        // oslo-listen writes to the same stderr) cannot cut into it.
+        let text = format!("{}: {line}\n", self.program);
         let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
-        writeln!(out, "{}: {line}", self.program)?;
+        out.write_all(text.as_bytes())?;
         out.flush()
     }
 
