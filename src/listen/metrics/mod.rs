@@ -66,6 +66,8 @@ pub struct Metrics {
     creating: AtomicUsize,
     /// Updates that would have created a label set while a scrape was writing.
     deferred: Mutex<Vec<Deferred>>,
+    /// Held while a label set is made.
+    creator: Mutex<()>,
 }
 
 /// An update of a label set that did not exist yet.
@@ -133,6 +135,7 @@ impl Metrics {
             scraping: AtomicBool::new(false),
             creating: AtomicUsize::new(0),
             deferred: Mutex::new(Vec::new()),
+            creator: Mutex::new(()),
         }
     }
 
@@ -147,11 +150,18 @@ impl Metrics {
             update(&metric);
             return;
         }
-        if self.series.fetch_add(1, Ordering::Relaxed) >= self.max_series {
-            self.series.fetch_sub(1, Ordering::Relaxed);
+        // One creator at a time (the engine, and a scrape making what was kept for later):
+        // a label set made by both at once would be counted twice against the cap.
+        let _creating = lock(&self.creator);
+        if let Some(metric) = family.get(labels) {
+            update(&metric);
+            return;
+        }
+        if self.series.load(Ordering::Relaxed) >= self.max_series {
             self.families.series_dropped.inc();
             return;
         }
+        self.series.fetch_add(1, Ordering::Relaxed);
         update(&family.get_or_create(labels));
     }
 
@@ -529,6 +539,45 @@ mod tests {
         assert_eq!(value(&text, &series("new.event")), Some(1.0));
         assert!(lock(&m.deferred).is_empty());
         assert_eq!(m.creating.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn label_sets_made_by_several_threads_at_once_are_counted_once_against_the_cap() {
+        let m = metrics(&[""], 500, Duration::from_secs(600));
+        let bodies: Vec<Vec<u8>> = (0..500)
+            .map(|i| {
+                body(
+                    Priority::Info,
+                    &format!("event.{i}"),
+                    "p",
+                    json!({}),
+                    "2026-12-05 10:00:00",
+                )
+            })
+            .collect();
+        let done = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            // Scrapes all along: label sets are kept for later and made by the scrapes too.
+            scope.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    m.write(false);
+                }
+            });
+            let counting: Vec<_> = (0..2)
+                .map(|_| scope.spawn(|| bodies.iter().for_each(|b| record(&m, "", b))))
+                .collect();
+            counting.into_iter().for_each(|t| t.join().unwrap());
+            done.store(true, Ordering::Relaxed);
+        });
+        let text = m.write(false);
+        let counts: Vec<f64> = samples(&text)
+            .into_iter()
+            .filter(|(s, _)| s.starts_with("oslo_listen_notifications_total"))
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(counts.len(), 500);
+        assert!(counts.iter().all(|c| *c == 2.0), "{counts:?}");
+        assert_eq!(value(&text, "oslo_listen_series_dropped_total"), Some(0.0));
     }
 
     #[test]
