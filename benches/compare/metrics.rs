@@ -107,13 +107,11 @@ fn peak_rss(pid: u32) -> Result<u64, String> {
 fn scrapes(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Result<(), String> {
     eprintln!("bench: --metrics with {SERIES} label sets, {SCRAPES} scrapes");
     let topic = scratch.topic("scrape");
-    let queue = format!("{topic}.info");
-    scratch.declare(&queue)?;
     let bodies = (0..SERIES)
         .map(|i| body(&format!("compute.bench.event{i}"), r#"{"n":1}"#))
         .collect::<Result<Vec<_>, _>>()?;
-    preload_bodies(scratch, &queue, &bodies)?;
     let address = format!("127.0.0.1:{}", free_port()?);
+    // A tap: no shared queue, so no queue gauges: the label sets are the event types'.
     let mut child = Command::new(LISTEN)
         .args([
             "--transport-url",
@@ -122,14 +120,7 @@ fn scrapes(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Res
             &scratch.exchange,
             "--topic",
         ])
-        .args([
-            topic.as_str(),
-            "--priority",
-            "info",
-            "--shared",
-            "--format",
-            "none",
-        ])
+        .args([topic.as_str(), "--priority", "info", "--format", "none"])
         .args(["--metrics", &address])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -137,6 +128,17 @@ fn scrapes(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Res
         .spawn()
         .map_err(|e| format!("{LISTEN}: {e}"))?;
     let result = (|| -> Result<(Duration, Duration, u64, usize), String> {
+        // Once it listens, the notifications go to its queue.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !scrape(&address)
+            .is_ok_and(|text| text.contains("oslo_listen_up{source=\"default\"} 1"))
+        {
+            if Instant::now() > deadline {
+                return Err("the listener did not listen within 60 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        preload_bodies(scratch, &format!("{topic}.info"), &bodies)?;
         let deadline = Instant::now() + Duration::from_secs(120);
         let text = loop {
             if let Ok(text) = scrape(&address) {
@@ -145,7 +147,12 @@ fn scrapes(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Res
                 }
             }
             if Instant::now() > deadline {
-                return Err("the listener did not count every notification in 120 s".into());
+                let counted = scrape(&address)
+                    .map(|text| counted(&text))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "the listener counted {counted} of {SERIES} in 120 s"
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         };
