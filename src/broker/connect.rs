@@ -186,7 +186,19 @@ fn connect_host(
     } else {
         amiquip::Connection::insecure_open_stream(stream, amqp_options, ConnectionTuning::default())
     };
-    opened.map_err(|e| describe_connect_error(e, host, &url.virtual_host))
+    opened.map_err(|e| {
+        let mut failure = describe_connect_error(e, host, &url.virtual_host);
+        // With TLS 1.3 a broker that wants a client certificate says so in an alert after the
+        // handshake; when our first bytes cross it, the connection is reset and the alert lost.
+        let without_certificate = url.tls && options.tls.cert_file.is_none();
+        if without_certificate && failure.reason.contains("Connection reset by peer") {
+            failure.reason.push_str(
+                " (after the TLS handshake: does the broker require a client certificate? \
+                 give --ssl-cert-file and --ssl-key-file)",
+            );
+        }
+        failure
+    })
 }
 
 fn describe_connect_error(error: amiquip::Error, host: &Host, vhost: &str) -> HostFailure {
