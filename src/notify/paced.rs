@@ -22,7 +22,7 @@ pub(super) enum Flow {
 }
 
 /// The longest sleep between two looks at signals and confirms.
-const NAP: Duration = Duration::from_millis(50);
+const NAP: Duration = Duration::from_millis(10);
 /// How often the progress line is written again.
 const REFRESH: Duration = Duration::from_millis(250);
 
@@ -89,7 +89,8 @@ impl Pacer {
 
     /// Waits until the next notification, recorded at `recorded`, is due, calling `idle`
     /// (which writes what was confirmed meanwhile) and looking at `interrupts` at least
-    /// every 50 ms; says [`Flow::Stop`] instead once `--limit` or `--duration` is reached.
+    /// every 10 ms (so that a confirm is seen soon after it comes); says [`Flow::Stop`]
+    /// instead once `--limit` or `--duration` is reached.
     pub(super) fn wait(
         &mut self,
         recorded: Option<NaiveDateTime>,
