@@ -186,22 +186,18 @@ fn connect_host(
     } else {
         amiquip::Connection::insecure_open_stream(stream, amqp_options, ConnectionTuning::default())
     };
-    opened.map_err(|e| {
-        let mut failure = describe_connect_error(e, host, &url.virtual_host);
-        // With TLS 1.3 a broker that wants a client certificate says so in an alert after the
-        // handshake; when our first bytes cross it, the connection is reset and the alert lost.
-        let without_certificate = url.tls && options.tls.cert_file.is_none();
-        if without_certificate && failure.reason.contains("Connection reset by peer") {
-            failure.reason.push_str(
-                " (after the TLS handshake: does the broker require a client certificate? \
-                 give --ssl-cert-file and --ssl-key-file)",
-            );
-        }
-        failure
-    })
+    // Without a client certificate, a reset right after the TLS handshake may be a broker's
+    // turning the session down.
+    let without_certificate = url.tls && options.tls.cert_file.is_none();
+    opened.map_err(|e| describe_connect_error(e, host, &url.virtual_host, without_certificate))
 }
 
-fn describe_connect_error(error: amiquip::Error, host: &Host, vhost: &str) -> HostFailure {
+fn describe_connect_error(
+    error: amiquip::Error,
+    host: &Host,
+    vhost: &str,
+    without_certificate: bool,
+) -> HostFailure {
     // Not a broker on that port: waiting will not make it one.
     if let Some(answered) = refused(&error) {
         return HostFailure::lasting(BrokerErrorKind::NotABroker, answered.to_string());
@@ -250,6 +246,16 @@ fn describe_connect_error(error: amiquip::Error, host: &Host, vhost: &str) -> Ho
             Tls,
             format!("the broker turned the TLS session down: {other}"),
             false,
+        ),
+        // With TLS 1.3 a broker that wants a client certificate says so in an alert after the
+        // handshake; when our first bytes cross it, the connection is reset and the alert lost.
+        other if without_certificate && other.to_string().contains("Connection reset by peer") => (
+            Unreachable,
+            format!(
+                "{other} (after the TLS handshake: does the broker require a client \
+                 certificate? give --ssl-cert-file and --ssl-key-file)"
+            ),
+            true,
         ),
         other => (Unreachable, other.to_string(), true),
     };

@@ -7,7 +7,6 @@
 //! five seconds with passive declares; every interval a [`Snapshot`] of both is written
 //! ([`Face::Lines`]) or drawn ([`Face::Screen`], [`view`]).
 
-mod depths;
 mod held;
 pub mod operations;
 mod saved;
@@ -17,6 +16,7 @@ pub mod snapshot;
 pub mod tally;
 pub mod tty;
 pub mod view;
+mod watcher;
 
 use snapshot::SortBy;
 use tally::{GroupBy, Sample, Tally};
@@ -29,7 +29,6 @@ use crate::listen::queues::QueueWatch;
 use crate::tool::talk::Talk;
 use crate::tool::{from_engine, ToolHandler};
 use anyhow::{Context, Result};
-use depths::{initial_states, Watcher};
 use held::Held;
 use screen::{Quit, Screen};
 use shared::{lock, Clock, Shared, TICK};
@@ -38,6 +37,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use view::View;
+use watcher::{initial_states, Watcher};
 
 /// Where the figures go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
