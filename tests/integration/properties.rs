@@ -124,7 +124,17 @@ proptest! {
             r#"{{"message_id": "m", "event_type": "e", "priority": "info", "timestamp": "t", "payload": {text}, "_context_x": {text}}}"#
         );
         let envelope = serde_json::json!({"oslo.version": "2.0", "oslo.message": body}).to_string();
-        for body in [body, envelope] {
+        // The envelope's string escaped otherwise than serde_json escapes it: `\/` for every
+        // slash, and `\uXXXX` for every character past ASCII, as Python writes it.
+        let slashed = envelope.replace('/', "\\/");
+        let ascii: String = envelope
+            .chars()
+            .map(|c| match c {
+                c if c.is_ascii() => c.to_string(),
+                c => c.encode_utf16(&mut [0; 2]).iter().map(|u| format!("\\u{u:04x}")).collect(),
+            })
+            .collect();
+        for body in [body, envelope, slashed, ascii] {
             let decoded = decode(body.as_bytes());
             let read = Message::read(body.as_bytes());
             match (decoded, read) {

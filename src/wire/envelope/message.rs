@@ -3,7 +3,7 @@
 //! them as values ([`super::compact`]). Printing a notification as JSON then costs a copy of that text, where
 //! building `serde_json::Value`s for it costs an allocation and a hash per member.
 
-use super::compact::{members, NotCompact};
+use super::compact::{members, NotCompact, Writer};
 use super::decode::{decode, Decoded};
 use super::{
     EnvelopeError, Format, Notification, Priority, CONTEXT_PREFIX, ENVELOPE_VERSION, MESSAGE_KEY,
@@ -216,7 +216,10 @@ fn quickly(body: &[u8]) -> Option<Message> {
             if !super::decode::version_is_compatible(ENVELOPE_VERSION, &version) {
                 return None;
             }
-            let inner = Parts::read(&message)?;
+            let inner = match message {
+                Inner::Read(parts) => *parts,
+                Inner::Text(text) => Parts::read(&text)?,
+            };
             match inner.envelope {
                 Envelope::Neither => inner.message(Format::V2),
                 _ => None,
@@ -231,7 +234,15 @@ enum Envelope {
     /// Neither of its keys: the object is the message.
     Neither,
     /// Both, the message being the JSON text of the notification.
-    Both { version: String, message: Vec<u8> },
+    Both { version: String, message: Inner },
+}
+
+/// The message of an envelope.
+enum Inner {
+    /// Read as it was read from the body, through its escapes.
+    Read(Box<Parts>),
+    /// Its text, unescaped, to be read next: what reading it through its escapes refused.
+    Text(Vec<u8>),
 }
 
 /// The members of one object: the head and the payload as compact JSON in `text`, then the
@@ -261,56 +272,105 @@ impl Parts {
     /// twice, a member of no notification, or one envelope key without the other.
     fn read(json: &[u8]) -> Option<Parts> {
         let mut text = Vec::with_capacity(json.len());
-        let mut fields: [Option<Range<usize>>; FIELDS.len()] = Default::default();
-        let (mut version, mut message) = (None, None);
-        let mut context = Vec::new();
-        let mut names = String::new();
+        let mut members_read = Members::default();
         members(json, &mut text, |key, writer| {
-            if key == VERSION_KEY || key == MESSAGE_KEY {
-                // The message is most of the body: room for it at once.
-                let room = if key == MESSAGE_KEY { json.len() } else { 0 };
-                let mut text = Vec::with_capacity(room);
-                writer.unescape_into(&mut text)?;
-                // The version must be text; the message is JSON text, checked as it is read.
-                let replaced = if key == VERSION_KEY {
-                    let text = String::from_utf8(text).map_err(|_| NotCompact)?;
-                    version.replace(text).is_some()
-                } else {
-                    message.replace(text).is_some()
-                };
-                return if replaced { Err(NotCompact) } else { Ok(()) };
-            }
-            let start = writer.written();
-            if let Some(index) = FIELDS.iter().position(|name| *name == key) {
-                writer.value()?;
-                return match fields[index].replace(start..writer.written()) {
-                    None => Ok(()),
-                    Some(_) => Err(NotCompact),
-                };
-            }
-            // Any other member is left to decode, which checks its text.
-            let name = key.strip_prefix(CONTEXT_PREFIX).ok_or(NotCompact)?;
-            writer.value()?;
-            let at = names.len();
-            names.push_str(name);
-            context.push((at..names.len(), start..writer.written()));
-            Ok(())
+            members_read.read(key, writer)
         })
         .ok()?;
-        let envelope = match (version, message) {
+        members_read.parts(text)
+    }
+}
+
+/// An object's members as they are read: the head and payload as ranges of the text written
+/// ([`FIELDS`]), the envelope's members, the context's names and values.
+#[derive(Default)]
+struct Members {
+    fields: [Option<Range<usize>>; FIELDS.len()],
+    version: Option<String>,
+    message: Option<Inner>,
+    context: Vec<(Range<usize>, Range<usize>)>,
+    names: String,
+}
+
+impl Members {
+    /// Reads the member `key`, its value at the writer's reading position.
+    fn read(&mut self, key: &str, writer: &mut Writer) -> Result<(), NotCompact> {
+        if key == VERSION_KEY {
+            let mut text = Vec::new();
+            writer.unescape_into(&mut text)?;
+            // The version must be text.
+            let text = String::from_utf8(text).map_err(|_| NotCompact)?;
+            return match self.version.replace(text) {
+                None => Ok(()),
+                Some(_) => Err(NotCompact),
+            };
+        }
+        if key == MESSAGE_KEY {
+            // An envelope inside an envelope is left to decode, which refuses it.
+            if writer.is_quoted() {
+                return Err(NotCompact);
+            }
+            let message = Self::message(writer)?;
+            return match self.message.replace(message) {
+                None => Ok(()),
+                Some(_) => Err(NotCompact),
+            };
+        }
+        let start = writer.written();
+        if let Some(index) = FIELDS.iter().position(|name| *name == key) {
+            writer.value()?;
+            return match self.fields[index].replace(start..writer.written()) {
+                None => Ok(()),
+                Some(_) => Err(NotCompact),
+            };
+        }
+        // Any other member is left to decode, which checks its text.
+        let name = key.strip_prefix(CONTEXT_PREFIX).ok_or(NotCompact)?;
+        writer.value()?;
+        let at = self.names.len();
+        self.names.push_str(name);
+        self.context
+            .push((at..self.names.len(), start..writer.written()));
+        Ok(())
+    }
+
+    /// An envelope's message, read through its escapes in the one pass over the body when
+    /// it can be ([`Writer::members_quoted`]); else unescaped into its text (JSON text,
+    /// checked as it is read next).
+    fn message(writer: &mut Writer) -> Result<Inner, NotCompact> {
+        let start = writer.position();
+        let mut members_read = Members::default();
+        // The message is most of the body: room for it at once.
+        let mut text = Vec::with_capacity(writer.remaining());
+        let read =
+            writer.members_quoted(&mut text, &mut |key, writer| members_read.read(key, writer));
+        if let Ok(Some(parts)) = read.map(|()| members_read.parts(text)) {
+            return Ok(Inner::Read(Box::new(parts)));
+        }
+        writer.rewind(start);
+        let mut text = Vec::with_capacity(writer.remaining());
+        writer.unescape_into(&mut text)?;
+        Ok(Inner::Text(text))
+    }
+
+    /// The parts read, their values in `text`.
+    fn parts(self, mut text: Vec<u8>) -> Option<Parts> {
+        let envelope = match (self.version, self.message) {
             (None, None) => Envelope::Neither,
             (Some(version), Some(message)) => Envelope::Both { version, message },
             _ => return None,
         };
-        let context = append_names(&mut text, &names, context)?;
+        let context = append_names(&mut text, &self.names, self.context)?;
         Some(Parts {
             text,
-            fields,
+            fields: self.fields,
             context,
             envelope,
         })
     }
+}
 
+impl Parts {
     /// Whether it holds nothing but the envelope.
     fn is_empty(&self) -> bool {
         self.fields.iter().all(Option::is_none) && self.context.is_empty()
@@ -458,5 +518,66 @@ mod tests {
         assert_eq!(quick.notification(), slow.notification());
         let context: &Map<String, Value> = &quick.notification().context;
         assert_eq!(context["roles"][1], "b");
+    }
+
+    /// Whether an envelope's message was read in the one pass over the body.
+    fn read_in_one_pass(body: &[u8]) -> bool {
+        match Parts::read(body).map(|outer| outer.envelope) {
+            Some(Envelope::Both { message, .. }) => matches!(message, Inner::Read(_)),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn a_message_read_through_its_escapes_is_the_message_unescaped_first() {
+        // The inner JSON as Python writes it (ASCII, `\uXXXX` for the rest), with every
+        // escape a string may hold, nesting, numbers in each form, and white space of all kinds.
+        let inner = concat!(
+            r#"{"message_id": "m", "publisher_id": "nova-compute:c1", "event_type": "e", "#,
+            r#""priority": "INFO", "payload": {"nova_object.data": {"s": "caf\u00e9 \ud83d\ude00 "#,
+            r#"\"q\" \\ \/ / \b\f\n\r\t \u0001", "n": [0, -1.5, 1E2, 2e-3, 12345678901234567890], "#,
+            r#""e": {}, "l": [], "t": [true, false, null]}},"#,
+            "\n\t \r",
+            r#""timestamp": "t", "_unique_id": "u", "_context_roles": ["a", "b"], "#,
+            r#""_context_auth_token": "secret", "_context_catalog": [{"url": "https:\/\/x"}]}"#
+        );
+        // The outer string as oslo writes it, then with `\/` for `/`, then with an escape
+        // that the one pass leaves to the two (a `\u` in the outer string).
+        let oslo = serde_json::to_string(inner).unwrap();
+        let slashed = oslo.replace('/', "\\/");
+        let unicode = oslo.replacen("\\\"q", "\\u0022q", 1);
+        assert_ne!(unicode, oslo);
+        for (outer, one_pass) in [(oslo, true), (slashed, true), (unicode, false)] {
+            let body = format!(r#"{{"oslo.version": "2.0", "oslo.message": {outer}}}"#);
+            assert_eq!(read_in_one_pass(body.as_bytes()), one_pass, "{body}");
+            let quick = quickly(body.as_bytes()).expect("an ordinary notification");
+            let slow = Message::from(decode(body.as_bytes()).unwrap());
+            assert_eq!(quick.payload_json(), slow.payload_json());
+            assert!(quick
+                .payload_json()
+                .contains(r#""s":"café 😀 \"q\" \\ / / \b\f\n\r\t \u0001""#));
+            assert_eq!(
+                quick.context_json().collect::<Vec<_>>(),
+                slow.context_json().collect::<Vec<_>>()
+            );
+            assert_eq!(parts(quick), slowly(&body).unwrap());
+        }
+        // What a string may not hold, or JSON that is not, is refused as decode refuses it,
+        // after the two passes.
+        let spoiled = [
+            serde_json::to_string(&inner.replace("\\n", "\n")).unwrap(),
+            serde_json::to_string(&inner.replacen(", ", ",, ", 1)).unwrap(),
+            serde_json::to_string(&inner.replacen("\"e\": {}", "\"e\": {}, \"e\": 1", 1)).unwrap(),
+            serde_json::to_string(&format!("{inner} x")).unwrap(),
+            serde_json::to_string(inner)
+                .unwrap()
+                .replacen("\\\"", "\"", 1),
+        ];
+        for outer in spoiled {
+            let body = format!(r#"{{"oslo.version": "2.0", "oslo.message": {outer}}}"#);
+            assert!(!read_in_one_pass(body.as_bytes()), "{body}");
+            let read = Message::read(body.as_bytes()).map(parts);
+            assert_eq!(read, slowly(&body), "{body}");
+        }
     }
 }

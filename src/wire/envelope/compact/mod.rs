@@ -10,6 +10,12 @@
 //! an object with a key twice, nesting deeper than a notification's member may have, or
 //! anything that is not JSON. The caller then reads the message the slow way, which names
 //! what is wrong or keeps what `serde_json` keeps.
+//!
+//! [`Writer::members_quoted`] reads an object that is the text of a JSON string through the
+//! string's escapes, as they come: a V2 body's `oslo.message` is read in the same pass as
+//! the body, never unescaped into a text of its own first.
+
+mod strings;
 
 /// How deep a member of a notification may nest: `serde_json` allows 127 levels in all, and
 /// the notification's own object is one of them.
@@ -57,6 +63,9 @@ pub(super) struct Writer<'r, 'o> {
     containers: Vec<Container>,
     /// Where each key of the open objects is in `out` (its escaped text, without quotes).
     keys: Vec<(usize, usize)>,
+    /// Whether `raw` is the inside of a JSON string whose text is read, read through the
+    /// string's escapes ([`Writer::members_quoted`]).
+    quoted: bool,
 }
 
 impl<'r, 'o> Writer<'r, 'o> {
@@ -67,7 +76,56 @@ impl<'r, 'o> Writer<'r, 'o> {
             out,
             containers: Vec::new(),
             keys: Vec::new(),
+            quoted: false,
         }
+    }
+
+    /// Reads the string at the reading position as the JSON object it holds, member by
+    /// member as [`Writer::members`] reads an object (its text written to `out`), through
+    /// the string's escapes as they come, so that the string is not unescaped first: a V2
+    /// body's `oslo.message` is read in one pass. It refuses what it leaves to the two
+    /// passes: a `\uXXXX` escape in the string's text (oslo's text never has one: its inner
+    /// JSON is ASCII), a string inside another, and anything `members` refuses.
+    pub(super) fn members_quoted(
+        &mut self,
+        out: &mut Vec<u8>,
+        each: &mut dyn FnMut(&str, &mut Writer) -> Result<(), NotCompact>,
+    ) -> Result<(), NotCompact> {
+        if self.quoted || self.peek() != Some(b'"') {
+            return Err(NotCompact);
+        }
+        let mut inner = Writer::new(self.raw, out);
+        inner.at = self.at + 1;
+        inner.quoted = true;
+        inner.skip_space();
+        inner.members(each)?;
+        inner.skip_space();
+        // The string ends right after the object (`peek` stops at its quote).
+        if inner.raw.get(inner.at) != Some(&b'"') {
+            return Err(NotCompact);
+        }
+        self.at = inner.at + 1;
+        Ok(())
+    }
+
+    /// Where the reading is, to come back to with [`Writer::rewind`].
+    pub(super) fn position(&self) -> usize {
+        self.at
+    }
+
+    /// Goes back to a position [`Writer::position`] gave, as if nothing after it was read.
+    pub(super) fn rewind(&mut self, position: usize) {
+        self.at = position;
+    }
+
+    /// How many bytes are left to read.
+    pub(super) fn remaining(&self) -> usize {
+        self.raw.len() - self.at
+    }
+
+    /// Whether the text is read through a string's escapes.
+    pub(super) fn is_quoted(&self) -> bool {
+        self.quoted
     }
 
     /// Reads the object at the reading position member by member, as [`members`] reads a
@@ -80,7 +138,7 @@ impl<'r, 'o> Writer<'r, 'o> {
         self.expect(b'{')?;
         self.skip_space();
         if self.peek() == Some(b'}') {
-            self.at += 1;
+            self.bump();
             return Ok(());
         }
         loop {
@@ -93,9 +151,9 @@ impl<'r, 'o> Writer<'r, 'o> {
             each(&key, self)?;
             self.skip_space();
             match self.peek() {
-                Some(b',') => self.at += 1,
+                Some(b',') => self.bump(),
                 Some(b'}') => {
-                    self.at += 1;
+                    self.bump();
                     return Ok(());
                 }
                 _ => return Err(NotCompact),
@@ -118,7 +176,7 @@ impl<'r, 'o> Writer<'r, 'o> {
         if self.peek() != Some(byte) {
             return Err(NotCompact);
         }
-        self.at += 1;
+        self.bump();
         Ok(())
     }
 
@@ -132,60 +190,39 @@ impl<'r, 'o> Writer<'r, 'o> {
         }
     }
 
-    /// Reads a JSON string into `into`, its escapes decoded.
-    pub(super) fn string_into(&mut self, into: &mut String) -> Result<(), NotCompact> {
-        let mut bytes = std::mem::take(into).into_bytes();
-        self.unescape_into(&mut bytes)?;
-        // Checked once: every run of plain bytes ends at a quote or a backslash, so a
-        // character cannot span two runs, and an escape decodes to whole characters.
-        *into = String::from_utf8(bytes).map_err(|_| NotCompact)?;
-        Ok(())
-    }
-
-    /// Reads a JSON string's bytes into `into`, its escapes decoded, without checking that
-    /// they are UTF-8: for a string that holds JSON text which is read (and checked) next.
-    pub(super) fn unescape_into(&mut self, into: &mut Vec<u8>) -> Result<(), NotCompact> {
-        self.expect(b'"')?;
-        loop {
-            into.extend_from_slice(self.plain_run()?);
-            match self.raw[self.at] {
-                b'"' => {
-                    self.at += 1;
-                    return Ok(());
-                }
-                b'\\' => {
-                    let kind = *self.raw.get(self.at + 1).ok_or(NotCompact)?;
-                    self.at += 2;
-                    let byte = match kind {
-                        b'"' => b'"',
-                        b'\\' => b'\\',
-                        b'/' => b'/',
-                        b'b' => 0x8,
-                        b'f' => 0xc,
-                        b'n' => b'\n',
-                        b'r' => b'\r',
-                        b't' => b'\t',
-                        b'u' => {
-                            let c = self.code_point()?;
-                            into.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
-                            continue;
-                        }
-                        _ => return Err(NotCompact),
-                    };
-                    into.push(byte);
-                }
-                _ => return Err(NotCompact),
-            }
+    /// The next byte of the text: in a string's text ([`Writer::quoted`]), the byte an
+    /// escape stands for, and `None` at the string's end or at an escape left to the two
+    /// passes (`\uXXXX`, `\b`, `\f`).
+    fn peek(&self) -> Option<u8> {
+        let byte = *self.raw.get(self.at)?;
+        if !self.quoted {
+            return Some(byte);
+        }
+        match byte {
+            b'\\' => match self.raw.get(self.at + 1)? {
+                b'"' => Some(b'"'),
+                b'\\' => Some(b'\\'),
+                b'/' => Some(b'/'),
+                b'n' => Some(b'\n'),
+                b'r' => Some(b'\r'),
+                b't' => Some(b'\t'),
+                _ => None,
+            },
+            // The string ends, or holds what no string may.
+            b'"' | 0..=0x1f => None,
+            byte => Some(byte),
         }
     }
 
-    fn peek(&self) -> Option<u8> {
-        self.raw.get(self.at).copied()
+    /// Moves past the byte [`Writer::peek`] gave.
+    fn bump(&mut self) {
+        let escaped = self.quoted && self.raw.get(self.at) == Some(&b'\\');
+        self.at += if escaped { 2 } else { 1 };
     }
 
     fn skip_space(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.at += 1;
+            self.bump();
         }
     }
 
@@ -227,7 +264,7 @@ impl<'r, 'o> Writer<'r, 'o> {
                 };
                 match self.peek() {
                     Some(byte) if byte == next => {
-                        self.at += 1;
+                        self.bump();
                         self.out.push(b',');
                         if let Container::Object { .. } = container {
                             self.key()?;
@@ -235,7 +272,7 @@ impl<'r, 'o> Writer<'r, 'o> {
                         break;
                     }
                     Some(byte) if byte == end => {
-                        self.at += 1;
+                        self.bump();
                         self.close(end);
                     }
                     _ => return Err(NotCompact),
@@ -251,11 +288,11 @@ impl<'r, 'o> Writer<'r, 'o> {
             return Err(NotCompact);
         }
         self.containers.push(container);
-        self.at += 1;
+        self.bump();
         self.out.push(start);
         self.skip_space();
         if self.peek() == Some(end) {
-            self.at += 1;
+            self.bump();
             self.close(end);
             return Ok(false);
         }
@@ -293,7 +330,7 @@ impl<'r, 'o> Writer<'r, 'o> {
         if self.peek() != Some(b':') {
             return Err(NotCompact);
         }
-        self.at += 1;
+        self.bump();
         self.out.push(b':');
         Ok(())
     }
@@ -350,182 +387,10 @@ impl<'r, 'o> Writer<'r, 'o> {
         self.at += i;
         Ok(())
     }
-
-    /// The bytes of a string up to its next quote, backslash or control character, which
-    /// is then the next byte to read.
-    fn plain_run(&mut self) -> Result<&'r [u8], NotCompact> {
-        let raw: &'r [u8] = self.raw;
-        let rest = &raw[self.at..];
-        let plain = special_at(rest).ok_or(NotCompact)?;
-        self.at += plain;
-        Ok(&rest[..plain])
-    }
-
-    /// Writes a string as `serde_json` writes it.
-    fn string(&mut self) -> Result<(), NotCompact> {
-        self.at += 1;
-        self.out.push(b'"');
-        loop {
-            let plain = self.plain_run()?;
-            self.out.extend_from_slice(plain);
-            match self.raw[self.at] {
-                b'"' => {
-                    self.at += 1;
-                    self.out.push(b'"');
-                    return Ok(());
-                }
-                b'\\' => self.escape()?,
-                _ => return Err(NotCompact),
-            }
-        }
-    }
-
-    /// Reads one escape and writes the character it stands for, escaped as `serde_json`
-    /// escapes it.
-    fn escape(&mut self) -> Result<(), NotCompact> {
-        let kind = *self.raw.get(self.at + 1).ok_or(NotCompact)?;
-        self.at += 2;
-        let short: &[u8] = match kind {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'/' => b"/",
-            b'b' => b"\\b",
-            b'f' => b"\\f",
-            b'n' => b"\\n",
-            b'r' => b"\\r",
-            b't' => b"\\t",
-            b'u' => {
-                let c = self.code_point()?;
-                self.write_char(c);
-                return Ok(());
-            }
-            _ => return Err(NotCompact),
-        };
-        self.out.extend_from_slice(short);
-        Ok(())
-    }
-
-    /// The character of a `\uXXXX` escape (and of the second half, for a surrogate pair).
-    fn code_point(&mut self) -> Result<char, NotCompact> {
-        let first = self.hex4()?;
-        let unit = match first {
-            0xD800..=0xDBFF => {
-                if !self.raw[self.at..].starts_with(b"\\u") {
-                    return Err(NotCompact);
-                }
-                self.at += 2;
-                let low = self.hex4()?;
-                if !(0xDC00..=0xDFFF).contains(&low) {
-                    return Err(NotCompact);
-                }
-                0x10000 + ((first - 0xD800) << 10) + (low - 0xDC00)
-            }
-            0xDC00..=0xDFFF => return Err(NotCompact),
-            _ => first,
-        };
-        char::from_u32(unit).ok_or(NotCompact)
-    }
-
-    fn hex4(&mut self) -> Result<u32, NotCompact> {
-        let digits = self.raw.get(self.at..self.at + 4).ok_or(NotCompact)?;
-        let mut value = 0;
-        for &digit in digits {
-            value = value * 16 + char::from(digit).to_digit(16).ok_or(NotCompact)?;
-        }
-        self.at += 4;
-        Ok(value)
-    }
-
-    fn write_char(&mut self, c: char) {
-        let short: &[u8] = match c {
-            '"' => b"\\\"",
-            '\\' => b"\\\\",
-            '\u{8}' => b"\\b",
-            '\u{c}' => b"\\f",
-            '\n' => b"\\n",
-            '\r' => b"\\r",
-            '\t' => b"\\t",
-            c if u32::from(c) < 0x20 => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                let n = u32::from(c) as usize;
-                self.out
-                    .extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[n >> 4], HEX[n & 0xF]]);
-                return;
-            }
-            c => {
-                let mut buffer = [0; 4];
-                self.out
-                    .extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
-                return;
-            }
-        };
-        self.out.extend_from_slice(short);
-    }
-}
-
-/// Where the first quote, backslash or control character of `bytes` is: eight bytes at a
-/// time (each word tested for the three at once), then byte by byte for the last few.
-fn special_at(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // A byte of `x` is zero: its high bit in `(x - ONES) & !x & HIGH`. A borrow can also set
-    // the bit of a byte above a zero one, never below it, so the lowest bit set is exact.
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
-    for word in words.by_ref() {
-        let w = u64::from_le_bytes([
-            word[0], word[1], word[2], word[3], word[4], word[5], word[6], word[7],
-        ]);
-        // Below 0x20: the same trick with 0x20 for 1 (exact for the lowest such byte).
-        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-        let found =
-            zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\'))) | control;
-        if found != 0 {
-            return Some(at + (found.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    words
-        .remainder()
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        .map(|i| at + i)
 }
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn the_first_special_byte_is_found_wherever_it_is() {
-        let slow = |bytes: &[u8]| {
-            bytes
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        };
-        let specials: [u8; 6] = [b'"', b'\\', 0x00, 0x1f, 0x0a, 0x19];
-        let plains: [u8; 6] = [b'a', 0x20, 0x7f, 0x80, 0xff, 0x21];
-        for len in 0..40 {
-            for at in 0..=len {
-                for (&special, &plain) in specials.iter().zip(plains.iter().cycle()) {
-                    let mut bytes = vec![plain; len];
-                    if at < len {
-                        bytes[at] = special;
-                        // Another special later does not matter; one just before does.
-                        if at + 3 < len {
-                            bytes[at + 3] = b'"';
-                        }
-                    }
-                    assert_eq!(special_at(&bytes), slow(&bytes), "{bytes:?}");
-                }
-            }
-        }
-        // Every byte value, alone in a word of plain bytes.
-        for b in 0..=255u8 {
-            let bytes = [b'x', b'x', b, b'x', b'x', b'x', b'x', b'x', b'x'];
-            assert_eq!(special_at(&bytes), slow(&bytes), "{b}");
-        }
-    }
-
     use super::*;
     use serde_json::Value;
 

@@ -1,0 +1,258 @@
+//! Strings: read through their escapes, and written as `serde_json` escapes them.
+
+use super::{NotCompact, Writer};
+
+impl Writer<'_, '_> {
+    /// Reads a JSON string into `into`, its escapes decoded.
+    pub(in crate::wire::envelope) fn string_into(
+        &mut self,
+        into: &mut String,
+    ) -> Result<(), NotCompact> {
+        let mut bytes = std::mem::take(into).into_bytes();
+        self.unescape_into(&mut bytes)?;
+        // Checked once: every run of plain bytes ends at a quote or a backslash, so a
+        // character cannot span two runs, and an escape decodes to whole characters.
+        *into = String::from_utf8(bytes).map_err(|_| NotCompact)?;
+        Ok(())
+    }
+
+    /// Reads a JSON string's bytes into `into`, its escapes decoded, without checking that
+    /// they are UTF-8: for a string that holds JSON text which is read (and checked) next.
+    pub(in crate::wire::envelope) fn unescape_into(
+        &mut self,
+        into: &mut Vec<u8>,
+    ) -> Result<(), NotCompact> {
+        self.expect(b'"')?;
+        loop {
+            self.at = copy_plain(self.raw, self.at, into).ok_or(NotCompact)?;
+            match self.peek().ok_or(NotCompact)? {
+                b'"' => {
+                    self.bump();
+                    return Ok(());
+                }
+                b'\\' => {
+                    self.bump();
+                    let kind = self.peek().ok_or(NotCompact)?;
+                    self.bump();
+                    let byte = match kind {
+                        b'"' => b'"',
+                        b'\\' => b'\\',
+                        b'/' => b'/',
+                        b'b' => 0x8,
+                        b'f' => 0xc,
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'u' => {
+                            let c = self.code_point()?;
+                            into.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                            continue;
+                        }
+                        _ => return Err(NotCompact),
+                    };
+                    into.push(byte);
+                }
+                // Only in a string's text: `\/` there is a plain slash.
+                b'/' => {
+                    self.bump();
+                    into.push(b'/');
+                }
+                _ => return Err(NotCompact),
+            }
+        }
+    }
+
+    /// Writes a string as `serde_json` writes it.
+    pub(super) fn string(&mut self) -> Result<(), NotCompact> {
+        self.bump();
+        self.out.push(b'"');
+        loop {
+            self.at = copy_plain(self.raw, self.at, self.out).ok_or(NotCompact)?;
+            match self.peek().ok_or(NotCompact)? {
+                b'"' => {
+                    self.bump();
+                    self.out.push(b'"');
+                    return Ok(());
+                }
+                b'\\' => self.escape()?,
+                // Only in a string's text: `\/` there is a plain slash.
+                b'/' => {
+                    self.bump();
+                    self.out.push(b'/');
+                }
+                _ => return Err(NotCompact),
+            }
+        }
+    }
+
+    /// Reads one escape and writes the character it stands for, escaped as `serde_json`
+    /// escapes it.
+    fn escape(&mut self) -> Result<(), NotCompact> {
+        self.bump();
+        let kind = self.peek().ok_or(NotCompact)?;
+        self.bump();
+        let short: &[u8] = match kind {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'/' => b"/",
+            b'b' => b"\\b",
+            b'f' => b"\\f",
+            b'n' => b"\\n",
+            b'r' => b"\\r",
+            b't' => b"\\t",
+            b'u' => {
+                let c = self.code_point()?;
+                self.write_char(c);
+                return Ok(());
+            }
+            _ => return Err(NotCompact),
+        };
+        self.out.extend_from_slice(short);
+        Ok(())
+    }
+
+    /// The character of a `\uXXXX` escape (and of the second half, for a surrogate pair).
+    fn code_point(&mut self) -> Result<char, NotCompact> {
+        let first = self.hex4()?;
+        let unit = match first {
+            0xD800..=0xDBFF => {
+                if self.peek() != Some(b'\\') {
+                    return Err(NotCompact);
+                }
+                self.bump();
+                if self.peek() != Some(b'u') {
+                    return Err(NotCompact);
+                }
+                self.bump();
+                let low = self.hex4()?;
+                if !(0xDC00..=0xDFFF).contains(&low) {
+                    return Err(NotCompact);
+                }
+                0x10000 + ((first - 0xD800) << 10) + (low - 0xDC00)
+            }
+            0xDC00..=0xDFFF => return Err(NotCompact),
+            _ => first,
+        };
+        char::from_u32(unit).ok_or(NotCompact)
+    }
+
+    fn hex4(&mut self) -> Result<u32, NotCompact> {
+        let digits = self.raw.get(self.at..self.at + 4).ok_or(NotCompact)?;
+        let mut value = 0;
+        for &digit in digits {
+            value = value * 16 + char::from(digit).to_digit(16).ok_or(NotCompact)?;
+        }
+        self.at += 4;
+        Ok(value)
+    }
+
+    fn write_char(&mut self, c: char) {
+        let short: &[u8] = match c {
+            '"' => b"\\\"",
+            '\\' => b"\\\\",
+            '\u{8}' => b"\\b",
+            '\u{c}' => b"\\f",
+            '\n' => b"\\n",
+            '\r' => b"\\r",
+            '\t' => b"\\t",
+            c if u32::from(c) < 0x20 => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let n = u32::from(c) as usize;
+                self.out
+                    .extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[n >> 4], HEX[n & 0xF]]);
+                return;
+            }
+            c => {
+                let mut buffer = [0; 4];
+                self.out
+                    .extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+                return;
+            }
+        };
+        self.out.extend_from_slice(short);
+    }
+}
+
+/// Copies the bytes of `raw` from `at` up to its next quote, backslash or control character
+/// onto `out`, and says where that byte is; `None` when there is none. Eight bytes at a
+/// time: each word is copied whole (a store of eight bytes, not a call), tested for the
+/// three at once, and what was copied past the special byte is taken back.
+fn copy_plain(raw: &[u8], mut at: usize, out: &mut Vec<u8>) -> Option<usize> {
+    while let Some(&word) = raw.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
+        out.extend_from_slice(&word);
+        if let Some(i) = special_in(u64::from_le_bytes(word)) {
+            out.truncate(out.len() - 8 + i);
+            return Some(at + i);
+        }
+        at += 8;
+    }
+    let rest = &raw[at..];
+    let plain = rest.iter().position(|&b| is_special(b))?;
+    out.extend_from_slice(&rest[..plain]);
+    Some(at + plain)
+}
+
+fn is_special(b: u8) -> bool {
+    b == b'"' || b == b'\\' || b < 0x20
+}
+
+/// Which byte of the little-endian word `w` is the first quote, backslash or control
+/// character, if any.
+fn special_in(w: u64) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte of `x` is zero: its high bit in `(x - ONES) & !x & HIGH`. A borrow can also set
+    // the bit of a byte above a zero one, never below it, so the lowest bit set is exact.
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    // Below 0x20: the same trick with 0x20 for 1 (exact for the lowest such byte).
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    let found = zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\'))) | control;
+    (found != 0).then(|| (found.trailing_zeros() / 8) as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_special_byte_is_found_wherever_it_is() {
+        let slow = |bytes: &[u8]| {
+            bytes
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        };
+        // Where the copy from `from` stops; what it copied is checked to be the bytes before.
+        let copied = |bytes: &[u8], from: usize| {
+            let mut out = b"before".to_vec();
+            let stop = copy_plain(bytes, from, &mut out)?;
+            assert_eq!(out[6..], bytes[from..stop], "{bytes:?} from {from}");
+            assert_eq!(&out[..6], b"before");
+            Some(stop)
+        };
+        let specials: [u8; 6] = [b'"', b'\\', 0x00, 0x1f, 0x0a, 0x19];
+        let plains: [u8; 6] = [b'a', 0x20, 0x7f, 0x80, 0xff, 0x21];
+        for len in 0..40 {
+            for at in 0..=len {
+                for (&special, &plain) in specials.iter().zip(plains.iter().cycle()) {
+                    let mut bytes = vec![plain; len];
+                    if at < len {
+                        bytes[at] = special;
+                        // Another special later does not matter; one just before does.
+                        if at + 3 < len {
+                            bytes[at + 3] = b'"';
+                        }
+                    }
+                    assert_eq!(copied(&bytes, 0), slow(&bytes), "{bytes:?}");
+                    if len > 0 {
+                        assert_eq!(copied(&bytes, 1), slow(&bytes[1..]).map(|i| i + 1));
+                    }
+                }
+            }
+        }
+        // Every byte value, alone in a word of plain bytes.
+        for b in 0..=255u8 {
+            let bytes = [b'x', b'x', b, b'x', b'x', b'x', b'x', b'x', b'x'];
+            assert_eq!(copied(&bytes, 0), slow(&bytes), "{b}");
+        }
+    }
+}
