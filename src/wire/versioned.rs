@@ -5,6 +5,7 @@
 //! wants to read. Pure.
 
 use serde_json::{Map, Value};
+use std::ops::Range;
 
 /// The prefix of the keys of a versioned object primitive (`nova_object`), the one whose
 /// `.name` and `.data` both are there, with the data. Allocates nothing: `--top` looks into
@@ -99,6 +100,255 @@ pub fn unwrap_in_place(value: &mut Value) {
     }
 }
 
+/// [`unwrap`] done on compact JSON text (as `serde_json` writes it) without building values:
+/// the compact text of the value `unwrap` gives. `None` for a text it leaves to `unwrap`:
+/// one with an escape in a key of an object that may be versioned (the key's text is then
+/// not the key), or one that is not compact JSON. A text, or a part of one, in which no key
+/// can name a versioned object is copied as it is, unread.
+pub fn unwrap_json(json: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(json.len() + 64);
+    let end = match memchr::memmem::find(json.as_bytes(), NAME_SUFFIX) {
+        Some(_) => unwrap_value(json.as_bytes(), 0, &mut out, 0)?,
+        None => return Some(json.to_owned()),
+    };
+    if end != json.len() {
+        return None;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Deeper than `serde_json` reads: not a text of its.
+const MAX_DEPTH: usize = 128;
+
+/// Writes the value at `at` in `text` unwrapped; where it ends.
+fn unwrap_value(text: &[u8], at: usize, out: &mut Vec<u8>, depth: usize) -> Option<usize> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    match *text.get(at)? {
+        b'{' => unwrap_object(text, at, out, depth),
+        b'[' => {
+            out.push(b'[');
+            let mut at = at + 1;
+            if text.get(at) == Some(&b']') {
+                out.push(b']');
+                return Some(at + 1);
+            }
+            loop {
+                at = unwrap_range(text, at, skip_value(text, at)?, out, depth + 1)?;
+                let byte = *text.get(at)?;
+                out.push(byte);
+                match byte {
+                    b',' => at += 1,
+                    b']' => return Some(at + 1),
+                    _ => return None,
+                }
+            }
+        }
+        _ => {
+            let end = skip_value(text, at)?;
+            out.extend_from_slice(&text[at..end]);
+            Some(end)
+        }
+    }
+}
+
+/// Writes the value at `at`, whose text ends at `end`, unwrapped: copied as it is when no
+/// key in it can name a versioned object; where it ends.
+fn unwrap_range(
+    text: &[u8],
+    at: usize,
+    end: usize,
+    out: &mut Vec<u8>,
+    depth: usize,
+) -> Option<usize> {
+    // The key of an object's name ends in `_object.name`, which no escape can hide (it has
+    // nothing `serde_json` escapes), and is followed by its quote.
+    if !matches!(text[at], b'{' | b'[')
+        || memchr::memmem::find(&text[at..end], NAME_SUFFIX).is_none()
+    {
+        out.extend_from_slice(&text[at..end]);
+        return Some(end);
+    }
+    unwrap_value(text, at, out, depth)
+}
+
+/// How the key of a versioned object's name ends in compact text, with its closing quote.
+const NAME_SUFFIX: &[u8] = b"_object.name\"";
+
+/// A member of an object in compact text: where its key (inside the quotes) and its value are.
+type Member = (Range<usize>, Range<usize>);
+
+/// Writes the object at `at` unwrapped: a versioned object as its data with `@object` first,
+/// any other with its values unwrapped; where it ends.
+fn unwrap_object(text: &[u8], at: usize, out: &mut Vec<u8>, depth: usize) -> Option<usize> {
+    let (members, end) = object_members(text, at)?;
+    let key = |member: &Member| &text[member.0.clone()];
+    match versioned_members(text, &members)? {
+        Some((title, data)) => {
+            out.extend_from_slice(b"{\"@object\":");
+            // Writing a string into memory cannot fail.
+            let _ = serde_json::to_writer(&mut *out, &title);
+            if text[data.start] == b'{' {
+                let (fields, _) = object_members(text, data.start)?;
+                if versioned_members(text, &fields)?.is_some() {
+                    // Data that is a versioned object itself: unwrapped whole, then taken
+                    // over member by member as the rest is.
+                    let mut inner = Vec::new();
+                    unwrap_object(text, data.start, &mut inner, depth + 1)?;
+                    let (fields, _) = object_members(&inner, 0)?;
+                    for field in fields
+                        .iter()
+                        .filter(|field| &inner[field.0.clone()] != b"@object")
+                    {
+                        out.push(b',');
+                        out.extend_from_slice(&inner[field.0.start - 1..field.1.end]);
+                    }
+                } else {
+                    for field in fields.iter().filter(|field| key(field) != b"@object") {
+                        out.push(b',');
+                        out.extend_from_slice(&text[field.0.start - 1..field.0.end + 2]);
+                        unwrap_range(text, field.1.start, field.1.end, out, depth + 1)?;
+                    }
+                }
+            } else {
+                out.extend_from_slice(b",\"@data\":");
+                unwrap_range(text, data.start, data.end, out, depth + 1)?;
+            }
+            out.push(b'}');
+        }
+        None => {
+            out.push(b'{');
+            for (i, member) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(&text[member.0.start - 1..member.0.end + 2]);
+                unwrap_range(text, member.1.start, member.1.end, out, depth + 1)?;
+            }
+            out.push(b'}');
+        }
+    }
+    Some(end)
+}
+
+/// Whether the object of `members` is a versioned object, as [`prefix_and_data`] and
+/// [`title`] tell it from values: its title and where its data is. `None` for a key with an
+/// escape.
+fn versioned_members(text: &[u8], members: &[Member]) -> Option<Option<(String, Range<usize>)>> {
+    let key = |member: &Member| &text[member.0.clone()];
+    if members.iter().any(|member| key(member).contains(&b'\\')) {
+        return None;
+    }
+    let Some(name) = members.iter().find(|m| key(m).ends_with(b"_object.name")) else {
+        return Some(None);
+    };
+    let prefix = &key(name)[..key(name).len() - ".name".len()];
+    let member = |suffix: &[u8]| {
+        members.iter().find(|m| {
+            let key = key(m);
+            key.len() == prefix.len() + suffix.len()
+                && key.starts_with(prefix)
+                && key.ends_with(suffix)
+        })
+    };
+    let Some(data) = member(b".data") else {
+        return Some(None);
+    };
+    // A string's text is its JSON: read as `serde_json` reads it.
+    let string = |member: Option<&Member>| -> Option<String> {
+        let value = &text[member?.1.clone()];
+        (value.first() == Some(&b'"'))
+            .then(|| serde_json::from_slice(value).ok())
+            .flatten()
+    };
+    // The first key ending in `_object.name` is the one: a name that is not a string means
+    // no versioned object.
+    let Some(mut title) = string(Some(name)) else {
+        return Some(None);
+    };
+    if let Some(version) = string(member(b".version")) {
+        title.push_str(" v");
+        title.push_str(&version);
+    }
+    if let Some(namespace) = string(member(b".namespace")) {
+        title.push_str(" (");
+        title.push_str(&namespace);
+        title.push(')');
+    }
+    Some(Some((title, data.1.clone())))
+}
+
+/// The members of the object at `at` (keys without their quotes), and where it ends.
+fn object_members(text: &[u8], at: usize) -> Option<(Vec<Member>, usize)> {
+    let mut members = Vec::new();
+    let mut at = at + 1;
+    if text.get(at) == Some(&b'}') {
+        return Some((members, at + 1));
+    }
+    loop {
+        let key_end = skip_value(text, at)?;
+        if text.get(at) != Some(&b'"') || text.get(key_end) != Some(&b':') {
+            return None;
+        }
+        let value_end = skip_value(text, key_end + 1)?;
+        members.push((at + 1..key_end - 1, key_end + 1..value_end));
+        at = value_end;
+        match text.get(at)? {
+            b',' => at += 1,
+            b'}' => return Some((members, at + 1)),
+            _ => return None,
+        }
+    }
+}
+
+/// Where the value at `at` ends, its text taken as it is (compact JSON).
+fn skip_value(text: &[u8], at: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut at = at;
+    loop {
+        match *text.get(at)? {
+            b'"' => {
+                at += 1;
+                loop {
+                    at += memchr::memchr2(b'"', b'\\', text.get(at..)?)?;
+                    match text[at] {
+                        b'"' => break,
+                        _ => at += 2,
+                    }
+                }
+                at += 1;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                at += 1;
+                continue;
+            }
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                at += 1;
+            }
+            _ => {
+                let scalar = text[at..]
+                    .iter()
+                    .position(|b| matches!(b, b',' | b']' | b'}' | b':'))
+                    .unwrap_or(text.len() - at);
+                if scalar == 0 {
+                    return None;
+                }
+                at += scalar;
+            }
+        }
+        if depth == 0 {
+            return Some(at);
+        }
+        // Inside a container: its separators are passed over.
+        while matches!(text.get(at), Some(b',' | b':')) {
+            at += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,5 +397,56 @@ mod tests {
         );
         let plain = json!({"a": [1, {"b": "c"}]});
         assert_eq!(unwrap(&plain), plain);
+    }
+
+    #[test]
+    fn unwrapping_the_text_gives_the_text_of_the_unwrapped_value() {
+        let object = |name: &str, data: Value| {
+            json!({"nova_object.name": name, "nova_object.namespace": "nova",
+                   "nova_object.version": "1.0", "nova_object.data": data})
+        };
+        let samples = [
+            object(
+                "InstanceActionPayload",
+                json!({"uuid": "178b0921", "s": "a \"{[\\\" ,:}] é \u{1}",
+                       "flavor": object("FlavorPayload", json!({"extra_specs": {}, "n": -1.5e-7})),
+                       "ips": [object("IpPayload", json!({"address": "10.0.0.1"})), [], {}],
+                       "fault": null, "@object": "taken over", "t": [true, false]}),
+            ),
+            object("Scalar", json!(3)),
+            object("List", json!([object("Inner", json!({})), 1])),
+            json!({"x_object.data": {"a": 1}, "x_object.name": "Late", "b": {"y_object.name": 1, "y_object.data": 2}}),
+            json!({"x_object.name": "NoData", "x_object.version": 2}),
+            json!({"a_object.name": "First", "b_object.name": "Second", "b_object.data": 1, "a_object.data": {"k": "v"}}),
+            json!([[], {}, "", 0, null]),
+            json!("just a string"),
+            json!({}),
+        ];
+        for value in samples {
+            let text = value.to_string();
+            assert_eq!(
+                unwrap_json(&text),
+                Some(unwrap(&value).to_string()),
+                "{text}"
+            );
+        }
+        // A key with an escape is left to the values.
+        assert_eq!(
+            unwrap_json(r#"{"a\"_object.name":"N","a\"_object.data":1}"#),
+            None
+        );
+        // What is not compact JSON is given back as it is when nothing in it can be a
+        // versioned object (there is nothing to unwrap), else left to the values.
+        let named = r#"{"n_object.name":"N","n_object.data":"#;
+        for broken in ["{", "[1,", r#"{"a":}"#, r#"{"a" :1}"#, "1}", "{1:2}", "]"] {
+            assert_eq!(unwrap_json(broken).as_deref(), Some(broken));
+            let text = format!("{named}{broken}}}");
+            assert_eq!(unwrap_json(&text), None, "{text}");
+        }
+        let object = r#"{"n_object.name":"N","n_object.data":1}"#;
+        let deep = format!("{}{object}{}", "[".repeat(200), "]".repeat(200));
+        assert_eq!(unwrap_json(&deep), None);
+        let shallow = format!("{}{object}{}", "[".repeat(100), "]".repeat(100));
+        assert!(unwrap_json(&shallow).is_some_and(|text| text.contains("@object")));
     }
 }

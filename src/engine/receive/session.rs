@@ -9,8 +9,7 @@ use crate::broker::{self, Acks, DeliveryToken, Flow, Subscriber};
 use crate::engine::Error;
 use crate::events::{Event, Observer};
 use crate::oslo::topology::{self, Route, Target, DEFAULT_EXCHANGE, WELL_KNOWN_EXCHANGES};
-use crate::wire::envelope::{decode, Message};
-use crate::wire::versioned;
+use crate::wire::envelope::Message;
 use base64::Engine;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -156,12 +155,8 @@ impl<'a> Session<'a> {
         routing_key: &str,
         body: &[u8],
     ) -> Result<Verdict, Error> {
-        // Unwrapped payloads are values to change: read into values straight away.
         let read = match self.settings.unwrap {
-            true => decode(body).map(|mut decoded| {
-                versioned::unwrap_in_place(&mut decoded.notification.payload);
-                Message::from(decoded)
-            }),
+            true => Message::read(body).map(Message::unwrap_versioned),
             false => Message::read(body),
         };
         let message = match read {

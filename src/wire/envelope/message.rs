@@ -9,6 +9,7 @@ use super::{
     EnvelopeError, Format, Notification, Priority, CONTEXT_PREFIX, ENVELOPE_VERSION, MESSAGE_KEY,
     VERSION_KEY,
 };
+use crate::wire::versioned;
 use serde_json::Value;
 use std::cell::OnceCell;
 use std::ops::Range;
@@ -74,6 +75,46 @@ impl Message {
         match self.values.take() {
             Some(notification) => notification,
             None => self.build(),
+        }
+    }
+
+    /// The message with its payload's versioned objects unwrapped ([`versioned::unwrap`]):
+    /// from its text ([`versioned::unwrap_json`]), or through values when the text holds
+    /// what that leaves to them.
+    pub fn unwrap_versioned(self) -> Message {
+        let json = versioned::unwrap_json(self.payload_json()).unwrap_or_else(|| {
+            let mut payload = self.notification().payload.clone();
+            versioned::unwrap_in_place(&mut payload);
+            payload.to_string()
+        });
+        self.with_payload_json(json)
+    }
+
+    /// The message with `json` (compact JSON text) for its payload.
+    fn with_payload_json(self, json: String) -> Message {
+        let mut text = json;
+        let payload = 0..text.len();
+        let mut append = |part: &str| {
+            let start = text.len();
+            text.push_str(part);
+            start..text.len()
+        };
+        let context = self
+            .context
+            .iter()
+            .map(|(name, value)| {
+                (
+                    append(&self.text[name.clone()]),
+                    append(&self.text[value.clone()]),
+                )
+            })
+            .collect();
+        Message {
+            text,
+            payload,
+            context,
+            values: OnceCell::new(),
+            ..self
         }
     }
 

@@ -16,8 +16,6 @@ use super::{Ended, Handler, Received, Verdict};
 use crate::engine::Error;
 use crate::events::{Event, Observer};
 use crate::wire::envelope::saved::{self, Saved};
-use crate::wire::envelope::{Decoded, Format, Message};
-use crate::wire::versioned;
 use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
@@ -349,15 +347,8 @@ fn decode(text: &[u8], unwrap: bool) -> Result<Saved, String> {
     if !unwrap {
         return Ok(saved);
     }
-    let mut notification = saved.message.into_notification();
-    versioned::unwrap_in_place(&mut notification.payload);
-    let decoded = Decoded {
-        notification,
-        unique_id: None,
-        format: Format::V2,
-    };
     Ok(Saved {
-        message: Message::from(decoded),
+        message: saved.message.unwrap_versioned(),
         ..saved
     })
 }
