@@ -6,6 +6,7 @@
 
 use serde_json::{Map, Value};
 use std::ops::Range;
+use std::sync::OnceLock;
 
 /// The prefix of the keys of a versioned object primitive (`nova_object`), the one whose
 /// `.name` and `.data` both are there, with the data. Allocates nothing: `--top` looks into
@@ -107,7 +108,7 @@ pub fn unwrap_in_place(value: &mut Value) {
 /// can name a versioned object is copied as it is, unread.
 pub fn unwrap_json(json: &str) -> Option<String> {
     let mut out = Vec::with_capacity(json.len() + 64);
-    let end = match memchr::memmem::find(json.as_bytes(), NAME_SUFFIX) {
+    let end = match name_suffix().find(json.as_bytes()) {
         Some(_) => unwrap_value(json.as_bytes(), 0, &mut out, 0)?,
         None => return Some(json.to_owned()),
     };
@@ -164,17 +165,19 @@ fn unwrap_range(
 ) -> Option<usize> {
     // The key of an object's name ends in `_object.name`, which no escape can hide (it has
     // nothing `serde_json` escapes), and is followed by its quote.
-    if !matches!(text[at], b'{' | b'[')
-        || memchr::memmem::find(&text[at..end], NAME_SUFFIX).is_none()
-    {
+    if !matches!(text[at], b'{' | b'[') || name_suffix().find(&text[at..end]).is_none() {
         out.extend_from_slice(&text[at..end]);
         return Some(end);
     }
     unwrap_value(text, at, out, depth)
 }
 
-/// How the key of a versioned object's name ends in compact text, with its closing quote.
-const NAME_SUFFIX: &[u8] = b"_object.name\"";
+/// How the key of a versioned object's name ends in compact text, with its closing quote:
+/// its finder, made once.
+fn name_suffix() -> &'static memchr::memmem::Finder<'static> {
+    static FINDER: OnceLock<memchr::memmem::Finder<'static>> = OnceLock::new();
+    FINDER.get_or_init(|| memchr::memmem::Finder::new(b"_object.name\""))
+}
 
 /// A member of an object in compact text: where its key (inside the quotes) and its value are.
 type Member = (Range<usize>, Range<usize>);
@@ -302,6 +305,30 @@ fn object_members(text: &[u8], at: usize) -> Option<(Vec<Member>, usize)> {
     }
 }
 
+/// Where the first quote or backslash of `bytes` is: eight bytes at a time (strings are
+/// short: `memchr2` costs more to start than it saves).
+fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A byte of `x` is zero: its high bit in `(x - ONES) & !x & HIGH`, exact for the lowest.
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in words.by_ref() {
+        let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        let found = zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')));
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let rest = words
+        .remainder()
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\')?;
+    Some(at + rest)
+}
+
 /// Where the value at `at` ends, its text taken as it is (compact JSON).
 fn skip_value(text: &[u8], at: usize) -> Option<usize> {
     let mut depth = 0usize;
@@ -311,7 +338,7 @@ fn skip_value(text: &[u8], at: usize) -> Option<usize> {
             b'"' => {
                 at += 1;
                 loop {
-                    at += memchr::memchr2(b'"', b'\\', text.get(at..)?)?;
+                    at += quote_or_backslash(text.get(at..)?)?;
                     match text[at] {
                         b'"' => break,
                         _ => at += 2,

@@ -225,14 +225,21 @@ pub(super) fn append_names(
     names: &str,
     context: Vec<(Range<usize>, Range<usize>)>,
 ) -> Option<Vec<(Range<usize>, Range<usize>)>> {
+    // A bit for each name's length and last byte: a name whose bit is not set yet is new,
+    // and is compared with no other (a context has a few dozen members, all different).
+    let mut seen = 0u64;
     for (i, (name, _)) in context.iter().enumerate() {
         let name = &names[name.clone()];
-        if context[..i]
-            .iter()
-            .any(|(earlier, _)| &names[earlier.clone()] == name)
+        let last = name.bytes().last().unwrap_or(0);
+        let bit = 1u64 << ((name.len() * 7 + usize::from(last)) % 64);
+        if seen & bit != 0
+            && context[..i]
+                .iter()
+                .any(|(earlier, _)| &names[earlier.clone()] == name)
         {
             return None;
         }
+        seen |= bit;
     }
     let offset = text.len();
     text.extend_from_slice(names.as_bytes());

@@ -63,6 +63,7 @@ impl Writer<'_, '_> {
     }
 
     /// Writes a string as `serde_json` writes it.
+    #[inline(always)]
     pub(super) fn string(&mut self) -> Result<(), NotCompact> {
         self.bump();
         self.out.push(b'"');
@@ -177,6 +178,7 @@ impl Writer<'_, '_> {
 /// onto `out`, and says where that byte is; `None` when there is none. Eight bytes at a
 /// time: each word is copied whole (a store of eight bytes, not a call), tested for the
 /// three at once, and what was copied past the special byte is taken back.
+#[inline(always)]
 fn copy_plain(raw: &[u8], mut at: usize, out: &mut Vec<u8>) -> Option<usize> {
     while let Some(&word) = raw.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
         out.extend_from_slice(&word);
