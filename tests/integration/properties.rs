@@ -187,6 +187,39 @@ proptest! {
     }
 
     #[test]
+    fn reading_any_bytes_in_an_envelope_agrees_with_decoding(
+        bytes in prop::collection::vec(
+            prop::sample::select(b"{}[]\":,\\/ nrtbfu0aA1e-.\xc3\xa9".to_vec()),
+            0..48,
+        ),
+        headed in any::<bool>(),
+    ) {
+        // The bytes as (part of) the escaped text of `oslo.message`, read through its
+        // escapes or not: whatever they are, the reading is decode's.
+        let head: &[u8] = if headed {
+            br#"{\"message_id\": \"m\", \"event_type\": \"e\", \"priority\": \"info\", \"timestamp\": \"t\", \"payload\": "#
+        } else {
+            b""
+        };
+        let mut body = br#"{"oslo.version": "2.0", "oslo.message": ""#.to_vec();
+        body.extend_from_slice(head);
+        body.extend_from_slice(&bytes);
+        body.extend_from_slice(if headed { b"}\"}" } else { b"\"}" });
+        match (decode(&body), Message::read(&body)) {
+            (Ok(decoded), Ok(read)) => {
+                prop_assert_eq!(read.payload_json(), decoded.notification.payload.to_string());
+                prop_assert_eq!(read.notification(), &decoded.notification);
+            }
+            (Err(decoded), Err(read)) => prop_assert_eq!(read, decoded),
+            (decoded, read) => prop_assert!(
+                false,
+                "{}: {decoded:?} but {read:?}",
+                String::from_utf8_lossy(&body)
+            ),
+        }
+    }
+
+    #[test]
     fn unwrapping_text_gives_the_text_of_the_unwrapped_value(value in versioned_value()) {
         let text = value.to_string();
         match versioned::unwrap_json(&text) {
