@@ -83,7 +83,8 @@ impl Message {
     /// what that leaves to them.
     pub fn unwrap_versioned(self) -> Message {
         let json = versioned::unwrap_json(self.payload_json()).unwrap_or_else(|| {
-            let mut payload = self.notification().payload.clone();
+            // Only the payload is read into values (see `build` for why this cannot fail).
+            let mut payload = serde_json::from_str(self.payload_json()).unwrap_or(Value::Null);
             versioned::unwrap_in_place(&mut payload);
             payload.to_string()
         });
@@ -626,6 +627,29 @@ mod tests {
             assert!(!read_in_one_pass(body.as_bytes()), "{body}");
             let read = Message::read(body.as_bytes()).map(parts);
             assert_eq!(read, slowly(&body), "{body}");
+        }
+    }
+
+    #[test]
+    fn a_message_is_unwrapped_from_its_text_or_through_values_alike() {
+        // The second payload has a key with an escape: unwrapped through values.
+        for key in ["plain", "with \\\"quote"] {
+            let inner = format!(
+                r#"{{"message_id": "m", "event_type": "e", "priority": "info", "timestamp": "t", "payload": {{"nova_object.name": "P", "nova_object.data": {{"{key}": {{"x_object.name": "X", "x_object.data": [1]}}}}}}, "_context_user": "u"}}"#
+            );
+            let body =
+                serde_json::json!({"oslo.version": "2.0", "oslo.message": inner}).to_string();
+            let message = Message::read(body.as_bytes()).unwrap();
+            let mut expected = message.notification().payload.clone();
+            versioned::unwrap_in_place(&mut expected);
+            let unwrapped = message.unwrap_versioned();
+            assert_eq!(unwrapped.payload_json(), expected.to_string());
+            assert_eq!(unwrapped.notification().payload, expected);
+            assert_eq!(
+                unwrapped.context_json().collect::<Vec<_>>(),
+                [("user", "\"u\"")]
+            );
+            assert_eq!(unwrapped.message_id, "m");
         }
     }
 }
