@@ -4,3 +4,4 @@
 pub mod envelope;
 pub mod pyjson;
 pub mod versioned;
+mod words;

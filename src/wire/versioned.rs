@@ -4,6 +4,7 @@
 //! `"@object": "InstanceActionPayload v1.8 (nova)"` member: what a person or a jq program
 //! wants to read. Pure.
 
+use super::words;
 use serde_json::{Map, Value};
 use std::ops::Range;
 use std::sync::OnceLock;
@@ -308,21 +309,16 @@ fn object_members(text: &[u8], at: usize) -> Option<(Vec<Member>, usize)> {
 /// Where the first quote or backslash of `bytes` is: eight bytes at a time (strings are
 /// short: `memchr2` costs more to start than it saves).
 fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // A byte of `x` is zero: its high bit in `(x - ONES) & !x & HIGH`, exact for the lowest.
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let mut words = bytes.chunks_exact(8);
+    let mut chunks = bytes.chunks_exact(8);
     let mut at = 0;
-    for word in words.by_ref() {
-        let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
-        let found = zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')));
-        if found != 0 {
-            return Some(at + (found.trailing_zeros() / 8) as usize);
+    for chunk in chunks.by_ref() {
+        let w = words::word(chunk.try_into().unwrap_or_default());
+        if let Some(i) = words::first(words::quote_or_backslash(w)) {
+            return Some(at + i);
         }
         at += 8;
     }
-    let rest = words
+    let rest = chunks
         .remainder()
         .iter()
         .position(|&b| b == b'"' || b == b'\\')?;

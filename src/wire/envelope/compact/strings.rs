@@ -1,6 +1,7 @@
 //! Strings: read through their escapes, and written as `serde_json` escapes them.
 
 use super::{NotCompact, Writer};
+use crate::wire::words;
 
 impl Writer<'_, '_> {
     /// Reads a JSON string into `into`, its escapes decoded.
@@ -182,7 +183,7 @@ impl Writer<'_, '_> {
 fn copy_plain(raw: &[u8], mut at: usize, out: &mut Vec<u8>) -> Option<usize> {
     while let Some(&word) = raw.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
         out.extend_from_slice(&word);
-        if let Some(i) = special_in(u64::from_le_bytes(word)) {
+        if let Some(i) = special_in(words::word(word)) {
             out.truncate(out.len() - 8 + i);
             return Some(at + i);
         }
@@ -201,15 +202,7 @@ fn is_special(b: u8) -> bool {
 /// Which byte of the little-endian word `w` is the first quote, backslash or control
 /// character, if any.
 fn special_in(w: u64) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // A byte of `x` is zero: its high bit in `(x - ONES) & !x & HIGH`. A borrow can also set
-    // the bit of a byte above a zero one, never below it, so the lowest bit set is exact.
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    // Below 0x20: the same trick with 0x20 for 1 (exact for the lowest such byte).
-    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
-    let found = zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\'))) | control;
-    (found != 0).then(|| (found.trailing_zeros() / 8) as usize)
+    words::first(words::quote_or_backslash(w) | words::control(w))
 }
 
 #[cfg(test)]
