@@ -187,7 +187,7 @@ type Member = (Range<usize>, Range<usize>);
 /// any other with its values unwrapped; where it ends.
 fn unwrap_object(text: &[u8], at: usize, out: &mut Vec<u8>, depth: usize) -> Option<usize> {
     let (members, end) = object_members(text, at)?;
-    let key = |member: &Member| &text[member.0.clone()];
+    let unwrapped = Values::Unwrapped { depth: depth + 1 };
     match versioned_members(text, &members)? {
         Some((title, data)) => {
             out.extend_from_slice(b"{\"@object\":");
@@ -201,39 +201,63 @@ fn unwrap_object(text: &[u8], at: usize, out: &mut Vec<u8>, depth: usize) -> Opt
                     let mut inner = Vec::new();
                     unwrap_object(text, data.start, &mut inner, depth + 1)?;
                     let (fields, _) = object_members(&inner, 0)?;
-                    for field in fields
-                        .iter()
-                        .filter(|field| &inner[field.0.clone()] != b"@object")
-                    {
-                        out.push(b',');
-                        out.extend_from_slice(&inner[field.0.start - 1..field.1.end]);
-                    }
+                    write_members(&inner, &fields, true, Values::AsTheyAre, out)?;
                 } else {
-                    for field in fields.iter().filter(|field| key(field) != b"@object") {
-                        out.push(b',');
-                        out.extend_from_slice(&text[field.0.start - 1..field.0.end + 2]);
-                        unwrap_range(text, field.1.start, field.1.end, out, depth + 1)?;
-                    }
+                    write_members(text, &fields, true, unwrapped, out)?;
                 }
             } else {
                 out.extend_from_slice(b",\"@data\":");
                 unwrap_range(text, data.start, data.end, out, depth + 1)?;
             }
-            out.push(b'}');
         }
         None => {
             out.push(b'{');
-            for (i, member) in members.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(&text[member.0.start - 1..member.0.end + 2]);
-                unwrap_range(text, member.1.start, member.1.end, out, depth + 1)?;
-            }
-            out.push(b'}');
+            write_members(text, &members, false, unwrapped, out)?;
         }
     }
+    out.push(b'}');
     Some(end)
+}
+
+/// How [`write_members`] writes the members' values.
+#[derive(Clone, Copy)]
+enum Values {
+    /// Unwrapped, at this depth of nesting.
+    Unwrapped { depth: usize },
+    /// Copied as they are (already unwrapped).
+    AsTheyAre,
+}
+
+/// Writes `members` of `text` inside an object being written. `after_object`: they follow
+/// the `@object` member just written, so each comes after a comma and one named `@object`
+/// is left out (the title written stands).
+#[inline(always)]
+fn write_members(
+    text: &[u8],
+    members: &[Member],
+    after_object: bool,
+    values: Values,
+    out: &mut Vec<u8>,
+) -> Option<()> {
+    let mut comma = after_object;
+    for member in members {
+        if after_object && &text[member.0.clone()] == b"@object" {
+            continue;
+        }
+        if comma {
+            out.push(b',');
+        }
+        comma = true;
+        // The key with its quotes and the colon after it.
+        out.extend_from_slice(&text[member.0.start - 1..member.0.end + 2]);
+        match values {
+            Values::Unwrapped { depth } => {
+                unwrap_range(text, member.1.start, member.1.end, out, depth)?;
+            }
+            Values::AsTheyAre => out.extend_from_slice(&text[member.1.clone()]),
+        }
+    }
+    Some(())
 }
 
 /// Whether the object of `members` is a versioned object, as [`prefix_and_data`] and
