@@ -379,6 +379,7 @@ mod compact;
 mod decode;
 mod members;
 mod message;
+mod quick;
 pub mod saved;
 
 pub use decode::{decode, json_type, Decoded, EnvelopeError};

@@ -9,7 +9,8 @@
 
 use super::compact::{members, NotCompact};
 use super::decode::json_type;
-use super::message::{append_names, Head};
+use super::message::Head;
+use super::quick::append_names;
 use super::{Format, Message, Notification, Priority};
 use serde_json::{Map, Value};
 use std::fmt;
