@@ -5,6 +5,7 @@
 //! `\uXXXX` escape (astral characters as a surrogate pair). Writing the same bytes keeps our
 //! messages indistinguishable from a Python service's.
 
+use super::words;
 use serde::Serialize;
 use serde_json::ser::{CharEscape, Formatter, Serializer};
 use serde_json::Value;
@@ -313,7 +314,7 @@ impl<'a> Rewriter<'a, '_> {
         let start = self.at;
         let mut at = start + 1;
         loop {
-            at += memchr::memchr2(b'"', b'\\', self.text.get(at..)?)?;
+            at += words::find_quote_or_backslash(self.text.get(at..)?)?;
             if self.text[at] == b'"' {
                 self.at = at + 1;
                 return Some(&self.text[start..self.at]);

@@ -330,25 +330,6 @@ fn object_members(text: &[u8], at: usize) -> Option<(Vec<Member>, usize)> {
     }
 }
 
-/// Where the first quote or backslash of `bytes` is: eight bytes at a time (strings are
-/// short: `memchr2` costs more to start than it saves).
-fn quote_or_backslash(bytes: &[u8]) -> Option<usize> {
-    let mut chunks = bytes.chunks_exact(8);
-    let mut at = 0;
-    for chunk in chunks.by_ref() {
-        let w = words::word(chunk.try_into().unwrap_or_default());
-        if let Some(i) = words::first(words::quote_or_backslash(w)) {
-            return Some(at + i);
-        }
-        at += 8;
-    }
-    let rest = chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\')?;
-    Some(at + rest)
-}
-
 /// Where the value at `at` ends, its text taken as it is (compact JSON).
 fn skip_value(text: &[u8], at: usize) -> Option<usize> {
     let mut depth = 0usize;
@@ -358,7 +339,7 @@ fn skip_value(text: &[u8], at: usize) -> Option<usize> {
             b'"' => {
                 at += 1;
                 loop {
-                    at += quote_or_backslash(text.get(at..)?)?;
+                    at += words::find_quote_or_backslash(text.get(at..)?)?;
                     match text[at] {
                         b'"' => break,
                         _ => at += 2,

@@ -10,6 +10,7 @@
 //! Nothing here does I/O, and [`decode`] never panics, whatever bytes it is given.
 
 use crate::wire::pyjson::{self, PythonJson};
+use crate::wire::words;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -245,13 +246,7 @@ impl<P: PayloadJson> Notification<P> {
                 body.extend_from_slice(b"{\"oslo.version\": \"2.0\", \"oslo.message\": \"");
                 // The inner text is pure ASCII with every control character already escaped,
                 // so as a JSON string it only needs its quotes and backslashes escaped.
-                let mut rest = inner.as_slice();
-                while let Some(at) = memchr::memchr2(b'"', b'\\', rest) {
-                    body.extend_from_slice(&rest[..at]);
-                    body.extend_from_slice(&[b'\\', rest[at]]);
-                    rest = &rest[at + 1..];
-                }
-                body.extend_from_slice(rest);
+                words::escape_quotes_into(&inner, &mut body);
                 body.extend_from_slice(b"\"}");
                 Ok(body)
             }
