@@ -41,13 +41,14 @@ fn random_index(len: usize) -> usize {
 /// Connects to a host of `url`, trying each in turn from a random one, as oslo does (it
 /// shuffles the URL's hosts, then goes round them): clients of a cluster spread over its nodes.
 pub fn connect(url: &TransportUrl, options: &ConnectOptions) -> Result<Connection, BrokerError> {
-    connect_from(url, options, random_index(url.hosts.len()))
+    connect_from(url, options, Handoff::Few, random_index(url.hosts.len()))
 }
 
 /// Tries every host of `url` once, in order from `hosts[first]` round to the one before it.
 pub(super) fn connect_from(
     url: &TransportUrl,
     options: &ConnectOptions,
+    handoff: Handoff,
     first: usize,
 ) -> Result<Connection, BrokerError> {
     let mut failures = Vec::with_capacity(url.hosts.len());
@@ -57,7 +58,7 @@ pub(super) fn connect_from(
     let (before, from) = url.hosts.split_at(first.min(url.hosts.len()));
     for host in from.iter().chain(before) {
         let started = std::time::Instant::now();
-        match connect_host(url, host, options) {
+        match connect_host(url, host, options, handoff) {
             Ok(inner) => {
                 let mut connection = Connection::new(inner, host.address());
                 connection.handshake = started.elapsed();
@@ -118,6 +119,7 @@ fn connect_host(
     url: &TransportUrl,
     host: &Host,
     options: &ConnectOptions,
+    handoff: Handoff,
 ) -> Result<amiquip::Connection, HostFailure> {
     let addresses = (host.hostname.as_str(), host.port)
         .to_socket_addrs()
@@ -181,10 +183,10 @@ fn connect_host(
             &host.hostname,
             stream,
             amqp_options,
-            tuning(),
+            handoff.tuning(),
         )
     } else {
-        amiquip::Connection::insecure_open_stream(stream, amqp_options, tuning())
+        amiquip::Connection::insecure_open_stream(stream, amqp_options, handoff.tuning())
     };
     // Without a client certificate, a reset right after the TLS handshake may be a broker's
     // turning the session down.
@@ -192,17 +194,29 @@ fn connect_host(
     opened.map_err(|e| describe_connect_error(e, host, &url.virtual_host, without_certificate))
 }
 
-/// How many frames a channel may hand the connection's I/O thread before it waits for the
-/// thread to take them (amiquip's `mem_channel_bound`, 16 by default). A publish is three
-/// frames: with 16, a publisher with a window of publishes in flight waits on the I/O thread,
-/// and wakes it, every few publishes. With 256, bulk notify measured a sixth less CPU and half
-/// the context switches (docs/performance.md). A slot is a few dozen bytes, made with the
-/// channel.
-const FRAMES_IN_HAND: usize = 256;
+/// How many frames each channel of a connection may hand the client's I/O thread before it
+/// waits for the thread to take them (amiquip's `mem_channel_bound`): what the connection
+/// is for decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handoff {
+    /// amiquip's 16: a consumer's channel carries little more than its acknowledgements.
+    Few,
+    /// 256, for a publisher with a window of publishes in flight. A publish is three frames:
+    /// with 16 it waits on the I/O thread, and wakes it, every few publishes; with 256 bulk
+    /// notify measured a sixth less CPU and half the context switches (docs/performance.md).
+    /// Each channel's slots are made with it, a few dozen bytes each.
+    Window,
+}
 
-/// The client's tuning for every connection.
-fn tuning() -> ConnectionTuning {
-    ConnectionTuning::default().mem_channel_bound(FRAMES_IN_HAND)
+impl Handoff {
+    /// The client's tuning for a connection.
+    fn tuning(self) -> ConnectionTuning {
+        let frames = match self {
+            Handoff::Few => 16,
+            Handoff::Window => 256,
+        };
+        ConnectionTuning::default().mem_channel_bound(frames)
+    }
 }
 
 fn describe_connect_error(

@@ -22,7 +22,7 @@ mod reconnect;
 pub(crate) mod settlement;
 mod tls;
 
-pub(crate) use connect::{connect, Start};
+pub(crate) use connect::{connect, Handoff, Start};
 pub(crate) use connection::Connection;
 pub use connection::{ConnectOptions, Durability};
 pub(crate) use consume::{Acks, Consumed, DeliveryToken, Flow, Subscriber};

@@ -12,7 +12,7 @@
 //! that rejects publishes, say) is an error.
 
 use super::confirms::Ledger;
-use super::connect::Start;
+use super::connect::{Handoff, Start};
 use super::connection::{ConnectOptions, Connection, Durability};
 use super::error::{BrokerError, BrokerErrorKind};
 use super::link::{Kept, Link};
@@ -307,12 +307,19 @@ impl Publisher {
         loop {
             let observer = &mut self.observer;
             let start = Start::After(&lost_address);
-            let connection = connect_retrying(&url, &options, start, Some(deadline), |e, wait| {
-                observer.event(Event::Retrying {
-                    error: format!("{e:#}"),
-                    wait,
-                });
-            })?;
+            let connection = connect_retrying(
+                &url,
+                &options,
+                Handoff::Window,
+                start,
+                Some(deadline),
+                |e, wait| {
+                    observer.event(Event::Retrying {
+                        error: format!("{e:#}"),
+                        wait,
+                    });
+                },
+            )?;
             let mut link = match Link::open(connection, self.durability) {
                 Ok(link) => link,
                 Err(e) if is_lost(&e) && Instant::now() < deadline => continue,

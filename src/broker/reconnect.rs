@@ -2,7 +2,7 @@
 //! attempts ([`Backoff`]), and until when. Which host comes next is [`Start`]'s. Refused
 //! publishes are sent again on the same backoff.
 
-use super::connect::{connect_from, Start};
+use super::connect::{connect_from, Handoff, Start};
 use super::connection::{ConnectOptions, Connection};
 use super::error::BrokerError;
 use crate::oslo::transport_url::TransportUrl;
@@ -55,6 +55,7 @@ impl Default for Backoff {
 pub fn connect_retrying(
     url: &TransportUrl,
     options: &ConnectOptions,
+    handoff: Handoff,
     start: Start,
     deadline: Option<Instant>,
     retrying: impl FnMut(&BrokerError, Duration),
@@ -62,6 +63,7 @@ pub fn connect_retrying(
     connect_retrying_unless(
         url,
         options,
+        handoff,
         start,
         deadline,
         &AtomicBool::new(false),
@@ -74,6 +76,7 @@ pub fn connect_retrying(
 pub fn connect_retrying_unless(
     url: &TransportUrl,
     options: &ConnectOptions,
+    handoff: Handoff,
     start: Start,
     deadline: Option<Instant>,
     stop: &AtomicBool,
@@ -87,7 +90,7 @@ pub fn connect_retrying_unless(
             let left = deadline.saturating_duration_since(Instant::now());
             attempt.timeout = attempt.timeout.min(left.max(Duration::from_millis(100)));
         }
-        let error = match connect_from(url, &attempt, first) {
+        let error = match connect_from(url, &attempt, handoff, first) {
             Ok(connection) => return Ok(connection),
             Err(error) => error,
         };

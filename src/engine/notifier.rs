@@ -6,7 +6,7 @@
 //! waited for, up to the timeout.
 
 use super::Error;
-use crate::broker::{self, ConnectOptions, Durability, Publisher, Reconnect, Start};
+use crate::broker::{self, ConnectOptions, Durability, Handoff, Publisher, Reconnect, Start};
 use crate::events::{DefaultObserver, Event, Observer};
 use crate::oslo::topology::{routing_keys, write_routing_key, DEFAULT_EXCHANGE, DEFAULT_TOPIC};
 use crate::oslo::transport_url::TransportUrl;
@@ -122,6 +122,7 @@ impl Notifier {
         let connection = broker::connect_retrying(
             url,
             &options.connect,
+            Handoff::Window,
             Start::Anywhere,
             Some(deadline),
             |e, wait| {

@@ -22,7 +22,7 @@ pub use ready::Ready;
 pub use settings::{Ended, Exchanges, Settings, Source};
 
 use super::Error;
-use crate::broker::{self, BrokerErrorKind, Start};
+use crate::broker::{self, BrokerErrorKind, Handoff, Start};
 use crate::events::{Event, Observer};
 use recent::{RecentIds, REMEMBERED_IDS};
 use session::Session;
@@ -82,6 +82,7 @@ fn run_source(
         let connected = broker::connect_retrying_unless(
             &source.url,
             &settings.connect,
+            Handoff::Few,
             start,
             connect_deadline,
             stop,
