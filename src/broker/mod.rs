@@ -29,5 +29,5 @@ pub(crate) use consume::{Acks, Consumed, DeliveryToken, Flow, Subscriber};
 pub use error::{BrokerError, BrokerErrorKind, ClientError};
 pub(crate) use gauge::{exchanges_exist, QueueGauge};
 pub(crate) use publish::{Publisher, Reconnect};
-pub(crate) use reconnect::{connect_retrying, connect_retrying_unless};
+pub(crate) use reconnect::{connect_retrying, connect_retrying_unless, tell_retrying};
 pub use tls::TlsFiles;

@@ -16,7 +16,7 @@ use super::connect::{Handoff, Start};
 use super::connection::{ConnectOptions, Connection, Durability};
 use super::error::{BrokerError, BrokerErrorKind};
 use super::link::{Kept, Link};
-use super::reconnect::connect_retrying;
+use super::reconnect::{connect_retrying, tell_retrying};
 use crate::events::{DefaultObserver, Event, Observer};
 use crate::oslo::topology::Route;
 use crate::oslo::transport_url::TransportUrl;
@@ -313,12 +313,7 @@ impl Publisher {
                 Handoff::Window,
                 start,
                 Some(deadline),
-                |e, wait| {
-                    observer.event(Event::Retrying {
-                        error: format!("{e:#}"),
-                        wait,
-                    });
-                },
+                tell_retrying(&mut **observer),
             )?;
             let mut link = match Link::open(connection, self.durability) {
                 Ok(link) => link,

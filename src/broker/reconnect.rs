@@ -5,6 +5,7 @@
 use super::connect::{connect_from, Handoff, Start};
 use super::connection::{ConnectOptions, Connection};
 use super::error::BrokerError;
+use crate::events::{Event, Observer};
 use crate::oslo::transport_url::TransportUrl;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -114,6 +115,17 @@ pub fn connect_retrying_unless(
             }
             std::thread::sleep(left.min(Duration::from_millis(100)));
         }
+    }
+}
+
+/// The `retrying` of [`connect_retrying`] for a caller with an observer: each failed attempt
+/// and the wait before the next told to it as [`Event::Retrying`].
+pub fn tell_retrying(observer: &mut dyn Observer) -> impl FnMut(&BrokerError, Duration) + '_ {
+    move |error, wait| {
+        observer.event(Event::Retrying {
+            error: format!("{error:#}"),
+            wait,
+        })
     }
 }
 

@@ -125,12 +125,7 @@ impl Notifier {
             Handoff::Window,
             Start::Anywhere,
             Some(deadline),
-            |e, wait| {
-                observer.event(Event::Retrying {
-                    error: format!("{e:#}"),
-                    wait,
-                })
-            },
+            broker::tell_retrying(&mut *observer),
         )?;
         observer.event(Event::Connected {
             address: connection.address().to_owned(),

@@ -86,12 +86,7 @@ fn run_source(
             start,
             connect_deadline,
             stop,
-            |e, wait| {
-                observer.event(Event::Retrying {
-                    error: format!("{e:#}"),
-                    wait,
-                })
-            },
+            broker::tell_retrying(&mut observer),
         );
         let connection = match connected {
             // Asked to stop while the broker was out of reach.

@@ -3,9 +3,8 @@
 //! them as values ([`super::compact`]). Printing a notification as JSON then costs a copy of that text, where
 //! building `serde_json::Value`s for it costs an allocation and a hash per member.
 
-use super::decode::{decode, Decoded};
-use super::quick;
-use super::{EnvelopeError, Format, Notification, Priority};
+use super::decode::Decoded;
+use super::{Format, Notification, Priority};
 use crate::wire::versioned;
 use serde_json::Value;
 use std::cell::OnceCell;
@@ -14,7 +13,8 @@ use std::ops::Range;
 /// A notification read from a message body: the head decoded, the payload and context as
 /// the compact JSON text `serde_json` would write for them ([`Message::payload_json`],
 /// [`Message::context_json`]), and the whole [`Notification`] built from that text the
-/// first time it is asked for ([`Message::notification`]).
+/// first time it is asked for ([`Message::notification`]). [`Message::read`] (in
+/// `quick.rs`, beside the reading it tries first) makes one from a body.
 #[derive(Debug, Clone)]
 pub struct Message {
     /// A UUID4 with dashes.
@@ -40,15 +40,6 @@ pub struct Message {
 }
 
 impl Message {
-    /// Reads a notification from a message body in either format; whatever [`decode`]
-    /// refuses, this refuses with the same error.
-    pub fn read(body: &[u8]) -> Result<Message, EnvelopeError> {
-        match quick::quickly(body) {
-            Some(message) => Ok(message),
-            None => decode(body).map(Message::from),
-        }
-    }
-
     /// The payload as compact JSON text.
     pub fn payload_json(&self) -> &str {
         &self.text[self.payload.clone()]

@@ -1,12 +1,24 @@
 //! A body read without building values, in one pass over its bytes: the head's members to
 //! their places, the payload and each context member rewritten as compact JSON text
 //! ([`super::compact`]), an envelope's message read through the escapes of its string.
-//! Anything unusual is left to [`decode`](super::decode), which reads it with values and says what is wrong.
+//! Anything unusual is left to [`decode`], which reads it with values and says what is wrong.
 
 use super::compact::{members, NotCompact, Writer};
+use super::decode::decode;
 use super::message::{Head, Message};
-use super::{Format, CONTEXT_PREFIX, ENVELOPE_VERSION, MESSAGE_KEY, VERSION_KEY};
+use super::{EnvelopeError, Format, CONTEXT_PREFIX, ENVELOPE_VERSION, MESSAGE_KEY, VERSION_KEY};
 use std::ops::Range;
+
+impl Message {
+    /// Reads a notification from a message body in either format; whatever [`decode`]
+    /// refuses, this refuses with the same error.
+    pub fn read(body: &[u8]) -> Result<Message, EnvelopeError> {
+        match quickly(body) {
+            Some(message) => Ok(message),
+            None => decode(body).map(Message::from),
+        }
+    }
+}
 
 /// The context members' names, gathered in `names`, appended to `text`: each member's name
 /// and value ranges then both point into `text`. `None` for a name given twice, which is left
@@ -44,8 +56,8 @@ pub(super) fn append_names(
 
 /// The message read without building values, or `None` for anything unusual (a member
 /// that is not a notification's or is there twice, a wrong type, text `compact` refuses):
-/// [`decode`](super::decode) then reads it, and says what is wrong.
-pub(super) fn quickly(body: &[u8]) -> Option<Message> {
+/// [`decode`] then reads it, and says what is wrong.
+fn quickly(body: &[u8]) -> Option<Message> {
     // Not checked for UTF-8 here: every key is checked as it is decoded, and every value
     // ends up in a text that is checked once it is whole.
     let outer = Parts::read(body)?;
@@ -245,7 +257,7 @@ impl Parts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::envelope::{decode, EnvelopeError, Notification};
+    use crate::wire::envelope::Notification;
     use serde_json::{Map, Value};
 
     /// What the slow reading gives, as a message's parts.
