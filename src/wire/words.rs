@@ -44,19 +44,14 @@ pub(crate) fn first(found: u64) -> Option<usize> {
 /// string's plain bytes stop.
 #[inline]
 pub(crate) fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
-    let mut chunks = bytes.chunks_exact(8);
     let mut at = 0;
-    for chunk in chunks.by_ref() {
-        let w = word(chunk.try_into().unwrap_or_default());
-        if let Some(i) = first(quote_or_backslash(w)) {
+    while let Some(&chunk) = bytes.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
+        if let Some(i) = first(quote_or_backslash(word(chunk))) {
             return Some(at + i);
         }
         at += 8;
     }
-    let rest = chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\')?;
+    let rest = bytes[at..].iter().position(|&b| b == b'"' || b == b'\\')?;
     Some(at + rest)
 }
 

@@ -118,17 +118,6 @@ const FIELDS: [&str; 7] = [
 ];
 const PAYLOAD: usize = 6;
 
-impl Parts {
-    /// Reads an object's members in one pass over its text; `None` for one with a member
-    /// twice, a member of no notification, or one envelope key without the other.
-    fn read(json: &[u8]) -> Option<Parts> {
-        let mut text = Vec::with_capacity(json.len());
-        let mut reader = Reader::default();
-        members(json, &mut text, |key, writer| reader.read(key, writer)).ok()?;
-        reader.parts(text)
-    }
-}
-
 /// An object's members as they are read: the head and payload as ranges of the text written
 /// ([`FIELDS`]), the envelope's members, the context's names and values.
 #[derive(Default)]
@@ -218,6 +207,15 @@ fn once<T>(place: &mut Option<T>, value: T) -> Result<(), NotCompact> {
 }
 
 impl Parts {
+    /// Reads an object's members in one pass over its text; `None` for one with a member
+    /// twice, a member of no notification, or one envelope key without the other.
+    fn read(json: &[u8]) -> Option<Parts> {
+        let mut text = Vec::with_capacity(json.len());
+        let mut reader = Reader::default();
+        members(json, &mut text, |key, writer| reader.read(key, writer)).ok()?;
+        reader.parts(text)
+    }
+
     /// Whether it holds nothing but the envelope.
     fn is_empty(&self) -> bool {
         self.fields.iter().all(Option::is_none) && self.context.is_empty()
