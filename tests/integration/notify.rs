@@ -686,6 +686,38 @@ fn a_queue_that_exists_without_its_exchange_gets_both_and_the_notification() {
     assert_oslo_message(&got[0], &exchange, &queue);
 }
 
+/// A bind the broker refuses for a reason other than something missing (the queue is another
+/// connection's exclusive queue: 405) fails the send in one line that names the bind, with
+/// no id printed and nothing delivered; a route that is missing (a fresh topic, above) is
+/// made instead.
+#[test]
+fn a_refused_bind_is_said_as_the_bind_and_nothing_is_sent() {
+    let (mut broker, exchange, topic) = scratch();
+    broker.declare_exchange(&exchange, false);
+    let queue = format!("{topic}.info");
+    let channel = broker.channel();
+    channel
+        .queue_declare(
+            queue.as_str(),
+            amiquip::QueueDeclareOptions {
+                exclusive: true,
+                ..amiquip::QueueDeclareOptions::default()
+            },
+        )
+        .unwrap();
+    for input in [&["info", "e", "{}"][..], &["--lines", "info", "e"]] {
+        let run = notify(&args(&exchange, &topic, input), b"{}\n{}\n");
+        assert_eq!(run.code, 1, "{run:?}");
+        assert!(run.lines().is_empty(), "no id: {run:?}");
+        let said = format!("binding queue {queue:?} to exchange {exchange:?}");
+        assert!(run.stderr.contains(&said), "{run:?}");
+        assert!(run.stderr.contains("RESOURCE_LOCKED"), "{run:?}");
+        assert_eq!(run.stderr.lines().count(), 1, "{input:?}: {run:?}");
+    }
+    let depth = channel.queue_declare_passive(queue.as_str()).unwrap();
+    assert_eq!(depth.declared_message_count(), Some(0));
+}
+
 #[test]
 fn verbose_tells_what_happened_and_quiet_only_the_error() {
     let (broker, exchange, topic) = scratch();
