@@ -3,7 +3,7 @@
 //! ([`super::compact`]), an envelope's message read through the escapes of its string.
 //! Anything unusual is left to [`decode`], which reads it with values and says what is wrong.
 
-use super::compact::{members, NotCompact, Writer};
+use super::compact::{key_bit, members, NotCompact, Writer};
 use super::decode::decode;
 use super::message::{Head, Message};
 use super::{EnvelopeError, Format, CONTEXT_PREFIX, ENVELOPE_VERSION, MESSAGE_KEY, VERSION_KEY};
@@ -28,13 +28,12 @@ pub(super) fn append_names(
     names: &str,
     context: Vec<(Range<usize>, Range<usize>)>,
 ) -> Option<Vec<(Range<usize>, Range<usize>)>> {
-    // A bit for each name's length and last byte: a name whose bit is not set yet is new,
-    // and is compared with no other (a context has a few dozen members, all different).
+    // A name whose bit is not set yet is new, and is compared with no other (a context has
+    // a few dozen members, all different).
     let mut seen = 0u64;
     for (i, (name, _)) in context.iter().enumerate() {
         let name = &names[name.clone()];
-        let last = name.bytes().last().unwrap_or(0);
-        let bit = 1u64 << ((name.len() * 7 + usize::from(last)) % 64);
+        let bit = key_bit(name.as_bytes());
         if seen & bit != 0
             && context[..i]
                 .iter()

@@ -51,7 +51,12 @@ pub(super) fn members(
 /// An object or array being written: for an object, where its keys start in `keys`.
 #[derive(Clone, Copy)]
 enum Container {
-    Object { first_key: usize },
+    /// `seen` has a bit set for each key's [`key_bit`]: only a key whose bit is set already
+    /// is compared with the others.
+    Object {
+        first_key: usize,
+        seen: u64,
+    },
     Array,
 }
 
@@ -233,7 +238,8 @@ impl<'r, 'o> Writer<'r, 'o> {
             match self.peek().ok_or(NotCompact)? {
                 b'{' => {
                     let first_key = self.keys.len();
-                    if self.open(Container::Object { first_key }, b'{', b'}')? {
+                    let object = Container::Object { first_key, seen: 0 };
+                    if self.open(object, b'{', b'}')? {
                         self.key()?;
                         continue;
                     }
@@ -300,7 +306,7 @@ impl<'r, 'o> Writer<'r, 'o> {
     }
 
     fn close(&mut self, end: u8) {
-        if let Some(Container::Object { first_key }) = self.containers.pop() {
+        if let Some(Container::Object { first_key, .. }) = self.containers.pop() {
             self.keys.truncate(first_key);
         }
         self.out.push(end);
@@ -315,16 +321,19 @@ impl<'r, 'o> Writer<'r, 'o> {
         let start = self.out.len() + 1;
         self.string()?;
         let end = self.out.len() - 1;
-        let Some(Container::Object { first_key }) = self.containers.last().copied() else {
+        let Some(Container::Object { first_key, seen }) = self.containers.last_mut() else {
             return Err(NotCompact);
         };
         let key = &self.out[start..end];
-        if self.keys[first_key..]
-            .iter()
-            .any(|&(s, e)| e - s == key.len() && &self.out[s..e] == key)
+        let bit = key_bit(key);
+        if *seen & bit != 0
+            && self.keys[*first_key..]
+                .iter()
+                .any(|&(s, e)| e - s == key.len() && &self.out[s..e] == key)
         {
             return Err(NotCompact);
         }
+        *seen |= bit;
         self.keys.push((start, end));
         self.skip_space();
         if self.peek() != Some(b':') {
@@ -387,6 +396,14 @@ impl<'r, 'o> Writer<'r, 'o> {
         self.at += i;
         Ok(())
     }
+}
+
+/// One of 64 bits for a key, from its length and its first and last bytes: two keys with
+/// different bits are different.
+pub(super) fn key_bit(key: &[u8]) -> u64 {
+    let (first, last) = (key.first().copied(), key.last().copied());
+    let mix = key.len() * 7 + usize::from(first.unwrap_or(0)) * 3 + usize::from(last.unwrap_or(0));
+    1 << (mix % 64)
 }
 
 #[cfg(test)]
@@ -462,6 +479,18 @@ mod tests {
         // Keys may repeat in different objects.
         let sibling = r#"[{"a": 1}, {"a": 2, "b": {"a": 3}}]"#;
         assert_eq!(ours(sibling), serde_compact(sibling));
+        // Many keys share a bit: each is still compared with those that do, and a key given
+        // twice is found wherever it is, after an object nested in between too.
+        let keys: Vec<String> = (0..300).map(|i| format!(r#""k{i}": {i}"#)).collect();
+        let many = format!("{{{}}}", keys.join(", "));
+        assert_eq!(ours(&many), serde_compact(&many));
+        for (first, again) in [(0, 299), (150, 151), (298, 0)] {
+            let twice = format!(
+                r#"{{{}, "inner": {{"k{again}": 1}}, "k{again}": 2}}"#,
+                keys[..=first.max(again)].join(", ")
+            );
+            assert_eq!(ours(&twice), None, "k{first} and k{again}");
+        }
     }
 
     #[test]
