@@ -101,7 +101,6 @@ pub fn run(
         if pipeline.judge(received)? != Step::Take {
             return Ok(Verdict::Skip);
         }
-        let n = received.notification();
         let sample = keep_samples.then(|| {
             Arc::new(Sample {
                 exchange: received.exchange.to_owned(),
@@ -111,7 +110,7 @@ pub fn run(
             })
         });
         lock(&shared.tally).record(
-            n,
+            received.message,
             received.exchange,
             received.source,
             started.elapsed(),

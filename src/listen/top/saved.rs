@@ -35,8 +35,8 @@ pub(super) fn run(
         if pipeline.judge(received)? == Step::Skip {
             return Ok(Verdict::Skip);
         }
-        let n = received.notification();
-        let since_first = match (parse_timestamp(&n.timestamp), &mut times) {
+        let message = received.message;
+        let since_first = match (parse_timestamp(&message.timestamp), &mut times) {
             (Some(at), Some((first, last))) => {
                 *last = (*last).max(at);
                 (at - *first).to_std().unwrap_or(Duration::ZERO)
@@ -47,7 +47,13 @@ pub(super) fn run(
             }
             (None, _) => Duration::ZERO,
         };
-        tally.record(n, received.exchange, received.source, since_first, None);
+        tally.record(
+            message,
+            received.exchange,
+            received.source,
+            since_first,
+            None,
+        );
         Ok(pipeline.taken())
     };
     let deadline = config.timeout.map(|t| Instant::now() + t);

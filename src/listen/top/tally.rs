@@ -2,8 +2,8 @@
 //! exchange (all four kept at once, so the grouping can change while it runs), totals, rates
 //! over the last seconds, and the operations. Pure: the caller says what time it is.
 
-use super::operations::Operations;
-use crate::wire::envelope::{Notification, Priority};
+use super::operations::{Operations, Phase};
+use crate::wire::envelope::{Message, Notification, Priority};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -232,6 +232,56 @@ impl Group {
     }
 }
 
+/// What `--top` reads of a notification: its head, and only for an operation's start or end
+/// the whole of it, its payload and context as values ([`Operations::record`] looks there
+/// for what the operation is about). A [`Message`] builds those values only then.
+pub trait Counted {
+    /// Its event type.
+    fn event_type(&self) -> &str;
+    /// Who sent it.
+    fn publisher_id(&self) -> Option<&str>;
+    /// Its priority.
+    fn priority(&self) -> Priority;
+    /// The whole notification.
+    fn whole(&self) -> &Notification;
+}
+
+impl Counted for Notification {
+    fn event_type(&self) -> &str {
+        &self.event_type
+    }
+
+    fn publisher_id(&self) -> Option<&str> {
+        self.publisher_id.as_deref()
+    }
+
+    fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    fn whole(&self) -> &Notification {
+        self
+    }
+}
+
+impl Counted for Message {
+    fn event_type(&self) -> &str {
+        &self.event_type
+    }
+
+    fn publisher_id(&self) -> Option<&str> {
+        self.publisher_id.as_deref()
+    }
+
+    fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    fn whole(&self) -> &Notification {
+        self.notification()
+    }
+}
+
 /// Everything `--top` counts.
 #[derive(Debug)]
 pub struct Tally {
@@ -268,22 +318,24 @@ impl Tally {
     /// rows.
     pub fn record(
         &mut self,
-        notification: &Notification,
+        notification: &impl Counted,
         exchange: &str,
         source: &str,
         at: Duration,
         sample: Option<Arc<Sample>>,
     ) {
-        let error = matches!(notification.priority, Priority::Error | Priority::Critical);
+        let priority = notification.priority();
+        let error = matches!(priority, Priority::Error | Priority::Critical);
         self.total += 1;
         self.errors += u64::from(error);
         self.rate.record(at);
         self.history.record(at);
         let sample = sample.as_ref();
+        let event_type = notification.event_type();
         let keys = [
-            notification.event_type.as_str(),
-            notification.publisher_id.as_deref().unwrap_or(NO_PUBLISHER),
-            notification.priority.name(),
+            event_type,
+            notification.publisher_id().unwrap_or(NO_PUBLISHER),
+            priority.name(),
             exchange,
             if source.is_empty() { NO_SOURCE } else { source },
         ];
@@ -298,7 +350,9 @@ impl Tally {
                 self.operations.len() - 1
             }
         };
-        self.operations[at].1.record(notification);
+        if Phase::of(event_type).is_some() {
+            self.operations[at].1.record(notification.whole());
+        }
     }
 
     /// The operations of each source (named as given; empty for a run's only one).
@@ -337,6 +391,51 @@ mod tests {
         let mut n = Notification::new(priority, event_type, json!({}));
         n.publisher_id = publisher.map(str::to_owned);
         n
+    }
+
+    /// A message read from a body counts as the notification it holds: the same rows, and
+    /// the same operations paired by the request id in its context.
+    #[test]
+    fn a_message_counts_as_its_notification() {
+        use crate::wire::envelope::Format;
+        let sent = [
+            (Priority::Info, "compute.instance.create.start", "req-1"),
+            (Priority::Info, "compute.instance.update", "req-1"),
+            (Priority::Error, "compute.instance.create.end", "req-1"),
+            (Priority::Info, "compute.instance.create.start", "req-2"),
+        ];
+        let (mut by_message, mut by_value) = (Tally::new(secs(60.0)), Tally::new(secs(60.0)));
+        for (i, (priority, event_type, request)) in sent.into_iter().enumerate() {
+            let mut n = notification(priority, event_type, Some("compute.h1"));
+            n.context.insert("request_id".into(), json!(request));
+            let body = n.encode(Format::V2, "u").unwrap();
+            let message = Message::read(&body).unwrap();
+            let at = secs(i as f64);
+            by_message.record(&message, "nova", "", at, None);
+            by_value.record(message.notification(), "nova", "", at, None);
+        }
+        for by in GroupBy::ALL {
+            let rows = |t: &Tally| -> Vec<(String, u64, u64)> {
+                let rows = t.group(by).rows();
+                rows.map(|(k, r)| (k.to_owned(), r.count, r.errors))
+                    .collect()
+            };
+            assert_eq!(rows(&by_message), rows(&by_value), "{by}");
+        }
+        let operations = |t: &Tally| -> Vec<(String, u64, u64, u64)> {
+            let (_, ops) = t.operations().next().unwrap();
+            let mut all: Vec<_> = ops
+                .iter()
+                .map(|(name, o)| (name.to_owned(), o.started, o.ended, o.in_flight()))
+                .collect();
+            all.sort();
+            all
+        };
+        assert_eq!(
+            operations(&by_message),
+            vec![("compute.instance.create".to_owned(), 2, 1, 1)]
+        );
+        assert_eq!(operations(&by_message), operations(&by_value));
     }
 
     #[test]
