@@ -237,16 +237,16 @@ impl Metrics {
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
         self.apply(Deferred::Seen(at.clone(), now.as_secs_f64()));
+        // Only an operation's start or end takes the operations' lock.
         if Phase::of(&n.event_type).is_none() {
             return;
         }
-        let notification = received.notification();
         let closed = {
             let mut operations = lock(&self.operations);
             let Some((_, ops)) = operations.iter_mut().find(|(s, _)| s == source) else {
                 return;
             };
-            ops.record(notification)
+            ops.record(n)
         };
         if let Some(closed) = closed {
             if let Some(duration) = closed.duration {

@@ -4,7 +4,7 @@
 //! the notifications' own timestamps. Pure: the caller says what time it is.
 
 pub use crate::wire::envelope::parse_timestamp;
-use crate::wire::envelope::Notification;
+use crate::wire::envelope::{Message, Notification, Priority};
 use crate::wire::versioned;
 use chrono::NaiveDateTime;
 use hdrhistogram::Histogram;
@@ -180,6 +180,57 @@ struct Open {
     counted_stale: bool,
 }
 
+/// What [`Operations::record`] reads of a notification: its event type, and only for an
+/// operation's start or end the whole of it, its payload and context as values (what the
+/// operation is about is named there). A [`Message`] builds those values only then; `--top`
+/// counts its rows from the same head.
+pub trait Counted {
+    /// Its event type.
+    fn event_type(&self) -> &str;
+    /// Who sent it.
+    fn publisher_id(&self) -> Option<&str>;
+    /// Its priority.
+    fn priority(&self) -> Priority;
+    /// The whole notification.
+    fn whole(&self) -> &Notification;
+}
+
+impl Counted for Notification {
+    fn event_type(&self) -> &str {
+        &self.event_type
+    }
+
+    fn publisher_id(&self) -> Option<&str> {
+        self.publisher_id.as_deref()
+    }
+
+    fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    fn whole(&self) -> &Notification {
+        self
+    }
+}
+
+impl Counted for Message {
+    fn event_type(&self) -> &str {
+        &self.event_type
+    }
+
+    fn publisher_id(&self) -> Option<&str> {
+        self.publisher_id.as_deref()
+    }
+
+    fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    fn whole(&self) -> &Notification {
+        self.notification()
+    }
+}
+
 /// An operation that a notification closed (`.end` or `.error`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Closed<'a> {
@@ -231,8 +282,9 @@ impl Operations {
 
     /// Counts `notification` if its event type opens or closes an operation; says which
     /// operation it closed, if it closed one.
-    pub fn record<'a>(&mut self, notification: &'a Notification) -> Option<Closed<'a>> {
-        let phase = Phase::of(&notification.event_type)?;
+    pub fn record<'a>(&mut self, counted: &'a impl Counted) -> Option<Closed<'a>> {
+        let phase = Phase::of(counted.event_type())?;
+        let notification = counted.whole();
         let id = operation_id(notification);
         let at = parse_timestamp(&notification.timestamp);
         match phase {

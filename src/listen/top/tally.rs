@@ -2,8 +2,8 @@
 //! exchange (all four kept at once, so the grouping can change while it runs), totals, rates
 //! over the last seconds, and the operations. Pure: the caller says what time it is.
 
-use super::operations::{Operations, Phase};
-use crate::wire::envelope::{Message, Notification, Priority};
+use super::operations::{Counted, Operations};
+use crate::wire::envelope::Priority;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -232,56 +232,6 @@ impl Group {
     }
 }
 
-/// What `--top` reads of a notification: its head, and only for an operation's start or end
-/// the whole of it, its payload and context as values ([`Operations::record`] looks there
-/// for what the operation is about). A [`Message`] builds those values only then.
-pub trait Counted {
-    /// Its event type.
-    fn event_type(&self) -> &str;
-    /// Who sent it.
-    fn publisher_id(&self) -> Option<&str>;
-    /// Its priority.
-    fn priority(&self) -> Priority;
-    /// The whole notification.
-    fn whole(&self) -> &Notification;
-}
-
-impl Counted for Notification {
-    fn event_type(&self) -> &str {
-        &self.event_type
-    }
-
-    fn publisher_id(&self) -> Option<&str> {
-        self.publisher_id.as_deref()
-    }
-
-    fn priority(&self) -> Priority {
-        self.priority
-    }
-
-    fn whole(&self) -> &Notification {
-        self
-    }
-}
-
-impl Counted for Message {
-    fn event_type(&self) -> &str {
-        &self.event_type
-    }
-
-    fn publisher_id(&self) -> Option<&str> {
-        self.publisher_id.as_deref()
-    }
-
-    fn priority(&self) -> Priority {
-        self.priority
-    }
-
-    fn whole(&self) -> &Notification {
-        self.notification()
-    }
-}
-
 /// Everything `--top` counts.
 #[derive(Debug)]
 pub struct Tally {
@@ -350,9 +300,7 @@ impl Tally {
                 self.operations.len() - 1
             }
         };
-        if Phase::of(event_type).is_some() {
-            self.operations[at].1.record(notification.whole());
-        }
+        self.operations[at].1.record(notification);
     }
 
     /// The operations of each source (named as given; empty for a run's only one).
@@ -381,6 +329,7 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::envelope::{Message, Notification};
     use serde_json::json;
 
     fn secs(s: f64) -> Duration {
