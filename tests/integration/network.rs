@@ -218,7 +218,11 @@ fn a_silent_partition_under_a_publisher_sends_everything_through_the_other_host(
 use common::footprint;
 
 /// Waits until the proxy has reset `resets` connections and accepted the one after;
-/// returns the process's footprint then.
+/// returns the process's least footprint over the next 300 ms.
+///
+/// The least, because a single look can land while a connection is being replaced, with
+/// the one before not yet closed and the next one open: a leak raises the floor, a
+/// replacement in flight does not.
 fn after_resets(proxy: &Proxy, resets: usize, pid: u32) -> (usize, u64) {
     let until = Instant::now() + Duration::from_secs(120);
     while proxy.resets() < resets || proxy.accepted() <= resets || proxy.open() == 0 {
@@ -230,13 +234,26 @@ fn after_resets(proxy: &Proxy, resets: usize, pid: u32) -> (usize, u64) {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    footprint(pid)
+    let mut least = footprint(pid);
+    for _ in 0..30 {
+        std::thread::sleep(Duration::from_millis(10));
+        let now = footprint(pid);
+        assert!(now.0 > 0, "process {pid} ended while measured");
+        least = (least.0.min(now.0), least.1.min(now.1));
+    }
+    least
 }
 
 fn assert_flat(first: (usize, u64), last: (usize, u64), what: &str) {
-    assert_eq!(
-        first.0, last.0,
-        "{what}: open files after the first reset and the 100th"
+    // Either look may fall between two connections (none open), on one, or on one closing
+    // while the next opens: the floors may differ by two connections' files (a socket, a
+    // poll and its waker's pipe each), where a file kept by each reset would add a hundred.
+    const CONNECTION_FILES: usize = 4;
+    assert!(
+        last.0 <= first.0 + 2 * CONNECTION_FILES,
+        "{what}: open files grew from {} after the first reset to {} after the 100th",
+        first.0,
+        last.0
     );
     assert!(
         last.1 <= first.1 + 2 * 1024 * 1024,
