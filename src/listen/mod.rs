@@ -7,6 +7,7 @@
 //! ([`save`]), which ones count ([`filter`], [`predicate`]), and the command run once
 //! listening ([`trigger`]).
 
+pub mod document;
 pub mod filter;
 pub mod metrics;
 pub mod output;

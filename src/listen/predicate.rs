@@ -2,11 +2,10 @@
 //! Rust) that decide whether a notification counts. A program holds for a notification when
 //! its first output is neither `false` nor `null`. Pure: compiling and running, no I/O.
 
-use crate::engine::receive::Received;
-use crate::oslo::mask::mask_member_json;
+pub use super::document::Document;
 use jaq_core::load::{self, Arena, File, Loader};
 use jaq_core::{data, unwrap_valr, Compiler, Ctx, Vars};
-use jaq_json::{Map, Val};
+use jaq_json::Val;
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -68,68 +67,6 @@ impl fmt::Display for BadPredicate {
 }
 
 impl std::error::Error for BadPredicate {}
-
-/// The input a program runs on, made once per notification and shared by every program.
-pub struct Document(Val);
-
-impl Document {
-    /// The object the programs see, from its JSON text (`--format json`'s object).
-    #[cfg(test)]
-    pub fn from_json(json: &[u8]) -> Result<Document, String> {
-        parse(json).map(Document)
-    }
-
-    /// The object the programs see, `--format json`'s object for `received` (see
-    /// [`Printer::write_json_object`](crate::listen::output::Printer::write_json_object)),
-    /// built straight from the message: only the payload's and each context member's JSON
-    /// text are parsed. The context is masked unless `show_secrets`.
-    pub fn of(received: &Received, show_secrets: bool) -> Result<Document, String> {
-        let m = received.message;
-        let text = |s: &str| Val::utf8_str(s.to_owned());
-        let mut context = Map::with_capacity_and_hasher(m.context_json().len(), Default::default());
-        for (key, json) in m.context_json() {
-            let value = if show_secrets {
-                parse(json.as_bytes())?
-            } else {
-                let masked = mask_member_json(key, json).map_err(|e| e.to_string())?;
-                parse(masked.as_bytes())?
-            };
-            context.insert(text(key), value);
-        }
-        let metadata = [
-            (Val::utf8_str("message_id"), text(&m.message_id)),
-            (Val::utf8_str("timestamp"), text(&m.timestamp)),
-        ];
-        let members = [
-            (Val::utf8_str("priority"), Val::utf8_str(m.priority.name())),
-            (Val::utf8_str("event_type"), text(&m.event_type)),
-            (
-                Val::utf8_str("publisher_id"),
-                m.publisher_id.as_deref().map_or(Val::Null, text),
-            ),
-            (
-                Val::utf8_str("payload"),
-                parse(m.payload_json().as_bytes())?,
-            ),
-            (
-                Val::utf8_str("metadata"),
-                Val::obj(metadata.into_iter().collect()),
-            ),
-            (Val::utf8_str("context"), Val::obj(context)),
-            (Val::utf8_str("exchange"), text(received.exchange)),
-            (Val::utf8_str("routing_key"), text(received.routing_key)),
-        ];
-        let source =
-            (!received.source.is_empty()).then(|| (Val::utf8_str("source"), text(received.source)));
-        Ok(Document(Val::obj(
-            members.into_iter().chain(source).collect(),
-        )))
-    }
-}
-
-fn parse(json: &[u8]) -> Result<Val, String> {
-    jaq_json::read::parse_single(json).map_err(|e| e.to_string())
-}
 
 /// Where in `code` the slice `part` of it starts, as a 1-based column of characters.
 fn column(code: &str, part: &str) -> Option<usize> {
@@ -216,7 +153,7 @@ impl Predicate {
             && self.looked.load(Ordering::Relaxed) < LOOKED_AT_MOST
             && self.looked.fetch_add(1, Ordering::Relaxed) < LOOKED_AT_MOST
         {
-            if let Some(hint) = self.paths.iter().find_map(|p| dotted_key(&input.0, p)) {
+            if let Some(hint) = self.paths.iter().find_map(|p| dotted_key(&input.value, p)) {
                 if self.first_time(DOTTED_KEY) {
                     advice = Some(format!("{:?} reads null: {hint}", self.code));
                 }
@@ -227,7 +164,11 @@ impl Predicate {
 
     fn first_output(&self, input: &Document) -> Result<Option<Val>, String> {
         let ctx = Ctx::<data::JustLut<Val>>::new(&self.program.lut, Vars::new([]));
-        let mut outputs = self.program.id.run((ctx, input.0.clone())).map(unwrap_valr);
+        let mut outputs = self
+            .program
+            .id
+            .run((ctx, input.value.clone()))
+            .map(unwrap_valr);
         outputs
             .next()
             .transpose()
@@ -410,6 +351,7 @@ fn describe_load_error(code: &str, error: load::Error<&str>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::receive::Received;
 
     fn input(json: &str) -> Document {
         Document::from_json(json.as_bytes()).unwrap()
@@ -458,9 +400,9 @@ mod tests {
                 printer.write_json_object(&mut line, &received).unwrap();
                 let built = Document::of(&received, show_secrets).unwrap();
                 let read = Document::from_json(&line).unwrap();
-                assert_eq!(built.0, read.0, "{format:?} {show_secrets}");
+                assert_eq!(built.value, read.value, "{format:?} {show_secrets}");
                 // In the same order, member by member.
-                assert_eq!(built.0.to_string(), read.0.to_string());
+                assert_eq!(built.value.to_string(), read.value.to_string());
             }
             let masked = Document::of(&received, false).unwrap();
             let p = Predicate::compile(

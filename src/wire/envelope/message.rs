@@ -45,6 +45,11 @@ impl Message {
         &self.text[self.payload.clone()]
     }
 
+    /// The text that the payload's JSON and the context's names and JSON are slices of.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
     /// The request context's members (names without `_context_`), in order, each value as
     /// compact JSON text.
     pub fn context_json(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
