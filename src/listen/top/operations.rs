@@ -7,10 +7,11 @@ pub use crate::wire::envelope::parse_timestamp;
 use crate::wire::envelope::{Message, Notification, Priority};
 use crate::wire::versioned;
 use chrono::NaiveDateTime;
+use foldhash::HashMap;
 use hdrhistogram::Histogram;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// How many operations in flight are tracked; beyond that, the oldest are dropped and count
@@ -120,7 +121,7 @@ impl Operation {
             started: 0,
             ended: 0,
             failed: 0,
-            open: HashMap::new(),
+            open: HashMap::default(),
             dropped: 0,
             durations: None,
             max: None,
@@ -258,7 +259,7 @@ impl Operations {
     /// No operations yet; in flight longer than `stale` is stale.
     pub fn new(stale: Duration) -> Self {
         Operations {
-            names: HashMap::new(),
+            names: HashMap::default(),
             order: BTreeMap::new(),
             next: 0,
             stale,
@@ -380,7 +381,7 @@ impl Operations {
     /// How many operations of each name are stale at `now` (UTC): in flight for longer than
     /// the stale time by their start's timestamp, or dropped from tracking.
     pub fn stale(&self, now: NaiveDateTime) -> HashMap<&str, u64> {
-        let mut stale = HashMap::new();
+        let mut stale = HashMap::default();
         for (name, operation) in &self.names {
             let old = operation
                 .open

@@ -4,7 +4,7 @@
 
 use super::operations::{Counted, Operations};
 use crate::wire::envelope::Priority;
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
