@@ -10,7 +10,7 @@ use crate::broker::{self, ConnectOptions, Durability, Handoff, Publisher, Reconn
 use crate::events::{DefaultObserver, Event, Observer};
 use crate::oslo::topology::{routing_keys, write_routing_key, DEFAULT_EXCHANGE, DEFAULT_TOPIC};
 use crate::oslo::transport_url::TransportUrl;
-use crate::wire::envelope::{new_unique_id, Format, Notification, PayloadJson, Priority};
+use crate::wire::envelope::{Body, Format, Notification, Priority};
 use serde_json::{Map, Value};
 use std::time::Instant;
 
@@ -183,11 +183,12 @@ impl Notifier {
     }
 
     /// Sends a notification that is already built (its publisher_id is kept as it is) to
-    /// every topic.
-    pub fn send<P: PayloadJson>(&mut self, notification: &Notification<P>) -> Result<Sent, Error> {
+    /// every topic: a [`Notification`], or the current one of a
+    /// [`Series`](crate::wire::envelope::Series).
+    pub fn send<B: Body + ?Sized>(&mut self, notification: &B) -> Result<Sent, Error> {
         let mut sent = Sent { last_seq: 0 };
         for topic in &self.topics {
-            write_routing_key(&mut self.routing_key, topic, notification.priority);
+            write_routing_key(&mut self.routing_key, topic, notification.priority());
             sent = publish(
                 &mut self.publisher,
                 self.format,
@@ -200,9 +201,9 @@ impl Notifier {
     }
 
     /// Sends a notification to one exchange and routing key, whatever this notifier's own.
-    pub fn send_to<P: PayloadJson>(
+    pub fn send_to<B: Body + ?Sized>(
         &mut self,
-        notification: &Notification<P>,
+        notification: &B,
         exchange: &str,
         routing_key: &str,
     ) -> Result<Sent, Error> {
@@ -267,15 +268,18 @@ impl Notifier {
 
 /// Encodes `notification` with a fresh `_unique_id` and publishes it (the publisher declares
 /// the route the first time it sends there).
-fn publish<P: PayloadJson>(
+fn publish<B: Body + ?Sized>(
     publisher: &mut Publisher,
     format: Format,
-    notification: &Notification<P>,
+    notification: &B,
     exchange: &str,
     routing_key: &str,
 ) -> Result<Sent, Error> {
+    // A fresh `_unique_id`, as `new_unique_id` makes it, without a String of its own.
+    let mut unique_id = uuid::Uuid::encode_buffer();
+    let unique_id = uuid::Uuid::new_v4().simple().encode_lower(&mut unique_id);
     let body = notification
-        .encode(format, &new_unique_id())
+        .body(format, unique_id)
         .map_err(Error::Encode)?;
     publisher
         .publish(exchange, routing_key, body)

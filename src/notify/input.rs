@@ -2,6 +2,8 @@
 //!
 //! Pure functions: the caller reads files and stdin, this module judges the text.
 
+use crate::wire::envelope::Series;
+#[cfg(doc)]
 use crate::wire::pyjson::PythonJson;
 use serde_json::{Map, Value};
 use std::fmt;
@@ -24,10 +26,14 @@ pub fn parse_payload(text: &str, what: impl fmt::Display) -> Result<Value, Input
     serde_json::from_str(text).map_err(|e| payload_error(text, what, e))
 }
 
-/// Parses a notification payload straight into the form it is sent in (see
-/// [`PythonJson::parse`]); errors as [`parse_payload`]'s.
-pub fn parse_payload_json(text: &str, what: impl fmt::Display) -> Result<PythonJson, InputError> {
-    PythonJson::parse(text).map_err(|e| payload_error(text, what, e))
+/// Makes the notification payload `text` the next of `series`, straight in the form it is
+/// sent in (see [`PythonJson::parse`]); errors as [`parse_payload`]'s.
+pub fn next_payload(
+    series: &mut Series,
+    text: &str,
+    what: impl fmt::Display,
+) -> Result<(), InputError> {
+    series.next(text).map_err(|e| payload_error(text, what, e))
 }
 
 fn payload_error(text: &str, what: impl fmt::Display, error: serde_json::Error) -> InputError {
@@ -240,6 +246,21 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not valid JSON"));
+    }
+
+    #[test]
+    fn a_series_payload_is_refused_as_any_payload() {
+        use crate::wire::envelope::Priority;
+        let mut series = Series::new(Priority::Info, "a.b", None, &Map::new()).unwrap();
+        for text in [r#"<"heavy":"payload">"#, "", "{'a': 1}", r#"{"a": 1"#] {
+            let what = "payload on line 3";
+            assert_eq!(
+                next_payload(&mut series, text, what),
+                Err(parse_payload(text, what).unwrap_err()),
+                "{text}"
+            );
+        }
+        assert_eq!(next_payload(&mut series, "[1,2]", "payload"), Ok(()));
     }
 
     #[test]

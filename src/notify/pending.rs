@@ -3,16 +3,35 @@
 
 use super::Outgoing;
 use crate::engine::notifier::Notifier;
+use crate::wire::envelope::Series;
 use anyhow::{Context, Result};
 use std::collections::VecDeque;
+use std::fmt;
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
+
+/// A notification's message_id.
+enum MessageId {
+    /// Drawn for it (a series' notification): printed with dashes when confirmed.
+    Drawn(uuid::Uuid),
+    /// Given with it.
+    Given(String),
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MessageId::Drawn(id) => id.hyphenated().fmt(f),
+            MessageId::Given(id) => f.write_str(id),
+        }
+    }
+}
 
 /// Notifications sent but not yet reported.
 #[derive(Default)]
 pub(super) struct Pending {
     /// Each one's last sequence number, message_id, and when it was due (paced).
-    queue: VecDeque<(u64, String, Option<Instant>)>,
+    queue: VecDeque<(u64, MessageId, Option<Instant>)>,
     /// How many were sent so far.
     pub(super) sent: u64,
     /// How many were confirmed so far.
@@ -39,8 +58,17 @@ impl Pending {
             None => notifier.send(&outgoing.notification)?,
             Some((exchange, key)) => notifier.send_to(&outgoing.notification, exchange, key)?,
         };
-        self.queue
-            .push_back((sent.last_seq, outgoing.notification.message_id, due));
+        let id = MessageId::Given(outgoing.notification.message_id);
+        self.queue.push_back((sent.last_seq, id, due));
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// Sends the current notification of `series`.
+    pub(super) fn send_next(&mut self, notifier: &mut Notifier, series: &Series) -> Result<()> {
+        let sent = notifier.send(series)?;
+        let id = MessageId::Drawn(series.message_id());
+        self.queue.push_back((sent.last_seq, id, None));
         self.sent += 1;
         Ok(())
     }

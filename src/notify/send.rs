@@ -1,7 +1,7 @@
 //! Running `oslo-notify`: connect, send what was given, write each message_id once the
 //! broker confirmed it, and say what happened on stderr.
 
-use super::input::{parse_payload_json, InputError};
+use super::input::{next_payload, InputError};
 use super::pace::ReplayOptions;
 use super::paced::{Flow, Pacer};
 use super::pending::Pending;
@@ -14,7 +14,7 @@ use crate::engine::receive::stored::saved_files;
 use crate::events::Weight;
 use crate::tool::talk::Talk;
 use crate::tool::Signalled;
-use crate::wire::envelope::python_timestamp;
+use crate::wire::envelope::{python_timestamp, Series};
 use crate::wire::pyjson::PythonJson;
 use anyhow::{Context, Result};
 use std::io::{self, IsTerminal, Read, Write};
@@ -108,26 +108,22 @@ pub fn run(
             event_type,
         } => {
             notifier.prepare(*priority)?;
+            let mut series = Series::new(
+                *priority,
+                event_type,
+                Some(&config.publisher_id),
+                &config.context,
+            )
+            .context("encoding the context")?;
             let lines = lines.expect("--lines reads stdin");
-            send_lines(
+            send_payloads(
                 &mut notifier,
                 &lines,
                 &interrupts,
                 &mut pending,
                 out,
-                &mut Pacer::unpaced(),
-                |text, number| {
-                    let what = format_args!("payload on line {number}");
-                    let payload = parse_payload_json(text, what)?;
-                    let notification = config.notification(*priority, event_type, payload);
-                    Ok(Outgoing {
-                        notification,
-                        route: None,
-                        recorded: None,
-                    })
-                },
+                &mut series,
             )
-            .map(drop)
         }
         Given::Replay { dir, options } => {
             let input = match (lines, dir) {
@@ -404,6 +400,36 @@ fn send_lines(
             paced_send(notifier, interrupts, pending, *out, pacer, outgoing)
         },
     )
+}
+
+/// Sends one notification of `series` per non-blank line of `stdin`, the line its payload.
+fn send_payloads(
+    notifier: &mut Notifier,
+    stdin: &Chunks,
+    interrupts: &Interrupts,
+    pending: &mut Pending,
+    out: &mut impl Write,
+    series: &mut Series,
+) -> Result<()> {
+    let mut state = (notifier, pending, out);
+    split_lines(
+        stdin,
+        interrupts,
+        &mut state,
+        // While stdin is quiet, the ids confirmed meanwhile are written.
+        |(notifier, pending, out)| pending.write_confirmed(notifier.confirmed_through(), *out),
+        |(notifier, pending, out), number, text| {
+            if text.trim().is_empty() {
+                return Ok(Flow::Go);
+            }
+            interrupts.check()?;
+            next_payload(series, text, format_args!("payload on line {number}"))?;
+            pending.send_next(notifier, series)?;
+            pending.write_confirmed(notifier.confirmed_through(), *out)?;
+            Ok(Flow::Go)
+        },
+    )
+    .map(drop)
 }
 
 /// How many non-blank lines the file at `path` holds.

@@ -154,15 +154,36 @@ impl PythonJson {
 /// The quick way of [`PythonJson::parse`]; `None` when the text must take the general way.
 fn rewrite(text: &str) -> Option<PythonJson> {
     let mut out = Vec::with_capacity(text.len() + text.len() / 8 + 16);
+    rewrite_quickly(text, &mut out, &mut Vec::new())?;
+    Some(PythonJson(ascii_to_string(out)))
+}
+
+/// Appends JSON `text` to `out` as `json.dumps(json.loads(text))` writes it: what
+/// [`PythonJson::parse`] holds, written where the caller wants it. `keys` is room for the
+/// reader's keys, kept by a caller that rewrites many texts so that it is made once.
+pub(crate) fn rewrite_into(
+    text: &str,
+    out: &mut Vec<u8>,
+    keys: &mut Vec<(usize, usize)>,
+) -> serde_json::Result<()> {
+    let start = out.len();
+    if rewrite_quickly(text, out, keys).is_some() {
+        return Ok(());
+    }
+    out.truncate(start);
+    write(out, &serde_json::from_str::<Value>(text)?)
+}
+
+fn rewrite_quickly(text: &str, out: &mut Vec<u8>, keys: &mut Vec<(usize, usize)>) -> Option<()> {
+    keys.clear();
     let mut rewriter = Rewriter {
         text: text.as_bytes(),
         at: 0,
-        out: &mut out,
-        keys: Vec::with_capacity(32),
+        out,
+        keys,
         depth: 0,
     };
-    rewriter.document()?;
-    Some(PythonJson(ascii_to_string(out)))
+    rewriter.document()
 }
 
 /// What `write` produces is ASCII, always valid UTF-8.
@@ -180,9 +201,10 @@ struct Rewriter<'a, 'o> {
     text: &'a [u8],
     at: usize,
     out: &'o mut Vec<u8>,
-    /// The keys of the objects being read, innermost last, to find repeated ones (Python
-    /// keeps the last value of a repeated key, at the place of the first).
-    keys: Vec<&'a [u8]>,
+    /// Where the keys of the objects being read are in `text` (start and end), innermost
+    /// last, to find repeated ones (Python keeps the last value of a repeated key, at the
+    /// place of the first).
+    keys: &'o mut Vec<(usize, usize)>,
     depth: usize,
 }
 
@@ -245,11 +267,13 @@ impl<'a> Rewriter<'a, '_> {
                 if self.peek()? != b'"' {
                     return None;
                 }
+                let key_start = self.at;
                 let key = self.string()?;
                 let siblings = &self.keys[first_key..];
+                let text = self.text;
                 // Keys written with escapes may equal keys written without.
                 if key.contains(&b'\\')
-                    || siblings.contains(&key)
+                    || siblings.iter().any(|&(s, e)| &text[s..e] == key)
                     || siblings.len() >= REWRITE_MAX_KEYS
                 {
                     return None;
@@ -257,7 +281,7 @@ impl<'a> Rewriter<'a, '_> {
                 if !siblings.is_empty() {
                     self.out.extend_from_slice(b", ");
                 }
-                self.keys.push(key);
+                self.keys.push((key_start, key_start + key.len()));
                 self.write_string(key)?;
                 self.skip_space();
                 if self.next()? != b':' {

@@ -21,6 +21,9 @@ pub const ENVELOPE_VERSION: &str = "2.0";
 const VERSION_KEY: &str = "oslo.version";
 const MESSAGE_KEY: &str = "oslo.message";
 const CONTEXT_PREFIX: &str = "_context_";
+/// A format 2.0 body up to the inner message's text, and after it.
+const V2_OPEN: &[u8] = b"{\"oslo.version\": \"2.0\", \"oslo.message\": \"";
+const V2_CLOSE: &[u8] = b"\"}";
 
 /// The priority (oslo's name for the level) of a notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -243,11 +246,11 @@ impl<P: PayloadJson> Notification<P> {
             Format::V1 => Ok(inner),
             Format::V2 => {
                 let mut body = Vec::with_capacity(inner.len() + inner.len() / 8 + 48);
-                body.extend_from_slice(b"{\"oslo.version\": \"2.0\", \"oslo.message\": \"");
+                body.extend_from_slice(V2_OPEN);
                 // The inner text is pure ASCII with every control character already escaped,
                 // so as a JSON string it only needs its quotes and backslashes escaped.
                 words::escape_quotes_into(&inner, &mut body);
-                body.extend_from_slice(b"\"}");
+                body.extend_from_slice(V2_CLOSE);
                 Ok(body)
             }
         }
@@ -257,27 +260,70 @@ impl<P: PayloadJson> Notification<P> {
     fn write_message(&self, out: &mut Vec<u8>, unique_id: &str) -> serde_json::Result<()> {
         out.extend_from_slice(b"{\"message_id\": ");
         pyjson::write(out, &self.message_id)?;
-        out.extend_from_slice(b", \"publisher_id\": ");
-        pyjson::write(out, &self.publisher_id)?;
-        out.extend_from_slice(b", \"event_type\": ");
-        pyjson::write(out, &self.event_type)?;
-        out.extend_from_slice(b", \"priority\": ");
-        pyjson::write(out, self.priority.wire_name())?;
-        out.extend_from_slice(b", \"payload\": ");
+        write_head(
+            out,
+            self.publisher_id.as_deref(),
+            &self.event_type,
+            self.priority,
+        )?;
         self.payload.write_json(out)?;
         out.extend_from_slice(b", \"timestamp\": ");
         pyjson::write(out, &self.timestamp)?;
         out.extend_from_slice(b", \"_unique_id\": ");
         pyjson::write(out, unique_id)?;
-        for (key, value) in &self.context {
-            out.extend_from_slice(b", ");
-            pyjson::write(out, &format_args!("{CONTEXT_PREFIX}{key}"))?;
-            out.extend_from_slice(b": ");
-            pyjson::write(out, value)?;
-        }
+        write_context(out, &self.context)?;
         out.push(b'}');
         Ok(())
     }
+}
+
+/// A notification that a publisher can write as message bodies, one for each topic it is
+/// sent to, each with its own `_unique_id` (see [`new_unique_id`]).
+pub trait Body {
+    /// The notification's priority, which names the queue it goes to (`<topic>.<priority>`).
+    fn priority(&self) -> Priority;
+
+    /// The message body, byte for byte what oslo.messaging would send.
+    fn body(&self, format: Format, unique_id: &str) -> serde_json::Result<Vec<u8>>;
+}
+
+impl<P: PayloadJson> Body for Notification<P> {
+    fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    fn body(&self, format: Format, unique_id: &str) -> serde_json::Result<Vec<u8>> {
+        self.encode(format, unique_id)
+    }
+}
+
+/// The inner message's members between `message_id`'s value and `payload`'s: `, "publisher_id":
+/// ..., "event_type": ..., "priority": ..., "payload": `.
+fn write_head(
+    out: &mut Vec<u8>,
+    publisher_id: Option<&str>,
+    event_type: &str,
+    priority: Priority,
+) -> serde_json::Result<()> {
+    out.extend_from_slice(b", \"publisher_id\": ");
+    pyjson::write(out, &publisher_id)?;
+    out.extend_from_slice(b", \"event_type\": ");
+    pyjson::write(out, event_type)?;
+    out.extend_from_slice(b", \"priority\": ");
+    pyjson::write(out, priority.wire_name())?;
+    out.extend_from_slice(b", \"payload\": ");
+    Ok(())
+}
+
+/// The inner message's last members: `, "_context_<key>": value` for each entry of `context`.
+fn write_context(out: &mut Vec<u8>, context: &Map<String, Value>) -> serde_json::Result<()> {
+    for (key, value) in context {
+        out.extend_from_slice(b", ");
+        pyjson::write(out, &format_args!("{CONTEXT_PREFIX}{key}"))?;
+        out.extend_from_slice(b": ");
+        pyjson::write(out, value)?;
+    }
+    Ok(())
 }
 
 /// A fresh `_unique_id`: a UUID4 as 32 hex digits, as oslo's `_add_unique_id` makes it.
@@ -335,6 +381,13 @@ fn parse_python(text: &str) -> Option<NaiveDateTime> {
 /// `time` as Python's `str(datetime)` writes a naive datetime: `2026-11-25 08:41:45.339791`,
 /// or `2026-11-25 08:41:45` when the microseconds are 0.
 pub fn python_timestamp(time: DateTime<Utc>) -> String {
+    let mut text = Vec::with_capacity(26);
+    write_python_timestamp(&mut text, time);
+    String::from_utf8(text).unwrap_or_default()
+}
+
+/// Appends `time` as [`python_timestamp`] writes it.
+fn write_python_timestamp(text: &mut Vec<u8>, time: DateTime<Utc>) {
     use chrono::{Datelike, Timelike};
     // Digits written by hand: formatting machinery would cost more than the rest of a small
     // notification's encoding. Python's datetime has years 1 to 9999 only.
@@ -347,8 +400,7 @@ pub fn python_timestamp(time: DateTime<Utc>) -> String {
         }
         out.extend_from_slice(&buf[..width]);
     }
-    let mut text = Vec::with_capacity(26);
-    digits(&mut text, time.year().clamp(1, 9999) as u32, 4);
+    digits(text, time.year().clamp(1, 9999) as u32, 4);
     for (separator, value) in [
         (b'-', time.month()),
         (b'-', time.day()),
@@ -357,17 +409,16 @@ pub fn python_timestamp(time: DateTime<Utc>) -> String {
         (b':', time.second()),
     ] {
         text.push(separator);
-        digits(&mut text, value, 2);
+        digits(text, value, 2);
     }
     // A leap second shows as 1_000_000 or more; Python has no such value.
     match time.timestamp_subsec_micros().min(999_999) {
         0 => {}
         micros => {
             text.push(b'.');
-            digits(&mut text, micros, 6);
+            digits(text, micros, 6);
         }
     }
-    String::from_utf8(text).unwrap_or_default()
 }
 
 mod compact;
@@ -376,9 +427,11 @@ mod members;
 mod message;
 mod quick;
 pub mod saved;
+mod series;
 
 pub use decode::{decode, json_type, Decoded, EnvelopeError};
 pub use message::Message;
+pub use series::Series;
 
 #[cfg(test)]
 mod tests {
