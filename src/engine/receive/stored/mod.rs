@@ -216,7 +216,7 @@ pub fn run(
 
 /// How many files of a directory are opened, and asked of the disk, ahead of the one read.
 const READ_AHEAD: usize = 32;
-/// Room for a saved file at first (most notifications are smaller).
+/// Room for a saved file whose size is not known.
 const FILE_ROOM: usize = 16 * 1024;
 
 /// Asks the kernel to read `file` into memory now, without waiting for it.
@@ -272,8 +272,18 @@ fn read(from: &Stored, unwrap: bool, items: &mut Batches) -> Result<(), Closed> 
                     }
                 };
                 let place = || path.display().to_string();
-                let mut text = Vec::with_capacity(FILE_ROOM);
-                items.push(match file.and_then(|mut f| f.read_to_end(&mut text)) {
+                // Room for the file as it is (one byte more to see its end): a text held in
+                // flight takes no more memory than it needs.
+                let room = |file: &File| match file.metadata() {
+                    Ok(meta) => usize::try_from(meta.len()).map_or(FILE_ROOM, |n| n + 1),
+                    Err(_) => FILE_ROOM,
+                };
+                let mut text = Vec::new();
+                let read = file.and_then(|mut f| {
+                    text.reserve_exact(room(&f));
+                    f.read_to_end(&mut text)
+                });
+                items.push(match read {
                     Ok(_) => item(trimmed(text), &place),
                     Err(e) => Item::Unreadable {
                         place: place(),
