@@ -343,17 +343,15 @@ fn one_shot(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Re
         ONE_SHOT_PAYLOAD,
     ];
     measure::run(NOTIFY, &args, None)?; // warm-up, and declares the queue
-    let (ours_wall, ours_rss) = measure::repeat(NOTIFY, &args, options.runs)?;
-    let ours_ms = ours_wall.as_secs_f64() * 1e3;
-
-    let amqp_publish = match on_path("amqp-publish") {
+    // Ours and amqp-publish in turn, run by run.
+    let ((ours_wall, ours_rss), amqp_publish) = match on_path("amqp-publish") {
         Some(program) => {
             let program = program.to_string_lossy().into_owned();
             let url = amqp_tools_url(&scratch.url)?;
             let body = String::from_utf8(body("just.testing", ONE_SHOT_PAYLOAD)?)
                 .map_err(|e| e.to_string())?;
             let routing_key = format!("{topic}.info");
-            let args = [
+            let amqp_args = [
                 "-u",
                 &url,
                 "-e",
@@ -366,14 +364,20 @@ fn one_shot(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Re
                 "-b",
                 &body,
             ];
-            measure::run(&program, &args, None)?;
-            Some(measure::repeat(&program, &args, options.runs)?)
+            measure::run(&program, &amqp_args, None)?;
+            let (ours, theirs) = measure::repeat_in_turn(
+                (NOTIFY, &args),
+                (&program, &amqp_args),
+                options.runs,
+            )?;
+            (ours, Some(theirs))
         }
         None => {
             eprintln!("bench: amqp-publish not found (Debian's amqp-tools); not measured");
-            None
+            (measure::repeat(NOTIFY, &args, options.runs)?, None)
         }
     };
+    let ours_ms = ours_wall.as_secs_f64() * 1e3;
     let python = match python() {
         Some(python) => {
             let program = python.with_file_name("oslo-messaging-send-notification");

@@ -198,8 +198,32 @@ pub fn alternate(
     Ok((median_run(&runs_a), median_run(&runs_b)))
 }
 
+/// The median wall time of a program's runs, and the largest peak memory (bytes).
+pub type Repeated = (Duration, u64);
+
+/// Runs two programs in turn, `runs` times each (A, B, A, B, ...): the median wall time and
+/// the largest peak memory of each. Taken in turn, a machine that slows down for a while
+/// slows both alike.
+pub fn repeat_in_turn(
+    a: (&str, &[&str]),
+    b: (&str, &[&str]),
+    runs: usize,
+) -> Result<(Repeated, Repeated), String> {
+    let (mut walls_a, mut walls_b) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    let (mut rss_a, mut rss_b) = (0, 0);
+    for _ in 0..runs {
+        let run_a = run(a.0, a.1, None)?;
+        walls_a.push(run_a.wall);
+        rss_a = rss_a.max(run_a.max_rss_bytes);
+        let run_b = run(b.0, b.1, None)?;
+        walls_b.push(run_b.wall);
+        rss_b = rss_b.max(run_b.max_rss_bytes);
+    }
+    Ok(((median(walls_a), rss_a), (median(walls_b), rss_b)))
+}
+
 /// Runs a program `runs` times; the median wall time and the largest peak memory.
-pub fn repeat(program: &str, args: &[&str], runs: usize) -> Result<(Duration, u64), String> {
+pub fn repeat(program: &str, args: &[&str], runs: usize) -> Result<Repeated, String> {
     let mut walls = Vec::with_capacity(runs);
     let mut rss = 0;
     for _ in 0..runs {
