@@ -343,7 +343,7 @@ fn one_shot(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Re
         ONE_SHOT_PAYLOAD,
     ];
     measure::run(NOTIFY, &args, None)?; // warm-up, and declares the queue
-    // Ours and amqp-publish in turn, run by run.
+                                        // Ours and amqp-publish in turn, run by run.
     let ((ours_wall, ours_rss), amqp_publish) = match on_path("amqp-publish") {
         Some(program) => {
             let program = program.to_string_lossy().into_owned();
@@ -365,11 +365,8 @@ fn one_shot(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Re
                 &body,
             ];
             measure::run(&program, &amqp_args, None)?;
-            let (ours, theirs) = measure::repeat_in_turn(
-                (NOTIFY, &args),
-                (&program, &amqp_args),
-                options.runs,
-            )?;
+            let (ours, theirs) =
+                measure::repeat_in_turn((NOTIFY, &args), (&program, &amqp_args), options.runs)?;
             (ours, Some(theirs))
         }
         None => {
