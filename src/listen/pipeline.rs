@@ -3,8 +3,9 @@
 //! `--priority`...), then every `--where` program, must let it through; then it is taken and
 //! counted towards `--count`.
 
+use super::document::Document;
 use super::metrics::Metrics;
-use super::predicate::{Document, Predicate};
+use super::predicate::Predicate;
 use super::{CountNotReached, FailureNotification, ListenConfig};
 use crate::engine::receive::{Ended, Received, Verdict};
 use crate::events::Weight;

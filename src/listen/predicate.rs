@@ -2,7 +2,7 @@
 //! Rust) that decide whether a notification counts. A program holds for a notification when
 //! its first output is neither `false` nor `null`. Pure: compiling and running, no I/O.
 
-pub use super::document::Document;
+use super::document::Document;
 use jaq_core::load::{self, Arena, File, Loader};
 use jaq_core::{data, unwrap_valr, Compiler, Ctx, Vars};
 use jaq_json::Val;
