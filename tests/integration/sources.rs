@@ -408,6 +408,9 @@ fn a_source_out_of_reach_ends_the_run_unless_partial_and_a_wrong_password_always
     let dead_url = format!("rabbit://guest:hunter2@127.0.0.1:{}/", free_port());
     let dead = format!("dead={dead_url}");
     let topic = common::unique("sources-partial");
+    // The shared queue the notification sent to "good" waits in, deleted at the end.
+    let mut scratch = Broker::new();
+    scratch.forget_queue(&format!("{topic}.info"));
 
     // Out of reach, without --partial: exit 3 naming it, once the wait for it is over.
     let run = Listener::start(&[
