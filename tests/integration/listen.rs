@@ -1003,9 +1003,20 @@ fn a_reader_that_goes_away_ends_an_idle_listener() {
 #[test]
 fn verbose_says_where_it_connects() {
     let url = crate::common::transport_url();
+    // An exchange of its own, deleted at the end.
+    let mut broker = crate::common::Broker::new();
+    let exchange = broker.exchange_name();
     let run = crate::common::listen_with_url(
         &url,
-        &["-v", "--timeout", "1", "-e", "x", "-t", "verbose-connect"],
+        &[
+            "-v",
+            "--timeout",
+            "1",
+            "-e",
+            &exchange,
+            "-t",
+            "verbose-connect",
+        ],
     );
     assert_eq!(run.code, 0, "{run:?}");
     let first = run.stderr.lines().next().unwrap_or_default();
