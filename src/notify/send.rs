@@ -384,20 +384,15 @@ fn send_lines(
     pacer: &mut Pacer,
     mut parse: impl FnMut(&str, u64) -> Result<Outgoing>,
 ) -> Result<Flow> {
-    let mut state = (notifier, pending, out, pacer);
-    split_lines(
+    each_line(
+        notifier,
         stdin,
         interrupts,
-        &mut state,
-        // While stdin is quiet, the ids confirmed meanwhile are written.
-        |(notifier, pending, out, _)| pending.write_confirmed(notifier.confirmed_through(), *out),
-        |(notifier, pending, out, pacer), number, text| {
-            if text.trim().is_empty() {
-                return Ok(Flow::Go);
-            }
-            interrupts.check()?;
+        pending,
+        out,
+        |notifier, pending, out, number, text| {
             let outgoing = parse(text, number)?;
-            paced_send(notifier, interrupts, pending, *out, pacer, outgoing)
+            paced_send(notifier, interrupts, pending, out, pacer, outgoing)
         },
     )
 }
@@ -411,25 +406,46 @@ fn send_payloads(
     out: &mut impl Write,
     series: &mut Series,
 ) -> Result<()> {
+    each_line(
+        notifier,
+        stdin,
+        interrupts,
+        pending,
+        out,
+        |notifier, pending, out, number, text| {
+            next_payload(series, text, format_args!("payload on line {number}"))?;
+            pending.send_next(notifier, series)?;
+            pending.write_confirmed(notifier.confirmed_through(), out)?;
+            Ok(Flow::Go)
+        },
+    )
+    .map(drop)
+}
+
+/// Calls `send` with every non-blank line of `stdin` (its number and text), unless
+/// interrupted; while stdin is quiet, the ids confirmed meanwhile are written.
+fn each_line<W: Write>(
+    notifier: &mut Notifier,
+    stdin: &Chunks,
+    interrupts: &Interrupts,
+    pending: &mut Pending,
+    out: &mut W,
+    mut send: impl FnMut(&mut Notifier, &mut Pending, &mut W, u64, &str) -> Result<Flow>,
+) -> Result<Flow> {
     let mut state = (notifier, pending, out);
     split_lines(
         stdin,
         interrupts,
         &mut state,
-        // While stdin is quiet, the ids confirmed meanwhile are written.
         |(notifier, pending, out)| pending.write_confirmed(notifier.confirmed_through(), *out),
         |(notifier, pending, out), number, text| {
             if text.trim().is_empty() {
                 return Ok(Flow::Go);
             }
             interrupts.check()?;
-            next_payload(series, text, format_args!("payload on line {number}"))?;
-            pending.send_next(notifier, series)?;
-            pending.write_confirmed(notifier.confirmed_through(), *out)?;
-            Ok(Flow::Go)
+            send(notifier, pending, out, number, text)
         },
     )
-    .map(drop)
 }
 
 /// How many non-blank lines the file at `path` holds.
