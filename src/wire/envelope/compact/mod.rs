@@ -79,8 +79,9 @@ impl<'r, 'o> Writer<'r, 'o> {
             raw,
             at: 0,
             out,
-            containers: Vec::new(),
-            keys: Vec::new(),
+            // Room for what a notification's member usually holds, at once.
+            containers: Vec::with_capacity(8),
+            keys: Vec::with_capacity(32),
             quoted: false,
         }
     }
@@ -198,11 +199,19 @@ impl<'r, 'o> Writer<'r, 'o> {
     /// The next byte of the text: in a string's text ([`Writer::quoted`]), the byte an
     /// escape stands for, and `None` at the string's end or at an escape left to the two
     /// passes (`\uXXXX`, `\b`, `\f`).
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         let byte = *self.raw.get(self.at)?;
-        if !self.quoted {
+        // Above the quote, every byte but the backslash stands for itself in a string's
+        // text too.
+        if !self.quoted || (byte > b'"' && byte != b'\\') {
             return Some(byte);
         }
+        self.peek_quoted(byte)
+    }
+
+    /// [`Writer::peek`] in a string's text, at a byte that may not stand for itself.
+    fn peek_quoted(&self, byte: u8) -> Option<u8> {
         match byte {
             b'\\' => match self.raw.get(self.at + 1)? {
                 b'"' => Some(b'"'),
@@ -219,13 +228,51 @@ impl<'r, 'o> Writer<'r, 'o> {
         }
     }
 
+    /// The byte at the reading position as it is in the text, for a byte no escape stands
+    /// for (`{}[],:`): it is that byte exactly when [`Writer::peek`] would say so.
+    #[inline(always)]
+    fn raw_byte(&self) -> Option<u8> {
+        self.raw.get(self.at).copied()
+    }
+
     /// Moves past the byte [`Writer::peek`] gave.
+    #[inline(always)]
     fn bump(&mut self) {
         let escaped = self.quoted && self.raw.get(self.at) == Some(&b'\\');
         self.at += if escaped { 2 } else { 1 };
     }
 
+    /// Whether a string starts or ends at the reading position: [`Writer::peek`] would
+    /// give a quote.
+    #[inline(always)]
+    fn at_quote(&self) -> bool {
+        match self.quoted {
+            false => self.raw_byte() == Some(b'"'),
+            true => self.raw.get(self.at..self.at + 2) == Some(b"\\\""),
+        }
+    }
+
+    /// Moves past a quote [`Writer::peek`] gave: in a string's text, an escaped one.
+    #[inline(always)]
+    fn bump_quote(&mut self) {
+        self.at += 1 + usize::from(self.quoted);
+    }
+
+    #[inline(always)]
     fn skip_space(&mut self) {
+        // Python writes one space after each `,` and `:` and none elsewhere: after at most
+        // one space, a byte that no white space can start ends the search at once.
+        if self.raw_byte() == Some(b' ') {
+            self.at += 1;
+        }
+        match self.raw_byte() {
+            Some(byte) if byte > b' ' && byte != b'\\' => {}
+            Some(b'\\') if self.quoted && self.raw.get(self.at + 1) == Some(&b'"') => {}
+            _ => self.skip_more_space(),
+        }
+    }
+
+    fn skip_more_space(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.bump();
         }
@@ -235,28 +282,30 @@ impl<'r, 'o> Writer<'r, 'o> {
     pub(super) fn value(&mut self) -> Result<(), NotCompact> {
         loop {
             self.skip_space();
-            match self.peek().ok_or(NotCompact)? {
-                b'{' => {
-                    let first_key = self.keys.len();
-                    let object = Container::Object { first_key, seen: 0 };
-                    if self.open(object, b'{', b'}')? {
-                        self.key()?;
-                        continue;
+            // Strings first: most values are.
+            if self.at_quote() {
+                self.string()?;
+            } else {
+                match self.peek().ok_or(NotCompact)? {
+                    b'{' => {
+                        let first_key = self.keys.len();
+                        let object = Container::Object { first_key, seen: 0 };
+                        if self.open(object, b'{', b'}')? {
+                            self.key()?;
+                            continue;
+                        }
                     }
-                }
-                b'[' => {
-                    if self.open(Container::Array, b'[', b']')? {
-                        continue;
+                    b'[' => {
+                        if self.open(Container::Array, b'[', b']')? {
+                            continue;
+                        }
                     }
+                    b't' => self.literal(b"true")?,
+                    b'f' => self.literal(b"false")?,
+                    b'n' => self.literal(b"null")?,
+                    b'-' | b'0'..=b'9' => self.number()?,
+                    _ => return Err(NotCompact),
                 }
-                b'"' => {
-                    self.string()?;
-                }
-                b't' => self.literal(b"true")?,
-                b'f' => self.literal(b"false")?,
-                b'n' => self.literal(b"null")?,
-                b'-' | b'0'..=b'9' => self.number()?,
-                _ => return Err(NotCompact),
             }
             // A value is done: go on in its container, or close it.
             loop {
@@ -264,13 +313,13 @@ impl<'r, 'o> Writer<'r, 'o> {
                     return Ok(());
                 };
                 self.skip_space();
-                let (next, end) = match container {
-                    Container::Object { .. } => (b',', b'}'),
-                    Container::Array => (b',', b']'),
+                let end = match container {
+                    Container::Object { .. } => b'}',
+                    Container::Array => b']',
                 };
-                match self.peek() {
-                    Some(byte) if byte == next => {
-                        self.bump();
+                match self.raw_byte() {
+                    Some(b',') => {
+                        self.at += 1;
                         self.out.push(b',');
                         if let Container::Object { .. } = container {
                             self.key()?;
@@ -278,7 +327,7 @@ impl<'r, 'o> Writer<'r, 'o> {
                         break;
                     }
                     Some(byte) if byte == end => {
-                        self.bump();
+                        self.at += 1;
                         self.close(end);
                     }
                     _ => return Err(NotCompact),
@@ -294,11 +343,11 @@ impl<'r, 'o> Writer<'r, 'o> {
             return Err(NotCompact);
         }
         self.containers.push(container);
-        self.bump();
+        self.at += 1;
         self.out.push(start);
         self.skip_space();
-        if self.peek() == Some(end) {
-            self.bump();
+        if self.raw_byte() == Some(end) {
+            self.at += 1;
             self.close(end);
             return Ok(false);
         }
@@ -315,7 +364,7 @@ impl<'r, 'o> Writer<'r, 'o> {
     /// Writes a key and its colon; a key the object already has is refused.
     fn key(&mut self) -> Result<(), NotCompact> {
         self.skip_space();
-        if self.peek() != Some(b'"') {
+        if !self.at_quote() {
             return Err(NotCompact);
         }
         let start = self.out.len() + 1;
@@ -336,10 +385,10 @@ impl<'r, 'o> Writer<'r, 'o> {
         *seen |= bit;
         self.keys.push((start, end));
         self.skip_space();
-        if self.peek() != Some(b':') {
+        if self.raw_byte() != Some(b':') {
             return Err(NotCompact);
         }
-        self.bump();
+        self.at += 1;
         self.out.push(b':');
         Ok(())
     }
@@ -499,5 +548,127 @@ mod tests {
         assert!(ours(&deep(MAX_DEPTH)).is_some());
         assert_eq!(ours(&deep(MAX_DEPTH + 1)), None);
         assert_eq!(ours(&deep(1_000_000)), None);
+    }
+
+    /// JSON as Python's `json.dumps` writes it (ASCII only, `\uXXXX` for the rest), with
+    /// the separators given.
+    fn python(value: &Value, item: &str, key: &str, out: &mut String) {
+        let string = |s: &str, out: &mut String| {
+            out.push('"');
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    ' '..='~' => out.push(c),
+                    c => {
+                        for unit in c.encode_utf16(&mut [0; 2]) {
+                            out.push_str(&format!("\\u{unit:04x}"));
+                        }
+                    }
+                }
+            }
+            out.push('"');
+        };
+        match value {
+            Value::String(s) => string(s, out),
+            Value::Array(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(item);
+                    }
+                    python(v, item, key, out);
+                }
+                out.push(']');
+            }
+            Value::Object(map) => {
+                out.push('{');
+                for (i, (k, v)) in map.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(item);
+                    }
+                    string(k, out);
+                    out.push_str(key);
+                    python(v, item, key, out);
+                }
+                out.push('}');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+
+    fn any_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let text = || {
+            proptest::string::string_regex("[a-z\"\\\\/ é日\u{1F600}\n\t\r\u{1}\u{1f}]{0,12}")
+                .expect("a pattern")
+        };
+        let number = prop_oneof![
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            Just(serde_json::from_str::<Value>("1E-7").expect("a number")),
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            number,
+            text().prop_map(Value::from),
+        ];
+        leaf.prop_recursive(5, 64, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                proptest::collection::vec((text(), inner), 0..6)
+                    .prop_map(|members| Value::Object(members.into_iter().collect())),
+            ]
+        })
+    }
+
+    const ITEMS: [&str; 4] = [", ", ",", " ,\n\t", "\r\n, "];
+    const KEYS: [&str; 4] = [": ", ":", " :\t", "\n:\n"];
+
+    proptest::proptest! {
+        #[test]
+        fn whatever_python_writes_is_written_as_serde_json_writes_it(
+            value in any_value(), item in 0..ITEMS.len(), key in 0..KEYS.len(),
+        ) {
+            let mut text = String::new();
+            python(&value, ITEMS[item], KEYS[key], &mut text);
+            proptest::prop_assert_eq!(ours(&text), Some(value.to_string()), "{}", text);
+        }
+
+        #[test]
+        fn an_object_in_a_string_is_read_through_its_escapes(
+            pairs in proptest::collection::vec((".{0,6}", any_value()), 0..8),
+            item in 0..ITEMS.len(), key in 0..KEYS.len(),
+        ) {
+            let object = Value::Object(pairs.into_iter().collect());
+            let mut text = String::new();
+            python(&object, ITEMS[item], KEYS[key], &mut text);
+            // The text as a JSON string, as oslo's envelope holds it.
+            let outer = format!("{{\"m\": {}}}", serde_json::to_string(&text).expect("text"));
+            let (mut out, mut inner) = (Vec::new(), Vec::new());
+            let mut read = Vec::new();
+            let result = members(outer.as_bytes(), &mut out, |_, writer| {
+                writer.members_quoted(&mut inner, &mut |name, writer| {
+                    let start = writer.written();
+                    writer.value()?;
+                    read.push((name.to_owned(), start..writer.written()));
+                    Ok(())
+                })
+            });
+            proptest::prop_assert_eq!(result, Ok(()), "{}", outer);
+            let read: Vec<_> = read
+                .into_iter()
+                .map(|(name, range)| (name, String::from_utf8(inner[range].to_vec()).unwrap()))
+                .collect();
+            let Value::Object(map) = object else { unreachable!() };
+            let expected: Vec<_> = map.into_iter().map(|(k, v)| (k, v.to_string())).collect();
+            proptest::prop_assert_eq!(read, expected);
+        }
     }
 }

@@ -66,16 +66,16 @@ impl Writer<'_, '_> {
     /// Writes a string as `serde_json` writes it.
     #[inline(always)]
     pub(super) fn string(&mut self) -> Result<(), NotCompact> {
-        self.bump();
+        self.bump_quote();
         self.out.push(b'"');
         loop {
             self.at = copy_plain(self.raw, self.at, self.out).ok_or(NotCompact)?;
+            if self.at_quote() {
+                self.bump_quote();
+                self.out.push(b'"');
+                return Ok(());
+            }
             match self.peek().ok_or(NotCompact)? {
-                b'"' => {
-                    self.bump();
-                    self.out.push(b'"');
-                    return Ok(());
-                }
                 b'\\' => self.escape()?,
                 // Only in a string's text: `\/` there is a plain slash.
                 b'/' => {
