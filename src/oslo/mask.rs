@@ -13,6 +13,7 @@
 use regex_lite::Regex;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
 /// What stands in for a masked secret.
@@ -81,7 +82,48 @@ fn keys_in(text: &str) -> impl Iterator<Item = usize> + '_ {
 
 /// Whether a key names a secret: it holds one of [`SANITIZE_KEYS`], in any case.
 pub fn is_secret_key(key: &str) -> bool {
-    finder().is_match(key)
+    if !may_hold_a_key(key) {
+        return false;
+    }
+    // A notification's context has the same few dozen names every time: each is searched
+    // once per thread, while the names remembered are few enough (they come from the
+    // network, so the memory is bounded).
+    thread_local! {
+        static VERDICTS: RefCell<foldhash::HashMap<Box<str>, bool>> = RefCell::default();
+    }
+    const REMEMBERED: usize = 1024;
+    VERDICTS.with_borrow_mut(|verdicts| {
+        if let Some(&secret) = verdicts.get(key) {
+            return secret;
+        }
+        let secret = finder().is_match(key);
+        if verdicts.len() == REMEMBERED {
+            verdicts.clear();
+        }
+        verdicts.insert(key.into(), secret);
+        secret
+    })
+}
+
+/// Letters of which every one of [`SANITIZE_KEYS`] holds one (in any case): a text without
+/// any holds none of the keys, which one look at each byte says (ids, UUIDs, most names).
+const HINTS: [u8; 4] = *b"kstv";
+
+/// Whether `text` holds one of [`HINTS`], in any case: false for a text that holds none
+/// of the [`SANITIZE_KEYS`].
+fn may_hold_a_key(text: &str) -> bool {
+    /// Which bytes are hints, in either case.
+    const IS_HINT: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut i = 0;
+        while i < HINTS.len() {
+            table[HINTS[i] as usize] = true;
+            table[HINTS[i].to_ascii_uppercase() as usize] = true;
+            i += 1;
+        }
+        table
+    };
+    text.bytes().any(|b| IS_HINT[usize::from(b)])
 }
 
 /// Patterns that keep what surrounds the secret in two groups (the secret between them).
@@ -136,9 +178,9 @@ fn patterns(index: usize) -> &'static KeyPatterns {
 /// `\s` matching ASCII white space.
 pub fn mask_text(text: &str) -> Cow<'_, str> {
     let mut masked = Cow::Borrowed(text);
-    // Most strings hold no key: one quick search says so, where finding each key (below)
-    // is an overlapping search.
-    if !finder().is_match(text) {
+    // Most strings hold no key: a look at their letters or one quick search says so, where
+    // finding each key (below) is an overlapping search.
+    if !may_hold_a_key(text) || !finder().is_match(text) {
         return masked;
     }
     let found: Vec<usize> = keys_in(text).collect();
@@ -212,6 +254,32 @@ pub fn mask_member_json<'j>(key: &str, json: &'j str) -> Result<Cow<'j, str>, se
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn every_key_holds_a_hint() {
+        for key in SANITIZE_KEYS {
+            assert!(
+                key.bytes().any(|b| HINTS.contains(&b)),
+                "{key} holds none of the hints"
+            );
+            assert!(may_hold_a_key(&key.to_ascii_uppercase()), "{key}");
+        }
+        assert!(!may_hold_a_key("req-4ddd738d-c91a-4e95-9cde-e2ee2cebe9b0"));
+        assert!(!is_secret_key("domain_id"));
+    }
+
+    #[test]
+    fn a_key_remembered_is_judged_as_it_was() {
+        // Asked twice (the second answer remembered), and past the bound of what is kept.
+        for round in 0..2 {
+            for i in 0..1500 {
+                assert!(is_secret_key(&format!("x{i}_Password")), "{round} {i}");
+                assert!(!is_secret_key(&format!("x{i}_user")), "{round} {i}");
+            }
+            assert!(is_secret_key("auth_token"));
+            assert!(!is_secret_key("user_identity"));
+        }
+    }
 
     #[test]
     fn secret_keys_are_oslos_words_anywhere_in_the_name() {
