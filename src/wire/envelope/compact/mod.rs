@@ -267,7 +267,7 @@ impl<'r, 'o> Writer<'r, 'o> {
         }
         match self.raw_byte() {
             Some(byte) if byte > b' ' && byte != b'\\' => {}
-            Some(b'\\') if self.quoted && self.raw.get(self.at + 1) == Some(&b'"') => {}
+            _ if self.at_quote() => {}
             _ => self.skip_more_space(),
         }
     }
