@@ -64,7 +64,12 @@ enum Container {
 pub(super) struct Writer<'r, 'o> {
     raw: &'r [u8],
     at: usize,
-    out: &'o mut Vec<u8>,
+    /// What is written, taken from `home` and given back when the writer is dropped: held
+    /// here rather than behind a reference, so that the compiler knows that writing a byte
+    /// changes nothing else of the writer's (its length and the reading position stay in
+    /// registers).
+    out: Vec<u8>,
+    home: &'o mut Vec<u8>,
     containers: Vec<Container>,
     /// Where each key of the open objects is in `out` (its escaped text, without quotes).
     keys: Vec<(usize, usize)>,
@@ -73,12 +78,19 @@ pub(super) struct Writer<'r, 'o> {
     quoted: bool,
 }
 
+impl Drop for Writer<'_, '_> {
+    fn drop(&mut self) {
+        *self.home = std::mem::take(&mut self.out);
+    }
+}
+
 impl<'r, 'o> Writer<'r, 'o> {
-    fn new(raw: &'r [u8], out: &'o mut Vec<u8>) -> Self {
+    fn new(raw: &'r [u8], home: &'o mut Vec<u8>) -> Self {
         Writer {
             raw,
             at: 0,
-            out,
+            out: std::mem::take(home),
+            home,
             // Room for what a notification's member usually holds, at once.
             containers: Vec::with_capacity(8),
             keys: Vec::with_capacity(32),
@@ -281,12 +293,13 @@ impl<'r, 'o> Writer<'r, 'o> {
     /// Writes one value and everything in it, without recursion.
     pub(super) fn value(&mut self) -> Result<(), NotCompact> {
         loop {
-            self.skip_space();
+            self.skip_one_space();
             // Strings first: most values are.
             if self.at_quote() {
                 self.string()?;
             } else {
-                match self.peek().ok_or(NotCompact)? {
+                // Every byte a value other than a string starts with stands for itself.
+                match self.raw_byte().ok_or(NotCompact)? {
                     b'{' => {
                         let first_key = self.keys.len();
                         let object = Container::Object { first_key, seen: 0 };
@@ -304,7 +317,11 @@ impl<'r, 'o> Writer<'r, 'o> {
                     b'f' => self.literal(b"false")?,
                     b'n' => self.literal(b"null")?,
                     b'-' | b'0'..=b'9' => self.number()?,
-                    _ => return Err(NotCompact),
+                    // White space other than Python's one space, or no value at all.
+                    _ => {
+                        self.skip_more_space_or_refuse()?;
+                        continue;
+                    }
                 }
             }
             // A value is done: go on in its container, or close it.
@@ -312,7 +329,6 @@ impl<'r, 'o> Writer<'r, 'o> {
                 let Some(container) = self.containers.last().copied() else {
                     return Ok(());
                 };
-                self.skip_space();
                 let end = match container {
                     Container::Object { .. } => b'}',
                     Container::Array => b']',
@@ -330,10 +346,31 @@ impl<'r, 'o> Writer<'r, 'o> {
                         self.at += 1;
                         self.close(end);
                     }
-                    _ => return Err(NotCompact),
+                    // Python writes none here; any other writer may.
+                    _ => self.skip_more_space_or_refuse()?,
                 }
             }
         }
+    }
+
+    /// Passes the one space Python writes after `,` and `:`: where a token is expected, a
+    /// byte that starts none is then read with [`Writer::skip_more_space_or_refuse`].
+    #[inline(always)]
+    fn skip_one_space(&mut self) {
+        if self.raw_byte() == Some(b' ') {
+            self.at += 1;
+        }
+    }
+
+    /// Passes white space where no token starts; refuses the text when there is none.
+    #[cold]
+    fn skip_more_space_or_refuse(&mut self) -> Result<(), NotCompact> {
+        let before = self.at;
+        self.skip_more_space();
+        if self.at == before {
+            return Err(NotCompact);
+        }
+        Ok(())
     }
 
     /// Opens an object or array at its `start` byte; whether it has members to read (an
@@ -345,7 +382,10 @@ impl<'r, 'o> Writer<'r, 'o> {
         self.containers.push(container);
         self.at += 1;
         self.out.push(start);
-        self.skip_space();
+        // Python writes `{}` and `[]` with nothing between, and a key right after `{`.
+        if self.raw_byte() != Some(end) && !self.at_quote() {
+            self.skip_space();
+        }
         if self.raw_byte() == Some(end) {
             self.at += 1;
             self.close(end);
@@ -362,10 +402,14 @@ impl<'r, 'o> Writer<'r, 'o> {
     }
 
     /// Writes a key and its colon; a key the object already has is refused.
+    #[inline(always)]
     fn key(&mut self) -> Result<(), NotCompact> {
-        self.skip_space();
+        self.skip_one_space();
         if !self.at_quote() {
-            return Err(NotCompact);
+            self.skip_more_space_or_refuse()?;
+            if !self.at_quote() {
+                return Err(NotCompact);
+            }
         }
         let start = self.out.len() + 1;
         self.string()?;
@@ -384,9 +428,11 @@ impl<'r, 'o> Writer<'r, 'o> {
         }
         *seen |= bit;
         self.keys.push((start, end));
-        self.skip_space();
         if self.raw_byte() != Some(b':') {
-            return Err(NotCompact);
+            self.skip_space();
+            if self.raw_byte() != Some(b':') {
+                return Err(NotCompact);
+            }
         }
         self.at += 1;
         self.out.push(b':');

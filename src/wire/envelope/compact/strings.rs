@@ -69,7 +69,7 @@ impl Writer<'_, '_> {
         self.bump_quote();
         self.out.push(b'"');
         loop {
-            self.at = copy_plain(self.raw, self.at, self.out).ok_or(NotCompact)?;
+            self.at = copy_plain(self.raw, self.at, &mut self.out).ok_or(NotCompact)?;
             if self.at_quote() {
                 self.bump_quote();
                 self.out.push(b'"');
@@ -176,11 +176,23 @@ impl Writer<'_, '_> {
 }
 
 /// Copies the bytes of `raw` from `at` up to its next quote, backslash or control character
-/// onto `out`, and says where that byte is; `None` when there is none. Eight bytes at a
-/// time: each word is copied whole (a store of eight bytes, not a call), tested for the
-/// three at once, and what was copied past the special byte is taken back.
+/// onto `out`, and says where that byte is; `None` when there is none. Sixteen bytes at a
+/// time with SSE2 on x86_64, eight (as a word) elsewhere and for the last few: each part is
+/// copied whole (one store, not a call), tested for the three at once, and what was copied
+/// past the special byte is taken back.
 #[inline(always)]
 fn copy_plain(raw: &[u8], mut at: usize, out: &mut Vec<u8>) -> Option<usize> {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    while let Some(chunk) = raw.get(at..).and_then(|rest| rest.first_chunk::<16>()) {
+        out.extend_from_slice(chunk);
+        let found = words::special16(chunk);
+        if found != 0 {
+            let i = found.trailing_zeros() as usize;
+            out.truncate(out.len() - 16 + i);
+            return Some(at + i);
+        }
+        at += 16;
+    }
     while let Some(&word) = raw.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
         out.extend_from_slice(&word);
         if let Some(i) = special_in(words::word(word)) {
