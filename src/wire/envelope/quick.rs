@@ -153,6 +153,11 @@ impl Reader {
         }
         // Any other member is left to decode, which checks its text.
         let name = key.strip_prefix(CONTEXT_PREFIX).ok_or(NotCompact)?;
+        if self.context.capacity() == 0 {
+            // Room for a request context's members (a Nova one has about thirty) at once.
+            self.context.reserve(32);
+            self.names.reserve(512);
+        }
         writer.value()?;
         let at = self.names.len();
         self.names.push_str(name);
@@ -209,7 +214,14 @@ impl Parts {
     /// Reads an object's members in one pass over its text; `None` for one with a member
     /// twice, a member of no notification, or one envelope key without the other.
     fn read(json: &[u8]) -> Option<Parts> {
-        let mut text = Vec::with_capacity(json.len());
+        // An envelope's own members are written elsewhere (its message into a text of its
+        // own): room for the whole body only for a message without one.
+        let room = if json.starts_with(b"{\"oslo.") {
+            0
+        } else {
+            json.len()
+        };
+        let mut text = Vec::with_capacity(room);
         let mut reader = Reader::default();
         members(json, &mut text, |key, writer| reader.read(key, writer)).ok()?;
         reader.parts(text)

@@ -70,17 +70,62 @@ pub(super) struct Writer<'r, 'o> {
     /// registers).
     out: Vec<u8>,
     home: &'o mut Vec<u8>,
-    containers: Vec<Container>,
-    /// Where each key of the open objects is in `out` (its escaped text, without quotes).
-    keys: Vec<(usize, usize)>,
+    stacks: Stacks,
     /// Whether `raw` is the inside of a JSON string whose text is read, read through the
     /// string's escapes ([`Writer::members_quoted`]).
     quoted: bool,
 }
 
+/// The open objects and arrays, and their keys: kept from one writer to the next on the
+/// same thread (see [`SPARE_STACKS`]), so that reading a body allocates none.
+#[derive(Default)]
+struct Stacks {
+    containers: Vec<Container>,
+    /// Where each key of the open objects is in `out` (its escaped text, without quotes).
+    keys: Vec<(usize, usize)>,
+}
+
+thread_local! {
+    /// Stacks of writers that are done, for the next ones: a V2 body has two writers at once
+    /// (its envelope's and its message's).
+    static SPARE_STACKS: std::cell::RefCell<Vec<Stacks>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Stacks {
+    fn take() -> Stacks {
+        SPARE_STACKS
+            .try_with(|spare| spare.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Stacks {
+                // Room for what a notification's member usually holds, at once.
+                containers: Vec::with_capacity(8),
+                keys: Vec::with_capacity(32),
+            })
+    }
+
+    fn give_back(mut self) {
+        // Kept at the size of a usual notification, not of the largest one seen.
+        if self.containers.capacity() > 128 || self.keys.capacity() > 1024 {
+            return;
+        }
+        // A writer refused in the middle of a text leaves what it had open.
+        self.containers.clear();
+        self.keys.clear();
+        // Dropped instead while the thread ends.
+        let _ = SPARE_STACKS.try_with(|spare| {
+            let mut spare = spare.borrow_mut();
+            if spare.len() < 4 {
+                spare.push(self);
+            }
+        });
+    }
+}
+
 impl Drop for Writer<'_, '_> {
     fn drop(&mut self) {
         *self.home = std::mem::take(&mut self.out);
+        std::mem::take(&mut self.stacks).give_back();
     }
 }
 
@@ -91,9 +136,7 @@ impl<'r, 'o> Writer<'r, 'o> {
             at: 0,
             out: std::mem::take(home),
             home,
-            // Room for what a notification's member usually holds, at once.
-            containers: Vec::with_capacity(8),
-            keys: Vec::with_capacity(32),
+            stacks: Stacks::take(),
             quoted: false,
         }
     }
@@ -201,7 +244,7 @@ impl<'r, 'o> Writer<'r, 'o> {
     /// Only white space may follow what was read.
     fn end(&mut self) -> Result<(), NotCompact> {
         self.skip_space();
-        if self.at == self.raw.len() && self.containers.is_empty() {
+        if self.at == self.raw.len() && self.stacks.containers.is_empty() {
             Ok(())
         } else {
             Err(NotCompact)
@@ -301,7 +344,7 @@ impl<'r, 'o> Writer<'r, 'o> {
                 // Every byte a value other than a string starts with stands for itself.
                 match self.raw_byte().ok_or(NotCompact)? {
                     b'{' => {
-                        let first_key = self.keys.len();
+                        let first_key = self.stacks.keys.len();
                         let object = Container::Object { first_key, seen: 0 };
                         if self.open(object, b'{', b'}')? {
                             self.key()?;
@@ -326,7 +369,7 @@ impl<'r, 'o> Writer<'r, 'o> {
             }
             // A value is done: go on in its container, or close it.
             loop {
-                let Some(container) = self.containers.last().copied() else {
+                let Some(container) = self.stacks.containers.last().copied() else {
                     return Ok(());
                 };
                 let end = match container {
@@ -376,10 +419,10 @@ impl<'r, 'o> Writer<'r, 'o> {
     /// Opens an object or array at its `start` byte; whether it has members to read (an
     /// empty one is closed at once).
     fn open(&mut self, container: Container, start: u8, end: u8) -> Result<bool, NotCompact> {
-        if self.containers.len() == MAX_DEPTH {
+        if self.stacks.containers.len() == MAX_DEPTH {
             return Err(NotCompact);
         }
-        self.containers.push(container);
+        self.stacks.containers.push(container);
         self.at += 1;
         self.out.push(start);
         // Python writes `{}` and `[]` with nothing between, and a key right after `{`.
@@ -395,8 +438,8 @@ impl<'r, 'o> Writer<'r, 'o> {
     }
 
     fn close(&mut self, end: u8) {
-        if let Some(Container::Object { first_key, .. }) = self.containers.pop() {
-            self.keys.truncate(first_key);
+        if let Some(Container::Object { first_key, .. }) = self.stacks.containers.pop() {
+            self.stacks.keys.truncate(first_key);
         }
         self.out.push(end);
     }
@@ -414,20 +457,20 @@ impl<'r, 'o> Writer<'r, 'o> {
         let start = self.out.len() + 1;
         self.string()?;
         let end = self.out.len() - 1;
-        let Some(Container::Object { first_key, seen }) = self.containers.last_mut() else {
+        let Some(Container::Object { first_key, seen }) = self.stacks.containers.last_mut() else {
             return Err(NotCompact);
         };
         let key = &self.out[start..end];
         let bit = key_bit(key);
         if *seen & bit != 0
-            && self.keys[*first_key..]
+            && self.stacks.keys[*first_key..]
                 .iter()
                 .any(|&(s, e)| e - s == key.len() && &self.out[s..e] == key)
         {
             return Err(NotCompact);
         }
         *seen |= bit;
-        self.keys.push((start, end));
+        self.stacks.keys.push((start, end));
         if self.raw_byte() != Some(b':') {
             self.skip_space();
             if self.raw_byte() != Some(b':') {
