@@ -15,7 +15,11 @@
 //! string's escapes, as they come: a V2 body's `oslo.message` is read in the same pass as
 //! the body, never unescaped into a text of its own first.
 
+mod scalars;
+mod stacks;
 mod strings;
+
+use stacks::Stacks;
 
 /// How deep a member of a notification may nest: `serde_json` allows 127 levels in all, and
 /// the notification's own object is one of them.
@@ -74,52 +78,6 @@ pub(super) struct Writer<'r, 'o> {
     /// Whether `raw` is the inside of a JSON string whose text is read, read through the
     /// string's escapes ([`Writer::members_quoted`]).
     quoted: bool,
-}
-
-/// The open objects and arrays, and their keys: kept from one writer to the next on the
-/// same thread (see [`SPARE_STACKS`]), so that reading a body allocates none.
-#[derive(Default)]
-struct Stacks {
-    containers: Vec<Container>,
-    /// Where each key of the open objects is in `out` (its escaped text, without quotes).
-    keys: Vec<(usize, usize)>,
-}
-
-thread_local! {
-    /// Stacks of writers that are done, for the next ones: a V2 body has two writers at once
-    /// (its envelope's and its message's).
-    static SPARE_STACKS: std::cell::RefCell<Vec<Stacks>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-impl Stacks {
-    fn take() -> Stacks {
-        SPARE_STACKS
-            .try_with(|spare| spare.borrow_mut().pop())
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| Stacks {
-                // Room for what a notification's member usually holds, at once.
-                containers: Vec::with_capacity(8),
-                keys: Vec::with_capacity(32),
-            })
-    }
-
-    fn give_back(mut self) {
-        // Kept at the size of a usual notification, not of the largest one seen.
-        if self.containers.capacity() > 128 || self.keys.capacity() > 1024 {
-            return;
-        }
-        // A writer refused in the middle of a text leaves what it had open.
-        self.containers.clear();
-        self.keys.clear();
-        // Dropped instead while the thread ends.
-        let _ = SPARE_STACKS.try_with(|spare| {
-            let mut spare = spare.borrow_mut();
-            if spare.len() < 4 {
-                spare.push(self);
-            }
-        });
-    }
 }
 
 impl Drop for Writer<'_, '_> {
@@ -479,59 +437,6 @@ impl<'r, 'o> Writer<'r, 'o> {
         }
         self.at += 1;
         self.out.push(b':');
-        Ok(())
-    }
-
-    fn literal(&mut self, word: &[u8]) -> Result<(), NotCompact> {
-        if !self.raw[self.at..].starts_with(word) {
-            return Err(NotCompact);
-        }
-        self.at += word.len();
-        self.out.extend_from_slice(word);
-        Ok(())
-    }
-
-    /// Copies a number once its form is JSON's, its exponent written as `serde_json` keeps it
-    /// (`e`, then a sign: `1E2` is `1e+2`).
-    fn number(&mut self) -> Result<(), NotCompact> {
-        let rest = &self.raw[self.at..];
-        let digits = |from: usize| {
-            rest.get(from..).map_or(0, |tail| {
-                tail.iter().take_while(|b| b.is_ascii_digit()).count()
-            })
-        };
-        let mut i = usize::from(rest.first() == Some(&b'-'));
-        let int = digits(i);
-        if int == 0 || (int > 1 && rest[i] == b'0') {
-            return Err(NotCompact);
-        }
-        i += int;
-        if rest.get(i) == Some(&b'.') {
-            let fraction = digits(i + 1);
-            if fraction == 0 {
-                return Err(NotCompact);
-            }
-            i += 1 + fraction;
-        }
-        self.out.extend_from_slice(&rest[..i]);
-        if matches!(rest.get(i), Some(b'e' | b'E')) {
-            i += 1;
-            let sign = match rest.get(i) {
-                Some(&sign @ (b'+' | b'-')) => {
-                    i += 1;
-                    sign
-                }
-                _ => b'+',
-            };
-            let exponent = digits(i);
-            if exponent == 0 {
-                return Err(NotCompact);
-            }
-            self.out.extend_from_slice(&[b'e', sign]);
-            self.out.extend_from_slice(&rest[i..i + exponent]);
-            i += exponent;
-        }
-        self.at += i;
         Ok(())
     }
 }
