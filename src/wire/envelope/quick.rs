@@ -216,11 +216,10 @@ impl Parts {
     fn read(json: &[u8]) -> Option<Parts> {
         // An envelope's own members are written elsewhere (its message into a text of its
         // own): room for the whole body only for a message without one.
-        let room = if json.starts_with(b"{\"oslo.") {
-            0
-        } else {
-            json.len()
-        };
+        let enveloped = json
+            .strip_prefix(b"{\"")
+            .is_some_and(|rest| rest.starts_with(VERSION_KEY.as_bytes()));
+        let room = if enveloped { 0 } else { json.len() };
         let mut text = Vec::with_capacity(room);
         let mut reader = Reader::default();
         members(json, &mut text, |key, writer| reader.read(key, writer)).ok()?;

@@ -275,9 +275,7 @@ impl<'r, 'o> Writer<'r, 'o> {
     fn skip_space(&mut self) {
         // Python writes one space after each `,` and `:` and none elsewhere: after at most
         // one space, a byte that no white space can start ends the search at once.
-        if self.raw_byte() == Some(b' ') {
-            self.at += 1;
-        }
+        self.skip_one_space();
         match self.raw_byte() {
             Some(byte) if byte > b' ' && byte != b'\\' => {}
             _ if self.at_quote() => {}
