@@ -9,6 +9,7 @@
 
 pub mod document;
 pub mod filter;
+pub mod lookup;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;
@@ -16,6 +17,7 @@ pub mod predicate;
 pub mod print;
 pub mod queues;
 pub mod save;
+pub mod shortcut;
 pub mod table;
 pub mod template;
 pub mod timeline;

@@ -10,7 +10,6 @@ use super::{CountNotReached, FailureNotification, ListenConfig};
 use crate::engine::receive::{Ended, Received, Verdict};
 use crate::events::Weight;
 use crate::tool::talk::Talk;
-use crate::wire::envelope::Message;
 use anyhow::Result;
 
 /// What to do with a notification.
@@ -63,9 +62,8 @@ impl<'a> Pipeline<'a> {
     fn step(&mut self, received: &Received) -> Result<Step> {
         let n = received.message;
         let mut document = None;
-        if !self.config.fail_on.is_empty() {
-            let doc = document.insert(self.document(received)?);
-            if self.config.fail_on.iter().any(|p| self.holds(p, doc, n)) {
+        for program in &self.config.fail_on {
+            if self.holds(program, received, &mut document)? {
                 return Ok(Step::Fail(FailureNotification {
                     event_type: n.event_type.clone(),
                     publisher_id: n.publisher_id.clone(),
@@ -76,12 +74,8 @@ impl<'a> Pipeline<'a> {
         if !self.config.filter.matches(n) {
             return Ok(Step::Skip);
         }
-        if !self.config.wheres.is_empty() {
-            let doc = match document {
-                Some(doc) => doc,
-                None => self.document(received)?,
-            };
-            if !self.config.wheres.iter().all(|p| self.holds(p, &doc, n)) {
+        for program in &self.config.wheres {
+            if !self.holds(program, received, &mut document)? {
                 return Ok(Step::Skip);
             }
         }
@@ -103,17 +97,26 @@ impl<'a> Pipeline<'a> {
         CountNotReached::of(self.config, self.taken, ended)
     }
 
-    /// A notification as `--where` and `--fail-on` programs see it: the `--format json`
-    /// object.
-    fn document(&self, received: &Received) -> Result<Document> {
+    /// Whether `program` holds for `received`: straight from the message where it can be
+    /// ([`Predicate::judge_quickly`]), else on the `--format json` object, made once per
+    /// notification in `document`. A program that fails on it does not hold, and says so at
+    /// `-v`.
+    fn holds(
+        &self,
+        program: &Predicate,
+        received: &Received,
+        document: &mut Option<Document>,
+    ) -> Result<bool> {
         let show_secrets = self.config.printer.show_secrets;
-        Ok(Document::of(received, show_secrets).map_err(std::io::Error::other)?)
-    }
-
-    /// Whether `predicate` holds for `document`; a program that fails on it does not hold,
-    /// and says so at `-v`.
-    fn holds(&self, predicate: &Predicate, document: &Document, n: &Message) -> bool {
-        match predicate.judge(document) {
+        if let Some(holds) = program.judge_quickly(received, show_secrets) {
+            return Ok(holds);
+        }
+        let document = match document {
+            Some(document) => document,
+            None => document
+                .insert(Document::of(received, show_secrets).map_err(std::io::Error::other)?),
+        };
+        Ok(match program.judge(document) {
             Ok(judged) => {
                 if let Some(advice) = judged.advice {
                     let _ = self.talk.warn(format_args!("{advice}"));
@@ -123,12 +126,12 @@ impl<'a> Pipeline<'a> {
             Err(why) => {
                 let line = format_args!(
                     "{:?} failed on notification {}: {why}",
-                    predicate.code(),
-                    n.message_id
+                    program.code(),
+                    received.message.message_id
                 );
                 let _ = self.talk.say(Weight::Detail, line);
                 false
             }
-        }
+        })
     }
 }

@@ -3,6 +3,8 @@
 //! its first output is neither `false` nor `null`. Pure: compiling and running, no I/O.
 
 use super::document::Document;
+use super::shortcut::Shortcut;
+use crate::engine::receive::Received;
 use jaq_core::load::{self, Arena, File, Loader};
 use jaq_core::{data, unwrap_valr, Compiler, Ctx, Vars};
 use jaq_json::Val;
@@ -17,6 +19,8 @@ type Program = jaq_core::Filter<data::JustLut<Val>>;
 pub struct Predicate {
     code: String,
     program: Arc<Program>,
+    /// The program judged straight from a message, when it is of the usual shape.
+    shortcut: Option<Arc<Shortcut>>,
     /// Its `.a.b.c` paths, each as its names.
     paths: Arc<Vec<Vec<String>>>,
     /// What advice was given (each once): [`NOT_BOOLEAN`], [`DOTTED_KEY`].
@@ -114,6 +118,7 @@ impl Predicate {
         Ok(Predicate {
             code: code.to_owned(),
             program: Arc::new(program),
+            shortcut: Shortcut::compile(code).map(Arc::new),
             paths: Arc::new(paths(code)),
             advised: Arc::new(AtomicU8::new(0)),
             looked: Arc::new(AtomicU32::new(0)),
@@ -160,6 +165,17 @@ impl Predicate {
             }
         }
         Ok(Judged { holds, advice })
+    }
+
+    /// Whether the program holds for `received`, decided without building its [`Document`]
+    /// when the program is of the usual shape ([`Shortcut`]) and no advice can be due (it
+    /// holds, or the dotted-key hint is no longer looked for): `None` says to ask
+    /// [`judge`](Self::judge).
+    pub fn judge_quickly(&self, received: &Received, show_secrets: bool) -> Option<bool> {
+        let holds = self.shortcut.as_ref()?.holds(received, show_secrets)?;
+        let hinting = self.advised.load(Ordering::Relaxed) & DOTTED_KEY == 0
+            && self.looked.load(Ordering::Relaxed) < LOOKED_AT_MOST;
+        (holds || !hinting).then_some(holds)
     }
 
     fn first_output(&self, input: &Document) -> Result<Option<Val>, String> {
