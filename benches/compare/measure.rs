@@ -184,16 +184,36 @@ pub fn median_run(runs: &[Run]) -> Run {
 }
 
 /// Runs `a` and `b` in turn, `rounds` times each, so that both see the same moments of a
-/// noisy machine; the median run of each ([`median_run`]).
+/// noisy machine; the median run of each ([`median_run`]). Which goes first changes from
+/// round to round (a b, b a, a b, ...), so that neither is always the one that follows the
+/// other's work on the broker. Each round's figures go to stderr.
 pub fn alternate(
     rounds: usize,
     mut a: impl FnMut() -> Result<Run, String>,
     mut b: impl FnMut() -> Result<Run, String>,
 ) -> Result<(Run, Run), String> {
     let (mut runs_a, mut runs_b) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        runs_a.push(a()?);
-        runs_b.push(b()?);
+    for round in 0..rounds {
+        let (run_a, run_b) = match round % 2 {
+            0 => {
+                let run_a = a()?;
+                (run_a, b()?)
+            }
+            _ => {
+                let run_b = b()?;
+                (a()?, run_b)
+            }
+        };
+        eprintln!(
+            "bench:   round {}: {:.3} s (CPU {:.3} s) against {:.3} s (CPU {:.3} s)",
+            round + 1,
+            run_a.wall.as_secs_f64(),
+            run_a.cpu.as_secs_f64(),
+            run_b.wall.as_secs_f64(),
+            run_b.cpu.as_secs_f64()
+        );
+        runs_a.push(run_a);
+        runs_b.push(run_b);
     }
     Ok((median_run(&runs_a), median_run(&runs_b)))
 }

@@ -27,8 +27,9 @@ pub struct Shortcut(Expr);
 
 #[derive(Debug, Clone)]
 enum Expr {
-    /// A path from the input: its member names.
-    Path(Vec<String>),
+    /// A path from the input: the member of `--format json`'s object it starts at, and the
+    /// names after it.
+    Path(Member, Vec<String>),
     Literal(Scalar<'static>),
     Neg(Box<Expr>),
     Math(Box<Expr>, Arith, Box<Expr>),
@@ -39,6 +40,38 @@ enum Expr {
     Not(Box<Expr>),
     StartsWith(Box<Expr>, String),
     EndsWith(Box<Expr>, String),
+}
+
+/// The members of `--format json`'s object (any other name reads null).
+#[derive(Debug, Clone, Copy)]
+enum Member {
+    Priority,
+    EventType,
+    PublisherId,
+    Payload,
+    Metadata,
+    Context,
+    Exchange,
+    RoutingKey,
+    Source,
+    Other,
+}
+
+impl Member {
+    fn of(name: &str) -> Member {
+        match name {
+            "priority" => Member::Priority,
+            "event_type" => Member::EventType,
+            "publisher_id" => Member::PublisherId,
+            "payload" => Member::Payload,
+            "metadata" => Member::Metadata,
+            "context" => Member::Context,
+            "exchange" => Member::Exchange,
+            "routing_key" => Member::RoutingKey,
+            "source" => Member::Source,
+            _ => Member::Other,
+        }
+    }
 }
 
 /// The arithmetic read: of two integers, as jaq computes it while the result fits.
@@ -62,6 +95,16 @@ enum Scalar<'a> {
 impl Scalar<'_> {
     fn truthy(&self) -> bool {
         !matches!(self, Scalar::Null | Scalar::Bool(false))
+    }
+
+    /// The same scalar, its string borrowed.
+    fn borrowed(&self) -> Scalar<'_> {
+        match self {
+            Scalar::Str(s) => Scalar::Str(Cow::Borrowed(s)),
+            Scalar::Null => Scalar::Null,
+            Scalar::Bool(b) => Scalar::Bool(*b),
+            Scalar::Int(n) => Scalar::Int(*n),
+        }
     }
 
     fn into_owned(self) -> Scalar<'static> {
@@ -89,11 +132,21 @@ fn scalar(json: &str) -> Option<Scalar<'_>> {
             Some(Scalar::Str(Cow::Borrowed(inner)))
         }
         b'-' | b'0'..=b'9' => {
-            let digits = json.strip_prefix('-').unwrap_or(json);
-            let plain = (1..=18).contains(&digits.len())
-                && digits.bytes().all(|b| b.is_ascii_digit())
-                && (!digits.starts_with('0') || digits.len() == 1);
-            plain.then(|| json.parse().ok().map(Scalar::Int))?
+            let (negative, digits) = match json.strip_prefix('-') {
+                Some(digits) => (true, digits),
+                None => (false, json),
+            };
+            if !(1..=18).contains(&digits.len()) || (digits.len() > 1 && digits.starts_with('0')) {
+                return None;
+            }
+            let mut n: isize = 0;
+            for digit in digits.bytes() {
+                if !digit.is_ascii_digit() {
+                    return None;
+                }
+                n = n.checked_mul(10)?.checked_add(isize::from(digit - b'0'))?;
+            }
+            Some(Scalar::Int(if negative { -n } else { n }))
         }
         _ => match json {
             "null" => Some(Scalar::Null),
@@ -131,15 +184,18 @@ impl Shortcut {
 fn expr(term: &Term<&str>) -> Option<Expr> {
     let boxed = |term: &Term<&str>| expr(term).map(Box::new);
     Some(match term {
-        Term::Path(head, path) if matches!(**head, Term::Id) => Expr::Path(
-            path.0
+        Term::Path(head, path) if matches!(**head, Term::Id) => {
+            let names: Vec<String> = path
+                .0
                 .iter()
                 .map(|(part, opt)| match (part, opt) {
                     (Part::Index(key), Opt::Essential) => string(key),
                     _ => None,
                 })
-                .collect::<Option<_>>()?,
-        ),
+                .collect::<Option<_>>()?;
+            let (first, rest) = names.split_first()?;
+            Expr::Path(Member::of(first), rest.to_vec())
+        }
         Term::Num(n) => Expr::Literal(Scalar::Int(n.parse().ok()?)),
         Term::Str(..) => Expr::Literal(Scalar::Str(Cow::Owned(string(term)?))),
         Term::Call(name, args) if args.is_empty() => Expr::Literal(match *name {
@@ -202,10 +258,13 @@ struct Input<'r> {
 }
 
 impl<'r> Input<'r> {
-    fn eval(&self, expr: &Expr) -> Option<Scalar<'r>> {
+    fn eval<'s>(&self, expr: &'s Expr) -> Option<Scalar<'s>>
+    where
+        'r: 's,
+    {
         Some(match expr {
-            Expr::Path(names) => self.path(names)?,
-            Expr::Literal(scalar) => scalar.clone(),
+            Expr::Path(member, names) => self.path(*member, names)?,
+            Expr::Literal(scalar) => scalar.borrowed(),
             Expr::Neg(inner) => match self.eval(inner)? {
                 Scalar::Int(n) => Scalar::Int(n.checked_neg()?),
                 _ => return None,
@@ -239,34 +298,33 @@ impl<'r> Input<'r> {
         })
     }
 
-    /// The scalar at `names` in `--format json`'s object.
-    fn path(&self, names: &[String]) -> Option<Scalar<'r>> {
+    /// The scalar at `rest` under `member` in `--format json`'s object.
+    fn path(&self, member: Member, rest: &[String]) -> Option<Scalar<'r>> {
         let received = self.received;
         let m = received.message;
-        let (first, rest) = names.split_first()?;
         let head = |text: &'r str| match rest.is_empty() {
             true => Some(Scalar::Str(Cow::Borrowed(text))),
             false => None,
         };
-        match first.as_str() {
-            "priority" => head(m.priority.name()),
-            "event_type" => head(&m.event_type),
-            "publisher_id" => match &m.publisher_id {
+        match member {
+            Member::Priority => head(m.priority.name()),
+            Member::EventType => head(&m.event_type),
+            Member::PublisherId => match &m.publisher_id {
                 Some(publisher) => head(publisher),
                 None => Some(Scalar::Null),
             },
-            "exchange" => head(received.exchange),
-            "routing_key" => head(received.routing_key),
-            "source" if !received.source.is_empty() => head(received.source),
-            "metadata" => match rest {
+            Member::Exchange => head(received.exchange),
+            Member::RoutingKey => head(received.routing_key),
+            Member::Source if !received.source.is_empty() => head(received.source),
+            Member::Metadata => match rest {
                 [name] if name == "message_id" => Some(Scalar::Str(Cow::Borrowed(&m.message_id))),
                 [name] if name == "timestamp" => Some(Scalar::Str(Cow::Borrowed(&m.timestamp))),
                 [name, ..] if name == "message_id" || name == "timestamp" => None,
                 [] => None,
                 [_, ..] => Some(Scalar::Null),
             },
-            "payload" => found(lookup::find(m.payload_json(), rest)?),
-            "context" => {
+            Member::Payload => found(lookup::find(m.payload_json(), rest)?),
+            Member::Context => {
                 let (key, below) = rest.split_first()?;
                 let Some((key, json)) = m.context_json().filter(|(k, _)| k == key).last() else {
                     return Some(Scalar::Null);
@@ -279,7 +337,7 @@ impl<'r> Input<'r> {
                     }
                 }
             }
-            _ => Some(Scalar::Null),
+            Member::Source | Member::Other => Some(Scalar::Null),
         }
     }
 }
