@@ -54,7 +54,7 @@ impl Options {
         let mut options = Options {
             quick: false,
             runs: 20,
-            rounds: 3,
+            rounds: 5,
             count: 100_000,
             python_count: 0,
             json: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench/compare.json"),
