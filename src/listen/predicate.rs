@@ -154,8 +154,7 @@ impl Predicate {
         }
         if advice.is_none()
             && !holds
-            && self.advised.load(Ordering::Relaxed) & DOTTED_KEY == 0
-            && self.looked.load(Ordering::Relaxed) < LOOKED_AT_MOST
+            && self.looks_for_dotted_keys()
             && self.looked.fetch_add(1, Ordering::Relaxed) < LOOKED_AT_MOST
         {
             if let Some(hint) = self.paths.iter().find_map(|p| dotted_key(&input.value, p)) {
@@ -173,9 +172,13 @@ impl Predicate {
     /// [`judge`](Self::judge).
     pub fn judge_quickly(&self, received: &Received, show_secrets: bool) -> Option<bool> {
         let holds = self.shortcut.as_ref()?.holds(received, show_secrets)?;
-        let hinting = self.advised.load(Ordering::Relaxed) & DOTTED_KEY == 0
-            && self.looked.load(Ordering::Relaxed) < LOOKED_AT_MOST;
-        (holds || !hinting).then_some(holds)
+        (holds || !self.looks_for_dotted_keys()).then_some(holds)
+    }
+
+    /// Whether a program that does not hold is still looked at for the dotted-key hint.
+    fn looks_for_dotted_keys(&self) -> bool {
+        self.advised.load(Ordering::Relaxed) & DOTTED_KEY == 0
+            && self.looked.load(Ordering::Relaxed) < LOOKED_AT_MOST
     }
 
     fn first_output(&self, input: &Document) -> Result<Option<Val>, String> {
