@@ -234,6 +234,27 @@ fn build(json: &str, copy: Option<(&Bytes, usize)>) -> Result<Val, String> {
     }
 }
 
+/// The number whose JSON text is `text`, when it is an integer of at most 18 digits (no
+/// leading zero): what jaq's value of it holds as a machine integer. Any other number (a big
+/// one, a decimal) is read by jaq's number reader, and is `None` here.
+pub(super) fn plain_integer(text: &[u8]) -> Option<isize> {
+    let (negative, digits) = match text.strip_prefix(b"-") {
+        Some(digits) => (true, digits),
+        None => (false, text),
+    };
+    if !(1..=18).contains(&digits.len()) || (digits.len() > 1 && digits[0] == b'0') {
+        return None;
+    }
+    let mut n: isize = 0;
+    for digit in digits {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(isize::from(digit - b'0'))?;
+    }
+    Some(if negative { -n } else { n })
+}
+
 /// Reads compact JSON text into a value; `None` for anything else (the caller then asks
 /// jaq's reader, which also says what is wrong).
 struct Builder<'a> {
@@ -332,20 +353,8 @@ impl Builder<'_> {
             .map_or(self.json.len(), |n| start + 1 + n);
         self.at = end;
         let text = &self.json[start..end];
-        let digits = text.strip_prefix(b"-").unwrap_or(text);
-        let plain = (1..=18).contains(&digits.len())
-            && digits.iter().all(u8::is_ascii_digit)
-            && (digits[0] != b'0' || digits.len() == 1);
-        if plain {
-            let magnitude = digits
-                .iter()
-                .fold(0isize, |n, d| n * 10 + isize::from(d - b'0'));
-            let signed = if digits.len() < text.len() {
-                -magnitude
-            } else {
-                magnitude
-            };
-            return Some(Val::Num(Num::Int(signed)));
+        if let Some(n) = plain_integer(text) {
+            return Some(Val::Num(Num::Int(n)));
         }
         jaq_json::read::parse_single_num(text).map(Val::Num)
     }

@@ -12,6 +12,7 @@
 //! that is not a plain integer, a string with escapes in a key, what jq would fail on, an
 //! answer that is neither a boolean nor null.
 
+use super::document::plain_integer;
 use super::lookup::{self, Found};
 use crate::engine::receive::Received;
 use crate::oslo::mask::mask_member_json;
@@ -131,23 +132,7 @@ fn scalar(json: &str) -> Option<Scalar<'_>> {
             }
             Some(Scalar::Str(Cow::Borrowed(inner)))
         }
-        b'-' | b'0'..=b'9' => {
-            let (negative, digits) = match json.strip_prefix('-') {
-                Some(digits) => (true, digits),
-                None => (false, json),
-            };
-            if !(1..=18).contains(&digits.len()) || (digits.len() > 1 && digits.starts_with('0')) {
-                return None;
-            }
-            let mut n: isize = 0;
-            for digit in digits.bytes() {
-                if !digit.is_ascii_digit() {
-                    return None;
-                }
-                n = n.checked_mul(10)?.checked_add(isize::from(digit - b'0'))?;
-            }
-            Some(Scalar::Int(if negative { -n } else { n }))
-        }
+        b'-' | b'0'..=b'9' => plain_integer(json.as_bytes()).map(Scalar::Int),
         _ => match json {
             "null" => Some(Scalar::Null),
             "true" => Some(Scalar::Bool(true)),
