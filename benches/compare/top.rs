@@ -49,21 +49,32 @@ pub fn mixed(n: usize) -> Result<Vec<u8>, String> {
 /// The `--top` rows.
 pub fn top(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Result<(), String> {
     let count = options.count;
-    eprintln!("bench: listen --top, {count} notifications");
+    eprintln!(
+        "bench: listen --top, {count} notifications, {} rounds",
+        options.rounds
+    );
     let bodies = (0..count).map(mixed).collect::<Result<Vec<_>, _>>()?;
     let topic = scratch.topic("top");
     let queue = format!("{topic}.info");
     scratch.declare(&queue)?;
-    preload_bodies(scratch, &queue, &bodies)?;
-    let json = run_listen(options, scratch, &topic, count, &[])?;
-    preload_bodies(scratch, &queue, &bodies)?;
     let lines = std::env::temp_dir().join(format!("oslo-bench-top-{}", std::process::id()));
     let extra = ["--top", "--interval", "1"];
-    let top = run_listen_to(options, scratch, &topic, count, &extra, Some(&lines));
-    let written = std::fs::read_to_string(&lines).unwrap_or_default();
-    let _ = std::fs::remove_file(&lines);
-    let top = top?;
-    check_final(&written, count)?;
+    // Each round reads the same bodies both ways, which goes first changing from round to
+    // round; every round's last `--top` line must have counted them all.
+    let top_round = || -> Result<measure::Run, String> {
+        preload_bodies(scratch, &queue, &bodies)?;
+        let top = run_listen_to(options, scratch, &topic, count, &extra, Some(&lines));
+        let written = std::fs::read_to_string(&lines).unwrap_or_default();
+        let _ = std::fs::remove_file(&lines);
+        let top = top?;
+        check_final(&written, count)?;
+        Ok(top)
+    };
+    let json_round = || -> Result<measure::Run, String> {
+        preload_bodies(scratch, &queue, &bodies)?;
+        run_listen(options, scratch, &topic, count, &[])
+    };
+    let (top, json) = measure::alternate(options.rounds, top_round, json_round)?;
     let rate = |run: &measure::Run| count as f64 / run.wall.as_secs_f64();
     rows.push(Row::new(
         format!("listen --shared --top ({count}), rate"),
