@@ -154,27 +154,43 @@ impl PythonJson {
 /// The quick way of [`PythonJson::parse`]; `None` when the text must take the general way.
 fn rewrite(text: &str) -> Option<PythonJson> {
     let mut out = Vec::with_capacity(text.len() + text.len() / 8 + 16);
-    rewrite_quickly(text, &mut out, &mut Vec::new())?;
+    rewrite_quickly(text, &mut out, &mut Vec::new(), Quoting::Plain)?;
     Some(PythonJson(ascii_to_string(out)))
 }
 
-/// Appends JSON `text` to `out` as `json.dumps(json.loads(text))` writes it: what
-/// [`PythonJson::parse`] holds, written where the caller wants it. `keys` is room for the
-/// reader's keys, kept by a caller that rewrites many texts so that it is made once.
-pub(crate) fn rewrite_into(
+/// Appends JSON `text` to `out` as `json.dumps(json.loads(text))` writes it (what
+/// [`PythonJson::parse`] holds), written as the inside of a JSON string (a backslash before
+/// each quote and backslash, see [`words::escape_quotes_into`]) in the same pass: a payload
+/// as it stands in a format 2.0 envelope's message. `keys` is room for the reader's keys,
+/// kept by a caller that rewrites many texts so that it is made once.
+pub(crate) fn rewrite_quoted_into(
     text: &str,
     out: &mut Vec<u8>,
     keys: &mut Vec<(usize, usize)>,
 ) -> serde_json::Result<()> {
     let start = out.len();
-    if rewrite_quickly(text, out, keys).is_some() {
+    if rewrite_quickly(text, out, keys, Quoting::Quoted).is_some() {
         return Ok(());
     }
     out.truncate(start);
-    write(out, &serde_json::from_str::<Value>(text)?)
+    let plain = to_vec(&serde_json::from_str::<Value>(text)?)?;
+    words::escape_quotes_into(&plain, out);
+    Ok(())
 }
 
-fn rewrite_quickly(text: &str, out: &mut Vec<u8>, keys: &mut Vec<(usize, usize)>) -> Option<()> {
+/// How a [`Rewriter`] writes: as JSON text, or as the inside of a JSON string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    Plain,
+    Quoted,
+}
+
+fn rewrite_quickly(
+    text: &str,
+    out: &mut Vec<u8>,
+    keys: &mut Vec<(usize, usize)>,
+    quoting: Quoting,
+) -> Option<()> {
     keys.clear();
     let mut rewriter = Rewriter {
         text: text.as_bytes(),
@@ -182,6 +198,7 @@ fn rewrite_quickly(text: &str, out: &mut Vec<u8>, keys: &mut Vec<(usize, usize)>
         out,
         keys,
         depth: 0,
+        quoting,
     };
     rewriter.document()
 }
@@ -206,6 +223,9 @@ struct Rewriter<'a, 'o> {
     /// place of the first).
     keys: &'o mut Vec<(usize, usize)>,
     depth: usize,
+    /// Whether strings' quotes and backslashes are written escaped once more (nothing else
+    /// the rewriter writes by itself is a quote or a backslash).
+    quoting: Quoting,
 }
 
 impl<'a> Rewriter<'a, '_> {
@@ -258,6 +278,9 @@ impl<'a> Rewriter<'a, '_> {
         self.at += 1;
         self.out.push(b'{');
         let first_key = self.keys.len();
+        // A bit for each key read (`words::key_bit`): only a key whose bit is set already
+        // may be one of them.
+        let mut seen = 0u64;
         self.skip_space();
         if self.peek()? == b'}' {
             self.at += 1;
@@ -271,13 +294,15 @@ impl<'a> Rewriter<'a, '_> {
                 let key = self.string()?;
                 let siblings = &self.keys[first_key..];
                 let text = self.text;
+                let bit = words::key_bit(key);
                 // Keys written with escapes may equal keys written without.
                 if key.contains(&b'\\')
-                    || siblings.iter().any(|&(s, e)| &text[s..e] == key)
+                    || (seen & bit != 0 && siblings.iter().any(|&(s, e)| &text[s..e] == key))
                     || siblings.len() >= REWRITE_MAX_KEYS
                 {
                     return None;
                 }
+                seen |= bit;
                 if !siblings.is_empty() {
                     self.out.extend_from_slice(b", ");
                 }
@@ -355,12 +380,23 @@ impl<'a> Rewriter<'a, '_> {
         let plain = inside.iter().fold(true, |plain, &b| {
             plain & (b' '..=b'~').contains(&b) & (b != b'\\')
         });
-        if plain {
-            self.out.extend_from_slice(raw);
-            return Some(());
+        match (plain, self.quoting) {
+            (true, Quoting::Plain) => self.out.extend_from_slice(raw),
+            // Neither a quote nor a backslash inside: only the two quotes are escaped.
+            (true, Quoting::Quoted) => {
+                self.out.extend_from_slice(b"\\\"");
+                self.out.extend_from_slice(inside);
+                self.out.extend_from_slice(b"\\\"");
+            }
+            (false, quoting) => {
+                let decoded: String = serde_json::from_slice(raw).ok()?;
+                match quoting {
+                    Quoting::Plain => write(self.out, &decoded).ok()?,
+                    Quoting::Quoted => words::escape_quotes_into(&to_vec(&decoded).ok()?, self.out),
+                }
+            }
         }
-        let decoded: String = serde_json::from_slice(raw).ok()?;
-        write(self.out, &decoded).ok()
+        Some(())
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {
@@ -488,5 +524,32 @@ mod tests {
             dumps(&value),
             "[123456789012345678901234567890, 1.50, -0, 1e+400]"
         );
+    }
+
+    #[test]
+    fn quoted_rewriting_is_the_rewriting_escaped() {
+        let texts = [
+            r#"{"instance_id":"a6a8e7ec","state":"active","n":[1,-2.5e3,true,null],
+                "nested":{"display_name":"vm-\u00e9 \"x\" \\ y","tags":[]},"empty":{}}"#,
+            r#"{"a": 1, "a": 2, "\u0062": "quote \" and backslash \\"}"#,
+            r#"  "a \"quoted\" string\n"  "#,
+            r#"["", "\\", "\"", "caf\u00e9", "\ud83d\ude80", "tab\t", "/\/"]"#,
+            "123456789012345678901234567890",
+            "null",
+        ];
+        for text in texts {
+            let mut quoted = b"[".to_vec();
+            rewrite_quoted_into(text, &mut quoted, &mut Vec::new()).unwrap();
+            let mut want = b"[".to_vec();
+            let plain = PythonJson::parse(text).unwrap();
+            words::escape_quotes_into(plain.as_str().as_bytes(), &mut want);
+            assert_eq!(
+                String::from_utf8(quoted).unwrap(),
+                String::from_utf8(want).unwrap(),
+                "{text}"
+            );
+        }
+        let mut out = Vec::new();
+        assert!(rewrite_quoted_into(r#"{"a": }"#, &mut out, &mut Vec::new()).is_err());
     }
 }

@@ -119,6 +119,16 @@ pub(crate) fn escape_quotes_into(text: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// One of 64 bits for an object's key, from its length and its first and last bytes: two
+/// keys with different bits are different, so a key whose bit no key before it in its object
+/// has set is new, without a comparison.
+#[inline]
+pub(crate) fn key_bit(key: &[u8]) -> u64 {
+    let (first, last) = (key.first().copied(), key.last().copied());
+    let mix = key.len() * 7 + usize::from(first.unwrap_or(0)) * 3 + usize::from(last.unwrap_or(0));
+    1 << (mix % 64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! settle.
 
 use super::handler::{Handler, Received, Verdict};
-use super::recent::RecentIds;
+use super::recent::{Key, RecentIds};
 use super::settings::{Ended, Exchanges, Settings, Source, MANY_TICK, TICK};
 use crate::broker::settlement::{Settle, Settlement};
 use crate::broker::{self, Acks, DeliveryToken, Flow, Subscriber};
@@ -170,8 +170,9 @@ impl<'a> Session<'a> {
         };
         // Handled already: redelivered after a lost connection, or published again by a
         // sender whose confirm was lost with its connection.
-        if let Some(id) = &message.unique_id {
-            if self.recent.contains(id) {
+        let key = message.unique_id.as_deref().map(Key::of);
+        if let Some(key) = key {
+            if self.recent.contains(key) {
                 self.observer.event(Event::Duplicate {
                     message_id: message.message_id,
                 });
@@ -187,8 +188,8 @@ impl<'a> Session<'a> {
         };
         let verdict = self.handler.handle(&received).map_err(Error::Handler)?;
         if verdict != Verdict::Skip {
-            if let Some(id) = message.unique_id {
-                self.recent.insert(id);
+            if let Some(key) = key {
+                self.recent.insert(key);
             }
         }
         Ok(verdict)

@@ -3,10 +3,11 @@
 //! ([`super::compact`]), an envelope's message read through the escapes of its string.
 //! Anything unusual is left to [`decode`], which reads it with values and says what is wrong.
 
-use super::compact::{key_bit, members, NotCompact, Writer};
+use super::compact::{members, NotCompact, Writer};
 use super::decode::decode;
 use super::message::{Head, Message};
 use super::{EnvelopeError, Format, CONTEXT_PREFIX, ENVELOPE_VERSION, MESSAGE_KEY, VERSION_KEY};
+use crate::wire::words::key_bit;
 use std::ops::Range;
 
 impl Message {

@@ -35,8 +35,10 @@ pub struct Series {
     /// The text around each notification's own values: format 1.0's, then 2.0's (escaped
     /// as the envelope's string, and inside the envelope).
     parts: [Parts; 2],
-    /// The current notification's payload in Python's form.
-    payload: Vec<u8>,
+    /// The current notification's payload in Python's form, written as it stands in a
+    /// format 2.0 message (the inside of a JSON string: a backslash before each quote and
+    /// backslash). Format 1.0, seldom asked for, takes those backslashes out again.
+    quoted_payload: Vec<u8>,
     message_id: Uuid,
     timestamp: Vec<u8>,
     /// Room for the payload reader's keys, made once.
@@ -113,7 +115,7 @@ impl Series {
         Ok(Series {
             priority,
             parts: [plain, enveloped],
-            payload: Vec::new(),
+            quoted_payload: Vec::new(),
             message_id: Uuid::nil(),
             timestamp: Vec::with_capacity(26),
             keys: Vec::new(),
@@ -134,8 +136,8 @@ impl Series {
         message_id: Uuid,
         time: DateTime<Utc>,
     ) -> serde_json::Result<()> {
-        self.payload.clear();
-        pyjson::rewrite_into(payload, &mut self.payload, &mut self.keys)?;
+        self.quoted_payload.clear();
+        pyjson::rewrite_quoted_into(payload, &mut self.quoted_payload, &mut self.keys)?;
         self.message_id = message_id;
         self.timestamp.clear();
         write_python_timestamp(&mut self.timestamp, time);
@@ -156,12 +158,13 @@ impl Body for Series {
     /// The current notification's message body.
     fn body(&self, format: Format, unique_id: &str) -> serde_json::Result<Vec<u8>> {
         let parts = &self.parts[usize::from(format == Format::V2)];
-        let payload = match format {
-            Format::V1 => self.payload.len(),
-            Format::V2 => self.payload.len() + self.payload.len() / 8,
-        };
         let mut body = Vec::with_capacity(
-            parts.len() + payload + self.timestamp.len() + unique_id.len() + 36 + 16,
+            parts.len()
+                + self.quoted_payload.len()
+                + self.timestamp.len()
+                + unique_id.len()
+                + 36
+                + 16,
         );
         body.extend_from_slice(&parts.open);
         let mut id = Uuid::encode_buffer();
@@ -173,8 +176,8 @@ impl Body for Series {
         );
         body.extend_from_slice(&parts.head);
         match format {
-            Format::V1 => body.extend_from_slice(&self.payload),
-            Format::V2 => words::escape_quotes_into(&self.payload, &mut body),
+            Format::V1 => unquote_into(&self.quoted_payload, &mut body),
+            Format::V2 => body.extend_from_slice(&self.quoted_payload),
         }
         body.extend_from_slice(&parts.timestamp);
         body.extend_from_slice(&self.timestamp);
@@ -183,6 +186,22 @@ impl Body for Series {
         body.extend_from_slice(&parts.close);
         Ok(body)
     }
+}
+
+/// Appends `quoted` to `out` with the backslash taken away before each byte that
+/// [`words::escape_quotes_into`] escaped: the text as it was before.
+fn unquote_into(quoted: &[u8], out: &mut Vec<u8>) {
+    let mut rest = quoted;
+    // The escaped byte after each backslash is written as it is.
+    while let Some(at) = rest.iter().position(|&b| b == b'\\') {
+        let Some(&escaped) = rest.get(at + 1) else {
+            break;
+        };
+        out.extend_from_slice(&rest[..at]);
+        out.push(escaped);
+        rest = &rest[at + 2..];
+    }
+    out.extend_from_slice(rest);
 }
 
 #[cfg(test)]

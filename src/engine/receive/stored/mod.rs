@@ -10,7 +10,7 @@ mod listing;
 
 pub use listing::saved_files;
 
-use super::recent::{RecentIds, REMEMBERED_IDS};
+use super::recent::{Key, RecentIds, REMEMBERED_IDS};
 use super::settings::TICK;
 use super::{Ended, Handler, Received, Verdict};
 use crate::engine::Error;
@@ -182,7 +182,7 @@ pub fn run(
         };
         read += 1;
         // Saved twice (two captures put together): handled once.
-        if recent.contains(&saved.message.message_id) {
+        if recent.contains(Key::of(&saved.message.message_id)) {
             continue;
         }
         let received = Received {
@@ -193,7 +193,7 @@ pub fn run(
             body: &body,
         };
         let verdict = handler.handle(&received).map_err(Error::Handler)?;
-        recent.insert(saved.message.message_id);
+        recent.insert(Key::of(&saved.message.message_id));
         if verdict == Verdict::DoneAndStop {
             break Ended::Stopped;
         }

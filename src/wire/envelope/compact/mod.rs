@@ -19,6 +19,7 @@ mod scalars;
 mod stacks;
 mod strings;
 
+use crate::wire::words::key_bit;
 use stacks::Stacks;
 
 /// How deep a member of a notification may nest: `serde_json` allows 127 levels in all, and
@@ -437,14 +438,6 @@ impl<'r, 'o> Writer<'r, 'o> {
         self.out.push(b':');
         Ok(())
     }
-}
-
-/// One of 64 bits for a key, from its length and its first and last bytes: two keys with
-/// different bits are different.
-pub(super) fn key_bit(key: &[u8]) -> u64 {
-    let (first, last) = (key.first().copied(), key.last().copied());
-    let mix = key.len() * 7 + usize::from(first.unwrap_or(0)) * 3 + usize::from(last.unwrap_or(0));
-    1 << (mix % 64)
 }
 
 #[cfg(test)]
