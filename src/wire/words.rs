@@ -34,6 +34,13 @@ pub(crate) fn control(w: u64) -> u64 {
     w.wrapping_sub(ONES * 0x20) & !w & HIGH
 }
 
+/// Bytes that are not printable ASCII (below 0x20, 0x7f, or 0x80 and above): what Python's
+/// `ensure_ascii` writes otherwise than as they are.
+#[inline(always)]
+pub(crate) fn not_printable(w: u64) -> u64 {
+    control(w) | zero(w ^ (ONES * 0x7f)) | (w & HIGH)
+}
+
 /// Which byte of the word is the lowest found in `found`, if any.
 #[inline(always)]
 pub(crate) fn first(found: u64) -> Option<usize> {

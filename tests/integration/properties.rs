@@ -1,7 +1,7 @@
 //! Property tests: the parsers take any input without panicking, and any notification
 //! survives encoding and decoding in both formats.
 
-use oslo_notify::envelope::{decode, Format, Message, Notification, Priority};
+use oslo_notify::envelope::{decode, Body, Format, Message, Notification, Priority, Series};
 use oslo_notify::pyjson::PythonJson;
 use oslo_notify::transport_url::{redact, TransportUrl};
 use oslo_notify::versioned;
@@ -75,6 +75,19 @@ fn rewritten(text: &str) -> Result<String, String> {
     PythonJson::parse(text)
         .map(|json| json.as_str().to_owned())
         .map_err(|e| e.to_string())
+}
+
+/// A `--lines` series' message body for the payload `text`, in format 1.0 and 2.0, or its
+/// refusal.
+fn series_bodies(text: &str) -> Result<(String, String), String> {
+    let mut series =
+        Series::new(Priority::Info, "e.t", None, &Map::new()).map_err(|e| e.to_string())?;
+    series.next(text).map_err(|e| e.to_string())?;
+    let body = |format| {
+        let body = series.body(format, "0123456789abcdef0123456789abcdef");
+        String::from_utf8(body.unwrap()).unwrap()
+    };
+    Ok((body(Format::V1), body(Format::V2)))
 }
 
 /// Text made of JSON's pieces, often valid, often not.
@@ -317,5 +330,27 @@ proptest! {
     ) {
         let text = String::from_utf8_lossy(&bytes);
         prop_assert_eq!(rewritten(&text), through_a_value(&text));
+    }
+
+    #[test]
+    fn a_series_writes_any_payload_as_the_general_way_does_in_both_formats(
+        text in prop_oneof![
+            json_like_text(),
+            json_value().prop_map(|value| value.to_string()),
+            prop::collection::vec(any::<u8>(), 0..128)
+                .prop_map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
+        ],
+    ) {
+        match (series_bodies(&text), through_a_value(&text)) {
+            (Ok((v1, v2)), Ok(python)) => {
+                let payload = format!("\"payload\": {python}, \"timestamp\": ");
+                prop_assert!(v1.contains(&payload), "{} has no {}", v1, payload);
+                let escaped = v1.replace('\\', "\\\\").replace('"', "\\\"");
+                let enveloped = format!("{{\"oslo.version\": \"2.0\", \"oslo.message\": \"{escaped}\"}}");
+                prop_assert_eq!(v2, enveloped);
+            }
+            (Err(refused), Err(general)) => prop_assert_eq!(refused, general),
+            (series, general) => prop_assert!(false, "{:?} against {:?}", series, general),
+        }
     }
 }
