@@ -361,42 +361,23 @@ impl<'a> Rewriter<'a, '_> {
 
     /// The string starting here, quotes included, as written (escapes not yet checked), and
     /// whether it is plain: printable ASCII without escapes, which reads and writes the same
-    /// in JSON and in Python. Read eight bytes at a time: where the string stops (a quote or
-    /// a backslash) and whether a byte before it is not printable.
+    /// in JSON and in Python. Read eight bytes at a time
+    /// ([`words::find_quote_or_backslash_in_print`]).
     fn string(&mut self) -> Option<(&'a [u8], bool)> {
         let start = self.at;
         let mut at = start + 1;
         let mut plain = true;
         loop {
-            let stop = loop {
-                let Some(&chunk) = self.text.get(at..).and_then(|rest| rest.first_chunk::<8>())
-                else {
-                    let rest = self.text.get(at..)?;
-                    let i = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
-                    plain &= rest[..i].iter().all(|b| (b' '..=b'~').contains(b));
-                    break at + i;
-                };
-                let w = words::word(chunk);
-                match words::first(words::quote_or_backslash(w)) {
-                    None => {
-                        plain &= words::not_printable(w) == 0;
-                        at += 8;
-                    }
-                    Some(i) => {
-                        // Only the bytes before the stop: their bits are exact (see words).
-                        let before = (1u64 << (8 * i)).wrapping_sub(1);
-                        plain &= words::not_printable(w) & before == 0;
-                        break at + i;
-                    }
-                }
-            };
-            if self.text[stop] == b'"' {
-                self.at = stop + 1;
+            let (found, printable) = words::find_quote_or_backslash_in_print(self.text.get(at..)?)?;
+            at += found;
+            plain &= printable;
+            if self.text[at] == b'"' {
+                self.at = at + 1;
                 return Some((&self.text[start..self.at], plain));
             }
             // A backslash: the next byte is escaped, whatever it is.
             plain = false;
-            at = stop + 2;
+            at += 2;
         }
     }
 

@@ -100,6 +100,31 @@ pub(crate) fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
     Some(at + rest)
 }
 
+/// [`find_quote_or_backslash`], and whether every byte before it is printable ASCII (see
+/// [`not_printable`]): where a JSON string's plain bytes stop, and whether they read and
+/// write the same in JSON and in Python.
+#[inline]
+pub(crate) fn find_quote_or_backslash_in_print(bytes: &[u8]) -> Option<(usize, bool)> {
+    let mut at = 0;
+    let mut printable = true;
+    while let Some(&chunk) = bytes.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
+        let w = word(chunk);
+        match first(quote_or_backslash(w)) {
+            None => printable &= not_printable(w) == 0,
+            Some(i) => {
+                // Only the bytes before the stop: their bits are exact.
+                let before = (1u64 << (8 * i)).wrapping_sub(1);
+                return Some((at + i, printable & (not_printable(w) & before == 0)));
+            }
+        }
+        at += 8;
+    }
+    let rest = &bytes[at..];
+    let i = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
+    let printable = printable & rest[..i].iter().all(|b| (b' '..=b'~').contains(b));
+    Some((at + i, printable))
+}
+
 /// Appends `text` to `out` with a backslash before each quote and backslash, eight bytes at
 /// a time: JSON text that is ASCII with its control characters escaped (as `json.dumps`
 /// writes it) made the inside of a JSON string, as oslo's envelope holds its message.
@@ -228,6 +253,26 @@ mod tests {
                     }
                     let expected = (place < len).then_some(place);
                     assert_eq!(find_quote_or_backslash(&bytes), expected, "{bytes:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_stop_and_the_printable_bytes_before_it_are_found_for_every_byte_and_place() {
+        for len in [3, 8, 13, 20] {
+            for place in 0..len {
+                for b in 0..=255u8 {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[place] = b;
+                    bytes.push(b'"');
+                    let stop = bytes.iter().position(|&c| c == b'"' || c == b'\\').unwrap();
+                    let printable = bytes[..stop].iter().all(|c| (b' '..=b'~').contains(c));
+                    assert_eq!(
+                        find_quote_or_backslash_in_print(&bytes),
+                        Some((stop, printable)),
+                        "{b:#x} at {place} of {len}"
+                    );
                 }
             }
         }
