@@ -119,6 +119,38 @@ pub fn unwrap_json(json: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// The members of the compact JSON object `json` (as `serde_json` writes it), in order: each
+/// key's text between its quotes and its value's text. `None` where `json` is not one such
+/// object, or a key has an escape (its text is then not the key).
+pub fn members_json(json: &str) -> Option<Vec<(&str, &str)>> {
+    let text = json.as_bytes();
+    if text.first() != Some(&b'{') {
+        return None;
+    }
+    let (members, end) = object_members(text, 0)?;
+    if end != text.len() {
+        return None;
+    }
+    members
+        .into_iter()
+        .map(|(key, value)| {
+            let key = json.get(key)?;
+            (!key.contains('\\')).then_some((key, json.get(value)?))
+        })
+        .collect()
+}
+
+/// The text of the data of the versioned object primitive whose members are `members` (as
+/// [`members_json`] gives them), as [`data`] finds it in its value.
+pub fn data_json<'j>(members: &[(&str, &'j str)]) -> Option<&'j str> {
+    let (name, _) = members.iter().find(|(k, _)| k.ends_with("_object.name"))?;
+    let prefix = name.strip_suffix(".name")?;
+    members
+        .iter()
+        .find(|(key, _)| key.strip_prefix(prefix) == Some(".data"))
+        .map(|(_, data)| *data)
+}
+
 /// Deeper than `serde_json` reads: not a text of its.
 const MAX_DEPTH: usize = 128;
 
@@ -381,6 +413,29 @@ fn skip_value(text: &[u8], at: usize) -> Option<usize> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_objects_text_is_read_member_by_member() {
+        let text = r#"{"a":1,"nova_object.data":{"x":[1,"]"]},"b":"s,\"t","nova_object.name":"N"}"#;
+        let members = members_json(text).unwrap();
+        assert_eq!(
+            members,
+            [
+                ("a", "1"),
+                ("nova_object.data", r#"{"x":[1,"]"]}"#),
+                ("b", r#""s,\"t""#),
+                ("nova_object.name", r#""N""#),
+            ]
+        );
+        assert_eq!(data_json(&members), Some(r#"{"x":[1,"]"]}"#));
+        assert_eq!(data_json(&members[..3]), None);
+        assert_eq!(members_json("{}"), Some(vec![]));
+        // Left to the values: a key with an escape, more than one object, not an object.
+        assert_eq!(members_json(r#"{"a\"b":1}"#), None);
+        assert_eq!(members_json(r#"{"a":1}{"#), None);
+        assert_eq!(members_json(r#"[{"a":1}]"#), None);
+        assert_eq!(members_json(r#"{"a":1"#), None);
+    }
 
     #[test]
     fn nested_objects_and_lists_of_objects_are_unwrapped() {

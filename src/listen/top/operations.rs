@@ -39,16 +39,17 @@ pub enum Phase<'a> {
 impl<'a> Phase<'a> {
     /// The phase of `event_type`, if it is one.
     pub fn of(event_type: &'a str) -> Option<Phase<'a>> {
-        let (name, last) = event_type.rsplit_once('.')?;
-        if name.is_empty() {
-            return None;
-        }
-        match last {
-            "start" => Some(Phase::Start(name)),
-            "end" => Some(Phase::End(name)),
-            "error" => Some(Phase::Error(name)),
-            _ => None,
-        }
+        // The end of the text compared, not a search for its last dot: every notification
+        // is asked.
+        let (name, phase) = if let Some(name) = event_type.strip_suffix(".start") {
+            (name, Phase::Start(name))
+        } else if let Some(name) = event_type.strip_suffix(".end") {
+            (name, Phase::End(name))
+        } else {
+            let name = event_type.strip_suffix(".error")?;
+            (name, Phase::Error(name))
+        };
+        (!name.is_empty()).then_some(phase)
     }
 }
 
@@ -182,9 +183,9 @@ struct Open {
 }
 
 /// What [`Operations::record`] reads of a notification: its event type, and only for an
-/// operation's start or end the whole of it, its payload and context as values (what the
-/// operation is about is named there). A [`Message`] builds those values only then; `--top`
-/// counts its rows from the same head.
+/// operation's start or end its timestamp and [`operation_id`]. A [`Message`] reads the id
+/// from its text where the text settles it ([`operation_id_json`]), and builds the values of
+/// its payload and context only where it does not; `--top` counts its rows from the same head.
 pub trait Counted {
     /// Its event type.
     fn event_type(&self) -> &str;
@@ -192,8 +193,10 @@ pub trait Counted {
     fn publisher_id(&self) -> Option<&str>;
     /// Its priority.
     fn priority(&self) -> Priority;
-    /// The whole notification.
-    fn whole(&self) -> &Notification;
+    /// Its timestamp, in Python's `str(datetime)` form.
+    fn timestamp(&self) -> &str;
+    /// The id its start and end are paired by: [`operation_id`].
+    fn operation_id(&self) -> Option<Cow<'_, str>>;
 }
 
 impl Counted for Notification {
@@ -209,8 +212,12 @@ impl Counted for Notification {
         self.priority
     }
 
-    fn whole(&self) -> &Notification {
-        self
+    fn timestamp(&self) -> &str {
+        &self.timestamp
+    }
+
+    fn operation_id(&self) -> Option<Cow<'_, str>> {
+        operation_id(self)
     }
 }
 
@@ -227,8 +234,82 @@ impl Counted for Message {
         self.priority
     }
 
-    fn whole(&self) -> &Notification {
-        self.notification()
+    fn timestamp(&self) -> &str {
+        &self.timestamp
+    }
+
+    fn operation_id(&self) -> Option<Cow<'_, str>> {
+        match operation_id_json(self) {
+            Some(id) => id.map(Cow::Borrowed),
+            None => operation_id(self.notification()),
+        }
+    }
+}
+
+/// [`operation_id`] read from a message's text, without building values: `Some` with the
+/// answer where the text settles it, `None` where only the values can tell (an id with an
+/// escape or one that is a number, a payload of one member, text that is not compact JSON).
+pub fn operation_id_json(message: &Message) -> Option<Option<&str>> {
+    if let Some(id) = subject_id_json(message.payload_json())? {
+        return Some(Some(id));
+    }
+    match message
+        .context_json()
+        .find(|(name, _)| *name == "request_id")
+    {
+        Some((_, value)) => id_json(value),
+        None => Some(None),
+    }
+}
+
+/// [`subject_id`] read from a payload's compact JSON text, as [`operation_id_json`] reads it.
+fn subject_id_json(payload: &str) -> Option<Option<&str>> {
+    if !payload.starts_with('{') {
+        // Not an object: nothing in it names a subject.
+        return Some(None);
+    }
+    let members = versioned::members_json(payload)?;
+    if let Some(id) = id_among_json(&members)? {
+        return Some(Some(id));
+    }
+    if let Some(data) = versioned::data_json(&members) {
+        if data.starts_with('{') {
+            return id_among_json(&versioned::members_json(data)?);
+        }
+        return Some(None);
+    }
+    match members.as_slice() {
+        // What `subject_members` calls the sole object: left to the values.
+        [(_, value)] if value.starts_with('{') => None,
+        _ => Some(None),
+    }
+}
+
+/// The first of [`ID_MEMBERS`] among `members` that names something, as [`as_id`] reads it.
+fn id_among_json<'j>(members: &[(&str, &'j str)]) -> Option<Option<&'j str>> {
+    for name in ID_MEMBERS {
+        if let Some((_, value)) = members.iter().find(|(key, _)| *key == name) {
+            if let Some(id) = id_json(value)? {
+                return Some(Some(id));
+            }
+        }
+    }
+    Some(None)
+}
+
+/// [`as_id`] of a value's compact JSON text: a string's text where it has no escape; `None`
+/// for a number or an escaped string (their text is not their id).
+fn id_json(value: &str) -> Option<Option<&str>> {
+    match value.as_bytes().first()? {
+        b'"' => {
+            let text = value.get(1..value.len().checked_sub(1)?)?;
+            if text.contains('\\') {
+                return None;
+            }
+            Some((!text.is_empty()).then_some(text))
+        }
+        b'n' | b't' | b'f' | b'{' | b'[' => Some(None),
+        _ => None,
     }
 }
 
@@ -285,9 +366,8 @@ impl Operations {
     /// operation it closed, if it closed one.
     pub fn record<'a>(&mut self, counted: &'a impl Counted) -> Option<Closed<'a>> {
         let phase = Phase::of(counted.event_type())?;
-        let notification = counted.whole();
-        let id = operation_id(notification);
-        let at = parse_timestamp(&notification.timestamp);
+        let id = counted.operation_id();
+        let at = parse_timestamp(counted.timestamp());
         match phase {
             Phase::Start(name) => {
                 let order = self.next;
@@ -406,7 +486,7 @@ impl Operations {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::envelope::Priority;
+    use crate::wire::envelope::{Format, Priority};
     use serde_json::json;
 
     fn at(text: &str) -> NaiveDateTime {
@@ -436,6 +516,10 @@ mod tests {
         assert_eq!(Phase::of("compute.instance.exists"), None);
         assert_eq!(Phase::of("start"), None);
         assert_eq!(Phase::of(".start"), None);
+        assert_eq!(Phase::of("image.restart"), None);
+        assert_eq!(Phase::of("a.end.later"), None);
+        assert_eq!(Phase::of("a.start.end"), Some(Phase::End("a.start")));
+        assert_eq!(Phase::of("a..error"), Some(Phase::Error("a.")));
     }
 
     #[test]
@@ -478,6 +562,145 @@ mod tests {
         assert_eq!(id(&with(port)), Some("p1".into()));
         let two = json!({"port": {"id": "p1"}, "network": {"id": "n1"}});
         assert_eq!(id(&with(two)), None);
+    }
+
+    /// The message `notification` arrives as, in either format.
+    fn message(notification: &Notification, format: Format) -> Message {
+        Message::read(&notification.encode(format, "0123").unwrap()).unwrap()
+    }
+
+    /// Both ways of reading the id agree on `notification`; whether the text settled it.
+    fn read_both_ways(notification: &Notification) -> bool {
+        let want = operation_id(notification);
+        let mut settled = Vec::new();
+        for format in [Format::V1, Format::V2] {
+            let message = message(notification, format);
+            assert_eq!(Counted::operation_id(&message), want, "{notification:?}");
+            let json = operation_id_json(&message);
+            if let Some(id) = json {
+                assert_eq!(id.map(Cow::Borrowed), want, "{notification:?}");
+            }
+            settled.push(json.is_some());
+        }
+        assert_eq!(settled[0], settled[1]);
+        settled[0]
+    }
+
+    #[test]
+    fn ids_read_from_text_are_the_ids_read_from_values() {
+        let versioned = |data: Value| {
+            json!({"nova_object.name": "InstanceActionPayload", "nova_object.namespace": "nova",
+                   "nova_object.version": "1.8", "nova_object.data": data})
+        };
+        // (payload, the text settles it)
+        let cases = [
+            (json!({"instance_id": "i-1", "host": "c1"}), true),
+            (json!({"host": "c1", "id": "4", "uuid": "2"}), true),
+            (
+                json!({"instance_id": "", "uuid": null, "resource_id": {}, "id": "4"}),
+                true,
+            ),
+            (json!({"instance_id": [1], "uuid": true, "id": "ok"}), true),
+            (json!({"instance_id": "caf\u{e9} \u{1F600}"}), true),
+            (json!({"instance_id": "a\"b"}), false),
+            (json!({"instance_id": 42}), false),
+            (json!({"uuid": 4.5, "instance_id": null}), false),
+            (json!({"inst\"ance_id": "x", "uuid": "u"}), false),
+            (json!({"host": "c1"}), true),
+            (json!("just text"), true),
+            (json!([{"instance_id": "i-1"}]), true),
+            (json!(null), true),
+            (versioned(json!({"uuid": "178b0921", "host": "c1"})), true),
+            (versioned(json!({"host": "c1"})), true),
+            (versioned(json!("not an object")), true),
+            (versioned(json!({"id": 7})), false),
+            (versioned(versioned(json!({"uuid": "deeper"}))), true),
+            (
+                json!({"uuid": "top", "nova_object.name": "X", "nova_object.data": {"uuid": "in"}}),
+                true,
+            ),
+            (json!({"port": {"id": "p1"}}), false),
+            (json!({"port": "p1"}), true),
+            (json!({"port": {"id": "p1"}, "network": {"id": "n1"}}), true),
+        ];
+        for (payload, settled) in cases {
+            let mut n = event("compute.instance.create.start", payload.clone(), "");
+            assert_eq!(read_both_ways(&n), settled, "{payload}");
+            // Where the payload names nothing, the context's request_id.
+            for request_id in [
+                json!("req-1"),
+                json!(""),
+                json!(null),
+                json!(3),
+                json!("r\\1"),
+            ] {
+                n.context.insert("request_id".into(), request_id.clone());
+                let text_can =
+                    !matches!(request_id, Value::Number(_)) && request_id.as_str() != Some("r\\1");
+                let named = operation_id(&event("x", payload.clone(), "")).is_some();
+                assert_eq!(
+                    read_both_ways(&n),
+                    settled && (named || text_can),
+                    "{payload} {request_id}"
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ids_read_from_any_text_are_the_ids_read_from_values(
+            payload in payloads(),
+            request_id in proptest::option::of(id_values()),
+        ) {
+            let mut n = event("a.start", payload, "");
+            if let Some(request_id) = request_id {
+                n.context.insert("request_id".into(), request_id);
+            }
+            read_both_ways(&n);
+        }
+    }
+
+    /// Values an id member may hold.
+    fn id_values() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "[a-z0-9-]{0,6}".prop_map(Value::String),
+            any::<String>().prop_map(Value::String),
+        ]
+    }
+
+    /// Payloads of the members ids are read from, versioned objects, and others.
+    fn payloads() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let key = prop_oneof![
+            proptest::sample::select(&ID_MEMBERS[..]).prop_map(str::to_owned),
+            proptest::sample::select(
+                &[
+                    "nova_object.name",
+                    "nova_object.data",
+                    "ovo_object.name",
+                    "ovo_object.data",
+                    "host",
+                    "id\"",
+                ][..]
+            )
+            .prop_map(str::to_owned),
+            any::<String>(),
+        ];
+        id_values().prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec((key.clone(), inner), 0..6)
+                    .prop_map(|members| Value::Object(members.into_iter().collect())),
+            ]
+        })
     }
 
     #[test]
