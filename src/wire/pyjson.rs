@@ -256,10 +256,7 @@ impl<'a> Rewriter<'a, '_> {
         match self.peek()? {
             b'{' => self.object(),
             b'[' => self.array(),
-            b'"' => {
-                let (raw, plain) = self.string()?;
-                self.write_string(raw, plain)
-            }
+            b'"' => self.copy_string().map(drop),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
@@ -291,7 +288,10 @@ impl<'a> Rewriter<'a, '_> {
                     return None;
                 }
                 let key_start = self.at;
-                let (key, plain) = self.string()?;
+                if self.keys.len() > first_key {
+                    self.out.extend_from_slice(b", ");
+                }
+                let (key, plain) = self.copy_string()?;
                 let siblings = &self.keys[first_key..];
                 let text = self.text;
                 let bit = words::key_bit(key);
@@ -304,11 +304,7 @@ impl<'a> Rewriter<'a, '_> {
                     return None;
                 }
                 seen |= bit;
-                if !siblings.is_empty() {
-                    self.out.extend_from_slice(b", ");
-                }
                 self.keys.push((key_start, key_start + key.len()));
-                self.write_string(key, plain)?;
                 self.skip_space();
                 if self.next()? != b':' {
                     return None;
@@ -359,47 +355,56 @@ impl<'a> Rewriter<'a, '_> {
         Some(())
     }
 
-    /// The string starting here, quotes included, as written (escapes not yet checked), and
-    /// whether it is plain: printable ASCII without escapes, which reads and writes the same
-    /// in JSON and in Python. Read eight bytes at a time
-    /// ([`words::find_quote_or_backslash_in_print`]).
-    fn string(&mut self) -> Option<(&'a [u8], bool)> {
+    /// The string starting here, quotes included, as written (escapes not yet checked).
+    fn string(&mut self) -> Option<&'a [u8]> {
         let start = self.at;
         let mut at = start + 1;
-        let mut plain = true;
         loop {
-            let (found, printable) = words::find_quote_or_backslash_in_print(self.text.get(at..)?)?;
-            at += found;
-            plain &= printable;
+            at += words::find_quote_or_backslash(self.text.get(at..)?)?;
             if self.text[at] == b'"' {
                 self.at = at + 1;
-                return Some((&self.text[start..self.at], plain));
+                return Some(&self.text[start..self.at]);
             }
             // A backslash: the next byte is escaped, whatever it is.
-            plain = false;
             at += 2;
         }
     }
 
-    /// Writes the string `raw` (quotes included), `plain` as [`Rewriter::string`] says.
-    fn write_string(&mut self, raw: &[u8], plain: bool) -> Option<()> {
-        match (plain, self.quoting) {
-            (true, Quoting::Plain) => self.out.extend_from_slice(raw),
-            // Neither a quote nor a backslash inside: only the two quotes are escaped.
-            (true, Quoting::Quoted) => {
-                let inside = &raw[1..raw.len() - 1];
-                self.out.reserve(inside.len() + 4);
-                self.out.extend_from_slice(b"\\\"");
-                self.out.extend_from_slice(inside);
-                self.out.extend_from_slice(b"\\\"");
+    /// Reads the string starting here and writes it; its text (quotes included, as written)
+    /// and whether it is plain: printable ASCII without escapes, which reads and writes the
+    /// same in JSON and in Python. A plain string is copied as it is read
+    /// ([`words::copy_until`]), its quotes escaped when quoting; any other is read again
+    /// and written the long way.
+    fn copy_string(&mut self) -> Option<(&'a [u8], bool)> {
+        let start = self.at;
+        let mark = self.out.len();
+        let quote: &[u8] = match self.quoting {
+            Quoting::Plain => b"\"",
+            Quoting::Quoted => b"\\\"",
+        };
+        self.out.extend_from_slice(quote);
+        if let Some(end) =
+            words::copy_until(words::Stop::Unprintable, self.text, start + 1, self.out)
+        {
+            if self.text[end] == b'"' {
+                self.out.extend_from_slice(quote);
+                self.at = end + 1;
+                return Some((&self.text[start..self.at], true));
             }
-            (false, quoting) => {
-                let decoded: String = serde_json::from_slice(raw).ok()?;
-                match quoting {
-                    Quoting::Plain => write(self.out, &decoded).ok()?,
-                    Quoting::Quoted => words::escape_quotes_into(&to_vec(&decoded).ok()?, self.out),
-                }
-            }
+        }
+        self.out.truncate(mark);
+        let raw = self.string()?;
+        self.write_decoded(raw)?;
+        Some((raw, false))
+    }
+
+    /// Writes the string `raw` (quotes included) the long way: decoded, then written as
+    /// Python writes it.
+    fn write_decoded(&mut self, raw: &[u8]) -> Option<()> {
+        let decoded: String = serde_json::from_slice(raw).ok()?;
+        match self.quoting {
+            Quoting::Plain => write(self.out, &decoded).ok()?,
+            Quoting::Quoted => words::escape_quotes_into(&to_vec(&decoded).ok()?, self.out),
         }
         Some(())
     }

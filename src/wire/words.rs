@@ -47,23 +47,24 @@ pub(crate) fn first(found: u64) -> Option<usize> {
     (found != 0).then(|| (found.trailing_zeros() / 8) as usize)
 }
 
-/// Quotes, backslashes and control characters in sixteen bytes at once, with SSE2 (which
-/// every x86_64 processor has): bit `i` of the mask is set when byte `i` is one of them.
+/// Sixteen bytes tested at once, with SSE2 (which every x86_64 processor has): the mask of
+/// quotes, backslashes and control characters, and the mask of 0x7f, 0x80 and above. Bit `i`
+/// of a mask is set when byte `i` is one of them.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline(always)]
-pub(crate) fn special16(bytes: &[u8; 16]) -> u32 {
+fn classes16(bytes: &[u8; 16]) -> (u32, u32) {
     // SAFETY: the one condition of calling it is that the processor has SSE2, and this is
     // compiled only where the target itself has it (`target_feature = "sse2"`, part of
     // x86_64's baseline): every processor this code runs on has it.
-    unsafe { special16_sse2(bytes) }
+    unsafe { classes16_sse2(bytes) }
 }
 
-/// [`special16`] itself. Safe to call on any processor with SSE2; it reads nothing but
+/// [`classes16`] itself. Safe to call on any processor with SSE2; it reads nothing but
 /// `bytes`.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[target_feature(enable = "sse2")]
 #[inline]
-unsafe fn special16_sse2(bytes: &[u8; 16]) -> u32 {
+unsafe fn classes16_sse2(bytes: &[u8; 16]) -> (u32, u32) {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
         _mm_set_epi64x,
@@ -81,8 +82,87 @@ unsafe fn special16_sse2(bytes: &[u8; 16]) -> u32 {
     let low = _mm_set1_epi8(0x1f);
     let control = _mm_cmpeq_epi8(_mm_max_epu8(v, low), low);
     let found = _mm_or_si128(_mm_or_si128(quote, backslash), control);
-    // The mask has 16 bits, one a byte: a non-negative i32.
-    _mm_movemask_epi8(found) as u32
+    // 0x80 and above have their high bit set already; 0x7f is found by comparing.
+    let other = _mm_or_si128(v, _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)));
+    // Each mask has 16 bits, one a byte: a non-negative i32.
+    (
+        _mm_movemask_epi8(found) as u32,
+        _mm_movemask_epi8(other) as u32,
+    )
+}
+
+/// Which bytes end a run of a string's bytes that are copied as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// Quotes, backslashes and control characters: what JSON escapes.
+    Special,
+    /// Those and every other byte that is not printable ASCII (0x7f, 0x80 and above): what
+    /// Python's `ensure_ascii` writes otherwise than as it is.
+    Unprintable,
+}
+
+impl Stop {
+    /// The mask of the stops among sixteen bytes.
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    #[inline(always)]
+    fn in16(self, bytes: &[u8; 16]) -> u32 {
+        let (special, other) = classes16(bytes);
+        match self {
+            Stop::Special => special,
+            Stop::Unprintable => special | other,
+        }
+    }
+
+    /// The mask of the stops in a word (exact for the lowest).
+    #[inline(always)]
+    fn in_word(self, w: u64) -> u64 {
+        quote_or_backslash(w)
+            | match self {
+                Stop::Special => control(w),
+                Stop::Unprintable => not_printable(w),
+            }
+    }
+
+    /// Whether `b` is one.
+    fn is(self, b: u8) -> bool {
+        b == b'"' || b == b'\\' || b < 0x20 || (self == Stop::Unprintable && b >= 0x7f)
+    }
+}
+
+/// Copies the bytes of `text` from `at` up to its next `stop` onto `out`, and says where
+/// that byte is; `None` when there is none. Sixteen bytes at a time with SSE2 on x86_64,
+/// eight (as a word) elsewhere and for the last few: each part is copied whole (one store,
+/// not a call), tested, and what was copied past the stop is taken back.
+#[inline(always)]
+pub(crate) fn copy_until(
+    stop: Stop,
+    text: &[u8],
+    mut at: usize,
+    out: &mut Vec<u8>,
+) -> Option<usize> {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    while let Some(chunk) = text.get(at..).and_then(|rest| rest.first_chunk::<16>()) {
+        out.extend_from_slice(chunk);
+        let found = stop.in16(chunk);
+        if found != 0 {
+            let i = found.trailing_zeros() as usize;
+            out.truncate(out.len() - 16 + i);
+            return Some(at + i);
+        }
+        at += 16;
+    }
+    while let Some(&chunk) = text.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
+        out.extend_from_slice(&chunk);
+        if let Some(i) = first(stop.in_word(word(chunk))) {
+            out.truncate(out.len() - 8 + i);
+            return Some(at + i);
+        }
+        at += 8;
+    }
+    let rest = text.get(at..)?;
+    let run = rest.iter().position(|&b| stop.is(b))?;
+    out.extend_from_slice(&rest[..run]);
+    Some(at + run)
 }
 
 /// Where the first quote or backslash of `bytes` is, eight bytes at a time: where a JSON
@@ -98,31 +178,6 @@ pub(crate) fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
     }
     let rest = bytes[at..].iter().position(|&b| b == b'"' || b == b'\\')?;
     Some(at + rest)
-}
-
-/// [`find_quote_or_backslash`], and whether every byte before it is printable ASCII (see
-/// [`not_printable`]): where a JSON string's plain bytes stop, and whether they read and
-/// write the same in JSON and in Python.
-#[inline]
-pub(crate) fn find_quote_or_backslash_in_print(bytes: &[u8]) -> Option<(usize, bool)> {
-    let mut at = 0;
-    let mut printable = true;
-    while let Some(&chunk) = bytes.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
-        let w = word(chunk);
-        match first(quote_or_backslash(w)) {
-            None => printable &= not_printable(w) == 0,
-            Some(i) => {
-                // Only the bytes before the stop: their bits are exact.
-                let before = (1u64 << (8 * i)).wrapping_sub(1);
-                return Some((at + i, printable & (not_printable(w) & before == 0)));
-            }
-        }
-        at += 8;
-    }
-    let rest = &bytes[at..];
-    let i = rest.iter().position(|&b| b == b'"' || b == b'\\')?;
-    let printable = printable & rest[..i].iter().all(|b| (b' '..=b'~').contains(b));
-    Some((at + i, printable))
 }
 
 /// Appends `text` to `out` with a backslash before each quote and backslash, eight bytes at
@@ -188,24 +243,57 @@ mod tests {
         }
     }
 
-    /// The sixteen-byte test marks exactly the quotes, backslashes and control characters:
-    /// every byte in every place, among bytes of every kind.
+    /// The sixteen-byte test marks exactly the quotes, backslashes and control characters,
+    /// and the bytes that are 0x7f or above: every byte in every place, among bytes of every
+    /// kind.
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     #[test]
     fn sixteen_bytes_are_tested_each_for_itself() {
         let fill = [b'a', 0x00, 0x1f, 0x20, b'"', b'\\', 0x7f, 0x80, 0xff];
-        let special = |c: u8| c == b'"' || c == b'\\' || c < 0x20;
         for place in 0..16 {
             for b in 0..=255u8 {
                 for &other in &fill {
                     let mut bytes = [other; 16];
                     bytes[place] = b;
-                    let slow = bytes
-                        .iter()
-                        .enumerate()
-                        .filter(|&(_, &c)| special(c))
-                        .fold(0u32, |mask, (i, _)| mask | 1 << i);
-                    assert_eq!(special16(&bytes), slow, "{bytes:?}");
+                    let slow = |is: &dyn Fn(u8) -> bool| {
+                        bytes
+                            .iter()
+                            .enumerate()
+                            .filter(|&(_, &c)| is(c))
+                            .fold(0u32, |mask, (i, _)| mask | 1 << i)
+                    };
+                    let special = slow(&|c| c == b'"' || c == b'\\' || c < 0x20);
+                    assert_eq!(
+                        classes16(&bytes),
+                        (special, slow(&|c| c >= 0x7f)),
+                        "{bytes:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn printable_bytes_are_copied_up_to_the_first_that_is_not() {
+        let fill = [b'a', b' ', b'~', 0x00, 0x1f, b'"', b'\\', 0x7f, 0x80, 0xff];
+        let stops = |c: u8| c == b'"' || c == b'\\' || !(b' '..=b'~').contains(&c);
+        for len in [1, 7, 8, 9, 15, 16, 17, 24, 33] {
+            for place in 0..len {
+                for b in 0..=255u8 {
+                    for &other in &fill {
+                        let mut bytes = vec![b'x'; len];
+                        bytes[place] = b;
+                        bytes[place + 1..].fill(other);
+                        for at in [0, place.min(3)] {
+                            let mut out = b"before".to_vec();
+                            let found = copy_until(Stop::Unprintable, &bytes, at, &mut out);
+                            let want = bytes[at..].iter().position(|&c| stops(c));
+                            assert_eq!(found, want.map(|i| at + i), "{bytes:?} from {at}");
+                            if let Some(end) = found {
+                                assert_eq!(out[6..], bytes[at..end], "{bytes:?} from {at}");
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -253,26 +341,6 @@ mod tests {
                     }
                     let expected = (place < len).then_some(place);
                     assert_eq!(find_quote_or_backslash(&bytes), expected, "{bytes:?}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn the_stop_and_the_printable_bytes_before_it_are_found_for_every_byte_and_place() {
-        for len in [3, 8, 13, 20] {
-            for place in 0..len {
-                for b in 0..=255u8 {
-                    let mut bytes = vec![b'a'; len];
-                    bytes[place] = b;
-                    bytes.push(b'"');
-                    let stop = bytes.iter().position(|&c| c == b'"' || c == b'\\').unwrap();
-                    let printable = bytes[..stop].iter().all(|c| (b' '..=b'~').contains(c));
-                    assert_eq!(
-                        find_quote_or_backslash_in_print(&bytes),
-                        Some((stop, printable)),
-                        "{b:#x} at {place} of {len}"
-                    );
                 }
             }
         }

@@ -388,19 +388,28 @@ pub fn python_timestamp(time: DateTime<Utc>) -> String {
 
 /// Appends `time` as [`python_timestamp`] writes it.
 fn write_python_timestamp(text: &mut Vec<u8>, time: DateTime<Utc>) {
-    use chrono::{Datelike, Timelike};
-    // Digits written by hand: formatting machinery would cost more than the rest of a small
-    // notification's encoding. Python's datetime has years 1 to 9999 only.
-    fn digits(out: &mut Vec<u8>, value: u32, width: usize) {
-        let mut buf = [b'0'; 6];
-        let mut v = value;
-        for slot in buf[..width].iter_mut().rev() {
-            *slot = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-        out.extend_from_slice(&buf[..width]);
+    write_python_second(text, time);
+    write_python_micros(text, time);
+}
+
+/// Digits written by hand: formatting machinery would cost more than the rest of a small
+/// notification's encoding.
+fn write_digits(out: &mut Vec<u8>, value: u32, width: usize) {
+    let mut buf = [b'0'; 6];
+    let mut v = value;
+    for slot in buf[..width].iter_mut().rev() {
+        *slot = b'0' + (v % 10) as u8;
+        v /= 10;
     }
-    digits(text, time.year().clamp(1, 9999) as u32, 4);
+    out.extend_from_slice(&buf[..width]);
+}
+
+/// Appends the second of `time` as [`python_timestamp`] writes it, `2026-11-25 08:41:45`:
+/// always 19 bytes.
+fn write_python_second(text: &mut Vec<u8>, time: DateTime<Utc>) {
+    use chrono::{Datelike, Timelike};
+    // Python's datetime has years 1 to 9999 only.
+    write_digits(text, time.year().clamp(1, 9999) as u32, 4);
     for (separator, value) in [
         (b'-', time.month()),
         (b'-', time.day()),
@@ -409,14 +418,19 @@ fn write_python_timestamp(text: &mut Vec<u8>, time: DateTime<Utc>) {
         (b':', time.second()),
     ] {
         text.push(separator);
-        digits(text, value, 2);
+        write_digits(text, value, 2);
     }
+}
+
+/// Appends what [`python_timestamp`] writes after the second of `time`: `.339791`, or
+/// nothing when the microseconds are 0.
+fn write_python_micros(text: &mut Vec<u8>, time: DateTime<Utc>) {
     // A leap second shows as 1_000_000 or more; Python has no such value.
     match time.timestamp_subsec_micros().min(999_999) {
         0 => {}
         micros => {
             text.push(b'.');
-            digits(text, micros, 6);
+            write_digits(text, micros, 6);
         }
     }
 }

@@ -2,7 +2,8 @@
 //! message body without building a [`Notification`](super::Notification) for it.
 
 use super::{
-    write_context, write_head, write_python_timestamp, Body, Format, Priority, V2_CLOSE, V2_OPEN,
+    write_context, write_head, write_python_micros, write_python_second, Body, Format, Priority,
+    V2_CLOSE, V2_OPEN,
 };
 use crate::wire::{pyjson, words};
 use chrono::{DateTime, Utc};
@@ -41,6 +42,9 @@ pub struct Series {
     quoted_payload: Vec<u8>,
     message_id: Uuid,
     timestamp: Vec<u8>,
+    /// The second (since the epoch) whose text starts `timestamp`: the date and time are
+    /// written again only when it changes.
+    second: Option<i64>,
     /// Room for the payload reader's keys, made once.
     keys: Vec<(usize, usize)>,
 }
@@ -118,6 +122,7 @@ impl Series {
             quoted_payload: Vec::new(),
             message_id: Uuid::nil(),
             timestamp: Vec::with_capacity(26),
+            second: None,
             keys: Vec::new(),
         })
     }
@@ -139,8 +144,15 @@ impl Series {
         self.quoted_payload.clear();
         pyjson::rewrite_quoted_into(payload, &mut self.quoted_payload, &mut self.keys)?;
         self.message_id = message_id;
-        self.timestamp.clear();
-        write_python_timestamp(&mut self.timestamp, time);
+        let second = time.timestamp();
+        if self.second == Some(second) {
+            self.timestamp.truncate(SECOND_LEN);
+        } else {
+            self.timestamp.clear();
+            write_python_second(&mut self.timestamp, time);
+            self.second = Some(second);
+        }
+        write_python_micros(&mut self.timestamp, time);
         Ok(())
     }
 
@@ -149,6 +161,9 @@ impl Series {
         self.message_id
     }
 }
+
+/// The length of a timestamp's text up to its second: `2026-11-25 08:41:45`.
+const SECOND_LEN: usize = 19;
 
 impl Body for Series {
     fn priority(&self) -> Priority {
@@ -206,7 +221,7 @@ fn unquote_into(quoted: &[u8], out: &mut Vec<u8>) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{decode, new_unique_id, Notification};
+    use super::super::{decode, new_unique_id, python_timestamp, Notification};
     use super::*;
     use crate::wire::pyjson::PythonJson;
     use chrono::TimeZone;
@@ -281,6 +296,36 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn each_timestamp_is_written_as_a_whole_one_is_within_a_second_and_across() {
+        let at = |secs: i64, nanos: u32| Utc.timestamp_opt(secs, nanos).unwrap();
+        let times = [
+            at(1_764_972_249, 339_791_000),
+            at(1_764_972_249, 0),
+            at(1_764_972_249, 999_999_999),
+            at(1_764_972_249, 5_000),
+            at(1_764_972_250, 0),
+            at(1_764_972_250, 120_000),
+            // Back in time (the clock set back), and a leap second.
+            at(1_764_972_100, 1_000),
+            Utc.from_utc_datetime(
+                &chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+                    .and_then(|d| d.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+                    .unwrap(),
+            ),
+            at(1_483_228_800, 0),
+        ];
+        let mut series = Series::new(Priority::Info, "a.b", None, &Map::new()).unwrap();
+        for time in times {
+            series.next_with("{}", Uuid::new_v4(), time).unwrap();
+            assert_eq!(
+                String::from_utf8(series.timestamp.clone()).unwrap(),
+                python_timestamp(time),
+                "{time:?}"
+            );
         }
     }
 

@@ -176,45 +176,10 @@ impl Writer<'_, '_> {
 }
 
 /// Copies the bytes of `raw` from `at` up to its next quote, backslash or control character
-/// onto `out`, and says where that byte is; `None` when there is none. Sixteen bytes at a
-/// time with SSE2 on x86_64, eight (as a word) elsewhere and for the last few: each part is
-/// copied whole (one store, not a call), tested for the three at once, and what was copied
-/// past the special byte is taken back.
+/// onto `out`, and says where that byte is; `None` when there is none.
 #[inline(always)]
-fn copy_plain(raw: &[u8], mut at: usize, out: &mut Vec<u8>) -> Option<usize> {
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-    while let Some(chunk) = raw.get(at..).and_then(|rest| rest.first_chunk::<16>()) {
-        out.extend_from_slice(chunk);
-        let found = words::special16(chunk);
-        if found != 0 {
-            let i = found.trailing_zeros() as usize;
-            out.truncate(out.len() - 16 + i);
-            return Some(at + i);
-        }
-        at += 16;
-    }
-    while let Some(&word) = raw.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
-        out.extend_from_slice(&word);
-        if let Some(i) = special_in(words::word(word)) {
-            out.truncate(out.len() - 8 + i);
-            return Some(at + i);
-        }
-        at += 8;
-    }
-    let rest = &raw[at..];
-    let plain = rest.iter().position(|&b| is_special(b))?;
-    out.extend_from_slice(&rest[..plain]);
-    Some(at + plain)
-}
-
-fn is_special(b: u8) -> bool {
-    b == b'"' || b == b'\\' || b < 0x20
-}
-
-/// Which byte of the little-endian word `w` is the first quote, backslash or control
-/// character, if any.
-fn special_in(w: u64) -> Option<usize> {
-    words::first(words::quote_or_backslash(w) | words::control(w))
+fn copy_plain(raw: &[u8], at: usize, out: &mut Vec<u8>) -> Option<usize> {
+    words::copy_until(words::Stop::Special, raw, at, out)
 }
 
 #[cfg(test)]
