@@ -378,16 +378,12 @@ impl<'a> Rewriter<'a, '_> {
     fn copy_string(&mut self) -> Option<(&'a [u8], bool)> {
         let start = self.at;
         let mark = self.out.len();
-        let quote: &[u8] = match self.quoting {
-            Quoting::Plain => b"\"",
-            Quoting::Quoted => b"\\\"",
-        };
-        self.out.extend_from_slice(quote);
+        self.quote();
         if let Some(end) =
             words::copy_until(words::Stop::Unprintable, self.text, start + 1, self.out)
         {
             if self.text[end] == b'"' {
-                self.out.extend_from_slice(quote);
+                self.quote();
                 self.at = end + 1;
                 return Some((&self.text[start..self.at], true));
             }
@@ -396,6 +392,15 @@ impl<'a> Rewriter<'a, '_> {
         let raw = self.string()?;
         self.write_decoded(raw)?;
         Some((raw, false))
+    }
+
+    /// Writes a string's quote: escaped when quoting. (Each branch writes bytes known when
+    /// compiling: stores, not a call to copy one or two bytes.)
+    fn quote(&mut self) {
+        match self.quoting {
+            Quoting::Plain => self.out.push(b'"'),
+            Quoting::Quoted => self.out.extend_from_slice(b"\\\""),
+        }
     }
 
     /// Writes the string `raw` (quotes included) the long way: decoded, then written as

@@ -350,7 +350,7 @@ impl Operations {
     /// The figures of `name` (or of [`OTHER`] beyond [`MAX_OPERATIONS`] names), and the
     /// name they are kept under.
     fn operation<'a>(&mut self, name: &'a str) -> (&'a str, &mut Operation) {
-        let name = if self.names.contains_key(name) || self.names.len() < MAX_OPERATIONS {
+        let name = if self.names.len() < MAX_OPERATIONS || self.names.contains_key(name) {
             name
         } else {
             OTHER
