@@ -13,11 +13,19 @@ use std::sync::OnceLock;
 /// `.name` and `.data` both are there, with the data. Allocates nothing: `--top` looks into
 /// every payload with it.
 fn prefix_and_data(map: &Map<String, Value>) -> Option<(&str, &Value)> {
-    let name_key = map.keys().find(|k| k.ends_with("_object.name"))?;
+    prefix_and_data_among(map.iter().map(|(key, value)| (key.as_str(), value)))
+}
+
+/// [`prefix_and_data`] among `members` (key, value) in order, whatever the values are: the
+/// first key ending in `_object.name` gives the prefix, the member `<prefix>.data` the data.
+fn prefix_and_data_among<'k, V>(
+    mut members: impl Iterator<Item = (&'k str, V)> + Clone,
+) -> Option<(&'k str, V)> {
+    let (name_key, _) = members
+        .clone()
+        .find(|(key, _)| key.ends_with("_object.name"))?;
     let prefix = name_key.strip_suffix(".name")?;
-    let (_, data) = map
-        .iter()
-        .find(|(key, _)| key.strip_prefix(prefix) == Some(".data"))?;
+    let (_, data) = members.find(|(key, _)| key.strip_prefix(prefix) == Some(".data"))?;
     Some((prefix, data))
 }
 
@@ -143,12 +151,7 @@ pub fn members_json(json: &str) -> Option<Vec<(&str, &str)>> {
 /// The text of the data of the versioned object primitive whose members are `members` (as
 /// [`members_json`] gives them), as [`data`] finds it in its value.
 pub fn data_json<'j>(members: &[(&str, &'j str)]) -> Option<&'j str> {
-    let (name, _) = members.iter().find(|(k, _)| k.ends_with("_object.name"))?;
-    let prefix = name.strip_suffix(".name")?;
-    members
-        .iter()
-        .find(|(key, _)| key.strip_prefix(prefix) == Some(".data"))
-        .map(|(_, data)| *data)
+    prefix_and_data_among(members.iter().copied()).map(|(_, data)| data)
 }
 
 /// Deeper than `serde_json` reads: not a text of its.
