@@ -375,6 +375,22 @@ fn one_shot(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Re
         }
     };
     let ours_ms = ours_wall.as_secs_f64() * 1e3;
+    // Ours and the same conversation with amiquip alone, in turn: what of the one-shot is the
+    // client's and the broker's, and what is ours.
+    let raw_program = myself()?;
+    let raw_key = format!("{topic}.info");
+    let raw_body =
+        String::from_utf8(body("just.testing", ONE_SHOT_PAYLOAD)?).map_err(|e| e.to_string())?;
+    let raw_args = [
+        raw::ONCE,
+        &options.url,
+        &scratch.exchange,
+        &raw_key,
+        &raw_body,
+    ];
+    measure::run(&raw_program, &raw_args, None)?;
+    let ((ours_beside_raw, _), (raw_wall, _)) =
+        measure::repeat_in_turn((NOTIFY, &args), (&raw_program, &raw_args), options.runs)?;
     let python = match python() {
         Some(python) => {
             let program = python.with_file_name("oslo-messaging-send-notification");
@@ -426,6 +442,14 @@ fn one_shot(options: &Options, scratch: &mut Scratch, rows: &mut Vec<Row>) -> Re
             amqp_publish_name,
             ms(amqp_publish),
             ratio_target,
+        ),
+        Row::new(
+            wall,
+            "ms",
+            ours_beside_raw.as_secs_f64() * 1e3,
+            "raw amiquip, the same conversation",
+            Some(raw_wall.as_secs_f64() * 1e3),
+            None,
         ),
         Row::new(wall, "ms", ours_ms, python_name, ms(python), None),
         Row::new(
@@ -728,6 +752,7 @@ fn main() -> ExitCode {
         Some(measure::HELPER) => return measure::child_main(&argv[1..]),
         Some(raw::PUBLISHER) => return raw::publisher_main(&argv[1..]),
         Some(raw::CONSUMER) => return raw::consumer_main(&argv[1..]),
+        Some(raw::ONCE) => return raw::once_main(&argv[1..]),
         _ => {}
     }
     let options = match Options::parse() {

@@ -6,8 +6,9 @@
 
 use amiquip::{
     AmqpProperties, Auth, Channel, Confirm, Connection, ConnectionOptions, ConnectionTuning,
-    ConsumerMessage, ConsumerOptions, Publish,
+    ConsumerMessage, ConsumerOptions, FieldTable, Publish,
 };
+use crossbeam_channel::Receiver;
 use oslo_notify::transport_url::TransportUrl;
 use std::collections::VecDeque;
 use std::process::ExitCode;
@@ -19,6 +20,9 @@ pub const PUBLISHER: &str = "--raw-publish";
 /// The argument that makes the benchmark binary the raw consumer: URL QUEUE COUNT PREFETCH
 /// ACK_BATCH.
 pub const CONSUMER: &str = "--raw-consume";
+/// The argument that makes the benchmark binary send one message as a one-shot `oslo-notify`
+/// does, with amiquip directly: URL EXCHANGE ROUTING_KEY BODY.
+pub const ONCE: &str = "--raw-once";
 
 fn exit(result: Result<Duration, String>) -> ExitCode {
     match result {
@@ -67,6 +71,17 @@ pub fn consumer_main(argv: &[String]) -> ExitCode {
     })())
 }
 
+/// The raw one-shot's process.
+pub fn once_main(argv: &[String]) -> ExitCode {
+    exit((|| {
+        let [url, exchange, routing_key, body] = argv else {
+            return Err(format!("{ONCE} URL EXCHANGE ROUTING_KEY BODY"));
+        };
+        let url = TransportUrl::parse(url).map_err(|e| e.to_string())?;
+        once(&url, exchange, routing_key, body.as_bytes())
+    })())
+}
+
 /// Opens a connection the way a careful amiquip user would: TCP_NODELAY on, so that no
 /// confirm waits on Nagle's algorithm.
 pub fn connect(url: &TransportUrl) -> Result<Connection, String> {
@@ -97,6 +112,30 @@ pub fn open(url: &TransportUrl) -> Result<(Connection, Channel), String> {
     Ok((connection, channel))
 }
 
+/// Whether to wait for the broker's answer to confirm.select.
+#[derive(Clone, Copy, PartialEq)]
+enum Select {
+    Wait,
+    NoWait,
+}
+
+/// A connection and a channel on it in confirm mode, with the receiver of its confirms.
+fn open_confirming(
+    url: &TransportUrl,
+    select: Select,
+) -> Result<(Connection, Channel, Receiver<Confirm>), String> {
+    let (connection, channel) = open(url)?;
+    let confirms = channel
+        .listen_for_publisher_confirms()
+        .map_err(|e| format!("listening for confirms: {e}"))?;
+    match select {
+        Select::Wait => channel.enable_publisher_confirms(),
+        Select::NoWait => channel.enable_publisher_confirms_nowait(),
+    }
+    .map_err(|e| format!("enabling confirms: {e}"))?;
+    Ok((connection, channel, confirms))
+}
+
 fn properties() -> AmqpProperties {
     AmqpProperties::default()
         .with_content_type("application/json".to_owned())
@@ -114,13 +153,7 @@ pub fn publish(
     window: usize,
 ) -> Result<Duration, String> {
     let started = Instant::now();
-    let (connection, channel) = open(url)?;
-    let confirms = channel
-        .listen_for_publisher_confirms()
-        .map_err(|e| format!("listening for confirms: {e}"))?;
-    channel
-        .enable_publisher_confirms()
-        .map_err(|e| format!("enabling confirms: {e}"))?;
+    let (connection, channel, confirms) = open_confirming(url, Select::Wait)?;
     // Delivery tags of the messages in flight, oldest first.
     let mut in_flight = VecDeque::with_capacity(window);
     let settle = |in_flight: &mut VecDeque<u64>| -> Result<(), String> {
@@ -160,6 +193,44 @@ pub fn publish(
     }
     let elapsed = started.elapsed();
     close(connection, channel)?;
+    Ok(elapsed)
+}
+
+/// Sends one message in the conversation a one-shot `oslo-notify` has with the broker: a
+/// channel put in confirm mode without waiting, the queue named by the routing key bound to
+/// the exchange without waiting and checked behind it, the publish and its confirm, then the
+/// connection closed with the channel in it. Returns the time from connecting to the confirm.
+pub fn once(
+    url: &TransportUrl,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+) -> Result<Duration, String> {
+    let started = Instant::now();
+    let (connection, channel, confirms) = open_confirming(url, Select::NoWait)?;
+    channel
+        .queue_bind_nowait(routing_key, exchange, routing_key, FieldTable::default())
+        .map_err(|e| format!("binding: {e}"))?;
+    channel
+        .queue_declare_passive(routing_key)
+        .map_err(|e| format!("checking the queue: {e}"))?;
+    channel
+        .basic_publish(
+            exchange,
+            Publish::with_properties(body, routing_key, properties()),
+        )
+        .map_err(|e| format!("publishing: {e}"))?;
+    match confirms.recv() {
+        Ok(Confirm::Ack(_)) => {}
+        Ok(Confirm::Nack(_)) => return Err("the broker nacked the message".to_owned()),
+        Err(_) => return Err("the connection closed before the confirm".to_owned()),
+    }
+    let elapsed = started.elapsed();
+    // One round trip, as the tool closes: the channel goes with the connection.
+    connection
+        .close()
+        .map_err(|e| format!("closing the connection: {e}"))?;
+    drop(channel);
     Ok(elapsed)
 }
 
