@@ -1,8 +1,9 @@
 //! The client library's own limit: amiquip used directly, with nothing of ours on top. The
 //! publisher sends ready-made bodies with the same confirm window as `oslo-notify --lines`;
 //! the consumer takes deliveries with the same prefetch and batched acks as `oslo-listen`,
-//! and decodes nothing. Each runs as a process of its own (the benchmark binary started
-//! with `--raw-publish` or `--raw-consume`), measured like the tools.
+//! and decodes nothing; the one-shot holds the conversation a one-shot `oslo-notify` holds
+//! with the broker. Each runs as a process of its own (the benchmark binary started with
+//! `--raw-publish`, `--raw-consume` or `--raw-once`), measured like the tools.
 
 use amiquip::{
     AmqpProperties, Auth, Channel, Confirm, Connection, ConnectionOptions, ConnectionTuning,
@@ -113,7 +114,7 @@ pub fn open(url: &TransportUrl) -> Result<(Connection, Channel), String> {
 }
 
 /// Whether to wait for the broker's answer to confirm.select.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Select {
     Wait,
     NoWait,
