@@ -13,20 +13,28 @@ use std::sync::OnceLock;
 /// `.name` and `.data` both are there, with the data. Allocates nothing: `--top` looks into
 /// every payload with it.
 fn prefix_and_data(map: &Map<String, Value>) -> Option<(&str, &Value)> {
-    prefix_and_data_among(map.iter().map(|(key, value)| (key.as_str(), value)))
+    let (prefix, _, data) = prefix_and_data_among(keyed_by_bytes(map))?;
+    // A key's text cut before an ASCII `.`: text still.
+    Some((std::str::from_utf8(prefix).ok()?, data))
 }
 
-/// [`prefix_and_data`] among `members` (key, value) in order, whatever the values are: the
-/// first key ending in `_object.name` gives the prefix, the member `<prefix>.data` the data.
+/// The members of `map` with their keys as bytes, for [`prefix_and_data_among`].
+fn keyed_by_bytes(map: &Map<String, Value>) -> impl Iterator<Item = (&[u8], &Value)> + Clone {
+    map.iter().map(|(key, value)| (key.as_bytes(), value))
+}
+
+/// [`prefix_and_data`] among `members` (key, value) in order, whatever the values are (the
+/// values of a map, the texts of an object's members, where they are): the first key ending
+/// in `_object.name` gives the prefix and the name, the member `<prefix>.data` the data.
 fn prefix_and_data_among<'k, V>(
-    mut members: impl Iterator<Item = (&'k str, V)> + Clone,
-) -> Option<(&'k str, V)> {
-    let (name_key, _) = members
+    mut members: impl Iterator<Item = (&'k [u8], V)> + Clone,
+) -> Option<(&'k [u8], V, V)> {
+    let (name_key, name) = members
         .clone()
-        .find(|(key, _)| key.ends_with("_object.name"))?;
-    let prefix = name_key.strip_suffix(".name")?;
-    let (_, data) = members.find(|(key, _)| key.strip_prefix(prefix) == Some(".data"))?;
-    Some((prefix, data))
+        .find(|(key, _)| key.ends_with(b"_object.name"))?;
+    let prefix = name_key.strip_suffix(b".name")?;
+    let (_, data) = members.find(|(key, _)| key.strip_prefix(prefix) == Some(b".data"))?;
+    Some((prefix, name, data))
 }
 
 /// The title (`Name vVERSION (namespace)`) of a versioned object primitive, and the prefix
@@ -67,7 +75,7 @@ pub fn object(value: &Value) -> Option<(String, &Value)> {
 /// The data of a versioned object primitive, without building its title: for a quick look
 /// inside.
 pub fn data(value: &Value) -> Option<&Value> {
-    let (_, data) = prefix_and_data(value.as_object()?)?;
+    let (_, _, data) = prefix_and_data_among(keyed_by_bytes(value.as_object()?))?;
     Some(data)
 }
 
@@ -151,7 +159,8 @@ pub fn members_json(json: &str) -> Option<Vec<(&str, &str)>> {
 /// The text of the data of the versioned object primitive whose members are `members` (as
 /// [`members_json`] gives them), as [`data`] finds it in its value.
 pub fn data_json<'j>(members: &[(&str, &'j str)]) -> Option<&'j str> {
-    prefix_and_data_among(members.iter().copied()).map(|(_, data)| data)
+    let members = members.iter().map(|&(key, value)| (key.as_bytes(), value));
+    prefix_and_data_among(members).map(|(_, _, data)| data)
 }
 
 /// Deeper than `serde_json` reads: not a text of its.
@@ -303,20 +312,14 @@ fn versioned_members(text: &[u8], members: &[Member]) -> Option<Option<(String, 
     if members.iter().any(|member| key(member).contains(&b'\\')) {
         return None;
     }
-    let Some(name) = members.iter().find(|m| key(m).ends_with(b"_object.name")) else {
+    let members_by_key = members.iter().map(|m| (key(m), m));
+    let Some((prefix, name, data)) = prefix_and_data_among(members_by_key) else {
         return Some(None);
     };
-    let prefix = &key(name)[..key(name).len() - ".name".len()];
     let member = |suffix: &[u8]| {
-        members.iter().find(|m| {
-            let key = key(m);
-            key.len() == prefix.len() + suffix.len()
-                && key.starts_with(prefix)
-                && key.ends_with(suffix)
-        })
-    };
-    let Some(data) = member(b".data") else {
-        return Some(None);
+        members
+            .iter()
+            .find(|m| key(m).strip_prefix(prefix) == Some(suffix))
     };
     // A string's text is its JSON: read as `serde_json` reads it.
     let string = |member: Option<&Member>| -> Option<String> {
